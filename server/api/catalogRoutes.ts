@@ -1,0 +1,114 @@
+import { z } from 'zod';
+import type { CatalogService } from '../services/catalogService.ts';
+import { defineRoute, type RouteDef } from './route.ts';
+import { DatasetCreate, FeatureCreate, ModelCreate, NAME, NameQuery, PageQuery, RuntimeCreate, WorkflowCreate } from './schemas.ts';
+
+const NameParams = z.object({ name: NAME });
+const VersionParams = NameParams.extend({ version: z.coerce.number().int().positive() });
+
+/**
+ * Versioned definitions share one shape of routes: POST creates the next version, GET /{name} is
+ * the latest, /{name}/versions/{n} one version.
+ */
+function versionedRoutes<T>(
+  path: string,
+  tag: string,
+  schema: z.ZodType<T>,
+  ops: {
+    create: (input: T) => Promise<unknown>;
+    get: (name: string, version?: number) => Promise<unknown>;
+    list: (filter: { name?: string; limit: number; pageToken?: string }) => Promise<unknown>;
+  },
+): RouteDef[] {
+  return [
+    defineRoute({ method: 'post', path, tag, summary: `Create a new ${tag} version (immutable once written).`, access: { role: 'editor' }, body: schema, successStatus: 201, handler: async ({ body }) => ({ body: await ops.create(body) }) }),
+    defineRoute({ method: 'get', path, tag, summary: `List ${tag} versions; filter by name.`, access: { role: 'viewer' }, query: NameQuery, handler: async ({ query }) => ({ body: await ops.list(query) }) }),
+    defineRoute({ method: 'get', path: `${path}/:name`, tag, summary: `The latest version of a ${tag}.`, access: { role: 'viewer' }, params: NameParams, handler: async ({ params }) => ({ body: await ops.get(params.name) }) }),
+    defineRoute({
+      method: 'get',
+      path: `${path}/:name/versions`,
+      tag,
+      summary: `Every version of a ${tag}.`,
+      access: { role: 'viewer' },
+      params: NameParams,
+      query: PageQuery,
+      handler: async ({ params, query }) => {
+        await ops.get(params.name);
+        return { body: await ops.list({ ...query, name: params.name }) };
+      },
+    }),
+    defineRoute({ method: 'get', path: `${path}/:name/versions/:version`, tag, summary: `One version of a ${tag}.`, access: { role: 'viewer' }, params: VersionParams, handler: async ({ params }) => ({ body: await ops.get(params.name, params.version) }) }),
+  ];
+}
+
+export function catalogRoutes(catalog: CatalogService): RouteDef[] {
+  return [
+    ...versionedRoutes('/models', 'models', ModelCreate, {
+      create: (b) => catalog.createModel(b),
+      get: (n, v) => catalog.getModel(n, v),
+      list: (f) => catalog.listModels(f),
+    }),
+    ...versionedRoutes('/datasets', 'datasets', DatasetCreate, {
+      create: (b) => catalog.createDataset(b),
+      get: (n, v) => catalog.getDataset(n, v),
+      list: (f) => catalog.listDatasets(f),
+    }),
+    ...versionedRoutes('/workflows', 'workflows', WorkflowCreate, {
+      create: (b) => catalog.createWorkflow(b),
+      get: (n, v) => catalog.getWorkflow(n, v),
+      list: (f) => catalog.listWorkflows(f),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/features',
+      tag: 'features',
+      summary: 'Create or update a feature.',
+      access: { role: 'editor' },
+      body: FeatureCreate,
+      handler: async ({ body }) => {
+        const { feature, created } = await catalog.upsertFeature(body);
+        return { status: created ? 201 : 200, body: feature };
+      },
+    }),
+    defineRoute({ method: 'get', path: '/features', tag: 'features', summary: 'List features.', access: { role: 'viewer' }, query: PageQuery, handler: async ({ query }) => ({ body: await catalog.listFeatures(query) }) }),
+    defineRoute({ method: 'get', path: '/features/:name', tag: 'features', summary: 'One feature.', access: { role: 'viewer' }, params: NameParams, handler: async ({ params }) => ({ body: await catalog.getFeature(params.name) }) }),
+    defineRoute({
+      method: 'delete',
+      path: '/features/:name',
+      tag: 'features',
+      summary: 'Delete a feature (datasets keep their recorded feature names).',
+      access: { role: 'admin' },
+      params: NameParams,
+      successStatus: 204,
+      handler: async ({ params }) => {
+        await catalog.deleteFeature(params.name);
+      },
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/runtimes',
+      tag: 'runtimes',
+      summary: 'Create or update a standard runtime (admin: the list is curated).',
+      access: { role: 'admin' },
+      body: RuntimeCreate,
+      handler: async ({ body }) => {
+        const { runtime, created } = await catalog.upsertRuntime(body);
+        return { status: created ? 201 : 200, body: runtime };
+      },
+    }),
+    defineRoute({ method: 'get', path: '/runtimes', tag: 'runtimes', summary: 'List runtimes.', access: { role: 'viewer' }, handler: async () => ({ body: { items: await catalog.listRuntimes(), nextPageToken: null } }) }),
+    defineRoute({ method: 'get', path: '/runtimes/:name', tag: 'runtimes', summary: 'One runtime.', access: { role: 'viewer' }, params: NameParams, handler: async ({ params }) => ({ body: await catalog.getRuntime(params.name) }) }),
+    defineRoute({
+      method: 'delete',
+      path: '/runtimes/:name',
+      tag: 'runtimes',
+      summary: 'Delete a runtime (runs keep their snapshot).',
+      access: { role: 'admin' },
+      params: NameParams,
+      successStatus: 204,
+      handler: async ({ params }) => {
+        await catalog.deleteRuntime(params.name);
+      },
+    }),
+  ];
+}

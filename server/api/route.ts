@@ -1,0 +1,83 @@
+import type { Request, Response, Router } from 'express';
+import { z } from 'zod';
+import type { Principal, Role } from '../domain.ts';
+import { InputError } from '../errors.ts';
+import type { AuthService } from '../services/authService.ts';
+
+export type Access =
+  | { role: Role }
+  /** A user role, or the run-scoped token of the run named by the `:id` path parameter. */
+  | { role: Role; runToken: true };
+
+export interface RouteContext<P, Q, B> {
+  params: P;
+  query: Q;
+  body: B;
+  principal: Principal;
+  req: Request;
+  res: Response;
+}
+
+export interface Reply {
+  status?: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+/**
+ * One route: its schemas, who may call it, and a handler that only parses, calls a service and
+ * returns. The same declarations drive validation, authorization and the OpenAPI document.
+ */
+export interface RouteDef<P = any, Q = any, B = any> {
+  method: 'get' | 'post' | 'put' | 'delete' | 'patch';
+  path: string;
+  summary: string;
+  tag: string;
+  access: Access;
+  params?: z.ZodType<P>;
+  query?: z.ZodType<Q>;
+  body?: z.ZodType<B>;
+  /** The request body is a raw byte stream (artifact upload), not JSON. */
+  rawBody?: boolean;
+  successStatus?: number;
+  responseDescription?: string;
+  handler: (ctx: RouteContext<P, Q, B>) => Promise<Reply | void>;
+}
+
+export const defineRoute = <P, Q, B>(def: RouteDef<P, Q, B>): RouteDef<P, Q, B> => def;
+
+/** Turns the first zod issue into a 400 naming the field, e.g. "overrides.timeoutSeconds". */
+export function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, where: 'body' | 'query' | 'path'): T {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const field = issue.path.map(String).join('.');
+  const label = field || (where === 'body' ? 'body' : where);
+  throw new InputError(`${label}: ${issue.message}`, field || undefined);
+}
+
+/** Express paths use ":id"; OpenAPI uses "{id}". */
+export const openApiPath = (p: string): string => p.replace(/:(\w+)(\(\*\))?\*?/g, '{$1}').replace(/\*(\w+)/g, '{$1}');
+
+export function mountRoutes(router: Router, routes: RouteDef[], auth: AuthService): void {
+  for (const route of routes) {
+    router[route.method](route.path, async (req: Request, res: Response) => {
+      const principal = await auth.authenticate(req.headers.authorization, req.ip ?? 'unknown');
+      const params = route.params ? parseOrThrow(route.params, req.params, 'path') : req.params;
+      const runId = typeof (params as Record<string, unknown>).id === 'string' ? String((params as Record<string, unknown>).id) : undefined;
+      auth.authorize(principal, route.access.role, { runId, allowRunToken: 'runToken' in route.access });
+      const query = route.query ? parseOrThrow(route.query, req.query, 'query') : req.query;
+      let body: unknown = undefined;
+      if (route.body) {
+        if (!req.is('application/json') && req.body === undefined) throw new InputError('the request body must be JSON (Content-Type: application/json)', 'body');
+        body = parseOrThrow(route.body, req.body ?? {}, 'body');
+      }
+      const reply = await route.handler({ params, query, body, principal, req, res });
+      if (res.headersSent) return;
+      if (reply?.headers) res.set(reply.headers);
+      const status = reply?.status ?? route.successStatus ?? 200;
+      if (reply?.body === undefined) res.status(status).end();
+      else res.status(status).json(reply.body);
+    });
+  }
+}

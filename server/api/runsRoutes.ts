@@ -1,0 +1,152 @@
+import { z } from 'zod';
+import type { RunService } from '../services/runService.ts';
+import { InputError } from '../errors.ts';
+import { defineRoute, type RouteDef } from './route.ts';
+import { DryRunQuery, LogQuery, MetricQuery, MetricsBatch, RunCancel, RunCreate, RunListQuery } from './schemas.ts';
+
+const RunParams = z.object({ id: z.string().regex(/^[a-z0-9]{1,32}$/, 'is not a run id') });
+const ArtifactParams = RunParams.extend({ path: z.union([z.string(), z.array(z.string())]) });
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+const FOLLOW_POLL_MS = 250;
+
+function idempotencyKeyOf(header: string | string[] | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  const key = Array.isArray(header) ? header[0] : header;
+  if (!IDEMPOTENCY_KEY.test(key)) throw new InputError('Idempotency-Key must be 1 to 255 printable ASCII characters without spaces', 'Idempotency-Key');
+  return key;
+}
+
+const artifactPathOf = (raw: string | string[]): string => (Array.isArray(raw) ? raw.join('/') : raw);
+
+export function runRoutes(runs: RunService): RouteDef[] {
+  return [
+    defineRoute({
+      method: 'post',
+      path: '/runs',
+      tag: 'runs',
+      summary: 'Submit a training run (or render it with ?dryRun=true). Honours Idempotency-Key.',
+      access: { role: 'editor' },
+      body: RunCreate,
+      query: DryRunQuery,
+      successStatus: 201,
+      handler: async ({ body, query, req }) => {
+        if (query.dryRun) return { status: 200, body: await runs.dryRun(body) };
+        const { run, created } = await runs.submit(body, idempotencyKeyOf(req.headers['idempotency-key']));
+        return { status: created ? 201 : 200, body: await runs.view(run), headers: { Location: `/api/v1/runs/${run.id}` } };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/runs',
+      tag: 'runs',
+      summary: 'List runs, newest first; filter by state, workflow, trigger, DAG or idempotency key.',
+      access: { role: 'viewer' },
+      query: RunListQuery,
+      handler: async ({ query }) => {
+        const page = await runs.list(query);
+        return { body: { items: await Promise.all(page.items.map((r) => runs.view(r))), nextPageToken: page.nextPageToken } };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/runs/:id',
+      tag: 'runs',
+      summary: 'A run with its events and latest metrics.',
+      access: { role: 'viewer', runToken: true },
+      params: RunParams,
+      handler: async ({ params }) => ({ body: await runs.view(await runs.get(params.id), true) }),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/runs/:id/cancel',
+      tag: 'runs',
+      summary: 'Request cancellation; 409 when the run already ended.',
+      access: { role: 'editor' },
+      params: RunParams,
+      body: RunCancel,
+      successStatus: 202,
+      handler: async ({ params, body }) => ({ body: await runs.view(await runs.cancel(params.id, body.reason)) }),
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/runs/:id/logs',
+      tag: 'runs',
+      summary: 'Log text from a byte cursor; follow=true streams text/plain until the run ends.',
+      access: { role: 'viewer' },
+      params: RunParams,
+      query: LogQuery,
+      handler: async ({ params, query, req, res }) => {
+        if (!query.follow) return { body: await runs.logs(params.id, query.cursor, query.limit) };
+        await runs.get(params.id);
+        res.status(200).set({ 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no' });
+        res.flushHeaders();
+        let cursor = query.cursor;
+        let closed = false;
+        req.on('close', () => {
+          closed = true;
+        });
+        while (!closed) {
+          const chunk = await runs.logs(params.id, cursor, 256 * 1024);
+          if (chunk.text) res.write(chunk.text);
+          cursor = chunk.nextCursor;
+          if (chunk.complete) break;
+          if (!chunk.text) await new Promise((resolve) => setTimeout(resolve, FOLLOW_POLL_MS));
+        }
+        res.end();
+      },
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/runs/:id/metrics',
+      tag: 'runs',
+      summary: 'Append a batch of metrics (key, value, step, timestamp); the run token may call this.',
+      access: { role: 'editor', runToken: true },
+      params: RunParams,
+      body: MetricsBatch,
+      successStatus: 201,
+      handler: async ({ params, body }) => ({ body: { accepted: await runs.recordMetrics(params.id, body.metrics) } }),
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/runs/:id/metrics',
+      tag: 'runs',
+      summary: 'Every metric point of a run, by key and step.',
+      access: { role: 'viewer' },
+      params: RunParams,
+      query: MetricQuery,
+      handler: async ({ params, query }) => ({ body: { items: await runs.metrics(params.id, query.key) } }),
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/runs/:id/artifacts',
+      tag: 'runs',
+      summary: 'Artifacts a run uploaded.',
+      access: { role: 'viewer' },
+      params: RunParams,
+      handler: async ({ params }) => ({ body: { items: await runs.listArtifacts(params.id) } }),
+    }),
+    defineRoute({
+      method: 'put',
+      path: '/runs/:id/artifacts/*path',
+      tag: 'runs',
+      summary: 'Upload an artifact (raw body); the run token may call this.',
+      access: { role: 'editor', runToken: true },
+      params: ArtifactParams,
+      rawBody: true,
+      successStatus: 201,
+      handler: async ({ params, req }) => ({ body: await runs.putArtifact(params.id, artifactPathOf(params.path), req) }),
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/runs/:id/artifacts/*path',
+      tag: 'runs',
+      summary: 'Download an artifact.',
+      access: { role: 'viewer' },
+      params: ArtifactParams,
+      handler: async ({ params, res }) => {
+        const file = await runs.artifactFile(params.id, artifactPathOf(params.path));
+        await new Promise<void>((resolve, reject) => res.sendFile(file, { dotfiles: 'allow' }, (err) => (err ? reject(err) : resolve())));
+      },
+    }),
+  ];
+}

@@ -1,0 +1,81 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import express, { type Request, type Response, type NextFunction } from 'express';
+import type { Knex } from 'knex';
+import type { Logger } from './logger.ts';
+import type { Config } from './config.ts';
+import { PROJECT_ROOT } from './config.ts';
+import { NotFound } from './errors.ts';
+import { errorHandler } from './api/errorHandler.ts';
+import { mountRoutes, type RouteDef } from './api/route.ts';
+import { buildOpenApi } from './api/openapi.ts';
+import { mountHealth } from './api/metaRoutes.ts';
+import { runRoutes } from './api/runsRoutes.ts';
+import { catalogRoutes } from './api/catalogRoutes.ts';
+import { registryRoutes } from './api/registryRoutes.ts';
+import { tokenRoutes } from './api/tokenRoutes.ts';
+import type { AuthService } from './services/authService.ts';
+import type { CatalogService } from './services/catalogService.ts';
+import type { RunService } from './services/runService.ts';
+import type { RegistryService } from './services/registryService.ts';
+
+export interface AppDeps {
+  config: Config;
+  db: Knex;
+  logger: Logger;
+  auth: AuthService;
+  catalog: CatalogService;
+  runs: RunService;
+  registry: RegistryService;
+  /** Extra route groups contributed by later features (schedules, operators, ...). */
+  extraRoutes?: RouteDef[];
+}
+
+export const API_VERSION = '1.0.0';
+const WEB_DIST = path.join(PROJECT_ROOT, 'server', 'web', 'dist');
+
+export function allRoutes(deps: AppDeps): RouteDef[] {
+  return [...runRoutes(deps.runs), ...catalogRoutes(deps.catalog), ...registryRoutes(deps.registry), ...tokenRoutes(deps.auth), ...(deps.extraRoutes ?? [])];
+}
+
+/** Builds the HTTP app from already-wired services; it starts nothing and owns no state. */
+export function createApp(deps: AppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+  app.set('json spaces', 0);
+
+  const routes = allRoutes(deps);
+  const openApi = buildOpenApi(routes, API_VERSION);
+
+  mountHealth(app, deps.db);
+
+  const api = express.Router();
+  const jsonBody = express.json({ limit: deps.config.maxBodyBytes, strict: true, type: ['application/json', 'application/*+json'] });
+  // Artifact uploads stream their raw body; everything else is JSON.
+  api.use((req: Request, res: Response, next: NextFunction) => (req.method === 'PUT' && /\/artifacts\//.test(req.path) ? next() : jsonBody(req, res, next)));
+  api.get('/openapi.json', (_req, res) => {
+    res.json(openApi);
+  });
+  mountRoutes(api, routes, deps.auth);
+  api.use((req: Request) => {
+    throw new NotFound(`no API route ${req.method} ${req.baseUrl}${req.path}`);
+  });
+  app.use('/api/v1', api);
+  app.use('/api', (req: Request) => {
+    throw new NotFound(`no API route ${req.method} ${req.originalUrl.split('?')[0]}; the API lives under /api/v1`);
+  });
+
+  mountWeb(app);
+  app.use(errorHandler(deps.logger));
+  return app;
+}
+
+/** The web UI: built assets when present, and index.html for client-side routes such as /runs/{id}. */
+function mountWeb(app: express.Express): void {
+  const dist = fs.existsSync(path.join(WEB_DIST, 'index.html')) ? WEB_DIST : path.join(PROJECT_ROOT, 'server', 'web', 'fallback');
+  app.use(express.static(dist, { index: 'index.html', maxAge: '1h' }));
+  app.get(/^\/(?!api\/).*/, (_req, res) => {
+    res.sendFile(path.join(dist, 'index.html'));
+  });
+}

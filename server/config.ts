@@ -1,0 +1,86 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { InputError } from './errors.ts';
+
+/** Repository root: example code, migrations and the web UI are found relative to it. */
+export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export interface Config {
+  readonly host: string;
+  readonly port: number;
+  /** Where the service keeps SQLite, run directories, logs and artifacts. */
+  readonly dataDir: string;
+  /** postgres://... when set; otherwise SQLite in dataDir. */
+  readonly databaseUrl: string | undefined;
+  /** The URL users and training processes reach the service at (links, GRIFFIN_API_URL). */
+  readonly publicUrl: string;
+  /** Code URIs of models (file paths) must resolve inside this directory. */
+  readonly codeRoot: string;
+  readonly adminToken: string | undefined;
+  /** Secret for run-scoped tokens; replicas sharing a database must share it. */
+  readonly secret: string | undefined;
+  readonly loadExamples: boolean;
+  readonly airflowBaseUrl: string | undefined;
+  readonly workers: boolean;
+  readonly dispatchIntervalMs: number;
+  readonly reconcileIntervalMs: number;
+  readonly leaseSeconds: number;
+  readonly maxConcurrentLocalRuns: number;
+  readonly logLevel: string;
+  readonly maxBodyBytes: number;
+  readonly maxArtifactBytes: number;
+  readonly instanceId: string;
+}
+
+function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) {
+    throw new InputError(`${name} must be an integer >= ${min}, got "${raw}"`, name);
+  }
+  return value;
+}
+
+function boolFrom(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new InputError(`${name} must be true or false, got "${raw}"`, name);
+}
+
+/** Parses the environment once; the result is frozen and passed down explicitly. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const host = env.GRIFFIN_HOST || '127.0.0.1';
+  const port = intFrom(env, 'GRIFFIN_PORT', 8080);
+  if (port > 65535) throw new InputError('GRIFFIN_PORT must be at most 65535', 'GRIFFIN_PORT');
+  const dataDir = path.resolve(env.GRIFFIN_DATA_DIR || path.join(PROJECT_ROOT, '.griffin'));
+  const databaseUrl = env.GRIFFIN_DATABASE_URL || undefined;
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new InputError('GRIFFIN_DATABASE_URL must be a postgres:// URL', 'GRIFFIN_DATABASE_URL');
+  }
+  const displayHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  const publicUrl = (env.GRIFFIN_PUBLIC_URL || `http://${displayHost}:${port}`).replace(/\/+$/, '');
+  return Object.freeze({
+    host,
+    port,
+    dataDir,
+    databaseUrl,
+    publicUrl,
+    codeRoot: path.resolve(env.GRIFFIN_CODE_ROOT || PROJECT_ROOT),
+    adminToken: env.GRIFFIN_ADMIN_TOKEN || undefined,
+    secret: env.GRIFFIN_SECRET || undefined,
+    loadExamples: boolFrom(env, 'GRIFFIN_LOAD_EXAMPLES', true),
+    airflowBaseUrl: env.GRIFFIN_AIRFLOW_BASE_URL?.replace(/\/+$/, '') || undefined,
+    workers: boolFrom(env, 'GRIFFIN_WORKERS', true),
+    dispatchIntervalMs: intFrom(env, 'GRIFFIN_DISPATCH_INTERVAL_MS', 500, 10),
+    reconcileIntervalMs: intFrom(env, 'GRIFFIN_RECONCILE_INTERVAL_MS', 1000, 10),
+    leaseSeconds: intFrom(env, 'GRIFFIN_LEASE_SECONDS', 30, 1),
+    maxConcurrentLocalRuns: intFrom(env, 'GRIFFIN_MAX_LOCAL_RUNS', 4, 1),
+    logLevel: env.GRIFFIN_LOG_LEVEL || 'info',
+    maxBodyBytes: intFrom(env, 'GRIFFIN_MAX_BODY_BYTES', 1024 * 1024, 1024),
+    maxArtifactBytes: intFrom(env, 'GRIFFIN_MAX_ARTIFACT_BYTES', 256 * 1024 * 1024, 1024),
+    instanceId: env.GRIFFIN_INSTANCE_ID || `${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
+  });
+}

@@ -1,0 +1,40 @@
+import type { BackendName, Run } from '../domain.ts';
+
+/** What a backend reports about one launched run. `lost` means the backend has no trace of it. */
+export type BackendPhase = 'pending' | 'running' | 'succeeded' | 'failed' | 'lost';
+
+export interface BackendStatus {
+  phase: BackendPhase;
+  /** Why it failed or was lost, in words a user can act on. */
+  reason?: string;
+  /** Extra reference data worth storing on the run (e.g. a dashboard URL). */
+  details?: Record<string, unknown>;
+}
+
+export interface LaunchRequest {
+  run: Run;
+  /** GRIFFIN_* variables and hyperparameters the training process must see. */
+  env: Record<string, string>;
+}
+
+export interface LogChunk {
+  text: string;
+  nextCursor: number;
+}
+
+/**
+ * One interface for every backend. launch() must be idempotent for a (run id, attempt): the
+ * backend object is named from them, so a second call adopts what the first created.
+ */
+export interface Executor {
+  readonly name: BackendName;
+  launch(request: LaunchRequest): Promise<Record<string, unknown>>;
+  status(run: Run): Promise<BackendStatus>;
+  /** Asks the backend to stop the run; `force` when a polite stop was already tried. */
+  cancel(run: Run, options?: { force?: boolean }): Promise<void>;
+  logs(run: Run, cursor: number, limit: number): Promise<LogChunk>;
+  /** Exactly what launch() would send or create, without doing it. */
+  render(request: LaunchRequest): Promise<unknown>;
+}
+
+export const backendObjectName = (runId: string, attempt: number): string => `griffin-run-${runId}-${attempt}`;

@@ -1,0 +1,139 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ApiToken, Principal, Role } from '../domain.ts';
+import { Forbidden, NotFound, TooManyRequests, Unauthorized } from '../errors.ts';
+import type { TokenStore } from '../store/tokenStore.ts';
+import type { RunStore } from '../store/runStore.ts';
+import { isTerminal } from '../domain.ts';
+import { newSecret, newTokenId, sha256Hex, timingSafeEqualText } from '../ids.ts';
+import type { Logger } from '../logger.ts';
+
+const ROLE_RANK: Record<Role, number> = { viewer: 1, editor: 2, admin: 3 };
+const USER_TOKEN_PREFIX = 'gft_';
+const RUN_TOKEN_PREFIX = 'grt_';
+
+/** Failed authentications allowed per client address in one window before 429s. */
+const FAILURE_LIMIT = 20;
+const FAILURE_WINDOW_MS = 60_000;
+
+export const roleAllows = (held: Role, needed: Role): boolean => ROLE_RANK[held] >= ROLE_RANK[needed];
+
+/**
+ * Bearer tokens. User tokens are random and stored hashed. Run-scoped tokens are an HMAC of the
+ * run id under the service secret: a re-launch after a crash can hand the same token to the
+ * process again without the service ever storing it, and every replica can verify it.
+ */
+export class AuthService {
+  private readonly failures = new Map<string, { count: number; windowStart: number }>();
+
+  constructor(
+    private readonly tokens: TokenStore,
+    private readonly runs: RunStore,
+    private readonly secret: string,
+    private readonly logger: Logger,
+  ) {}
+
+  async createToken(name: string, role: Role): Promise<{ token: ApiToken; secret: string }> {
+    const secret = `${USER_TOKEN_PREFIX}${newSecret(24)}`;
+    const token = await this.tokens.insert({ id: newTokenId(), name, role, prefix: secret.slice(0, 8), tokenHash: sha256Hex(secret) });
+    return { token, secret };
+  }
+
+  listTokens(): Promise<ApiToken[]> {
+    return this.tokens.list();
+  }
+
+  async revokeToken(id: string): Promise<void> {
+    if (!(await this.tokens.revoke(id))) throw new NotFound(`token ${id} does not exist or is already revoked`, 'id');
+  }
+
+  /**
+   * Makes sure an admin can sign in on first start: GRIFFIN_ADMIN_TOKEN when given, otherwise a
+   * generated token written (mode 0600) into the data directory and printed once.
+   */
+  async bootstrapAdmin(dataDir: string, configured: string | undefined): Promise<{ printedToken?: string; file?: string }> {
+    if (configured) {
+      const hash = sha256Hex(configured);
+      if (!(await this.tokens.findActiveByHash(hash))) {
+        await this.tokens.insert({ id: newTokenId(), name: 'admin (GRIFFIN_ADMIN_TOKEN)', role: 'admin', prefix: configured.slice(0, 8), tokenHash: hash });
+      }
+      return {};
+    }
+    if (await this.tokens.findByName('bootstrap-admin')) return {};
+    const { secret } = await this.createToken('bootstrap-admin', 'admin');
+    const file = path.join(dataDir, 'admin-token');
+    fs.writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+    return { printedToken: secret, file };
+  }
+
+  runToken(runId: string): string {
+    const mac = crypto.createHmac('sha256', this.secret).update(`run:${runId}`).digest('base64url');
+    return `${RUN_TOKEN_PREFIX}${runId}_${mac}`;
+  }
+
+  /** Resolves the Authorization header to a principal, or throws 401 (429 after repeated failures). */
+  async authenticate(header: string | undefined, clientKey: string): Promise<Principal> {
+    this.checkFailureBudget(clientKey);
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+    if (!match) {
+      this.recordFailure(clientKey);
+      throw new Unauthorized();
+    }
+    const presented = match[1];
+    const principal = presented.startsWith(RUN_TOKEN_PREFIX) ? await this.verifyRunToken(presented) : await this.verifyUserToken(presented);
+    if (!principal) {
+      this.recordFailure(clientKey);
+      throw new Unauthorized('the bearer token is not valid (unknown, revoked, or its run has finished)');
+    }
+    return principal;
+  }
+
+  private async verifyUserToken(presented: string): Promise<Principal | undefined> {
+    const token = await this.tokens.findActiveByHash(sha256Hex(presented));
+    if (!token) return undefined;
+    this.tokens.touch(token.id, token.lastUsedAt).catch((error) => this.logger.warn({ err: error }, 'could not record token use'));
+    return { kind: 'user', tokenId: token.id, name: token.name, role: token.role };
+  }
+
+  private async verifyRunToken(presented: string): Promise<Principal | undefined> {
+    const runId = presented.slice(RUN_TOKEN_PREFIX.length).split('_')[0];
+    if (!runId || !timingSafeEqualText(presented, this.runToken(runId))) return undefined;
+    const run = await this.runs.get(runId);
+    // A run token dies with its run: nothing may write into a finished run's record.
+    if (!run || isTerminal(run.state)) return undefined;
+    return { kind: 'run', runId };
+  }
+
+  /** Role check for user tokens; run tokens pass only where the route allows its own run. */
+  authorize(principal: Principal, needed: Role, opts: { runId?: string; allowRunToken?: boolean } = {}): void {
+    if (principal.kind === 'run') {
+      if (opts.allowRunToken && opts.runId === principal.runId) return;
+      throw new Forbidden('a run-scoped token may only report metrics and artifacts for its own run');
+    }
+    if (!roleAllows(principal.role, needed)) {
+      throw new Forbidden(`this action needs the ${needed} role; the token "${principal.name}" has ${principal.role}`);
+    }
+  }
+
+  private checkFailureBudget(clientKey: string): void {
+    const entry = this.failures.get(clientKey);
+    if (!entry) return;
+    const elapsed = Date.now() - entry.windowStart;
+    if (elapsed > FAILURE_WINDOW_MS) {
+      this.failures.delete(clientKey);
+      return;
+    }
+    if (entry.count >= FAILURE_LIMIT) {
+      throw new TooManyRequests('too many failed authentication attempts; wait and retry', Math.ceil((FAILURE_WINDOW_MS - elapsed) / 1000));
+    }
+  }
+
+  private recordFailure(clientKey: string): void {
+    const now = Date.now();
+    const entry = this.failures.get(clientKey);
+    if (!entry || now - entry.windowStart > FAILURE_WINDOW_MS) this.failures.set(clientKey, { count: 1, windowStart: now });
+    else entry.count += 1;
+    if (this.failures.size > 10_000) this.failures.clear(); // bound memory under a spray of addresses
+  }
+}

@@ -1,0 +1,195 @@
+import type { z } from 'zod';
+import type { DatasetCreate, FeatureCreate, ModelCreate, RuntimeCreate, WorkflowCreate, WorkflowSpecInput, RunOverridesInput } from '../api/schemas.ts';
+import type { Dataset, Feature, Model, Page, ResolvedRunSpec, Runtime, Workflow, WorkflowDefinition } from '../domain.ts';
+import { InputError, NotFound, Unprocessable } from '../errors.ts';
+import type { CatalogStore } from '../store/catalogStore.ts';
+import { checkHyperparameters } from './hyperparameters.ts';
+import { isRemoteUri, resolveInside } from './paths.ts';
+
+export function parseRef(ref: string): { name: string; version?: number } {
+  const [name, version] = ref.split('@');
+  return version === undefined ? { name } : { name, version: Number(version) };
+}
+
+const describeRef = (name: string, version?: number) => (version === undefined ? `"${name}"` : `"${name}@${version}"`);
+
+/** Definitions (Model Store, features, datasets, runtimes, workflows) and their cross-checks. */
+export class CatalogService {
+  constructor(
+    private readonly store: CatalogStore,
+    private readonly codeRoot: string,
+  ) {}
+
+  private checkLocation(uri: string, field: string): void {
+    if (!isRemoteUri(uri)) resolveInside(this.codeRoot, uri, field);
+  }
+
+  async createModel(input: z.infer<typeof ModelCreate>): Promise<Model> {
+    this.checkLocation(input.codeUri, 'codeUri');
+    checkHyperparameters(input.defaultHyperparameters, input.hyperparameterSchema, 'defaultHyperparameters');
+    return this.store.createModel(input);
+  }
+
+  async getModel(name: string, version?: number): Promise<Model> {
+    const model = await this.store.getModel(name, version);
+    if (!model) throw new NotFound(`model ${describeRef(name, version)} does not exist`, 'model');
+    return model;
+  }
+
+  listModels(filter: { name?: string; limit: number; pageToken?: string }): Promise<Page<Model>> {
+    return this.store.listModels(filter);
+  }
+
+  async createDataset(input: z.infer<typeof DatasetCreate>): Promise<Dataset> {
+    this.checkLocation(input.uri, 'uri');
+    const known = new Set(await this.store.featuresExist(input.features));
+    const missing = input.features.findIndex((f) => !known.has(f));
+    if (missing >= 0) throw new Unprocessable(`feature "${input.features[missing]}" is not registered`, `features.${missing}`);
+    return this.store.createDataset({ ...input, label: input.label ?? null });
+  }
+
+  async getDataset(name: string, version?: number): Promise<Dataset> {
+    const dataset = await this.store.getDataset(name, version);
+    if (!dataset) throw new NotFound(`dataset ${describeRef(name, version)} does not exist`, 'dataset');
+    return dataset;
+  }
+
+  listDatasets(filter: { name?: string; limit: number; pageToken?: string }): Promise<Page<Dataset>> {
+    return this.store.listDatasets(filter);
+  }
+
+  async upsertFeature(input: z.infer<typeof FeatureCreate>): Promise<{ feature: Feature; created: boolean }> {
+    return this.store.upsertFeature(input);
+  }
+
+  async getFeature(name: string): Promise<Feature> {
+    const feature = await this.store.getFeature(name);
+    if (!feature) throw new NotFound(`feature "${name}" does not exist`, 'name');
+    return feature;
+  }
+
+  listFeatures(filter: { limit: number; pageToken?: string }): Promise<Page<Feature>> {
+    return this.store.listFeatures(filter);
+  }
+
+  async deleteFeature(name: string): Promise<void> {
+    if (!(await this.store.deleteFeature(name))) throw new NotFound(`feature "${name}" does not exist`, 'name');
+  }
+
+  upsertRuntime(input: z.infer<typeof RuntimeCreate>): Promise<{ runtime: Runtime; created: boolean }> {
+    return this.store.upsertRuntime({
+      ...input,
+      image: input.image ?? null,
+      pythonVersion: input.pythonVersion ?? null,
+      rayVersion: input.rayVersion ?? null,
+      localInterpreter: input.localInterpreter ?? null,
+    });
+  }
+
+  async getRuntime(name: string): Promise<Runtime> {
+    const runtime = await this.store.getRuntime(name);
+    if (!runtime) throw new NotFound(`runtime "${name}" does not exist`, 'runtime');
+    return runtime;
+  }
+
+  listRuntimes(): Promise<Runtime[]> {
+    return this.store.listRuntimes();
+  }
+
+  async deleteRuntime(name: string): Promise<void> {
+    if (!(await this.store.deleteRuntime(name))) throw new NotFound(`runtime "${name}" does not exist`, 'name');
+  }
+
+  /** A new workflow version pins the exact model and dataset versions it was checked against. */
+  async createWorkflow(input: z.infer<typeof WorkflowCreate>): Promise<Workflow> {
+    const { name, description, ...spec } = input;
+    const checked = await this.checkSpec(spec, '');
+    const definition: WorkflowDefinition = {
+      ...spec,
+      model: `${checked.model.name}@${checked.model.version}`,
+      dataset: `${checked.dataset.name}@${checked.dataset.version}`,
+    };
+    return this.store.createWorkflow(name, description, definition);
+  }
+
+  async getWorkflow(name: string, version?: number): Promise<Workflow> {
+    const workflow = await this.store.getWorkflow(name, version);
+    if (!workflow) throw new NotFound(`workflow ${describeRef(name, version)} does not exist`, 'workflow');
+    return workflow;
+  }
+
+  listWorkflows(filter: { name?: string; limit: number; pageToken?: string }): Promise<Page<Workflow>> {
+    return this.store.listWorkflows(filter);
+  }
+
+  /**
+   * Resolves a workflow spec (from a stored version or inline) plus run overrides into the
+   * snapshot a run keeps for ever. Every reference must exist and fit together.
+   */
+  async resolveRunSpec(
+    spec: WorkflowSpecInput | WorkflowDefinition,
+    overrides: RunOverridesInput,
+    workflow: { name: string; version: number } | null,
+  ): Promise<ResolvedRunSpec> {
+    const fieldPrefix = workflow ? '' : 'spec.';
+    const datasetRef = parseRef(spec.dataset);
+    const merged: WorkflowSpecInput = {
+      ...spec,
+      dataset: overrides.datasetVersion ? `${datasetRef.name}@${overrides.datasetVersion}` : spec.dataset,
+      backend: overrides.backend ?? spec.backend,
+      resources: { ...spec.resources, ...overrides.resources },
+      timeoutSeconds: overrides.timeoutSeconds ?? spec.timeoutSeconds,
+      hyperparameters: { ...spec.hyperparameters, ...overrides.hyperparameters },
+    };
+    const checked = await this.checkSpec(merged, fieldPrefix, overrides);
+    return {
+      workflow,
+      model: { name: checked.model.name, version: checked.model.version, framework: checked.model.framework, codeUri: checked.model.codeUri },
+      dataset: { name: checked.dataset.name, version: checked.dataset.version, uri: checked.dataset.uri, features: checked.dataset.features },
+      runtime: {
+        name: checked.runtime.name,
+        image: checked.runtime.image,
+        pythonVersion: checked.runtime.pythonVersion,
+        rayVersion: checked.runtime.rayVersion,
+        localInterpreter: checked.runtime.localInterpreter,
+      },
+      backend: merged.backend,
+      entrypoint: merged.entrypoint ?? checked.model.entrypoint,
+      hyperparameters: { ...checked.model.defaultHyperparameters, ...merged.hyperparameters },
+      resources: merged.resources,
+      timeoutSeconds: merged.timeoutSeconds,
+      register: merged.register ?? null,
+    };
+  }
+
+  private async checkSpec(spec: WorkflowSpecInput, fieldPrefix: string, overrides?: RunOverridesInput) {
+    const modelRef = parseRef(spec.model);
+    const model = await this.store.getModel(modelRef.name, modelRef.version);
+    if (!model) throw new NotFound(`model ${describeRef(modelRef.name, modelRef.version)} does not exist`, `${fieldPrefix}model`);
+
+    const datasetRef = parseRef(spec.dataset);
+    const dataset = await this.store.getDataset(datasetRef.name, datasetRef.version);
+    if (!dataset) {
+      const field = overrides?.datasetVersion ? 'overrides.datasetVersion' : `${fieldPrefix}dataset`;
+      throw new NotFound(`dataset ${describeRef(datasetRef.name, datasetRef.version)} does not exist`, field);
+    }
+
+    const runtime = await this.store.getRuntime(spec.runtime);
+    if (!runtime) throw new NotFound(`runtime "${spec.runtime}" does not exist`, `${fieldPrefix}runtime`);
+
+    if (!runtime.backends.includes(spec.backend)) {
+      const field = overrides?.backend ? 'overrides.backend' : `${fieldPrefix}backend`;
+      throw new Unprocessable(`runtime "${runtime.name}" does not support the ${spec.backend} backend (it supports: ${runtime.backends.join(', ')})`, field);
+    }
+    if ((spec.backend === 'kubernetes' || spec.backend === 'kuberay') && !runtime.image) {
+      throw new Unprocessable(`the ${spec.backend} backend needs a container image, and runtime "${runtime.name}" names none`, `${fieldPrefix}runtime`);
+    }
+    if (spec.backend === 'local' && isRemoteUri(model.codeUri)) {
+      throw new Unprocessable(`the local backend runs code from this machine, but model "${model.name}@${model.version}" lives at ${model.codeUri}`, `${fieldPrefix}backend`);
+    }
+    const hyperField = overrides?.hyperparameters ? 'overrides.hyperparameters' : `${fieldPrefix}hyperparameters`;
+    checkHyperparameters({ ...model.defaultHyperparameters, ...spec.hyperparameters }, model.hyperparameterSchema, hyperField);
+    if (spec.timeoutSeconds <= 0) throw new InputError('timeoutSeconds must be positive', `${fieldPrefix}timeoutSeconds`);
+    return { model, dataset, runtime };
+  }
+}

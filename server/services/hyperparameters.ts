@@ -1,0 +1,64 @@
+import { InputError } from '../errors.ts';
+
+interface PropertySchema {
+  type?: 'number' | 'integer' | 'string' | 'boolean' | 'array' | 'object';
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  exclusiveMaximum?: number;
+  enum?: unknown[];
+}
+
+/**
+ * Checks hyperparameters against the subset of JSON Schema that model authors use for them
+ * (type, bounds, enum, additionalProperties: false). The error names the offending key.
+ */
+export function checkHyperparameters(values: Record<string, unknown>, schema: Record<string, unknown>, fieldPrefix: string): void {
+  const properties = (schema.properties ?? {}) as Record<string, PropertySchema>;
+  for (const [key, value] of Object.entries(values)) {
+    const field = `${fieldPrefix}.${key}`;
+    const rule = properties[key];
+    if (!rule) {
+      if (schema.additionalProperties === false) throw new InputError(`${field} is not a hyperparameter of this model`, field);
+      continue;
+    }
+    checkValue(value, rule, field);
+  }
+}
+
+function checkValue(value: unknown, rule: PropertySchema, field: string): void {
+  const fail = (what: string) => {
+    throw new InputError(`${field} ${what} (got ${JSON.stringify(value)})`, field);
+  };
+  switch (rule.type) {
+    case 'integer':
+      if (typeof value !== 'number' || !Number.isInteger(value)) fail('must be an integer');
+      break;
+    case 'number':
+      if (typeof value !== 'number' || !Number.isFinite(value)) fail('must be a number');
+      break;
+    case 'string':
+      if (typeof value !== 'string') fail('must be a string');
+      break;
+    case 'boolean':
+      if (typeof value !== 'boolean') fail('must be true or false');
+      break;
+    case 'array':
+      if (!Array.isArray(value)) fail('must be an array');
+      break;
+    case 'object':
+      if (!value || typeof value !== 'object' || Array.isArray(value)) fail('must be an object');
+      break;
+    default:
+      break;
+  }
+  if (typeof value === 'number') {
+    if (rule.minimum !== undefined && value < rule.minimum) fail(`must be >= ${rule.minimum}`);
+    if (rule.maximum !== undefined && value > rule.maximum) fail(`must be <= ${rule.maximum}`);
+    if (rule.exclusiveMinimum !== undefined && value <= rule.exclusiveMinimum) fail(`must be > ${rule.exclusiveMinimum}`);
+    if (rule.exclusiveMaximum !== undefined && value >= rule.exclusiveMaximum) fail(`must be < ${rule.exclusiveMaximum}`);
+  }
+  if (rule.enum && !rule.enum.some((allowed) => JSON.stringify(allowed) === JSON.stringify(value))) {
+    fail(`must be one of ${rule.enum.map((v) => JSON.stringify(v)).join(', ')}`);
+  }
+}

@@ -1,0 +1,52 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { InputError } from '../errors.ts';
+
+const REMOTE_SCHEME = /^(s3|gs|gcs|az|abfs|abfss|hdfs|https?):\/\//i;
+
+export const isRemoteUri = (uri: string): boolean => REMOTE_SCHEME.test(uri);
+
+/**
+ * Resolves a user-supplied path (relative, or file://) inside `root` and refuses anything that
+ * would land outside it: "..", absolute paths elsewhere, symlink-free string tricks alike.
+ */
+export function resolveInside(root: string, userPath: string, field: string): string {
+  let candidate = userPath;
+  if (/^file:\/\//i.test(candidate)) {
+    try {
+      candidate = fileURLToPath(candidate);
+    } catch {
+      throw new InputError(`${field} is not a valid file:// URI`, field);
+    }
+  } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(candidate)) {
+    throw new InputError(`${field} uses an unsupported scheme; use a path, a file:// URI, or one of s3://, gs://, https://`, field);
+  }
+  if (candidate.includes('\0')) throw new InputError(`${field} contains a NUL byte`, field);
+  const resolved = path.resolve(root, candidate);
+  const relative = path.relative(root, resolved);
+  if (relative.startsWith('..') || path.isAbsolute(relative)) {
+    throw new InputError(`${field} must stay inside the code root (${root})`, field);
+  }
+  return resolved;
+}
+
+/** A dataset or code URI as the training process should see it: remote URIs as given, paths as file:// URIs. */
+export function uriForProcess(root: string, uri: string, field: string): string {
+  if (isRemoteUri(uri)) return uri;
+  return `file://${resolveInside(root, uri, field)}`;
+}
+
+/**
+ * Artifact paths come from training code: relative, '/'-separated, no empty, "." or ".." segments,
+ * so that joining them under the run's artifact directory can never leave it.
+ */
+export function checkArtifactPath(raw: string): string {
+  const field = 'path';
+  if (!raw || raw.length > 1000) throw new InputError('artifact path must be 1 to 1000 characters', field);
+  if (raw.includes('\\') || raw.includes('\0')) throw new InputError('artifact path may not contain "\\" or NUL', field);
+  const segments = raw.split('/');
+  if (raw.startsWith('/') || segments.some((s) => s === '' || s === '.' || s === '..')) {
+    throw new InputError('artifact path must be relative with no empty, "." or ".." segments', field);
+  }
+  return segments.join('/');
+}

@@ -1,0 +1,129 @@
+import type { ModelVersion, Page, RegisteredModel, Run } from '../domain.ts';
+import { NotFound, Unprocessable } from '../errors.ts';
+import type { RegistryStore } from '../store/registryStore.ts';
+import type { RunStore } from '../store/runStore.ts';
+import type { CatalogStore } from '../store/catalogStore.ts';
+
+export interface VersionView extends Omit<ModelVersion, 'id'> {
+  url: string;
+}
+
+/** The Model Registry's rules: versions from runs, idempotent on (model, run), movable aliases, lineage. */
+export class RegistryService {
+  constructor(
+    private readonly registry: RegistryStore,
+    private readonly runs: RunStore,
+    private readonly catalog: CatalogStore,
+    private readonly options: { publicUrl: string },
+  ) {}
+
+  view(v: ModelVersion): VersionView {
+    const { id: _id, ...rest } = v;
+    return { ...rest, url: `${this.options.publicUrl}/registry/${encodeURIComponent(v.name)}/versions/${v.version}` };
+  }
+
+  createModel(name: string, description: string, tags: Record<string, string>): Promise<RegisteredModel> {
+    return this.registry.createModel(name, description, tags);
+  }
+
+  async getModel(name: string): Promise<RegisteredModel & { aliases: Record<string, number>; latestVersion: number | null }> {
+    const model = await this.registry.getModel(name);
+    if (!model) throw new NotFound(`registered model "${name}" does not exist`, 'name');
+    const [aliases, latestVersion] = await Promise.all([this.registry.aliases(model.id), this.registry.latestVersionNumber(model.id)]);
+    return { ...model, aliases, latestVersion };
+  }
+
+  listModels(filter: { limit: number; pageToken?: string }): Promise<Page<RegisteredModel>> {
+    return this.registry.listModels(filter);
+  }
+
+  /**
+   * Registers a version from a run (artifact and metrics taken from the run) or from an artifact
+   * URI. A run registered twice under one model returns its first version (created: false).
+   */
+  async registerVersion(
+    name: string,
+    input: { runId?: string; artifactUri?: string; aliases: string[]; tags: Record<string, string>; description: string },
+  ): Promise<{ version: ModelVersion; created: boolean }> {
+    let run: Run | undefined;
+    if (input.runId) {
+      run = await this.runs.get(input.runId);
+      if (!run) throw new NotFound(`run ${input.runId} does not exist`, 'runId');
+      if (run.state !== 'succeeded') throw new Unprocessable(`run ${run.id} is ${run.state}; only a succeeded run can be registered`, 'runId');
+    }
+    const metrics = run ? Object.fromEntries(Object.entries(await this.runs.latestMetrics(run.id)).map(([k, m]) => [k, m.value])) : {};
+    const model = await this.registry.ensureModel(name);
+    const result = await this.registry.addVersion(model, {
+      artifactUri: input.artifactUri ?? `${this.options.publicUrl}/api/v1/runs/${run!.id}/artifacts/`,
+      runId: run?.id ?? null,
+      metrics,
+      tags: input.tags,
+      description: input.description,
+    });
+    for (const alias of input.aliases) await this.registry.setAlias(model.id, alias, result.version.id);
+    if (run) await this.runs.setRegisteredVersion(run.id, name, result.version.version);
+    const version = input.aliases.length ? (await this.registry.getVersion(name, result.version.version))! : result.version;
+    return { version, created: result.created };
+  }
+
+  /** Called when a run succeeds and its spec asks for registration. */
+  async registerFromRun(run: Run): Promise<ModelVersion | undefined> {
+    if (!run.spec.register) return undefined;
+    const { version } = await this.registerVersion(run.spec.register.modelName, {
+      runId: run.id,
+      aliases: run.spec.register.aliases,
+      tags: { ...run.spec.register.tags, 'griffin.run': run.id },
+      description: run.spec.workflow ? `trained by workflow ${run.spec.workflow.name}@${run.spec.workflow.version}` : 'trained from an inline spec',
+    });
+    return version;
+  }
+
+  async getVersion(name: string, version: number): Promise<ModelVersion> {
+    const found = await this.registry.getVersion(name, version);
+    if (!found) throw new NotFound(`model "${name}" has no version ${version}`, 'version');
+    return found;
+  }
+
+  listVersions(filter: { name: string; runId?: string; limit: number; pageToken?: string }): Promise<Page<ModelVersion>> {
+    return this.registry.listVersions(filter);
+  }
+
+  async setAlias(name: string, alias: string, versionNumber: number): Promise<ModelVersion> {
+    const model = await this.getModel(name);
+    const version = await this.registry.getVersion(name, versionNumber);
+    if (!version) throw new NotFound(`model "${name}" has no version ${versionNumber}`, 'version');
+    await this.registry.setAlias(model.id, alias, version.id);
+    return (await this.registry.getVersion(name, versionNumber))!;
+  }
+
+  async getAlias(name: string, alias: string): Promise<ModelVersion> {
+    const model = await this.getModel(name);
+    const version = model.aliases[alias];
+    if (version === undefined) throw new NotFound(`model "${name}" has no alias "${alias}"`, 'alias');
+    return (await this.registry.getVersion(name, version))!;
+  }
+
+  async deleteAlias(name: string, alias: string): Promise<void> {
+    const model = await this.getModel(name);
+    if (!(await this.registry.deleteAlias(model.id, alias))) throw new NotFound(`model "${name}" has no alias "${alias}"`, 'alias');
+  }
+
+  /** Where a version came from: its run, the workflow, model, dataset and features, and the trigger. */
+  async lineage(name: string, versionNumber: number) {
+    const version = await this.getVersion(name, versionNumber);
+    const run = version.runId ? await this.runs.get(version.runId) : undefined;
+    if (!run) return { modelVersion: this.view(version), run: null, workflow: null, model: null, dataset: null, features: [], trigger: null };
+    const dataset = await this.catalog.getDataset(run.spec.dataset.name, run.spec.dataset.version);
+    const features = await Promise.all((dataset?.features ?? []).map(async (f) => (await this.catalog.getFeature(f)) ?? { name: f, missing: true }));
+    return {
+      modelVersion: this.view(version),
+      run: { id: run.id, state: run.state, attempt: run.attempt, backend: run.backend, startedAt: run.startedAt, finishedAt: run.finishedAt, url: `${this.options.publicUrl}/runs/${run.id}` },
+      workflow: run.spec.workflow,
+      model: { name: run.spec.model.name, version: run.spec.model.version, framework: run.spec.model.framework },
+      dataset: { name: run.spec.dataset.name, version: run.spec.dataset.version, uri: run.spec.dataset.uri },
+      features,
+      trigger: { type: run.trigger, ...(run.triggerInfo ?? {}) },
+      hyperparameters: run.spec.hyperparameters,
+    };
+  }
+}

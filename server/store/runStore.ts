@@ -1,0 +1,313 @@
+import type { Knex } from 'knex';
+import type { Artifact, BackendName, Metric, Page, ResolvedRunSpec, Run, RunEvent, RunState, Trigger } from '../domain.ts';
+import { StateConflict } from '../errors.ts';
+import { dialectOf } from '../db/connect.ts';
+import { decodePageToken, encodePageToken, fromJson, nowIso, toJson, toNumber } from './rows.ts';
+
+interface RunRow {
+  id: string;
+  state: RunState;
+  attempt: number;
+  workflow_name: string | null;
+  workflow_version: number | null;
+  spec: string;
+  backend: BackendName;
+  backend_ref: string | null;
+  trigger: Trigger;
+  trigger_info: string | null;
+  dag_id: string | null;
+  idempotency_key: string | null;
+  idempotency_generation: number | null;
+  request_hash: string | null;
+  reason: string | null;
+  lease_owner: string | null;
+  lease_expires_at: string | null;
+  deadline_at: string | null;
+  cancel_requested_at: string | null;
+  registered_model: string | null;
+  registered_version: number | null;
+  created_at: string;
+  updated_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+const runFromRow = (r: RunRow): Run => ({
+  id: r.id,
+  state: r.state,
+  attempt: Number(r.attempt),
+  workflowName: r.workflow_name,
+  workflowVersion: r.workflow_version === null ? null : Number(r.workflow_version),
+  spec: fromJson<ResolvedRunSpec>(r.spec, {} as ResolvedRunSpec),
+  backend: r.backend,
+  backendRef: fromJson(r.backend_ref, null),
+  trigger: r.trigger,
+  triggerInfo: fromJson(r.trigger_info, null),
+  idempotencyKey: r.idempotency_key,
+  idempotencyGeneration: r.idempotency_generation === null ? null : Number(r.idempotency_generation),
+  requestHash: r.request_hash,
+  reason: r.reason,
+  leaseOwner: r.lease_owner,
+  leaseExpiresAt: r.lease_expires_at,
+  deadlineAt: r.deadline_at,
+  cancelRequestedAt: r.cancel_requested_at,
+  registeredModel: r.registered_model,
+  registeredVersion: r.registered_version === null ? null : Number(r.registered_version),
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+  startedAt: r.started_at,
+  finishedAt: r.finished_at,
+});
+
+export interface NewRun {
+  id: string;
+  workflowName: string | null;
+  workflowVersion: number | null;
+  spec: ResolvedRunSpec;
+  backend: BackendName;
+  trigger: Trigger;
+  triggerInfo: Record<string, unknown> | null;
+  dagId: string | null;
+  idempotencyKey: string | null;
+  idempotencyGeneration: number | null;
+  requestHash: string | null;
+}
+
+/** Fields a transition may set alongside the state. */
+export interface TransitionPatch {
+  backendRef?: Record<string, unknown> | null;
+  leaseOwner?: string | null;
+  leaseExpiresAt?: string | null;
+  deadlineAt?: string | null;
+  cancelRequestedAt?: string | null;
+  startedAt?: string | null;
+  attempt?: number;
+}
+
+export interface RunFilter {
+  state?: RunState;
+  workflow?: string;
+  trigger?: Trigger;
+  dagId?: string;
+  idempotencyKey?: string;
+  limit: number;
+  pageToken?: string;
+}
+
+const TERMINAL: readonly RunState[] = ['succeeded', 'failed', 'cancelled'];
+
+export class RunStore {
+  private readonly isPostgres: boolean;
+
+  constructor(private readonly db: Knex) {
+    this.isPostgres = dialectOf(db) === 'postgres';
+  }
+
+  /** Stores a queued run and its first event in one transaction. Unique violations propagate. */
+  async insert(run: NewRun): Promise<Run> {
+    const now = nowIso();
+    await this.db.transaction(async (trx) => {
+      await trx('runs').insert({
+        id: run.id,
+        state: 'queued',
+        attempt: 1,
+        workflow_name: run.workflowName,
+        workflow_version: run.workflowVersion,
+        spec: toJson(run.spec),
+        backend: run.backend,
+        trigger: run.trigger,
+        trigger_info: run.triggerInfo ? toJson(run.triggerInfo) : null,
+        dag_id: run.dagId,
+        idempotency_key: run.idempotencyKey,
+        idempotency_generation: run.idempotencyGeneration,
+        request_hash: run.requestHash,
+        created_at: now,
+        updated_at: now,
+      });
+      await trx('run_events').insert({ run_id: run.id, from_state: null, to_state: 'queued', reason: 'submitted', at: now });
+    });
+    return (await this.get(run.id))!;
+  }
+
+  async get(id: string): Promise<Run | undefined> {
+    const row = (await this.db('runs').where({ id }).first()) as RunRow | undefined;
+    return row && runFromRow(row);
+  }
+
+  /** The newest run submitted under an idempotency key (the highest generation). */
+  async latestByIdempotencyKey(key: string): Promise<Run | undefined> {
+    const row = (await this.db('runs')
+      .where({ idempotency_key: key })
+      .orderBy('idempotency_generation', 'desc')
+      .first()) as RunRow | undefined;
+    return row && runFromRow(row);
+  }
+
+  async list(filter: RunFilter): Promise<Page<Run>> {
+    const after = decodePageToken(filter.pageToken);
+    const query = this.db('runs')
+      .orderBy([
+        { column: 'created_at', order: 'desc' },
+        { column: 'id', order: 'desc' },
+      ])
+      .limit(filter.limit + 1);
+    if (filter.state) query.where({ state: filter.state });
+    if (filter.workflow) query.where({ workflow_name: filter.workflow });
+    if (filter.trigger) query.where({ trigger: filter.trigger });
+    if (filter.dagId) query.where({ dag_id: filter.dagId });
+    if (filter.idempotencyKey) query.where({ idempotency_key: filter.idempotencyKey });
+    if (after) {
+      const [createdAt, id] = after.map(String);
+      query.where((q) => q.where('created_at', '<', createdAt).orWhere((q2) => q2.where('created_at', '=', createdAt).andWhere('id', '<', id)));
+    }
+    const rows = (await query) as RunRow[];
+    const page = rows.slice(0, filter.limit);
+    const last = page[page.length - 1];
+    return {
+      items: page.map(runFromRow),
+      nextPageToken: rows.length > filter.limit ? encodePageToken([last.created_at, last.id]) : null,
+    };
+  }
+
+  /**
+   * Moves a run from one of `from` to `to` with one conditional UPDATE and records the event in
+   * the same transaction. Zero rows changed means another actor moved it first: a StateConflict
+   * naming the state it is really in, never a silent overwrite.
+   */
+  async transition(id: string, from: readonly RunState[], to: RunState, reason: string | null, patch: TransitionPatch = {}): Promise<Run> {
+    const now = nowIso();
+    const changed = await this.db.transaction(async (trx) => {
+      // Lock the row on PostgreSQL so the event records the state the update really replaced.
+      const read = trx('runs').where({ id }).select('state').first();
+      if (this.isPostgres) read.forUpdate();
+      const actual = (await read) as { state: RunState } | undefined;
+      const update: Record<string, unknown> = { state: to, updated_at: now };
+      if (reason !== null && (TERMINAL.includes(to) || to === 'cancelling')) update.reason = reason;
+      if (TERMINAL.includes(to)) {
+        update.finished_at = now;
+        update.lease_owner = null;
+        update.lease_expires_at = null;
+      }
+      if (patch.backendRef !== undefined) update.backend_ref = patch.backendRef === null ? null : toJson(patch.backendRef);
+      if (patch.leaseOwner !== undefined) update.lease_owner = patch.leaseOwner;
+      if (patch.leaseExpiresAt !== undefined) update.lease_expires_at = patch.leaseExpiresAt;
+      if (patch.deadlineAt !== undefined) update.deadline_at = patch.deadlineAt;
+      if (patch.cancelRequestedAt !== undefined) update.cancel_requested_at = patch.cancelRequestedAt;
+      if (patch.startedAt !== undefined) update.started_at = patch.startedAt;
+      if (patch.attempt !== undefined) update.attempt = patch.attempt;
+      const count = await trx('runs').where({ id }).whereIn('state', from as RunState[]).update(update);
+      if (count === 0) return { ok: false as const, actual: actual?.state };
+      await trx('run_events').insert({ run_id: id, from_state: actual?.state ?? null, to_state: to, reason, at: now });
+      return { ok: true as const };
+    });
+    if (!changed.ok) throw new StateConflict(id, from, changed.actual);
+    return (await this.get(id))!;
+  }
+
+  /** Updates non-state fields of a run that is still in one of `states` (no event). */
+  async patchWhileIn(id: string, states: readonly RunState[], patch: TransitionPatch): Promise<boolean> {
+    const update: Record<string, unknown> = { updated_at: nowIso() };
+    if (patch.backendRef !== undefined) update.backend_ref = patch.backendRef === null ? null : toJson(patch.backendRef);
+    if (patch.leaseOwner !== undefined) update.lease_owner = patch.leaseOwner;
+    if (patch.leaseExpiresAt !== undefined) update.lease_expires_at = patch.leaseExpiresAt;
+    return (await this.db('runs').where({ id }).whereIn('state', states as RunState[]).update(update)) > 0;
+  }
+
+  /** Takes over an expired launch lease; the old expiry in the WHERE makes only one taker win. */
+  async takeOverLease(id: string, expiredAt: string, owner: string, leaseExpiresAt: string): Promise<boolean> {
+    const count = await this.db('runs')
+      .where({ id, state: 'launching', lease_expires_at: expiredAt })
+      .update({ lease_owner: owner, lease_expires_at: leaseExpiresAt, updated_at: nowIso() });
+    return count > 0;
+  }
+
+  /**
+   * Claims up to `limit` queued runs for this instance: queued -> launching with a lease.
+   * PostgreSQL locks candidate rows with FOR UPDATE SKIP LOCKED so replicas never wait on each
+   * other; SQLite has a single writer, so the conditional update alone decides.
+   */
+  async claimQueued(owner: string, leaseExpiresAt: string, limit: number, backends?: readonly BackendName[]): Promise<Run[]> {
+    if (limit <= 0) return [];
+    const now = nowIso();
+    const claimedIds = await this.db.transaction(async (trx) => {
+      const candidates = trx('runs').where({ state: 'queued' }).orderBy('created_at').limit(limit).select('id');
+      if (backends) candidates.whereIn('backend', backends as BackendName[]);
+      if (this.isPostgres) candidates.forUpdate().skipLocked();
+      const ids = ((await candidates) as Array<{ id: string }>).map((r) => r.id);
+      const won: string[] = [];
+      for (const id of ids) {
+        const count = await trx('runs')
+          .where({ id, state: 'queued' })
+          .update({ state: 'launching', lease_owner: owner, lease_expires_at: leaseExpiresAt, updated_at: now });
+        if (count === 1) {
+          await trx('run_events').insert({ run_id: id, from_state: 'queued', to_state: 'launching', reason: `claimed by ${owner}`, at: now });
+          won.push(id);
+        }
+      }
+      return won;
+    });
+    if (claimedIds.length === 0) return [];
+    return ((await this.db('runs').whereIn('id', claimedIds)) as RunRow[]).map(runFromRow);
+  }
+
+  /** Runs the reconciler must look at: everything past queued and not yet terminal. */
+  async listInFlight(limit = 10_000): Promise<Run[]> {
+    return ((await this.db('runs').whereIn('state', ['launching', 'running', 'cancelling']).orderBy('created_at').limit(limit)) as RunRow[]).map(runFromRow);
+  }
+
+  async countByState(): Promise<Record<string, number>> {
+    const rows = (await this.db('runs').select('state', 'backend').count({ n: '*' }).groupBy('state', 'backend')) as Array<{ state: string; backend: string; n: number | string }>;
+    const out: Record<string, number> = {};
+    for (const row of rows) out[`${row.state}|${row.backend}`] = toNumber(row.n);
+    return out;
+  }
+
+  async events(id: string): Promise<RunEvent[]> {
+    const rows = (await this.db('run_events').where({ run_id: id }).orderBy('id')) as Array<{ from_state: RunState | null; to_state: RunState; reason: string | null; at: string }>;
+    return rows.map((r) => ({ from: r.from_state, to: r.to_state, reason: r.reason, at: r.at }));
+  }
+
+  async appendMetrics(runId: string, metrics: Metric[]): Promise<void> {
+    if (metrics.length === 0) return;
+    await this.db.batchInsert(
+      'run_metrics',
+      metrics.map((m) => ({ run_id: runId, key: m.key, value: m.value, step: m.step, timestamp: m.timestamp })),
+      200,
+    );
+  }
+
+  async metrics(runId: string, key?: string): Promise<Metric[]> {
+    const query = this.db('run_metrics').where({ run_id: runId }).orderBy([{ column: 'key' }, { column: 'step' }, { column: 'id' }]);
+    if (key) query.where({ key });
+    const rows = (await query) as Array<{ key: string; value: number; step: number | string; timestamp: string }>;
+    return rows.map((r) => ({ key: r.key, value: Number(r.value), step: toNumber(r.step), timestamp: r.timestamp }));
+  }
+
+  /** The last value of each key: highest step, then the latest written. */
+  async latestMetrics(runId: string): Promise<Record<string, Omit<Metric, 'key'>>> {
+    const latest: Record<string, Omit<Metric, 'key'>> = {};
+    for (const m of await this.metrics(runId)) {
+      const seen = latest[m.key];
+      if (!seen || m.step >= seen.step) latest[m.key] = { value: m.value, step: m.step, timestamp: m.timestamp };
+    }
+    return latest;
+  }
+
+  async upsertArtifact(runId: string, artifact: Omit<Artifact, 'createdAt'>): Promise<Artifact> {
+    const createdAt = nowIso();
+    await this.db('run_artifacts')
+      .insert({ run_id: runId, path: artifact.path, size: artifact.size, sha256: artifact.sha256, created_at: createdAt })
+      .onConflict(['run_id', 'path'])
+      .merge(['size', 'sha256', 'created_at']);
+    return { ...artifact, createdAt };
+  }
+
+  async artifacts(runId: string): Promise<Artifact[]> {
+    const rows = (await this.db('run_artifacts').where({ run_id: runId }).orderBy('path')) as Array<{ path: string; size: number | string; sha256: string; created_at: string }>;
+    return rows.map((r) => ({ path: r.path, size: toNumber(r.size), sha256: r.sha256, createdAt: r.created_at }));
+  }
+
+  async setRegisteredVersion(runId: string, model: string, version: number): Promise<void> {
+    await this.db('runs').where({ id: runId }).update({ registered_model: model, registered_version: version, updated_at: nowIso() });
+  }
+}

@@ -1,0 +1,31 @@
+import type { BackendName } from '../domain.ts';
+import type { Logger } from '../logger.ts';
+import type { RunStore } from '../store/runStore.ts';
+import type { Launcher } from './launcher.ts';
+
+/**
+ * Claims queued runs with a lease and launches them. The local backend shares this machine's
+ * cores, so it is capped; remote backends queue on their own side and are claimed freely.
+ */
+export class Dispatcher {
+  constructor(
+    private readonly runs: RunStore,
+    private readonly launcher: Launcher,
+    private readonly options: { instanceId: string; leaseSeconds: number; maxConcurrentLocalRuns: number; backends: BackendName[] },
+    private readonly logger: Logger,
+  ) {}
+
+  async pass(): Promise<number> {
+    const leaseUntil = () => new Date(Date.now() + this.options.leaseSeconds * 1000).toISOString();
+    const counts = await this.runs.countByState();
+    const activeLocal = ['launching', 'running', 'cancelling'].reduce((n, s) => n + (counts[`${s}|local`] ?? 0), 0);
+    const localSlots = Math.max(0, this.options.maxConcurrentLocalRuns - activeLocal);
+    const remote = this.options.backends.filter((b) => b !== 'local');
+    const claimed = [
+      ...(this.options.backends.includes('local') ? await this.runs.claimQueued(this.options.instanceId, leaseUntil(), localSlots, ['local']) : []),
+      ...(remote.length ? await this.runs.claimQueued(this.options.instanceId, leaseUntil(), 20, remote) : []),
+    ];
+    await Promise.all(claimed.map((run) => this.launcher.launch(run).catch((error) => this.logger.error({ err: error, runId: run.id }, 'launch bookkeeping failed'))));
+    return claimed.length;
+  }
+}

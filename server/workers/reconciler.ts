@@ -1,0 +1,97 @@
+import type { Run } from '../domain.ts';
+import { StateConflict } from '../errors.ts';
+import type { ExecutorRegistry } from '../executors/registry.ts';
+import type { Logger } from '../logger.ts';
+import type { RunStore } from '../store/runStore.ts';
+import type { RegistryService } from '../services/registryService.ts';
+import type { Launcher } from './launcher.ts';
+
+const CANCEL_FORCE_AFTER_MS = 30_000;
+
+/**
+ * Level-triggered: every pass compares each in-flight run with what its backend says and fixes
+ * the difference. It keeps no memory between passes, so a restarted service loses nothing.
+ */
+export class Reconciler {
+  constructor(
+    private readonly runs: RunStore,
+    private readonly executors: ExecutorRegistry,
+    private readonly registry: RegistryService,
+    private readonly launcher: Launcher,
+    private readonly options: { instanceId: string; leaseSeconds: number },
+    private readonly logger: Logger,
+  ) {}
+
+  async pass(): Promise<void> {
+    const inFlight = await this.runs.listInFlight();
+    for (const run of inFlight) {
+      try {
+        await this.reconcile(run);
+      } catch (error) {
+        if (error instanceof StateConflict) continue; // someone else moved it; next pass sees the new state
+        this.logger.warn({ err: error, runId: run.id }, 'could not reconcile run');
+      }
+    }
+  }
+
+  private async reconcile(run: Run): Promise<void> {
+    const now = Date.now();
+    if (run.state === 'launching') {
+      if (run.leaseExpiresAt && Date.parse(run.leaseExpiresAt) < now) await this.takeOverLaunch(run);
+      return;
+    }
+    if (!this.executors.has(run.backend)) {
+      await this.runs.transition(run.id, [run.state], 'failed', `the ${run.backend} backend is not configured on this server any more`);
+      return;
+    }
+    const executor = this.executors.get(run.backend);
+    const status = await executor.status(run);
+
+    if (run.state === 'cancelling') {
+      if (status.phase === 'running' || status.phase === 'pending') {
+        const requested = run.cancelRequestedAt ? Date.parse(run.cancelRequestedAt) : now;
+        await executor.cancel(run, { force: now - requested > CANCEL_FORCE_AFTER_MS });
+        return;
+      }
+      await this.runs.transition(run.id, ['cancelling'], 'cancelled', run.reason ?? 'cancelled');
+      return;
+    }
+
+    // running
+    switch (status.phase) {
+      case 'succeeded': {
+        const done = await this.runs.transition(run.id, ['running'], 'succeeded', 'the training process finished successfully');
+        await this.registerModel(done);
+        return;
+      }
+      case 'failed':
+      case 'lost':
+        await this.runs.transition(run.id, ['running'], 'failed', status.reason ?? 'the backend reported a failure');
+        return;
+      default:
+        if (run.deadlineAt && Date.parse(run.deadlineAt) < now) {
+          await executor.cancel(run, { force: true }).catch(() => undefined);
+          await this.runs.transition(run.id, ['running'], 'failed', `timed out: still running after the ${run.spec.timeoutSeconds} s timeout`);
+        }
+    }
+  }
+
+  /** The instance that claimed this run died mid-launch: take over its lease and launch again (idempotent). */
+  private async takeOverLaunch(run: Run): Promise<void> {
+    const leaseUntil = new Date(Date.now() + this.options.leaseSeconds * 1000).toISOString();
+    const took = await this.runs.takeOverLease(run.id, run.leaseExpiresAt!, this.options.instanceId, leaseUntil);
+    if (!took) return;
+    this.logger.info({ runId: run.id, previousOwner: run.leaseOwner }, 'recovering a launch whose lease expired');
+    await this.launcher.launch(run);
+  }
+
+  private async registerModel(run: Run): Promise<void> {
+    if (!run.spec.register) return;
+    try {
+      const version = await this.registry.registerFromRun(run);
+      if (version) this.logger.info({ runId: run.id, model: version.name, version: version.version }, 'registered model version');
+    } catch (error) {
+      this.logger.error({ err: error, runId: run.id }, 'run succeeded but registering its model version failed');
+    }
+  }
+}
