@@ -30,6 +30,8 @@ export interface Config {
   readonly maxBodyBytes: number;
   readonly maxArtifactBytes: number;
   readonly instanceId: string;
+  /** Failed authentications per client address and minute before 429s. */
+  readonly authFailureLimit: number;
 }
 
 function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
@@ -81,6 +83,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env.GRIFFIN_LOG_LEVEL || 'info',
     maxBodyBytes: intFrom(env, 'GRIFFIN_MAX_BODY_BYTES', 1024 * 1024, 1024),
     maxArtifactBytes: intFrom(env, 'GRIFFIN_MAX_ARTIFACT_BYTES', 256 * 1024 * 1024, 1024),
+    authFailureLimit: intFrom(env, 'GRIFFIN_AUTH_FAILURE_LIMIT', 20, 1),
     instanceId: env.GRIFFIN_INSTANCE_ID || `${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
   });
 }

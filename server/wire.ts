@@ -47,7 +47,7 @@ function loadSecret(config: Config): string {
 /** All wiring in one place: no module keeps singletons. */
 export function wire(config: Config, db: Knex, logger: Logger): Wired {
   const stores = { catalog: new CatalogStore(db), runs: new RunStore(db), registry: new RegistryStore(db), tokens: new TokenStore(db) };
-  const auth = new AuthService(stores.tokens, stores.runs, loadSecret(config), logger);
+  const auth = new AuthService(stores.tokens, stores.runs, loadSecret(config), logger, config.authFailureLimit);
   const catalog = new CatalogService(stores.catalog, config.codeRoot);
   const executors = new ExecutorRegistry();
 

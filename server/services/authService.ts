@@ -13,8 +13,6 @@ const ROLE_RANK: Record<Role, number> = { viewer: 1, editor: 2, admin: 3 };
 const USER_TOKEN_PREFIX = 'gft_';
 const RUN_TOKEN_PREFIX = 'grt_';
 
-/** Failed authentications allowed per client address in one window before 429s. */
-const FAILURE_LIMIT = 20;
 const FAILURE_WINDOW_MS = 60_000;
 
 export const roleAllows = (held: Role, needed: Role): boolean => ROLE_RANK[held] >= ROLE_RANK[needed];
@@ -32,6 +30,8 @@ export class AuthService {
     private readonly runs: RunStore,
     private readonly secret: string,
     private readonly logger: Logger,
+    /** Failed authentications allowed per client address in one window before 429s. */
+    private readonly failureLimit = 20,
   ) {}
 
   async createToken(name: string, role: Role): Promise<{ token: ApiToken; secret: string }> {
@@ -124,7 +124,7 @@ export class AuthService {
       this.failures.delete(clientKey);
       return;
     }
-    if (entry.count >= FAILURE_LIMIT) {
+    if (entry.count >= this.failureLimit) {
       throw new TooManyRequests('too many failed authentication attempts; wait and retry', Math.ceil((FAILURE_WINDOW_MS - elapsed) / 1000));
     }
   }

@@ -44,12 +44,13 @@ export class RegistryService {
   async registerVersion(
     name: string,
     input: { runId?: string; artifactUri?: string; aliases: string[]; tags: Record<string, string>; description: string },
+    options: { runFinishedOk?: boolean } = {},
   ): Promise<{ version: ModelVersion; created: boolean }> {
     let run: Run | undefined;
     if (input.runId) {
       run = await this.runs.get(input.runId);
       if (!run) throw new NotFound(`run ${input.runId} does not exist`, 'runId');
-      if (run.state !== 'succeeded') throw new Unprocessable(`run ${run.id} is ${run.state}; only a succeeded run can be registered`, 'runId');
+      if (run.state !== 'succeeded' && !options.runFinishedOk) throw new Unprocessable(`run ${run.id} is ${run.state}; only a succeeded run can be registered`, 'runId');
     }
     const metrics = run ? Object.fromEntries(Object.entries(await this.runs.latestMetrics(run.id)).map(([k, m]) => [k, m.value])) : {};
     const model = await this.registry.ensureModel(name);
@@ -66,15 +67,22 @@ export class RegistryService {
     return { version, created: result.created };
   }
 
-  /** Called when a run succeeds and its spec asks for registration. */
+  /**
+   * Called once the backend reports success and before the run is marked succeeded, so that
+   * anyone who sees the run succeeded also sees its model version.
+   */
   async registerFromRun(run: Run): Promise<ModelVersion | undefined> {
     if (!run.spec.register) return undefined;
-    const { version } = await this.registerVersion(run.spec.register.modelName, {
-      runId: run.id,
-      aliases: run.spec.register.aliases,
-      tags: { ...run.spec.register.tags, 'griffin.run': run.id },
-      description: run.spec.workflow ? `trained by workflow ${run.spec.workflow.name}@${run.spec.workflow.version}` : 'trained from an inline spec',
-    });
+    const { version } = await this.registerVersion(
+      run.spec.register.modelName,
+      {
+        runId: run.id,
+        aliases: run.spec.register.aliases,
+        tags: { ...run.spec.register.tags, 'griffin.run': run.id },
+        description: run.spec.workflow ? `trained by workflow ${run.spec.workflow.name}@${run.spec.workflow.version}` : 'trained from an inline spec',
+      },
+      { runFinishedOk: true },
+    );
     return version;
   }
 

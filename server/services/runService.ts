@@ -99,12 +99,17 @@ export class RunService {
   }
 
   private async resolve(input: RunCreateInput) {
+    let spec;
     if (input.workflow) {
       const ref = parseRef(input.workflow);
       const workflow = await this.catalog.getWorkflow(ref.name, ref.version);
-      return this.catalog.resolveRunSpec(workflow, input.overrides, { name: workflow.name, version: workflow.version });
+      spec = await this.catalog.resolveRunSpec(workflow, input.overrides, { name: workflow.name, version: workflow.version });
+    } else {
+      spec = await this.catalog.resolveRunSpec(input.spec!, input.overrides, null);
     }
-    return this.catalog.resolveRunSpec(input.spec!, input.overrides, null);
+    // A run nobody can launch is refused at the door rather than failing later in the queue.
+    this.executors.get(spec.backend, input.overrides.backend ? 'overrides.backend' : input.spec ? 'spec.backend' : 'workflow');
+    return spec;
   }
 
   /** What the backend would be sent for this submission; nothing is stored or created. */

@@ -59,11 +59,10 @@ export class Reconciler {
 
     // running
     switch (status.phase) {
-      case 'succeeded': {
-        const done = await this.runs.transition(run.id, ['running'], 'succeeded', 'the training process finished successfully');
-        await this.registerModel(done);
+      case 'succeeded':
+        await this.registerModel(run);
+        await this.runs.transition(run.id, ['running'], 'succeeded', 'the training process finished successfully');
         return;
-      }
       case 'failed':
       case 'lost':
         await this.runs.transition(run.id, ['running'], 'failed', status.reason ?? 'the backend reported a failure');
@@ -91,6 +90,7 @@ export class Reconciler {
       const version = await this.registry.registerFromRun(run);
       if (version) this.logger.info({ runId: run.id, model: version.name, version: version.version }, 'registered model version');
     } catch (error) {
+      // The training itself succeeded; a registry problem must not turn it into a failure.
       this.logger.error({ err: error, runId: run.id }, 'run succeeded but registering its model version failed');
     }
   }

@@ -1,0 +1,111 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, supportedDatabases, type TestDatabase } from '../helpers/databases.ts';
+import { startTestService, type TestService } from '../helpers/service.ts';
+
+describe.each(supportedDatabases())('run submission on %s', (dbId) => {
+  let t: TestDatabase;
+  let svc: TestService;
+  beforeAll(async () => {
+    t = await createTestDatabase(dbId);
+    svc = await startTestService(t.db, { dataDir: t.dataDir });
+  });
+  afterAll(async () => {
+    await svc.close();
+    await t.destroy();
+  });
+
+  it('201 with id, state, url; the same Idempotency-Key and body returns the same run (200); another body is 409', async () => {
+    const first = await svc.admin(svc.request.post('/api/v1/runs')).set('Idempotency-Key', 'same-1').send({ workflow: 'grocery-reorder' });
+    expect(first.status).toBe(201);
+    expect(first.body).toMatchObject({ state: 'queued', terminal: false, workflow: { name: 'grocery-reorder', version: 1 }, trigger: 'http' });
+    expect(first.body.url).toBe(`${svc.baseUrl}/runs/${first.body.id}`);
+    const again = await svc.admin(svc.request.post('/api/v1/runs')).set('Idempotency-Key', 'same-1').send({ workflow: 'grocery-reorder' });
+    expect(again.status).toBe(200);
+    expect(again.body.id).toBe(first.body.id);
+    const other = await svc.admin(svc.request.post('/api/v1/runs')).set('Idempotency-Key', 'same-1').send({ workflow: 'grocery-reorder', overrides: { timeoutSeconds: 5 } });
+    expect(other.status).toBe(409);
+    expect(other.body.error).toMatchObject({ code: 'conflict', field: 'Idempotency-Key' });
+  });
+
+  it('50 concurrent POSTs with one Idempotency-Key leave exactly one run', async () => {
+    const responses = await Promise.all(
+      Array.from({ length: 50 }, () => svc.admin(svc.request.post('/api/v1/runs')).set('Idempotency-Key', 'burst-key').send({ workflow: 'grocery-reorder' })),
+    );
+    expect(responses.map((r) => r.status).filter((s) => s !== 200 && s !== 201)).toEqual([]);
+    expect(responses.filter((r) => r.status === 201)).toHaveLength(1);
+    expect(new Set(responses.map((r) => r.body.id)).size).toBe(1);
+    const listed = await svc.admin(svc.request.get('/api/v1/runs?idempotencyKey=burst-key'));
+    expect(listed.body.items).toHaveLength(1);
+  });
+
+  it('rerunIfFailed starts a new run under the same key only after a failure', async () => {
+    const body = { workflow: 'grocery-reorder', rerunIfFailed: true };
+    const first = await svc.admin(svc.request.post('/api/v1/runs')).set('Idempotency-Key', 'rerun-1').send(body);
+    const same = await svc.admin(svc.request.post('/api/v1/runs')).set('Idempotency-Key', 'rerun-1').send(body);
+    expect(same.body.id).toBe(first.body.id);
+    await svc.admin(svc.request.post(`/api/v1/runs/${first.body.id}/cancel`)).send({ reason: 'test' });
+    const after = await svc.admin(svc.request.post('/api/v1/runs')).set('Idempotency-Key', 'rerun-1').send(body);
+    expect(after.status).toBe(201);
+    expect(after.body.id).not.toBe(first.body.id);
+  });
+
+  it('bad input gets a 4xx naming the problem and stores nothing', async () => {
+    const before = (await svc.admin(svc.request.get('/api/v1/runs?limit=500'))).body.items.length;
+    const cases: Array<[unknown, number, string | undefined]> = [
+      [{ workflow: 'no-such-workflow' }, 404, 'workflow'],
+      [{ workflow: 'grocery-reorder', overrides: { timeoutSeconds: 'soon' } }, 400, 'overrides.timeoutSeconds'],
+      [{ workflow: 'grocery-reorder', overrides: { hyperparameters: { learning_rate: -1 } } }, 400, 'overrides.hyperparameters.learning_rate'],
+      [{ workflow: 'grocery-reorder', overrides: { datasetVersion: 99 } }, 404, 'overrides.datasetVersion'],
+      [{ workflow: 'grocery-reorder', overrides: { backend: 'ray' } }, 422, 'overrides.backend'],
+      [{ workflow: 'grocery-reorder', surprise: true }, 400, undefined],
+      [{}, 400, 'workflow'],
+      [{ workflow: 'Bad Name!' }, 400, 'workflow'],
+    ];
+    for (const [body, status, field] of cases) {
+      const res = await svc.admin(svc.request.post('/api/v1/runs')).send(body as object);
+      expect(res.status, JSON.stringify(body)).toBe(status);
+      expect(res.body.error.message.length).toBeGreaterThan(5);
+      if (field) expect(res.body.error.field, JSON.stringify(body)).toBe(field);
+    }
+    const malformed = await svc.admin(svc.request.post('/api/v1/runs')).set('Content-Type', 'application/json').send('{"workflow": ');
+    expect(malformed.status).toBe(400);
+    expect(malformed.body.error.message).toMatch(/not valid JSON/);
+    const huge = await svc.admin(svc.request.post('/api/v1/runs')).send({ workflow: 'grocery-reorder', overrides: { hyperparameters: { blob: 'x'.repeat(2 * 1024 * 1024) } } });
+    expect(huge.status).toBe(413);
+    expect((await svc.admin(svc.request.get('/api/v1/runs?limit=500'))).body.items.length).toBe(before);
+  });
+
+  it('dry run returns what the backend would run and creates nothing', async () => {
+    const before = (await svc.admin(svc.request.get('/api/v1/runs?limit=500'))).body.items.length;
+    const res = await svc.admin(svc.request.post('/api/v1/runs?dryRun=true')).send({ workflow: 'grocery-reorder' });
+    expect(res.status).toBe(200);
+    expect(res.body.backend).toBe('local');
+    expect(res.body.request.command.join(' ')).toContain('train.py');
+    expect(res.body.request.env.GRIFFIN_RUN_TOKEN).toBe('[redacted]');
+    expect((await svc.admin(svc.request.get('/api/v1/runs?limit=500'))).body.items.length).toBe(before);
+  });
+
+  it('cancel of a queued run is immediate, and a second cancel of an ended run is a 409', async () => {
+    const run = await svc.admin(svc.request.post('/api/v1/runs')).send({ workflow: 'grocery-reorder' });
+    const cancelled = await svc.admin(svc.request.post(`/api/v1/runs/${run.body.id}/cancel`)).send({});
+    expect(cancelled.status).toBe(202);
+    expect(cancelled.body.state).toBe('cancelled');
+    const again = await svc.admin(svc.request.post(`/api/v1/runs/${run.body.id}/cancel`)).send({});
+    expect(again.status).toBe(409);
+    expect((await svc.admin(svc.request.get('/api/v1/runs/nosuchrun000'))).status).toBe(404);
+  });
+
+  it('lists and filters runs by state, workflow and DAG', async () => {
+    await svc.admin(svc.request.post('/api/v1/runs')).send({
+      workflow: 'grocery-reorder',
+      trigger: 'airflow',
+      airflow: { dagId: 'nightly', dagRunId: 'manual__1', taskId: 'train', tryNumber: 1 },
+    });
+    const byDag = await svc.admin(svc.request.get('/api/v1/runs?dagId=nightly'));
+    expect(byDag.body.items).toHaveLength(1);
+    expect(byDag.body.items[0]).toMatchObject({ trigger: 'airflow', airflow: { dagId: 'nightly', taskId: 'train', mapIndex: -1 } });
+    const cancelled = await svc.admin(svc.request.get('/api/v1/runs?state=cancelled'));
+    expect(cancelled.body.items.every((r: { state: string }) => r.state === 'cancelled')).toBe(true);
+    expect((await svc.admin(svc.request.get('/api/v1/runs?state=bogus'))).status).toBe(400);
+  });
+});

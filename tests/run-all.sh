@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole test suite, every tier, as `npm test` runs it and .ci/run calls it.
+# It sets up what it needs first (tests/setup/ensure.sh: npm packages, PostgreSQL, the Python
+# virtual environment with Airflow and Ray, a Ray head, Chromium) and reuses what is present.
+#   GRIFFIN_TEST_SKIP=airflow,ray,chromium npm test   # a quicker partial run while developing
+set -Eeuo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+echo "== setup"
+env_file=$(bash tests/setup/ensure.sh)
+# shellcheck disable=SC1090
+source "$env_file"
+
+failed=()
+tier() {
+  local name=$1
+  shift
+  echo
+  echo "== $name"
+  if "$@"; then echo "== $name: ok"; else echo "== $name: FAILED"; failed+=("$name"); fi
+}
+
+tier "typecheck" npx tsc -p tsconfig.json --noEmit
+tier "unit, store (SQLite + PostgreSQL), http, executors, system" npx vitest run
+
+python_bin="${GRIFFIN_AIRFLOW_PYTHON:-python3}"
+pytest_targets=(server/runtime/python examples)
+[[ -d airflow-plugin/tests ]] && pytest_targets+=(airflow-plugin/tests)
+tier "python: training helper, examples, Airflow provider" "$python_bin" -m pytest -q -p no:cacheprovider "${pytest_targets[@]}"
+
+echo
+if ((${#failed[@]})); then
+  echo "FAILED tiers: ${failed[*]}"
+  exit 1
+fi
+echo "all test tiers passed"

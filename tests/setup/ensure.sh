@@ -1,0 +1,290 @@
+#!/usr/bin/env bash
+# Sets up (idempotently) everything Griffin's test suite needs on a Debian 12 machine, reusing what
+# is already there, then writes a sourceable $GRIFFIN_TEST_HOME/env and prints its path on stdout.
+#
+#   bash tests/setup/ensure.sh [--skip LIST] [--only LIST]
+#
+# Parts (LIST is comma-separated): node (npm ci), pg (private PostgreSQL cluster), chromium,
+# airflow (Python venv with Airflow 3 + the editable airflow-plugin), ray (venv with ray[default]
+# + a running Ray head). GRIFFIN_TEST_SKIP / GRIFFIN_TEST_ONLY take the same lists.
+# See tests/setup/README.md for the other settings.
+set -Eeuo pipefail
+
+SETUP_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$SETUP_DIR/../.." && pwd)"
+export GRIFFIN_TEST_HOME="${GRIFFIN_TEST_HOME:-$HOME/.cache/griffin-test}"
+PIP_CACHE="${PIP_CACHE_DIR:-$HOME/.cache/pip}"
+WHEELHOUSE="$PIP_CACHE/griffin-wheelhouse"
+LOGDIR="$GRIFFIN_TEST_HOME/logs"
+ENV_FILE="$GRIFFIN_TEST_HOME/env"
+VENV_LAYOUT="${GRIFFIN_TEST_VENV_LAYOUT:-shared}"   # shared: one venv for Airflow and Ray; split: two
+VENV_RECIPE_REV=1                                   # bump to force every venv to be rebuilt
+ALL_PARTS=(node pg chromium airflow ray)
+
+T0=$SECONDS
+log() { echo "[setup] $*" >&2; }
+die() { echo "[setup] ERROR: $*" >&2; exit 1; }
+trap 'rc=$?; echo "[setup] ERROR: command failed (exit $rc) at ensure.sh line $LINENO: $BASH_COMMAND" >&2' ERR
+
+usage() {
+  sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  exit "${1:-0}"
+}
+
+# ---- which parts -----------------------------------------------------------------------------
+canon() {
+  case "$1" in
+    node|npm) echo node ;;
+    pg|postgres|postgresql) echo pg ;;
+    chromium|browser) echo chromium ;;
+    airflow) echo airflow ;;
+    ray) echo ray ;;
+    *) die "unknown part '$1' (known: ${ALL_PARTS[*]})" ;;
+  esac
+}
+SKIP_LIST="${GRIFFIN_TEST_SKIP:-}"
+ONLY_LIST="${GRIFFIN_TEST_ONLY:-}"
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --skip) [[ $# -ge 2 ]] || die "--skip needs a list"; SKIP_LIST="${SKIP_LIST:+$SKIP_LIST,}$2"; shift 2 ;;
+    --skip=*) SKIP_LIST="${SKIP_LIST:+$SKIP_LIST,}${1#*=}"; shift ;;
+    --only) [[ $# -ge 2 ]] || die "--only needs a list"; ONLY_LIST="${ONLY_LIST:+$ONLY_LIST,}$2"; shift 2 ;;
+    --only=*) ONLY_LIST="${ONLY_LIST:+$ONLY_LIST,}${1#*=}"; shift ;;
+    -h|--help) usage 0 ;;
+    *) echo "[setup] unknown argument: $1" >&2; usage 2 ;;
+  esac
+done
+declare -A WANT=()
+if [[ -n "$ONLY_LIST" ]]; then
+  IFS=',' read -ra _l <<<"$ONLY_LIST"; for p in "${_l[@]}"; do [[ -n "$p" ]] && WANT[$(canon "$p")]=1; done
+else
+  for p in "${ALL_PARTS[@]}"; do WANT[$p]=1; done
+fi
+if [[ -n "$SKIP_LIST" ]]; then
+  IFS=',' read -ra _l <<<"$SKIP_LIST"; for p in "${_l[@]}"; do [[ -n "$p" ]] && unset "WANT[$(canon "$p")]"; done
+fi
+want() { [[ -n "${WANT[$1]:-}" ]]; }
+SELECTED=(); for p in "${ALL_PARTS[@]}"; do want "$p" && SELECTED+=("$p"); done
+log "parts: ${SELECTED[*]:-(none)}   (GRIFFIN_TEST_HOME=$GRIFFIN_TEST_HOME)"
+
+mkdir -p "$GRIFFIN_TEST_HOME" "$LOGDIR"
+exec 9>"$GRIFFIN_TEST_HOME/.ensure.lock"
+if ! flock -n 9; then
+  log "another ensure.sh is running; waiting for it"
+  flock -w 1800 9 || die "timed out waiting for the other ensure.sh (lock $GRIFFIN_TEST_HOME/.ensure.lock)"
+fi
+
+step_start() { STEP_T0=$SECONDS; log "$*"; }
+step_done() { log "  ... $* ($((SECONDS - STEP_T0)) s)"; }
+
+# ---- venv paths ------------------------------------------------------------------------------
+case "$VENV_LAYOUT" in
+  shared) AIRFLOW_VENV="$GRIFFIN_TEST_HOME/venv"; RAY_VENV="$GRIFFIN_TEST_HOME/venv" ;;
+  split)  AIRFLOW_VENV="$GRIFFIN_TEST_HOME/venv-airflow"; RAY_VENV="$GRIFFIN_TEST_HOME/venv-ray" ;;
+  *) die "GRIFFIN_TEST_VENV_LAYOUT must be 'shared' or 'split', not '$VENV_LAYOUT'" ;;
+esac
+BASE_PY="${GRIFFIN_TEST_PYTHON:-python3}"
+NEED_VENV=0; { want airflow || want ray; } && NEED_VENV=1
+
+# ---- Debian packages (one apt-get update/install for everything missing) ---------------------
+find_initdb() { ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n1 || true; }
+APT_PKGS=()
+if want pg; then
+  [[ -n "$(find_initdb)" ]] || APT_PKGS+=(postgresql)
+  command -v runuser >/dev/null || APT_PKGS+=(util-linux)
+fi
+if want chromium && [[ ! -x /usr/bin/chromium ]]; then APT_PKGS+=(chromium); fi
+if want ray && ! command -v curl >/dev/null; then APT_PKGS+=(curl); fi
+if [[ $NEED_VENV == 1 ]]; then
+  command -v "$BASE_PY" >/dev/null || die "$BASE_PY not found (set GRIFFIN_TEST_PYTHON to a Python >= 3.10)"
+  "$BASE_PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' \
+    || die "$BASE_PY is $("$BASE_PY" --version 2>&1); Airflow 3 needs >= 3.10 (set GRIFFIN_TEST_PYTHON)"
+  # Debian's own python3 needs python3-venv for `python -m venv` (ensurepip).
+  "$BASE_PY" -c 'import ensurepip, venv' 2>/dev/null || APT_PKGS+=(python3-venv)
+fi
+if [[ ${#APT_PKGS[@]} -gt 0 ]]; then
+  [[ $EUID -eq 0 ]] || die "missing Debian packages: ${APT_PKGS[*]}; run as root or: sudo apt-get install -y ${APT_PKGS[*]}"
+  step_start "apt-get update && apt-get install -y ${APT_PKGS[*]}   (log: $LOGDIR/apt.log)"
+  export DEBIAN_FRONTEND=noninteractive
+  { apt-get update -q && apt-get install -y -q "${APT_PKGS[@]}"; } >"$LOGDIR/apt.log" 2>&1 \
+    || { tail -n 40 "$LOGDIR/apt.log" >&2; die "apt-get failed (full log: $LOGDIR/apt.log)"; }
+  step_done "installed ${APT_PKGS[*]}"
+fi
+
+# ---- node ------------------------------------------------------------------------------------
+if want node; then
+  command -v npm >/dev/null || die "npm not found: install Node.js 20 first"
+  if [[ ! -f "$REPO_ROOT/package-lock.json" ]]; then
+    log "node: WARNING: no package-lock.json in $REPO_ROOT, skipping npm ci"
+  elif [[ ! -d "$REPO_ROOT/node_modules" || ! -f "$REPO_ROOT/node_modules/.package-lock.json" \
+          || "$REPO_ROOT/package-lock.json" -nt "$REPO_ROOT/node_modules/.package-lock.json" ]]; then
+    step_start "node: npm ci   (log: $LOGDIR/npm-ci.log)"
+    (cd "$REPO_ROOT" && npm ci --no-audit --no-fund) >"$LOGDIR/npm-ci.log" 2>&1 \
+      || { tail -n 40 "$LOGDIR/npm-ci.log" >&2; die "npm ci failed (full log: $LOGDIR/npm-ci.log)"; }
+    step_done "node_modules installed"
+  else
+    log "node: node_modules up to date"
+  fi
+fi
+
+# ---- postgres --------------------------------------------------------------------------------
+if want pg; then
+  step_start "pg: private cluster on 127.0.0.1:${GRIFFIN_TEST_PG_PORT:-55432}"
+  bash "$SETUP_DIR/postgres.sh" start
+  step_done "pg ready"
+fi
+
+# ---- chromium --------------------------------------------------------------------------------
+if want chromium; then
+  [[ -x /usr/bin/chromium ]] || die "/usr/bin/chromium missing after apt-get install chromium"
+  log "chromium: $(/usr/bin/chromium --version 2>/dev/null || echo 'present')"
+fi
+
+# ---- python venvs ----------------------------------------------------------------------------
+venv_hash() {   # venv_hash REQFILE... : what the venv was built from
+  {
+    echo "recipe $VENV_RECIPE_REV layout $VENV_LAYOUT"
+    "$BASE_PY" -c 'import os, sys; print(os.path.realpath(sys.executable), sys.version)'
+    for f in "$@"; do echo "== $(basename "$f")"; cat "$f"; done
+  } | sha256sum | cut -d' ' -f1
+}
+
+ray_head_uses() {   # is a running Ray head using this venv?
+  command -v pgrep >/dev/null && pgrep -f "$1/bin/python" >/dev/null 2>&1
+}
+
+pip_logged() {   # pip_logged LOG PIP ARGS...
+  local logf="$1"; shift
+  "$@" --progress-bar off >>"$logf" 2>&1
+}
+
+ensure_venv() {   # ensure_venv DIR NAME REQFILE...
+  local dir="$1" name="$2"; shift 2
+  local h; h="$(venv_hash "$@")"
+  if [[ -x "$dir/bin/python" ]] && "$dir/bin/python" -c '' 2>/dev/null \
+      && [[ "$(cat "$dir/.griffin-hash" 2>/dev/null || true)" == "$h" ]]; then
+    log "venv $name: up to date ($dir)"
+    return 0
+  fi
+  local logf="$LOGDIR/pip-$name.log"; : >"$logf"
+  step_start "venv $name: building $dir from $(for f in "$@"; do printf '%s ' "$(basename "$f")"; done)  (log: $logf)"
+  if [[ -d "$dir" ]] && ray_head_uses "$dir"; then
+    log "  stopping the Ray head that runs from the old venv"
+    bash "$SETUP_DIR/ray.sh" stop || true
+  fi
+  rm -rf "$dir"
+  "$BASE_PY" -m venv "$dir" >>"$logf" 2>&1 || { tail -n 20 "$logf" >&2; die "python -m venv $dir failed"; }
+  local pip=("$dir/bin/python" -m pip)
+  local reqargs=(); for f in "$@"; do reqargs+=(-r "$f"); done
+  mkdir -p "$WHEELHOUSE"
+  # PyPI's Cache-Control headers do not reach us here, so pip's HTTP cache stays empty; keep the
+  # wheels in a wheelhouse under the pip cache instead. Install offline from it when it has
+  # everything; else download what is missing (one resolution against PyPI) and install offline.
+  if ! ls "$WHEELHOUSE"/pip-*.whl >/dev/null 2>&1; then
+    pip_logged "$logf" "${pip[@]}" download -q -d "$WHEELHOUSE" pip || { tail -n 20 "$logf" >&2; die "pip download pip failed"; }
+  fi
+  pip_logged "$logf" "${pip[@]}" install -q --no-index -f "$WHEELHOUSE" --upgrade pip \
+    || { tail -n 20 "$logf" >&2; die "upgrading pip failed"; }
+  if pip_logged "$logf" "${pip[@]}" install -q --no-compile --no-index -f "$WHEELHOUSE" "${reqargs[@]}"; then
+    log "  installed from the wheelhouse ($WHEELHOUSE)"
+  else
+    log "  downloading wheels from PyPI into $WHEELHOUSE (cold cache: 1-2 min)"
+    pip_logged "$logf" "${pip[@]}" download -q -d "$WHEELHOUSE" "${reqargs[@]}" \
+      || { tail -n 30 "$logf" >&2; die "pip download failed for $name (log: $logf)"; }
+    pip_logged "$logf" "${pip[@]}" install -q --no-compile --no-index -f "$WHEELHOUSE" "${reqargs[@]}" \
+      || { tail -n 30 "$logf" >&2; die "pip install failed for $name (log: $logf)"; }
+  fi
+  if ! "${pip[@]}" check >>"$logf" 2>&1; then
+    tail -n 20 "$logf" >&2
+    die "pip check reports conflicting requirements in $dir (try GRIFFIN_TEST_VENV_LAYOUT=split)"
+  fi
+  "${pip[@]}" freeze --exclude-editable >"$dir/griffin-freeze.txt" 2>/dev/null || true
+  echo "$h" >"$dir/.griffin-hash"
+  rm -f "$dir/.griffin-plugin"
+  step_done "venv $name ready"
+}
+
+ensure_plugin() {   # editable airflow-plugin, re-installed when its pyproject.toml or path changes
+  local dir="$1" plugin="$REPO_ROOT/airflow-plugin"
+  if [[ ! -f "$plugin/pyproject.toml" ]]; then
+    log "airflow: no airflow-plugin/pyproject.toml yet, not installing the provider"
+    return 0
+  fi
+  local h; h="$( { echo "$plugin"; cat "$plugin/pyproject.toml"; } | sha256sum | cut -d' ' -f1)"
+  if [[ "$(cat "$dir/.griffin-plugin" 2>/dev/null || true)" == "$h" ]]; then
+    log "airflow: airflow-plugin installed (editable)"
+    return 0
+  fi
+  local logf="$LOGDIR/pip-airflow-plugin.log"; : >"$logf"
+  step_start "airflow: pip install -e airflow-plugin   (log: $logf)"
+  pip_logged "$logf" "$dir/bin/python" -m pip install -q -f "$WHEELHOUSE" -e "$plugin" \
+    || { tail -n 30 "$logf" >&2; die "pip install -e airflow-plugin failed (log: $logf)"; }
+  echo "$h" >"$dir/.griffin-plugin"
+  step_done "airflow-plugin installed"
+}
+
+if [[ $NEED_VENV == 1 ]]; then
+  AF_REQ="$SETUP_DIR/python-requirements-airflow.txt"
+  RAY_REQ="$SETUP_DIR/python-requirements-ray.txt"
+  if [[ "$VENV_LAYOUT" == shared ]]; then
+    ensure_venv "$AIRFLOW_VENV" shared "$AF_REQ" "$RAY_REQ"
+  else
+    want airflow && ensure_venv "$AIRFLOW_VENV" airflow "$AF_REQ"
+    want ray && ensure_venv "$RAY_VENV" ray "$RAY_REQ"
+  fi
+  if want airflow; then
+    ensure_plugin "$AIRFLOW_VENV"
+    if [[ ! -f "$AIRFLOW_VENV/.griffin-smoke" || "$AIRFLOW_VENV/.griffin-hash" -nt "$AIRFLOW_VENV/.griffin-smoke" ]]; then
+      v="$(AIRFLOW_HOME="$GRIFFIN_TEST_HOME/airflow-home" "$AIRFLOW_VENV/bin/airflow" version 2>>"$LOGDIR/airflow-smoke.log" | tail -n1)" \
+        || { tail -n 20 "$LOGDIR/airflow-smoke.log" >&2; die "'airflow version' failed in $AIRFLOW_VENV"; }
+      log "airflow: 'airflow version' -> $v"
+      touch "$AIRFLOW_VENV/.griffin-smoke"
+    fi
+  fi
+fi
+
+# ---- ray head --------------------------------------------------------------------------------
+if want ray; then
+  step_start "ray: head with the Jobs API on 127.0.0.1:${GRIFFIN_TEST_RAY_DASHBOARD_PORT:-8265}"
+  GRIFFIN_RAY_PYTHON="$RAY_VENV/bin/python" bash "$SETUP_DIR/ray.sh" start
+  step_done "ray ready"
+fi
+
+# ---- env file: describes what is available now, whichever parts this run touched --------------
+venv_ok() { [[ -x "$1/bin/python" && -f "$1/.griffin-hash" ]]; }
+{
+  echo "# Written by tests/setup/ensure.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ). Source it: . $ENV_FILE"
+  echo "# A part that is not set up has a comment instead of its variables."
+  echo "export GRIFFIN_TEST_HOME=$(printf '%q' "$GRIFFIN_TEST_HOME")"
+  echo "export GRIFFIN_TEST_SETUP_DIR=$(printf '%q' "$SETUP_DIR")"
+  if bash "$SETUP_DIR/postgres.sh" status >/dev/null 2>&1; then
+    echo "export GRIFFIN_TEST_PG_URL=$(bash "$SETUP_DIR/postgres.sh" url)"
+    echo "export GRIFFIN_TEST_PG_DATA=$(printf '%q' "$(bash "$SETUP_DIR/postgres.sh" datadir)")"
+  else
+    echo "# GRIFFIN_TEST_PG_URL: PostgreSQL not running (tests/setup/postgres.sh start)"
+  fi
+  if command -v curl >/dev/null && GRIFFIN_RAY_PYTHON="$RAY_VENV/bin/python" bash "$SETUP_DIR/ray.sh" status >/dev/null 2>&1; then
+    echo "export GRIFFIN_TEST_RAY_ADDRESS=http://127.0.0.1:${GRIFFIN_TEST_RAY_DASHBOARD_PORT:-8265}"
+  else
+    echo "# GRIFFIN_TEST_RAY_ADDRESS: Ray head not running (tests/setup/ray.sh start)"
+  fi
+  if venv_ok "$AIRFLOW_VENV" && [[ -x "$AIRFLOW_VENV/bin/airflow" ]]; then
+    echo "export GRIFFIN_AIRFLOW_PYTHON=$(printf '%q' "$AIRFLOW_VENV/bin/python")"
+  else
+    echo "# GRIFFIN_AIRFLOW_PYTHON: no Airflow venv"
+  fi
+  if venv_ok "$RAY_VENV" && [[ -x "$RAY_VENV/bin/ray" ]]; then
+    echo "export GRIFFIN_RAY_PYTHON=$(printf '%q' "$RAY_VENV/bin/python")"
+  else
+    echo "# GRIFFIN_RAY_PYTHON: no Ray venv"
+  fi
+  if [[ -x /usr/bin/chromium ]]; then
+    echo "export GRIFFIN_CHROMIUM=/usr/bin/chromium"
+  else
+    echo "# GRIFFIN_CHROMIUM: chromium not installed"
+  fi
+} >"$ENV_FILE.tmp"
+mv "$ENV_FILE.tmp" "$ENV_FILE"
+
+log "done in $((SECONDS - T0)) s; environment: . $ENV_FILE"
+echo "$ENV_FILE"

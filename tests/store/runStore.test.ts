@@ -1,0 +1,121 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { RunStore, type NewRun } from '../../server/store/runStore.ts';
+import { StateConflict } from '../../server/errors.ts';
+import type { ResolvedRunSpec } from '../../server/domain.ts';
+import { createTestDatabase, supportedDatabases, type TestDatabase } from '../helpers/databases.ts';
+
+const spec = { backend: 'local', timeoutSeconds: 60, hyperparameters: { lr: 0.1 } } as unknown as ResolvedRunSpec;
+let counter = 0;
+const newRun = (over: Partial<NewRun> = {}): NewRun => ({
+  id: `run${String(counter++).padStart(9, '0')}`,
+  workflowName: 'wf',
+  workflowVersion: 1,
+  spec,
+  backend: 'local',
+  trigger: 'http',
+  triggerInfo: null,
+  dagId: null,
+  idempotencyKey: null,
+  idempotencyGeneration: null,
+  requestHash: null,
+  ...over,
+});
+
+describe.each(supportedDatabases())('RunStore on %s', (dbId) => {
+  let t: TestDatabase;
+  let store: RunStore;
+  beforeEach(async () => {
+    t = await createTestDatabase(dbId);
+    store = new RunStore(t.db);
+  });
+  afterEach(async () => t.destroy());
+
+  it('stores a queued run with its first event and the spec round-trips', async () => {
+    const run = await store.insert(newRun());
+    expect(run.state).toBe('queued');
+    expect(run.spec).toEqual(spec);
+    expect(await store.events(run.id)).toMatchObject([{ from: null, to: 'queued', reason: 'submitted' }]);
+  });
+
+  it('a transition is conditional: from the wrong state it is a conflict naming the actual state, and nothing changes', async () => {
+    const run = await store.insert(newRun());
+    await expect(store.transition(run.id, ['running'], 'succeeded', 'x')).rejects.toThrow(StateConflict);
+    await expect(store.transition(run.id, ['running'], 'succeeded', 'x')).rejects.toThrow(/is queued, expected one of: running/);
+    expect((await store.get(run.id))!.state).toBe('queued');
+    expect(await store.events(run.id)).toHaveLength(1);
+    const moved = await store.transition(run.id, ['queued'], 'cancelled', 'user asked');
+    expect(moved).toMatchObject({ state: 'cancelled', reason: 'user asked' });
+    expect(moved.finishedAt).not.toBeNull();
+    expect((await store.events(run.id)).map((e) => e.to)).toEqual(['queued', 'cancelled']);
+  });
+
+  it('of two racing transitions from the same state exactly one wins', async () => {
+    const run = await store.insert(newRun());
+    const results = await Promise.allSettled([
+      store.transition(run.id, ['queued'], 'cancelled', 'a'),
+      store.transition(run.id, ['queued'], 'launching', 'b'),
+    ]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect(await store.events(run.id)).toHaveLength(2);
+  });
+
+  it('claims each queued run once, even when two claimers race', async () => {
+    const ids = [];
+    for (let i = 0; i < 6; i += 1) ids.push((await store.insert(newRun())).id);
+    const lease = new Date(Date.now() + 30_000).toISOString();
+    const [a, b] = await Promise.all([store.claimQueued('a', lease, 4), store.claimQueued('b', lease, 4)]);
+    const claimed = [...a, ...b].map((r) => r.id).sort();
+    expect(claimed).toEqual([...ids].sort());
+    expect(new Set(claimed).size).toBe(6);
+    for (const r of [...a, ...b]) expect(r.state).toBe('launching');
+  });
+
+  it('an expired lease is taken over by exactly one instance', async () => {
+    const run = await store.insert(newRun());
+    const old = new Date(Date.now() - 1000).toISOString();
+    await store.claimQueued('dead', old, 1);
+    const next = new Date(Date.now() + 30_000).toISOString();
+    const results = await Promise.all([store.takeOverLease(run.id, old, 'a', next), store.takeOverLease(run.id, old, 'b', next)]);
+    expect(results.filter(Boolean)).toHaveLength(1);
+  });
+
+  it('idempotency keys are unique per generation', async () => {
+    await store.insert(newRun({ idempotencyKey: 'k', idempotencyGeneration: 1, requestHash: 'h' }));
+    await expect(store.insert(newRun({ idempotencyKey: 'k', idempotencyGeneration: 1, requestHash: 'h' }))).rejects.toThrow();
+    await store.insert(newRun({ idempotencyKey: 'k', idempotencyGeneration: 2, requestHash: 'h' }));
+    expect((await store.latestByIdempotencyKey('k'))!.idempotencyGeneration).toBe(2);
+    // Runs without a key never collide.
+    await store.insert(newRun());
+    await store.insert(newRun());
+  });
+
+  it('metrics are appended, never overwritten, and the latest per key is the highest step', async () => {
+    const run = await store.insert(newRun());
+    const ts = new Date().toISOString();
+    await store.appendMetrics(run.id, [
+      { key: 'loss', value: 0.9, step: 1, timestamp: ts },
+      { key: 'loss', value: 0.5, step: 2, timestamp: ts },
+      { key: 'auc', value: 0.7, step: 2, timestamp: ts },
+    ]);
+    await store.appendMetrics(run.id, [{ key: 'loss', value: 0.4, step: 2, timestamp: ts }]);
+    expect(await store.metrics(run.id, 'loss')).toHaveLength(3);
+    const latest = await store.latestMetrics(run.id);
+    expect(latest.loss).toMatchObject({ value: 0.4, step: 2 });
+    expect(latest.auc.value).toBe(0.7);
+  });
+
+  it('lists newest first with filters and page tokens that cover every run once', async () => {
+    for (let i = 0; i < 7; i += 1) await store.insert(newRun({ trigger: i % 2 ? 'airflow' : 'http', dagId: i % 2 ? 'dag1' : null }));
+    const seen: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await store.list({ limit: 3, pageToken: token });
+      seen.push(...page.items.map((r) => r.id));
+      token = page.nextPageToken ?? undefined;
+    } while (token);
+    expect(seen).toHaveLength(7);
+    expect(new Set(seen).size).toBe(7);
+    expect((await store.list({ limit: 50, dagId: 'dag1' })).items).toHaveLength(3);
+    expect((await store.list({ limit: 50, trigger: 'http' })).items).toHaveLength(4);
+  });
+});
