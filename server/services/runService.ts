@@ -39,6 +39,16 @@ export interface SubmitResult {
 
 const MAX_SUBMIT_ATTEMPTS = 4;
 
+/**
+ * The part of a submission that decides "same request": an Airflow retry sends the same body with
+ * a higher try number, and must re-attach rather than conflict.
+ */
+function idempotentPart(input: RunCreateInput): RunCreateInput {
+  if (!input.airflow) return input;
+  const { tryNumber: _ignored, ...airflow } = input.airflow;
+  return { ...input, airflow: airflow as RunCreateInput['airflow'] };
+}
+
 /** Submitting, reading and cancelling runs, and what training processes report back. */
 export class RunService {
   constructor(
@@ -56,7 +66,7 @@ export class RunService {
    * so any number of concurrent identical requests leave exactly one run.
    */
   async submit(input: RunCreateInput, idempotencyKey: string | undefined, extra: { trigger?: Run['trigger']; triggerInfo?: Record<string, unknown> } = {}): Promise<SubmitResult> {
-    const requestHash = sha256Hex(canonicalJson(input));
+    const requestHash = sha256Hex(canonicalJson(idempotentPart(input)));
     for (let attempt = 0; attempt < MAX_SUBMIT_ATTEMPTS; attempt += 1) {
       let generation: number | null = null;
       if (idempotencyKey) {

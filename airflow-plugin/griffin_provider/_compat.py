@@ -1,0 +1,54 @@
+"""Airflow imports in one place: Airflow 3 (``airflow.sdk``) first, Airflow 2.10 paths as a fallback."""
+
+from __future__ import annotations
+
+try:
+    from airflow.sdk import BaseOperator, BaseOperatorLink, BaseSensorOperator, PokeReturnValue
+except ImportError:  # Airflow 2.10
+    from airflow.models import BaseOperator, BaseOperatorLink  # type: ignore[no-redef]
+    from airflow.sensors.base import BaseSensorOperator, PokeReturnValue  # type: ignore[no-redef]
+
+try:
+    from airflow.sdk import BaseHook
+except ImportError:  # Airflow 2.10 and 3.0
+    from airflow.hooks.base import BaseHook  # type: ignore[no-redef]
+
+try:
+    from airflow.sdk.exceptions import (
+        AirflowException,
+        AirflowFailException,
+        AirflowSensorTimeout,
+        AirflowSkipException,
+        TaskDeferralError,
+    )
+except ImportError:  # Airflow 2.10 and early 3.x
+    from airflow.exceptions import (  # type: ignore[no-redef]
+        AirflowException,
+        AirflowFailException,
+        AirflowSensorTimeout,
+        AirflowSkipException,
+        TaskDeferralError,
+    )
+
+try:
+    from airflow.sdk.execution_time.xcom import XCom
+except ImportError:  # Airflow 2.10
+    from airflow.models.xcom import XCom  # type: ignore[no-redef]
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+__all__ = [
+    "AirflowException",
+    "AirflowFailException",
+    "AirflowSensorTimeout",
+    "AirflowSkipException",
+    "BaseHook",
+    "BaseOperator",
+    "BaseOperatorLink",
+    "BaseSensorOperator",
+    "BaseTrigger",
+    "PokeReturnValue",
+    "TaskDeferralError",
+    "TriggerEvent",
+    "XCom",
+]

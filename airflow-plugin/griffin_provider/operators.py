@@ -1,0 +1,524 @@
+"""Operators that submit, register and cancel Griffin training runs, and their extra links."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from griffin_provider._compat import (
+    AirflowException,
+    AirflowFailException,
+    BaseOperator,
+    BaseOperatorLink,
+    TaskDeferralError,
+    XCom,
+)
+from griffin_provider.client import (
+    GriffinConflictError,
+    GriffinError,
+    GriffinRunState,
+    GriffinWaitTimeoutError,
+    ceil_seconds,
+    parse_timestamp,
+    run_summary,
+)
+from griffin_provider.hooks import GriffinHook
+from griffin_provider.triggers import GriffinTrainingRunTrigger
+
+if TYPE_CHECKING:
+    try:
+        from airflow.sdk import Context
+    except ImportError:
+        from airflow.utils.context import Context  # type: ignore[no-redef]
+
+XCOM_RUN_ID_KEY = "griffin_run_id"
+XCOM_RUN_URL_KEY = "griffin_run_url"
+XCOM_MODEL_VERSION_URL_KEY = "griffin_model_version_url"
+IF_RUN_EXISTS_CHOICES = ("reattach", "new", "fail")
+# The service enforces the run deadline itself; the trigger waits this much longer so the service's
+# own verdict (a failed run with its reason) normally arrives before the Airflow-side timeout.
+DEADLINE_GRACE_SECONDS = 30.0
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+
+# ---------------------------------------------------------------------------------------------
+# Extra links
+# ---------------------------------------------------------------------------------------------
+
+
+class GriffinRunLink(BaseOperatorLink):
+    """Extra link to the Griffin UI page of the run a task submitted or waited on."""
+
+    name = "Griffin Run"
+
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        return XCom.get_value(ti_key=ti_key, key=XCOM_RUN_URL_KEY) or ""
+
+
+class GriffinModelVersionLink(BaseOperatorLink):
+    """Extra link to the Griffin registry page of the model version a task registered."""
+
+    name = "Griffin Model Version"
+
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        return XCom.get_value(ti_key=ti_key, key=XCOM_MODEL_VERSION_URL_KEY) or ""
+
+
+def _push_link(context: Context, link: BaseOperatorLink, xcom_key: str, url: str | None) -> None:
+    """Push a URL for an extra link now, so the UI shows it while the task is still waiting."""
+    if not url:
+        return
+    ti = context["ti"]
+    ti.xcom_push(key=xcom_key, value=url)
+    # Airflow 3 serves extra links from XCom under the link's own key; it fills it when the task
+    # finishes, but a training run can take hours, so fill it as soon as the URL is known.
+    link_key = getattr(link, "xcom_key", None)
+    if link_key:
+        ti.xcom_push(key=link_key, value=url)
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def _map_index(ti: Any) -> int:
+    value = getattr(ti, "map_index", -1)
+    return -1 if value is None else int(value)
+
+
+def default_idempotency_key(context: Context, suffix: str | None = None) -> str:
+    """
+    ``airflow/<dag_id>/<task_id>/<run_id>/<map_index>``: the same for every try of one task instance.
+
+    The try number is deliberately absent: a retry must find the run the previous try started.
+    Keys longer than the service accepts, or with characters a header cannot carry, are hashed.
+    """
+    ti = context["ti"]
+    key = "/".join(["airflow", str(ti.dag_id), str(ti.task_id), str(ti.run_id), str(_map_index(ti))])
+    if suffix:
+        key = f"{key}/{suffix}"
+    if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or not key.isascii() or not key.isprintable():
+        key = "airflow-sha256-" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+    return key
+
+
+def airflow_run_context(context: Context) -> dict[str, Any]:
+    """The contract's ``airflow`` object recorded on a run."""
+    ti = context["ti"]
+    return {
+        "dagId": ti.dag_id,
+        "dagRunId": ti.run_id,
+        "taskId": ti.task_id,
+        "tryNumber": int(getattr(ti, "try_number", 1) or 1),
+        "mapIndex": _map_index(ti),
+    }
+
+
+def _seconds(value: timedelta | float | int | None) -> float | None:
+    if value is None:
+        return None
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Submit
+# ---------------------------------------------------------------------------------------------
+
+
+class GriffinSubmitTrainingRunOperator(BaseOperator):
+    """
+    Submit a Griffin training run, optionally wait for it, and return its summary.
+
+    A task retry re-attaches to the run its earlier try started (the default idempotency key does
+    not contain the try number): an active run is waited on, a succeeded run is returned, and only
+    after a failed or cancelled run is a new run started. The run id and URL are pushed to XCom
+    (keys ``griffin_run_id`` and ``griffin_run_url``) before waiting.
+
+    The return value (XCom ``return_value``) is ``{"run_id", "state", "url", "workflow", "attempt",
+    "reason", "metrics", "model_version", "artifact_uri", "idempotency_key"}``.
+
+    :param workflow: The workflow to run: ``name`` or ``name@version``. (templated)
+    :param overrides: Run overrides: ``hyperparameters``, ``datasetVersion``, ``resources``, ``backend``,
+        ``timeoutSeconds``. (templated)
+    :param griffin_conn_id: The Airflow connection id of the Griffin service.
+    :param idempotency_key: The Idempotency-Key sent with the submission. Defaults to one built from
+        dag_id, task_id, run_id and map_index. (templated)
+    :param if_run_exists: What to do when a run already exists for the key: ``reattach`` (default: wait
+        on an active run, return a succeeded one, start a new one after a failure), ``new`` (start a new
+        run on every try), or ``fail``.
+    :param wait_for_completion: Wait until the run finishes; otherwise return right after submission.
+    :param poll_interval: Seconds between two status checks while waiting.
+    :param deferrable: Wait in the triggerer instead of occupying a worker slot.
+    :param run_timeout: Maximum run time (seconds or timedelta), enforced by the service (sent as
+        ``overrides.timeoutSeconds``) and by the wait, as an absolute deadline.
+    :param cancel_on_kill: Cancel the run when the task is killed (in the worker, and in the triggerer
+        on Airflow versions that call ``BaseTrigger.on_kill``).
+    :param copy_logs: Copy the run's log lines into the Airflow task log while waiting.
+    """
+
+    template_fields: Sequence[str] = ("workflow", "overrides", "idempotency_key")
+    template_fields_renderers = {"overrides": "json"}
+    operator_extra_links = (GriffinRunLink(),)
+    ui_color = "#f4d35e"
+
+    def __init__(
+        self,
+        *,
+        workflow: str,
+        overrides: dict[str, Any] | None = None,
+        griffin_conn_id: str = GriffinHook.default_conn_name,
+        idempotency_key: str | None = None,
+        if_run_exists: str = "reattach",
+        wait_for_completion: bool = True,
+        poll_interval: float = 30.0,
+        deferrable: bool = False,
+        run_timeout: timedelta | float | None = None,
+        cancel_on_kill: bool = True,
+        copy_logs: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if if_run_exists not in IF_RUN_EXISTS_CHOICES:
+            raise ValueError(f"if_run_exists must be one of {IF_RUN_EXISTS_CHOICES}, not {if_run_exists!r}")
+        if poll_interval <= 0:
+            raise ValueError("poll_interval must be positive")
+        self.workflow = workflow
+        self.overrides = overrides
+        self.griffin_conn_id = griffin_conn_id
+        self.idempotency_key = idempotency_key
+        self.if_run_exists = if_run_exists
+        self.wait_for_completion = wait_for_completion
+        self.poll_interval = poll_interval
+        self.deferrable = deferrable
+        self.run_timeout = run_timeout
+        self.cancel_on_kill = cancel_on_kill
+        self.copy_logs = copy_logs
+        self.griffin_run_id: str | None = None
+
+    @property
+    def hook(self) -> GriffinHook:
+        if getattr(self, "_hook", None) is None:
+            self._hook = GriffinHook(griffin_conn_id=self.griffin_conn_id)
+        return self._hook
+
+    # -- submission -----------------------------------------------------------------------------
+
+    def _request_overrides(self) -> dict[str, Any] | None:
+        overrides = dict(self.overrides or {})
+        timeout = _seconds(self.run_timeout)
+        if timeout is not None:
+            overrides["timeoutSeconds"] = ceil_seconds(timeout)
+        return overrides or None
+
+    def _key(self, context: Context) -> str:
+        base = self.idempotency_key or default_idempotency_key(context)
+        if self.if_run_exists == "new":
+            # One run per try: retries of the POST within a try stay safe, a new try starts anew.
+            return f"{base}/try-{int(getattr(context['ti'], 'try_number', 1) or 1)}"
+        return base
+
+    def _submit(self, context: Context) -> tuple[dict[str, Any], bool]:
+        key = self._key(context)
+        if self.if_run_exists == "fail":
+            existing = self.hook.list_runs(idempotencyKey=key, limit=1).get("items") or []
+            if existing:
+                raise AirflowFailException(
+                    f"Griffin run {existing[0]['id']} already exists for idempotency key {key!r} "
+                    "and if_run_exists='fail'"
+                )
+        try:
+            return self.hook.create_run(
+                self.workflow,
+                overrides=self._request_overrides(),
+                idempotency_key=key,
+                trigger="airflow",
+                airflow=airflow_run_context(context),
+                rerun_if_failed=self.if_run_exists == "reattach",
+            )
+        except GriffinConflictError as err:
+            raise AirflowFailException(
+                f"The Griffin service refused idempotency key {key!r}: it was used before with a different "
+                f"request ({err.message}). Set idempotency_key explicitly, or if_run_exists='new'."
+            ) from err
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        run, created = self._submit(context)
+        self.griffin_run_id = run["id"]
+        if created:
+            self.log.info("Submitted Griffin run %s (%s): %s", run["id"], self.workflow, run.get("url"))
+        else:
+            self.log.info("Re-attached to Griffin run %s, state %s: %s", run["id"], run["state"], run.get("url"))
+        context["ti"].xcom_push(key=XCOM_RUN_ID_KEY, value=run["id"])
+        _push_link(context, GriffinRunLink(), XCOM_RUN_URL_KEY, run.get("url"))
+
+        if GriffinRunState.is_terminal(run["state"]):
+            if self.copy_logs:
+                self.hook.copy_logs(run["id"], 0, self._emit_log_line)
+            return self._finish(run)
+        if not self.wait_for_completion:
+            return run_summary(run)
+        if self.deferrable:
+            self._defer(run)
+        return self._wait_in_worker(run)
+
+    # -- waiting ----------------------------------------------------------------------------------
+
+    def _deadline(self, run: Mapping[str, Any]) -> float | None:
+        deadline_at = parse_timestamp(run.get("deadlineAt"))
+        if deadline_at is None:
+            timeout = _seconds(self.run_timeout)
+            if timeout is None:
+                return None
+            deadline_at = (parse_timestamp(run.get("createdAt")) or time.time()) + timeout
+        return deadline_at + DEADLINE_GRACE_SECONDS
+
+    def _emit_log_line(self, line: str) -> None:
+        self.log.info("[griffin] %s", line)
+
+    def _defer(self, run: Mapping[str, Any]) -> None:
+        deadline = self._deadline(run)
+        timeout = None
+        if deadline is not None:
+            # A backstop in case the triggerer itself is lost; the trigger's own deadline fires first.
+            timeout = timedelta(seconds=max(0.0, deadline - time.time()) + max(300.0, 2 * self.poll_interval))
+        self.defer(
+            trigger=GriffinTrainingRunTrigger(
+                run_id=run["id"],
+                griffin_conn_id=self.griffin_conn_id,
+                poll_interval=self.poll_interval,
+                deadline=deadline,
+                log_cursor=0 if self.copy_logs else None,
+                cancel_on_kill=self.cancel_on_kill,
+            ),
+            method_name="execute_complete",
+            timeout=timeout,
+        )
+
+    def _wait_in_worker(self, run: Mapping[str, Any]) -> dict[str, Any]:
+        try:
+            final = self.hook.wait_for_run(
+                run["id"],
+                poll_interval=self.poll_interval,
+                deadline=self._deadline(run),
+                log_callback=self._emit_log_line if self.copy_logs else None,
+            )
+        except GriffinWaitTimeoutError as err:
+            self._cancel_quietly(run["id"], "run_timeout reached in Airflow")
+            raise AirflowException(f"Griffin run {run['id']} exceeded run_timeout: {err}") from err
+        return self._finish(final)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume after the trigger fired: copy the rest of the log, then succeed or fail."""
+        if not event:
+            raise TaskDeferralError("The Griffin trigger fired without an event")
+        self.griffin_run_id = event.get("run_id")
+        status = event.get("status")
+        cursor = event.get("log_cursor")
+        if self.copy_logs and cursor is not None and status in ("success", "failed"):
+            try:
+                self.hook.copy_logs(self.griffin_run_id, int(cursor), self._emit_log_line)
+            except GriffinError as err:
+                self.log.warning("Could not copy the rest of the Griffin log: %s", err)
+        if status == "success":
+            summary = event["run"]
+            self.log.info("Griffin run %s succeeded: %s", self.griffin_run_id, summary.get("url"))
+            return summary
+        if status == "failed":
+            raise AirflowException(event.get("message") or f"Griffin run {self.griffin_run_id} failed")
+        if status == "timeout":
+            self._cancel_quietly(self.griffin_run_id, "run_timeout reached in Airflow")
+            raise AirflowException(f"Griffin run {self.griffin_run_id} exceeded run_timeout: {event.get('message')}")
+        raise AirflowException(event.get("message") or f"Unexpected Griffin trigger event: {event!r}")
+
+    def _finish(self, run: Mapping[str, Any]) -> dict[str, Any]:
+        if GriffinRunState.is_success(run["state"]):
+            self.log.info("Griffin run %s succeeded: %s", run["id"], run.get("url"))
+            return run_summary(run)
+        # Not AirflowFailException: a retry is useful, it starts a new run (if_run_exists='reattach').
+        raise AirflowException(
+            f"Griffin run {run['id']} {run['state']}: {run.get('reason') or 'no reason given'} ({run.get('url')})"
+        )
+
+    # -- killing ----------------------------------------------------------------------------------
+
+    def _cancel_quietly(self, run_id: str | None, reason: str) -> None:
+        if not run_id:
+            return
+        try:
+            self.hook.cancel_run(run_id, reason=reason)
+            self.log.info("Cancelled Griffin run %s", run_id)
+        except GriffinConflictError:
+            self.log.info("Griffin run %s had already finished", run_id)
+        except GriffinError as err:
+            self.log.warning("Could not cancel Griffin run %s: %s", run_id, err)
+
+    def on_kill(self) -> None:
+        if self.cancel_on_kill and self.griffin_run_id:
+            self._cancel_quietly(self.griffin_run_id, "Airflow task was killed")
+
+
+# ---------------------------------------------------------------------------------------------
+# Register a model version
+# ---------------------------------------------------------------------------------------------
+
+
+def version_summary(version: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "name": version.get("name"),
+        "version": version.get("version"),
+        "artifact_uri": version.get("artifactUri"),
+        "run_id": version.get("runId"),
+        "aliases": list(version.get("aliases") or []),
+        "tags": dict(version.get("tags") or {}),
+        "metrics": dict(version.get("metrics") or {}),
+        "url": version.get("url"),
+    }
+
+
+class GriffinRegisterModelVersionOperator(BaseOperator):
+    """
+    Register a model version in the Griffin registry from a run or an artifact URI, and set aliases.
+
+    Registration is idempotent on (model, run): registering the same run twice returns the same
+    version. Aliases are (re)pointed at the version even when it existed before. Returns
+    ``{"name", "version", "artifact_uri", "run_id", "aliases", "tags", "metrics", "url"}``.
+
+    :param model_name: The registered model's name. (templated)
+    :param run_id: The Griffin run whose artifacts become the version; or use ``artifact_uri``. (templated)
+    :param artifact_uri: An artifact URI to register instead of a run. (templated)
+    :param aliases: Aliases to point at the new version, e.g. ``["production"]``. (templated)
+    :param tags: Tags of the version. (templated)
+    :param description: Description of the version. (templated)
+    :param idempotency_key: The Idempotency-Key of the registration; defaults to one built from
+        dag_id, task_id, run_id and map_index. (templated)
+    :param griffin_conn_id: The Airflow connection id of the Griffin service.
+    """
+
+    template_fields: Sequence[str] = (
+        "model_name",
+        "run_id",
+        "artifact_uri",
+        "aliases",
+        "tags",
+        "description",
+        "idempotency_key",
+    )
+    template_fields_renderers = {"tags": "json"}
+    operator_extra_links = (GriffinModelVersionLink(),)
+    ui_color = "#f4d35e"
+
+    def __init__(
+        self,
+        *,
+        model_name: str,
+        run_id: str | None = None,
+        artifact_uri: str | None = None,
+        aliases: list[str] | None = None,
+        tags: dict[str, str] | None = None,
+        description: str | None = None,
+        idempotency_key: str | None = None,
+        griffin_conn_id: str = GriffinHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if run_id is None and artifact_uri is None:
+            raise ValueError("one of run_id and artifact_uri is required")
+        if run_id is not None and artifact_uri is not None:
+            raise ValueError("run_id and artifact_uri are mutually exclusive")
+        self.model_name = model_name
+        self.run_id = run_id
+        self.artifact_uri = artifact_uri
+        self.aliases = aliases
+        self.tags = tags
+        self.description = description
+        self.idempotency_key = idempotency_key
+        self.griffin_conn_id = griffin_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        hook = GriffinHook(griffin_conn_id=self.griffin_conn_id)
+        aliases = [self.aliases] if isinstance(self.aliases, str) else list(self.aliases or [])
+        key = self.idempotency_key or default_idempotency_key(context, "register")
+        try:
+            version = hook.register_model_version(
+                self.model_name,
+                run_id=self.run_id or None,
+                artifact_uri=self.artifact_uri or None,
+                aliases=aliases or None,
+                tags=self.tags or None,
+                description=self.description or None,
+                idempotency_key=key,
+            )
+        except GriffinConflictError as err:
+            raise AirflowFailException(
+                f"The Griffin service refused idempotency key {key!r}: it was used before with a different "
+                f"registration ({err.message}). Set idempotency_key explicitly."
+            ) from err
+        # When the version existed already (same model and run), the service returns it as it was;
+        # the aliases asked for now must still point at it.
+        for alias in aliases:
+            if alias not in (version.get("aliases") or []):
+                hook.set_model_alias(self.model_name, alias, version["version"])
+                version.setdefault("aliases", []).append(alias)
+        self.log.info(
+            "Registered %s version %s (aliases %s): %s",
+            version.get("name", self.model_name), version.get("version"), version.get("aliases"), version.get("url"),
+        )
+        _push_link(context, GriffinModelVersionLink(), XCOM_MODEL_VERSION_URL_KEY, version.get("url"))
+        return version_summary(version)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cancel
+# ---------------------------------------------------------------------------------------------
+
+
+class GriffinCancelTrainingRunOperator(BaseOperator):
+    """
+    Cancel a Griffin training run; a run that already finished is left as it is (not an error).
+
+    Returns the run summary.
+
+    :param run_id: The Griffin run to cancel. (templated)
+    :param reason: Why, recorded on the run. (templated)
+    :param wait_for_termination: Wait until the backend confirmed (the run is ``cancelled`` or finished).
+    :param poll_interval: Seconds between two status checks while waiting.
+    :param griffin_conn_id: The Airflow connection id of the Griffin service.
+    """
+
+    template_fields: Sequence[str] = ("run_id", "reason")
+    operator_extra_links = (GriffinRunLink(),)
+    ui_color = "#f4d35e"
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        reason: str | None = None,
+        wait_for_termination: bool = False,
+        poll_interval: float = 10.0,
+        griffin_conn_id: str = GriffinHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.run_id = run_id
+        self.reason = reason
+        self.wait_for_termination = wait_for_termination
+        self.poll_interval = poll_interval
+        self.griffin_conn_id = griffin_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        hook = GriffinHook(griffin_conn_id=self.griffin_conn_id)
+        try:
+            run = hook.cancel_run(self.run_id, reason=self.reason or "cancelled from Airflow")
+            self.log.info("Asked Griffin to cancel run %s: now %s", self.run_id, run.get("state"))
+        except GriffinConflictError:
+            run = hook.get_run(self.run_id)
+            self.log.info("Griffin run %s had already finished: %s", self.run_id, run.get("state"))
+        _push_link(context, GriffinRunLink(), XCOM_RUN_URL_KEY, run.get("url"))
+        if self.wait_for_termination and not GriffinRunState.is_terminal(run["state"]):
+            run = hook.wait_for_run(self.run_id, poll_interval=self.poll_interval)
+        return run_summary(run)
