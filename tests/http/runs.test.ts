@@ -27,6 +27,15 @@ describe.each(supportedDatabases())('run submission on %s', (dbId) => {
     expect(other.body.error).toMatchObject({ code: 'conflict', field: 'Idempotency-Key' });
   });
 
+  it('an Airflow retry (same body, higher try number) re-attaches to the run instead of conflicting', async () => {
+    const body = (tryNumber: number) => ({ workflow: 'grocery-reorder', trigger: 'airflow', airflow: { dagId: 'd', dagRunId: 'r1', taskId: 't', tryNumber } });
+    const first = await svc.admin(svc.request.post('/api/v1/runs')).set('Idempotency-Key', 'airflow/d/t/r1/-1').send(body(1));
+    const retry = await svc.admin(svc.request.post('/api/v1/runs')).set('Idempotency-Key', 'airflow/d/t/r1/-1').send(body(2));
+    expect(first.status).toBe(201);
+    expect(retry.status).toBe(200);
+    expect(retry.body.id).toBe(first.body.id);
+  });
+
   it('50 concurrent POSTs with one Idempotency-Key leave exactly one run', async () => {
     const responses = await Promise.all(
       Array.from({ length: 50 }, () => svc.admin(svc.request.post('/api/v1/runs')).set('Idempotency-Key', 'burst-key').send({ workflow: 'grocery-reorder' })),
