@@ -6,7 +6,7 @@
 #
 # Parts (LIST is comma-separated): node (npm ci), pg (private PostgreSQL cluster), chromium,
 # airflow (Python venv with Airflow 3 + the editable airflow-plugin), ray (venv with ray[default]
-# + a running Ray head). GRIFFIN_TEST_SKIP / GRIFFIN_TEST_ONLY take the same lists.
+# + a running Ray head), fuzz (venv with schemathesis). GRIFFIN_TEST_SKIP/_ONLY take the same lists.
 # See tests/setup/README.md for the other settings.
 set -Eeuo pipefail
 
@@ -19,7 +19,7 @@ LOGDIR="$GRIFFIN_TEST_HOME/logs"
 ENV_FILE="$GRIFFIN_TEST_HOME/env"
 VENV_LAYOUT="${GRIFFIN_TEST_VENV_LAYOUT:-shared}"   # shared: one venv for Airflow and Ray; split: two
 VENV_RECIPE_REV=1                                   # bump to force every venv to be rebuilt
-ALL_PARTS=(node pg chromium airflow ray)
+ALL_PARTS=(node pg chromium airflow ray fuzz)
 
 T0=$SECONDS
 log() { echo "[setup] $*" >&2; }
@@ -32,13 +32,14 @@ usage() {
 }
 
 # ---- which parts -----------------------------------------------------------------------------
-canon() {
+canon() {   # sets CANON; not used in $(...) so that die really exits
   case "$1" in
-    node|npm) echo node ;;
-    pg|postgres|postgresql) echo pg ;;
-    chromium|browser) echo chromium ;;
-    airflow) echo airflow ;;
-    ray) echo ray ;;
+    node|npm) CANON=node ;;
+    pg|postgres|postgresql) CANON=pg ;;
+    chromium|browser) CANON=chromium ;;
+    airflow) CANON=airflow ;;
+    ray) CANON=ray ;;
+    fuzz|schemathesis) CANON=fuzz ;;
     *) die "unknown part '$1' (known: ${ALL_PARTS[*]})" ;;
   esac
 }
@@ -56,12 +57,12 @@ while [[ $# -gt 0 ]]; do
 done
 declare -A WANT=()
 if [[ -n "$ONLY_LIST" ]]; then
-  IFS=',' read -ra _l <<<"$ONLY_LIST"; for p in "${_l[@]}"; do [[ -n "$p" ]] && WANT[$(canon "$p")]=1; done
+  IFS=',' read -ra _l <<<"$ONLY_LIST"; for p in "${_l[@]}"; do p="${p//[[:space:]]/}"; [[ -n "$p" ]] || continue; canon "$p"; WANT[$CANON]=1; done
 else
   for p in "${ALL_PARTS[@]}"; do WANT[$p]=1; done
 fi
 if [[ -n "$SKIP_LIST" ]]; then
-  IFS=',' read -ra _l <<<"$SKIP_LIST"; for p in "${_l[@]}"; do [[ -n "$p" ]] && unset "WANT[$(canon "$p")]"; done
+  IFS=',' read -ra _l <<<"$SKIP_LIST"; for p in "${_l[@]}"; do p="${p//[[:space:]]/}"; [[ -n "$p" ]] || continue; canon "$p"; unset "WANT[$CANON]"; done
 fi
 want() { [[ -n "${WANT[$1]:-}" ]]; }
 SELECTED=(); for p in "${ALL_PARTS[@]}"; do want "$p" && SELECTED+=("$p"); done
@@ -84,6 +85,7 @@ case "$VENV_LAYOUT" in
   *) die "GRIFFIN_TEST_VENV_LAYOUT must be 'shared' or 'split', not '$VENV_LAYOUT'" ;;
 esac
 BASE_PY="${GRIFFIN_TEST_PYTHON:-python3}"
+FUZZ_VENV="$GRIFFIN_TEST_HOME/fuzz-venv"
 NEED_VENV=0; { want airflow || want ray; } && NEED_VENV=1
 
 # ---- Debian packages (one apt-get update/install for everything missing) ---------------------
@@ -95,7 +97,7 @@ if want pg; then
 fi
 if want chromium && [[ ! -x /usr/bin/chromium ]]; then APT_PKGS+=(chromium); fi
 if want ray && ! command -v curl >/dev/null; then APT_PKGS+=(curl); fi
-if [[ $NEED_VENV == 1 ]]; then
+if [[ $NEED_VENV == 1 ]] || want fuzz; then
   command -v "$BASE_PY" >/dev/null || die "$BASE_PY not found (set GRIFFIN_TEST_PYTHON to a Python >= 3.10)"
   "$BASE_PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' \
     || die "$BASE_PY is $("$BASE_PY" --version 2>&1); Airflow 3 needs >= 3.10 (set GRIFFIN_TEST_PYTHON)"
@@ -130,7 +132,7 @@ fi
 # ---- postgres --------------------------------------------------------------------------------
 if want pg; then
   step_start "pg: private cluster on 127.0.0.1:${GRIFFIN_TEST_PG_PORT:-55432}"
-  bash "$SETUP_DIR/postgres.sh" start
+  bash "$SETUP_DIR/postgres.sh" start 9>&-   # daemons must not inherit the lock
   step_done "pg ready"
 fi
 
@@ -170,7 +172,7 @@ ensure_venv() {   # ensure_venv DIR NAME REQFILE...
   step_start "venv $name: building $dir from $(for f in "$@"; do printf '%s ' "$(basename "$f")"; done)  (log: $logf)"
   if [[ -d "$dir" ]] && ray_head_uses "$dir"; then
     log "  stopping the Ray head that runs from the old venv"
-    bash "$SETUP_DIR/ray.sh" stop || true
+    bash "$SETUP_DIR/ray.sh" stop 9>&- || true
   fi
   rm -rf "$dir"
   "$BASE_PY" -m venv "$dir" >>"$logf" 2>&1 || { tail -n 20 "$logf" >&2; die "python -m venv $dir failed"; }
@@ -243,10 +245,15 @@ if [[ $NEED_VENV == 1 ]]; then
   fi
 fi
 
+# ---- fuzz venv: schemathesis, apart from the Airflow/Ray venv so neither rebuilds the other ----
+if want fuzz; then
+  ensure_venv "$FUZZ_VENV" fuzz "$SETUP_DIR/python-requirements-fuzz.txt"
+fi
+
 # ---- ray head --------------------------------------------------------------------------------
 if want ray; then
   step_start "ray: head with the Jobs API on 127.0.0.1:${GRIFFIN_TEST_RAY_DASHBOARD_PORT:-8265}"
-  GRIFFIN_RAY_PYTHON="$RAY_VENV/bin/python" bash "$SETUP_DIR/ray.sh" start
+  GRIFFIN_RAY_PYTHON="$RAY_VENV/bin/python" bash "$SETUP_DIR/ray.sh" start 9>&-
   step_done "ray ready"
 fi
 
@@ -277,6 +284,11 @@ venv_ok() { [[ -x "$1/bin/python" && -f "$1/.griffin-hash" ]]; }
     echo "export GRIFFIN_RAY_PYTHON=$(printf '%q' "$RAY_VENV/bin/python")"
   else
     echo "# GRIFFIN_RAY_PYTHON: no Ray venv"
+  fi
+  if venv_ok "$FUZZ_VENV" && [[ -x "$FUZZ_VENV/bin/schemathesis" ]]; then
+    echo "export GRIFFIN_FUZZ_SCHEMATHESIS=$(printf '%q' "$FUZZ_VENV/bin/schemathesis")"
+  else
+    echo "# GRIFFIN_FUZZ_SCHEMATHESIS: no fuzz venv (tests/setup/ensure.sh --only fuzz)"
   fi
   if [[ -x /usr/bin/chromium ]]; then
     echo "export GRIFFIN_CHROMIUM=/usr/bin/chromium"

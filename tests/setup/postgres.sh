@@ -87,6 +87,9 @@ live_pid() {
   local pid; pid="$(head -n1 "$DATA/postmaster.pid" 2>/dev/null || true)"
   [[ "$pid" =~ ^[0-9]+$ ]] || return 0
   [[ -d "/proc/$pid" ]] || return 0
+  # A killed postmaster can linger as a zombie until it is reaped: that is not a server.
+  local state; state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)"
+  [[ -n "$state" && "$state" != Z && "$state" != X ]] || return 0
   local comm; comm="$(cat "/proc/$pid/comm" 2>/dev/null || true)"
   [[ "$comm" == postgres || "$comm" == postmaster ]] || return 0
   local cwd; cwd="$(readlink "/proc/$pid/cwd" 2>/dev/null || true)"
@@ -153,12 +156,18 @@ EOF
 do_start() {
   [[ -f "$DATA/PG_VERSION" ]] || init_cluster
   if [[ $EUID -eq 0 ]]; then mkdir -p "$RUN"; chown postgres: "$RUN"; else mkdir -p "$RUN"; fi
-  if [[ -n "$(live_pid)" ]]; then
-    if ready; then log "already running (pid $(live_pid), port $PG_PORT)"; provision; return; fi
+  local pid; pid="$(live_pid)"
+  if [[ -n "$pid" ]]; then
+    if ready; then log "already running (pid $pid, port $PG_PORT)"; provision; return; fi
     # A postmaster exists but does not answer: starting up, recovering, or shutting down.
-    local i; for i in $(seq 1 60); do ready && break; sleep 0.5; done
-    ready || { show_log; die "a postmaster (pid $(live_pid)) holds $DATA but does not accept connections"; }
-    log "running (pid $(live_pid), port $PG_PORT)"; provision; return
+    local i; for i in $(seq 1 120); do
+      ready && break
+      [[ -n "$(live_pid)" ]] || break      # it went away: start a new one below
+      sleep 0.5
+    done
+    if ready; then log "running (pid $(live_pid), port $PG_PORT)"; provision; return; fi
+    [[ -z "$(live_pid)" ]] || { show_log; die "a postmaster (pid $pid) holds $DATA but does not accept connections after 60 s"; }
+    log "the previous postmaster (pid $pid) went away; starting a new one"
   fi
   clear_stale
   if port_busy; then

@@ -49,7 +49,10 @@ venv_ray_version() {
 
 ray_env() {
   # Job entrypoints such as `python -c ...` must find the venv's python first.
-  env PATH="$RAY_BIN:$PATH" VIRTUAL_ENV="$(dirname "$RAY_BIN")" RAY_USAGE_STATS_ENABLED=0 "$@"
+  # RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 is Ray's single-machine mode: without it Ray swaps 127.0.0.1
+  # for the machine's network address and its processes talk to each other over that.
+  env PATH="$RAY_BIN:$PATH" VIRTUAL_ENV="$(dirname "$RAY_BIN")" RAY_USAGE_STATS_ENABLED=0 \
+    RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 "$@"
 }
 
 do_stop() {
@@ -72,7 +75,10 @@ do_start() {
     do_stop
   fi
   # No answer: clear whatever half-dead Ray processes are left (e.g. after a failed start).
-  ray_env "$RAY_BIN/ray" stop >"$LOGDIR/ray-stop.log" 2>&1 || true
+  if pgrep -x gcs_server >/dev/null 2>&1 || pgrep -x raylet >/dev/null 2>&1; then
+    log "Ray processes without a working Jobs API found: ray stop"
+    ray_env "$RAY_BIN/ray" stop >"$LOGDIR/ray-stop.log" 2>&1 || true
+  fi
   if (exec 3<>"/dev/tcp/127.0.0.1/$DASH_PORT") 2>/dev/null; then
     die "port $DASH_PORT is in use by another program; stop it or set GRIFFIN_TEST_RAY_DASHBOARD_PORT"
   fi
