@@ -10,6 +10,10 @@ const USAGE = `usage: griffin <command> [options]
   logs <run-id> [--follow]
   cancel <run-id> [--reason text]
   token create <name> --role viewer|editor|admin
+  schedule create <name> --cron "<expr>" --workflow <workflow[@version]> [--timezone tz] [--set key=value ...]
+           [--backend b] [--timeout s] [--overlap skip|allow|cancel_previous] [--catch-up skip|run_once]
+           [--max-concurrent n] [--paused]
+  schedule list | pause <schedule> | resume <schedule> | trigger <schedule> | firings <schedule>
 
 Environment: GRIFFIN_URL (default http://127.0.0.1:8080), GRIFFIN_TOKEN (a bearer token).`;
 
@@ -81,6 +85,61 @@ async function followLogs(id) {
   for await (const chunk of res.body) process.stdout.write(chunk);
 }
 
+function scheduleSummary(s) {
+  const next = s.nextFireTimes.length ? s.nextFireTimes.slice(0, 3).join(', ') : '- (paused)';
+  return [
+    `schedule ${s.name} (${s.id}): ${s.enabled ? 'enabled' : 'paused'}`,
+    `  cron: ${s.cron} (${s.timezone})  workflow: ${s.workflow}  overlap: ${s.overlapPolicy}  catch-up: ${s.catchUpPolicy}  max concurrent: ${s.maxConcurrentRuns ?? 'no limit'}`,
+    `  next: ${next}`,
+  ].join('\n');
+}
+
+/** griffin schedule create|list|pause|resume|trigger|firings: a schedule is named by its name or id. */
+async function scheduleCommand([sub, ref], values) {
+  const target = () => encodeURIComponent(ref ?? fail(`schedule ${sub} needs a schedule name or id`, 2));
+  switch (sub) {
+    case 'create': {
+      if (!ref || !values.cron || !values.workflow) fail('usage: griffin schedule create <name> --cron "<expr>" --workflow <workflow[@version]> [options]', 2);
+      const overrides = {};
+      if (values.set) overrides.hyperparameters = parseSets(values.set);
+      if (values.backend) overrides.backend = values.backend;
+      if (values.timeout) overrides.timeoutSeconds = Number(values.timeout);
+      const body = { name: ref, cron: values.cron, workflow: values.workflow, overrides, enabled: !values.paused };
+      if (values.timezone) body.timezone = values.timezone;
+      if (values.overlap) body.overlapPolicy = values.overlap;
+      if (values['catch-up']) body.catchUpPolicy = values['catch-up'];
+      if (values['max-concurrent']) body.maxConcurrentRuns = Number(values['max-concurrent']);
+      process.stdout.write(`${scheduleSummary(await api('POST', '/schedules', body))}\n`);
+      return;
+    }
+    case 'list': {
+      const page = await api('GET', `/schedules?limit=${values.limit ?? '100'}`);
+      for (const s of page.items) {
+        process.stdout.write(`${s.name.padEnd(24)}  ${(s.enabled ? 'enabled' : 'paused').padEnd(7)}  ${`${s.cron} (${s.timezone})`.padEnd(36)}  ${s.workflow.padEnd(24)}  next: ${s.nextFireTimes[0] ?? '-'}\n`);
+      }
+      return;
+    }
+    case 'pause':
+    case 'resume':
+      process.stdout.write(`${scheduleSummary(await api('POST', `/schedules/${target()}/${sub}`))}\n`);
+      return;
+    case 'trigger': {
+      const { firing, run } = await api('POST', `/schedules/${target()}/trigger`);
+      process.stdout.write(run ? `submitted run ${run.id} (${run.url})\n` : `no run (${firing.outcome}): ${firing.reason}\n`);
+      return;
+    }
+    case 'firings': {
+      const page = await api('GET', `/schedules/${target()}/firings?limit=${values.limit ?? '20'}`);
+      for (const f of page.items) {
+        process.stdout.write(`${f.scheduledAt}  ${f.kind.padEnd(9)}  ${f.outcome.padEnd(9)}  ${f.runId ? `run ${f.runId} (${f.runState})` : ''}${f.reason ? `  ${f.reason}` : ''}\n`);
+      }
+      return;
+    }
+    default:
+      fail(`unknown schedule command "${sub ?? ''}"; use create, list, pause, resume, trigger or firings`, 2);
+  }
+}
+
 async function main() {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
@@ -96,6 +155,12 @@ async function main() {
       limit: { type: 'string' },
       reason: { type: 'string' },
       role: { type: 'string' },
+      cron: { type: 'string' },
+      timezone: { type: 'string' },
+      overlap: { type: 'string' },
+      'catch-up': { type: 'string' },
+      'max-concurrent': { type: 'string' },
+      paused: { type: 'boolean' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -153,6 +218,8 @@ async function main() {
       process.stdout.write(`run ${run.id}: ${run.state}\n`);
       return;
     }
+    case 'schedule':
+      return scheduleCommand(args, values);
     case 'token': {
       if (args[0] !== 'create' || !args[1]) fail('usage: griffin token create <name> --role viewer|editor|admin', 2);
       const created = await api('POST', '/tokens', { name: args[1], role: values.role ?? 'viewer' });

@@ -14,10 +14,12 @@ import { runRoutes } from './api/runsRoutes.ts';
 import { catalogRoutes } from './api/catalogRoutes.ts';
 import { registryRoutes } from './api/registryRoutes.ts';
 import { tokenRoutes } from './api/tokenRoutes.ts';
+import { operatorRoutes } from './api/operatorRoutes.ts';
 import type { AuthService } from './services/authService.ts';
 import type { CatalogService } from './services/catalogService.ts';
 import type { RunService } from './services/runService.ts';
 import type { RegistryService } from './services/registryService.ts';
+import type { Metrics } from './metrics.ts';
 
 export interface AppDeps {
   config: Config;
@@ -27,6 +29,8 @@ export interface AppDeps {
   catalog: CatalogService;
   runs: RunService;
   registry: RegistryService;
+  /** Prometheus metrics (GET /metrics, viewer token) and per-route API latency; off when absent. */
+  metrics?: Metrics;
   /** Extra route groups contributed by later features (schedules, operators, ...). */
   extraRoutes?: RouteDef[];
 }
@@ -35,7 +39,7 @@ export const API_VERSION = '1.0.0';
 const WEB_DIST = path.join(PROJECT_ROOT, 'server', 'web', 'dist');
 
 export function allRoutes(deps: AppDeps): RouteDef[] {
-  return [...runRoutes(deps.runs), ...catalogRoutes(deps.catalog), ...registryRoutes(deps.registry), ...tokenRoutes(deps.auth), ...(deps.extraRoutes ?? [])];
+  return [...runRoutes(deps.runs), ...catalogRoutes(deps.catalog), ...registryRoutes(deps.registry), ...tokenRoutes(deps.auth), ...operatorRoutes(), ...(deps.extraRoutes ?? [])];
 }
 
 /** Builds the HTTP app from already-wired services; it starts nothing and owns no state. */
@@ -44,11 +48,13 @@ export function createApp(deps: AppDeps): express.Express {
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
   app.set('json spaces', 0);
+  if (deps.metrics) app.use(deps.metrics.requestObserver(deps.logger));
 
   const routes = allRoutes(deps);
   const openApi = buildOpenApi(routes, API_VERSION);
 
   mountHealth(app, deps.db);
+  if (deps.metrics) mountMetrics(app, deps.metrics, deps.auth);
 
   const api = express.Router();
   const jsonBody = express.json({ limit: deps.config.maxBodyBytes, strict: true, type: ['application/json', 'application/*+json'] });
@@ -57,7 +63,7 @@ export function createApp(deps: AppDeps): express.Express {
   api.get('/openapi.json', (_req, res) => {
     res.json(openApi);
   });
-  mountRoutes(api, routes, deps.auth);
+  mountRoutes(api, routes, deps.auth, deps.logger);
   api.use((req: Request) => {
     throw new NotFound(`no API route ${req.method} ${req.baseUrl}${req.path}`);
   });
@@ -71,10 +77,24 @@ export function createApp(deps: AppDeps): express.Express {
   return app;
 }
 
+/**
+ * Outside /api/v1 like the health probes, but not open: run counts and route latencies describe
+ * the deployment, so a scrape needs a viewer token (Prometheus: `authorization: {credentials_file: ...}`).
+ */
+function mountMetrics(app: express.Express, metrics: Metrics, auth: AuthService): void {
+  app.get('/metrics', async (req: Request, res: Response) => {
+    auth.authorize(await auth.authenticate(req.headers.authorization, req.ip ?? 'unknown'), 'viewer');
+    const { contentType, body } = await metrics.scrape();
+    res.set('Content-Type', contentType).send(body);
+  });
+}
+
 /** The web UI: built assets when present, and index.html for client-side routes such as /runs/{id}. */
 function mountWeb(app: express.Express): void {
   const dist = fs.existsSync(path.join(WEB_DIST, 'index.html')) ? WEB_DIST : path.join(PROJECT_ROOT, 'server', 'web', 'fallback');
-  app.use(express.static(dist, { index: 'index.html', maxAge: '1h' }));
+  // index.html is revalidated so a rebuilt UI (new hashed asset names) is picked up at once.
+  const noCacheHtml = (res: Response, file: string) => file.endsWith('.html') && res.setHeader('Cache-Control', 'no-cache');
+  app.use(express.static(dist, { index: 'index.html', maxAge: '1h', setHeaders: noCacheHtml }));
   app.get(/^\/(?!api\/).*/, (_req, res) => {
     res.sendFile(path.join(dist, 'index.html'));
   });

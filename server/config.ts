@@ -24,6 +24,8 @@ export interface Config {
   readonly workers: boolean;
   readonly dispatchIntervalMs: number;
   readonly reconcileIntervalMs: number;
+  /** How often each replica checks the schedules table for changes made anywhere. */
+  readonly scheduleSyncMs: number;
   readonly leaseSeconds: number;
   readonly maxConcurrentLocalRuns: number;
   readonly logLevel: string;
@@ -32,6 +34,35 @@ export interface Config {
   readonly instanceId: string;
   /** Failed authentications per client address and minute before 429s. */
   readonly authFailureLimit: number;
+  /** Dashboard URL (Jobs REST API) of an existing Ray cluster; the ray backend is off without it. */
+  readonly rayAddress: string | undefined;
+  /** How long the Ray head may stay unreachable before its runs fail. */
+  readonly rayUnreachableGraceSeconds: number;
+  /** The kubernetes and kuberay backends: in-cluster credentials or KUBECONFIG, and where and how pods run. */
+  readonly kubernetes: KubernetesConfig;
+}
+
+export interface KubernetesConfig {
+  readonly enabled: boolean;
+  /** KUBECONFIG; unset means in-cluster credentials (or ~/.kube/config). */
+  readonly kubeconfig: string | undefined;
+  readonly namespace: string;
+  readonly serviceAccountName: string | undefined;
+  readonly nodeSelector: Record<string, string>;
+  readonly tolerations: Record<string, unknown>[];
+}
+
+function jsonFrom<T>(env: NodeJS.ProcessEnv, name: string, fallback: T, check: (v: unknown) => boolean, shape: string): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    throw new InputError(`${name} must be JSON (${shape})`, name);
+  }
+  if (!check(value)) throw new InputError(`${name} must be ${shape}`, name);
+  return value as T;
 }
 
 function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
@@ -51,6 +82,8 @@ function boolFrom(env: NodeJS.ProcessEnv, name: string, fallback: boolean): bool
   if (/^(0|false|no|off)$/i.test(raw)) return false;
   throw new InputError(`${name} must be true or false, got "${raw}"`, name);
 }
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Parses the environment once; the result is frozen and passed down explicitly. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -78,12 +111,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workers: boolFrom(env, 'GRIFFIN_WORKERS', true),
     dispatchIntervalMs: intFrom(env, 'GRIFFIN_DISPATCH_INTERVAL_MS', 500, 10),
     reconcileIntervalMs: intFrom(env, 'GRIFFIN_RECONCILE_INTERVAL_MS', 1000, 10),
+    scheduleSyncMs: intFrom(env, 'GRIFFIN_SCHEDULE_SYNC_MS', 1000, 50),
     leaseSeconds: intFrom(env, 'GRIFFIN_LEASE_SECONDS', 30, 1),
     maxConcurrentLocalRuns: intFrom(env, 'GRIFFIN_MAX_LOCAL_RUNS', 4, 1),
     logLevel: env.GRIFFIN_LOG_LEVEL || 'info',
     maxBodyBytes: intFrom(env, 'GRIFFIN_MAX_BODY_BYTES', 1024 * 1024, 1024),
     maxArtifactBytes: intFrom(env, 'GRIFFIN_MAX_ARTIFACT_BYTES', 256 * 1024 * 1024, 1024),
     authFailureLimit: intFrom(env, 'GRIFFIN_AUTH_FAILURE_LIMIT', 20, 1),
+    rayAddress: env.GRIFFIN_RAY_ADDRESS?.replace(/\/+$/, '') || undefined,
+    rayUnreachableGraceSeconds: intFrom(env, 'GRIFFIN_RAY_UNREACHABLE_GRACE_SECONDS', 120, 1),
+    kubernetes: Object.freeze({
+      enabled: boolFrom(env, 'GRIFFIN_KUBERNETES', false),
+      kubeconfig: env.KUBECONFIG || undefined,
+      namespace: env.GRIFFIN_KUBERNETES_NAMESPACE || 'default',
+      serviceAccountName: env.GRIFFIN_KUBERNETES_SERVICE_ACCOUNT || undefined,
+      nodeSelector: jsonFrom<Record<string, string>>(env, 'GRIFFIN_KUBERNETES_NODE_SELECTOR', {}, (v) => isPlainObject(v) && Object.values(v).every((x) => typeof x === 'string'), 'a JSON object of string labels'),
+      tolerations: jsonFrom<Record<string, unknown>[]>(env, 'GRIFFIN_KUBERNETES_TOLERATIONS', [], (v) => Array.isArray(v) && v.every(isPlainObject), 'a JSON array of toleration objects'),
+    }),
     instanceId: env.GRIFFIN_INSTANCE_ID || `${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
   });
 }

@@ -14,17 +14,30 @@ import { RunService } from './services/runService.ts';
 import { RegistryService } from './services/registryService.ts';
 import { ExecutorRegistry } from './executors/registry.ts';
 import { LocalExecutor } from './executors/local.ts';
+import { RayExecutor } from './executors/ray.ts';
+import { KubeClient } from './executors/kubeClient.ts';
+import { KUBE_UNREACHABLE_GRACE_SECONDS, KubeRayExecutor, KubernetesExecutor } from './executors/kubernetes.ts';
 import { Launcher } from './workers/launcher.ts';
 import { Dispatcher } from './workers/dispatcher.ts';
 import { Reconciler } from './workers/reconciler.ts';
 import { WorkerLoop } from './workers/loop.ts';
+import { ScheduleStore } from './store/scheduleStore.ts';
+import { ScheduleService } from './services/scheduleService.ts';
+import { Scheduler } from './workers/scheduler.ts';
+import { scheduleRoutes } from './api/scheduleRoutes.ts';
+import { bundleRoutes } from './api/bundleRoutes.ts';
 import type { AppDeps } from './app.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
 
 export interface Wired extends AppDeps {
+  metrics: Metrics;
   stores: { catalog: CatalogStore; runs: RunStore; registry: RegistryStore; tokens: TokenStore };
   executors: ExecutorRegistry;
   dispatcher: Dispatcher;
   reconciler: Reconciler;
+  scheduleStore: ScheduleStore;
+  schedules: ScheduleService;
+  scheduler: Scheduler;
   loops: WorkerLoop[];
   startWorkers(): void;
   stopWorkers(): Promise<void>;
@@ -44,9 +57,30 @@ function loadSecret(config: Config): string {
   return fs.readFileSync(file, 'utf8').trim();
 }
 
+/** The kubernetes and kuberay backends share one API client; without credentials they say what to configure. */
+function registerKubernetes(config: Config, executors: ExecutorRegistry, logger: Logger): void {
+  const hint = 'Griffin needs in-cluster credentials or a kubeconfig (GRIFFIN_KUBERNETES=true)';
+  if (!config.kubernetes.enabled) {
+    executors.unavailable('kubernetes', hint);
+    executors.unavailable('kuberay', hint);
+    return;
+  }
+  const client = KubeClient.load(config.kubernetes.kubeconfig);
+  // Credentials load in the background, so a broken kubeconfig is reported at start (and by every launch).
+  client.check().then(
+    (server) => logger.info({ server, namespace: config.kubernetes.namespace }, 'kubernetes and kuberay backends configured'),
+    (error) => logger.error({ err: error }, 'loading Kubernetes credentials failed; kubernetes and kuberay runs will fail to launch'),
+  );
+  const { namespace, serviceAccountName, nodeSelector, tolerations } = config.kubernetes;
+  const options = { placement: { namespace, serviceAccountName, nodeSelector, tolerations }, codeRoot: config.codeRoot, unreachableGraceSeconds: KUBE_UNREACHABLE_GRACE_SECONDS };
+  executors.register(new KubernetesExecutor(client, options));
+  executors.register(new KubeRayExecutor(client, options));
+}
+
 /** All wiring in one place: no module keeps singletons. */
 export function wire(config: Config, db: Knex, logger: Logger): Wired {
   const stores = { catalog: new CatalogStore(db), runs: new RunStore(db), registry: new RegistryStore(db), tokens: new TokenStore(db) };
+  const metrics = createMetrics({ countRuns: () => stores.runs.countByState() });
   const auth = new AuthService(stores.tokens, stores.runs, loadSecret(config), logger, config.authFailureLimit);
   const catalog = new CatalogService(stores.catalog, config.codeRoot);
   const executors = new ExecutorRegistry();
@@ -56,9 +90,12 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
   const wakeReconciler = () => loops[1]?.wake();
 
   executors.register(new LocalExecutor(config.dataDir, config.codeRoot, logger, wakeReconciler));
-  executors.unavailable('ray', 'set GRIFFIN_RAY_ADDRESS to the Ray dashboard URL');
-  executors.unavailable('kubernetes', 'Griffin needs in-cluster credentials or a kubeconfig (GRIFFIN_KUBERNETES=true)');
-  executors.unavailable('kuberay', 'Griffin needs in-cluster credentials or a kubeconfig (GRIFFIN_KUBERNETES=true)');
+  if (config.rayAddress) {
+    executors.register(new RayExecutor({ address: config.rayAddress, unreachableGraceSeconds: config.rayUnreachableGraceSeconds, codeRoot: config.codeRoot }));
+  } else {
+    executors.unavailable('ray', 'set GRIFFIN_RAY_ADDRESS to the Ray dashboard URL');
+  }
+  registerKubernetes(config, executors, logger);
 
   const runs = new RunService(
     stores.runs,
@@ -78,9 +115,12 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
   );
   const reconciler = new Reconciler(stores.runs, executors, registry, launcher, { instanceId: config.instanceId, leaseSeconds: config.leaseSeconds }, logger);
   loops.push(
-    new WorkerLoop('dispatcher', config.dispatchIntervalMs, async () => void (await dispatcher.pass()), logger),
-    new WorkerLoop('reconciler', config.reconcileIntervalMs, () => reconciler.pass(), logger),
+    new WorkerLoop('dispatcher', config.dispatchIntervalMs, metrics.timed('dispatcher', async () => void (await dispatcher.pass())), logger),
+    new WorkerLoop('reconciler', config.reconcileIntervalMs, metrics.timed('reconciler', () => reconciler.pass()), logger),
   );
+  const scheduleStore = new ScheduleStore(db);
+  const schedules = new ScheduleService(scheduleStore, runs, { instanceId: config.instanceId, publicUrl: config.publicUrl }, logger, () => scheduler.wake());
+  const scheduler = new Scheduler(scheduleStore, schedules, { syncIntervalMs: config.scheduleSyncMs, staleFiringMs: config.leaseSeconds * 1000 }, logger);
 
   return {
     config,
@@ -94,10 +134,18 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
     executors,
     dispatcher,
     reconciler,
+    scheduleStore,
+    schedules,
+    scheduler,
+    metrics,
+    extraRoutes: [...scheduleRoutes(schedules, runs), ...bundleRoutes(runs, config.codeRoot)],
     loops,
-    startWorkers: () => loops.forEach((l) => l.start()),
+    startWorkers: () => {
+      loops.forEach((l) => l.start());
+      scheduler.start();
+    },
     stopWorkers: async () => {
-      await Promise.all(loops.map((l) => l.stop()));
+      await Promise.all([...loops.map((l) => l.stop()), scheduler.stop()]);
     },
   };
 }

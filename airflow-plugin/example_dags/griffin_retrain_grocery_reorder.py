@@ -33,6 +33,9 @@ with DAG(
     max_active_runs=1,
     default_args={"retries": 2, "retry_delay": timedelta(minutes=1)},
     params={"learning_rate": 0.1},
+    # Templates render to strings unless rendered as native objects; Griffin checks hyperparameters
+    # against the model's schema, where learning_rate is a number, not the string "0.1".
+    render_template_as_native_obj=True,
     tags=["griffin", "training"],
 ) as dag:
     submit = GriffinSubmitTrainingRunOperator(

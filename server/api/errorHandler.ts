@@ -13,7 +13,8 @@ function isTransientDatabaseError(error: unknown): boolean {
   const e = error as { code?: string; message?: string };
   return (
     ['ECONNREFUSED', 'ECONNRESET', '57P01', '57P02', '57P03', '08006', '08001', '08003', 'SQLITE_BUSY'].includes(e?.code ?? '') ||
-    /Knex: Timeout acquiring a connection|Connection terminated/.test(e?.message ?? '')
+    // "not queryable": pg refuses further queries (e.g. the ROLLBACK) on a client whose connection broke mid-transaction.
+    /Knex: Timeout acquiring a connection|Connection terminated|Client has encountered a connection error and is not queryable/.test(e?.message ?? '')
   );
 }
 
@@ -43,9 +44,9 @@ export function errorHandler(logger: Logger) {
       status = 503;
       payload = { code: 'unavailable', message: 'the metadata database is unreachable; retry shortly' };
       res.set('Retry-After', '1');
-      logger.warn({ err: error, path: req.path }, 'database unavailable');
+      logger.warn({ err: error, path: req.path, runId: res.locals.runId }, 'database unavailable');
     } else {
-      logger.error({ err: error, method: req.method, path: req.path }, 'unhandled error');
+      logger.error({ err: error, method: req.method, path: req.path, runId: res.locals.runId }, 'unhandled error');
     }
     if (res.headersSent) {
       res.end();

@@ -3,6 +3,8 @@ import { z } from 'zod';
 import type { Principal, Role } from '../domain.ts';
 import { InputError } from '../errors.ts';
 import type { AuthService } from '../services/authService.ts';
+import type { Logger } from '../logger.ts';
+import { markRoute } from '../metrics.ts';
 
 export type Access =
   | { role: Role }
@@ -16,6 +18,8 @@ export interface RouteContext<P, Q, B> {
   principal: Principal;
   req: Request;
   res: Response;
+  /** The service logger; carries `runId` on routes under /runs/{id}. */
+  log: Logger;
 }
 
 export interface Reply {
@@ -59,12 +63,16 @@ export function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, where: 'bo
 /** Express paths use ":id"; OpenAPI uses "{id}". */
 export const openApiPath = (p: string): string => p.replace(/:(\w+)(\(\*\))?\*?/g, '{$1}').replace(/\*(\w+)/g, '{$1}');
 
-export function mountRoutes(router: Router, routes: RouteDef[], auth: AuthService): void {
+export function mountRoutes(router: Router, routes: RouteDef[], auth: AuthService, logger: Logger): void {
   for (const route of routes) {
+    const pattern = openApiPath(route.path);
+    const runScoped = route.path.startsWith('/runs/:id');
     router[route.method](route.path, async (req: Request, res: Response) => {
+      markRoute(res, `${req.baseUrl}${pattern}`);
       const principal = await auth.authenticate(req.headers.authorization, req.ip ?? 'unknown');
       const params = route.params ? parseOrThrow(route.params, req.params, 'path') : req.params;
       const runId = typeof (params as Record<string, unknown>).id === 'string' ? String((params as Record<string, unknown>).id) : undefined;
+      if (runScoped && runId) markRoute(res, `${req.baseUrl}${pattern}`, runId);
       auth.authorize(principal, route.access.role, { runId, allowRunToken: 'runToken' in route.access });
       const query = route.query ? parseOrThrow(route.query, req.query, 'query') : req.query;
       let body: unknown = undefined;
@@ -72,7 +80,8 @@ export function mountRoutes(router: Router, routes: RouteDef[], auth: AuthServic
         if (!req.is('application/json') && req.body === undefined) throw new InputError('the request body must be JSON (Content-Type: application/json)', 'body');
         body = parseOrThrow(route.body, req.body ?? {}, 'body');
       }
-      const reply = await route.handler({ params, query, body, principal, req, res });
+      const log = runScoped && runId ? logger.child({ runId }) : logger;
+      const reply = await route.handler({ params, query, body, principal, req, res, log });
       if (res.headersSent) return;
       if (reply?.headers) res.set(reply.headers);
       const status = reply?.status ?? route.successStatus ?? 200;

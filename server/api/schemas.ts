@@ -31,6 +31,8 @@ export const Resources = z.strictObject({
   memoryMb: z.number().int().positive().max(4_194_304).optional(),
   gpu: z.number().int().min(0).max(64).optional(),
   customResources: z.record(z.string(), z.number().nonnegative()).optional(),
+  /** Ray worker pods beside the head (kuberay backend), each with the resources above. */
+  workers: z.number().int().min(0).max(1000).optional(),
 });
 
 export const RegisterSpec = z.strictObject({
@@ -132,7 +134,8 @@ export const MetricIn = z.strictObject({
   key: z.string().min(1).max(250).regex(/^[\w./ -]+$/, 'may hold letters, digits, "_", "-", ".", "/" and spaces'),
   value: z.number().finite(),
   step: z.number().int().min(0).default(0),
-  timestamp: z.union([z.number().int().nonnegative(), z.iso.datetime({ offset: true })]).optional(),
+  // Milliseconds since the epoch, up to the last instant a Date can hold (found by fuzzing: larger was a 500).
+  timestamp: z.union([z.number().int().nonnegative().max(8_640_000_000_000_000), z.iso.datetime({ offset: true })]).optional(),
 });
 
 export const MetricsBatch = z.strictObject({ metrics: z.array(MetricIn).min(1).max(1000) });

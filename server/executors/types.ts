@@ -1,13 +1,16 @@
 import type { BackendName, Run } from '../domain.ts';
 
-/** What a backend reports about one launched run. `lost` means the backend has no trace of it. */
-export type BackendPhase = 'pending' | 'running' | 'succeeded' | 'failed' | 'lost';
+/**
+ * What a backend reports about one launched run. `lost` means the backend has no trace of it;
+ * `unknown` means the backend could not be asked (the run keeps its state; see unreachable.ts).
+ */
+export type BackendPhase = 'pending' | 'running' | 'succeeded' | 'failed' | 'lost' | 'unknown';
 
 export interface BackendStatus {
   phase: BackendPhase;
   /** Why it failed or was lost, in words a user can act on. */
   reason?: string;
-  /** Extra reference data worth storing on the run (e.g. a dashboard URL). */
+  /** Extra reference data worth storing on the run (e.g. a dashboard URL); merged into backendRef. */
   details?: Record<string, unknown>;
 }
 
@@ -35,6 +38,8 @@ export interface Executor {
   logs(run: Run, cursor: number, limit: number): Promise<LogChunk>;
   /** Exactly what launch() would send or create, without doing it. */
   render(request: LaunchRequest): Promise<unknown>;
+  /** Releases connections and watches when the service stops. */
+  close?(): Promise<void>;
 }
 
 export const backendObjectName = (runId: string, attempt: number): string => `griffin-run-${runId}-${attempt}`;

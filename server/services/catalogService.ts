@@ -184,6 +184,7 @@ export class CatalogService {
     if ((spec.backend === 'kubernetes' || spec.backend === 'kuberay') && !runtime.image) {
       throw new Unprocessable(`the ${spec.backend} backend needs a container image, and runtime "${runtime.name}" names none`, `${fieldPrefix}runtime`);
     }
+    checkBackendFit(spec, model, runtime, fieldPrefix, overrides);
     if (spec.backend === 'local' && isRemoteUri(model.codeUri)) {
       throw new Unprocessable(`the local backend runs code from this machine, but model "${model.name}@${model.version}" lives at ${model.codeUri}`, `${fieldPrefix}backend`);
     }
@@ -191,5 +192,32 @@ export class CatalogService {
     checkHyperparameters({ ...model.defaultHyperparameters, ...spec.hyperparameters }, model.hyperparameterSchema, hyperField);
     if (spec.timeoutSeconds <= 0) throw new InputError('timeoutSeconds must be positive', `${fieldPrefix}timeoutSeconds`);
     return { model, dataset, runtime };
+  }
+}
+
+/** Kubernetes extended resources are domain-qualified (nvidia.com/gpu, example.com/fpga); Ray's custom resources are plain names. */
+const KUBERNETES_RESOURCE_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+
+/** What each backend needs from a runtime and a model beyond the runtime's list of backends. */
+function checkBackendFit(spec: WorkflowSpecInput, model: Model, runtime: Runtime, fieldPrefix: string, overrides?: RunOverridesInput): void {
+  const backendField = overrides?.backend ? 'overrides.backend' : `${fieldPrefix}backend`;
+  if (spec.backend === 'kuberay' && !(runtime.rayVersion && /^\d+\.\d+\.\d+$/.test(runtime.rayVersion))) {
+    throw new Unprocessable(
+      `the kuberay backend creates a Ray cluster of an exact Ray version (x.y.z), and runtime "${runtime.name}" names ${runtime.rayVersion ? `"${runtime.rayVersion}"` : 'none'}`,
+      `${fieldPrefix}runtime`,
+    );
+  }
+  if (spec.backend === 'kubernetes' && isRemoteUri(model.codeUri) && !/^https?:\/\//i.test(model.codeUri)) {
+    throw new Unprocessable(
+      `the kubernetes backend fetches code from Griffin or over https://, but model "${model.name}@${model.version}" lives at ${model.codeUri}; use the ray or kuberay backend, whose Ray fetches it`,
+      backendField,
+    );
+  }
+  if (spec.backend === 'kubernetes' || spec.backend === 'kuberay') {
+    const bad = Object.keys(spec.resources.customResources ?? {}).find((name) => !KUBERNETES_RESOURCE_NAME.test(name));
+    if (bad !== undefined) {
+      const field = overrides?.resources?.customResources ? 'overrides.resources.customResources' : `${fieldPrefix}resources.customResources`;
+      throw new Unprocessable(`the ${spec.backend} backend needs Kubernetes extended resource names such as example.com/fpga, not "${bad}"`, field);
+    }
   }
 }

@@ -46,8 +46,11 @@ export class Reconciler {
     }
     const executor = this.executors.get(run.backend);
     const status = await executor.status(run);
+    await this.recordDetails(run, status.details);
 
     if (run.state === 'cancelling') {
+      // The backend cannot be asked right now (see executors/unreachable.ts); the next pass tries again.
+      if (status.phase === 'unknown') return;
       if (status.phase === 'running' || status.phase === 'pending') {
         const requested = run.cancelRequestedAt ? Date.parse(run.cancelRequestedAt) : now;
         await executor.cancel(run, { force: now - requested > CANCEL_FORCE_AFTER_MS });
@@ -73,6 +76,16 @@ export class Reconciler {
           await this.runs.transition(run.id, ['running'], 'failed', `timed out: still running after the ${run.spec.timeoutSeconds} s timeout`);
         }
     }
+  }
+
+  /** What the backend adds to its reference (a dashboard URL, since when it is unreachable) is kept on the run. */
+  private async recordDetails(run: Run, details: Record<string, unknown> | undefined): Promise<void> {
+    if (!details) return;
+    const current = run.backendRef ?? {};
+    const changed = Object.entries(details).some(([key, value]) => JSON.stringify(current[key] ?? null) !== JSON.stringify(value ?? null));
+    if (!changed) return;
+    const merged = Object.fromEntries(Object.entries({ ...current, ...details }).filter(([, value]) => value !== null && value !== undefined));
+    await this.runs.patchWhileIn(run.id, [run.state], { backendRef: merged });
   }
 
   /** The instance that claimed this run died mid-launch: take over its lease and launch again (idempotent). */

@@ -6,7 +6,8 @@
 #
 # Parts (LIST is comma-separated): node (npm ci), pg (private PostgreSQL cluster), chromium,
 # airflow (Python venv with Airflow 3 + the editable airflow-plugin), ray (venv with ray[default]
-# + a running Ray head), fuzz (venv with schemathesis). GRIFFIN_TEST_SKIP/_ONLY take the same lists.
+# + a running Ray head), fuzz (venv with schemathesis), schemas (Kubernetes and KubeRay reference
+# schemas for the manifest tests, tests/setup/schemas.sh). GRIFFIN_TEST_SKIP/_ONLY take the same lists.
 # See tests/setup/README.md for the other settings.
 set -Eeuo pipefail
 
@@ -19,7 +20,7 @@ LOGDIR="$GRIFFIN_TEST_HOME/logs"
 ENV_FILE="$GRIFFIN_TEST_HOME/env"
 VENV_LAYOUT="${GRIFFIN_TEST_VENV_LAYOUT:-shared}"   # shared: one venv for Airflow and Ray; split: two
 VENV_RECIPE_REV=1                                   # bump to force every venv to be rebuilt
-ALL_PARTS=(node pg chromium airflow ray fuzz)
+ALL_PARTS=(node pg chromium airflow ray fuzz schemas)
 
 T0=$SECONDS
 log() { echo "[setup] $*" >&2; }
@@ -40,6 +41,7 @@ canon() {   # sets CANON; not used in $(...) so that die really exits
     airflow) CANON=airflow ;;
     ray) CANON=ray ;;
     fuzz|schemathesis) CANON=fuzz ;;
+    schemas) CANON=schemas ;;
     *) die "unknown part '$1' (known: ${ALL_PARTS[*]})" ;;
   esac
 }
@@ -213,7 +215,11 @@ ensure_plugin() {   # editable airflow-plugin, re-installed when its pyproject.t
     return 0
   fi
   local h; h="$( { echo "$plugin"; cat "$plugin/pyproject.toml"; } | sha256sum | cut -d' ' -f1)"
-  if [[ "$(cat "$dir/.griffin-plugin" 2>/dev/null || true)" == "$h" ]]; then
+  # The marker alone can be stale (another checkout, e.g. a CI clone, or a manual pip install may
+  # have installed its own copy since): also require that the venv imports THIS checkout's code.
+  local from; from="$("$dir/bin/python" -I -c 'import griffin_provider, os; print(os.path.realpath(griffin_provider.__file__))' 2>/dev/null || true)"
+  if [[ "$(cat "$dir/.griffin-plugin" 2>/dev/null || true)" == "$h" \
+        && "$from" == "$(realpath "$plugin")/griffin_provider/__init__.py" ]]; then
     log "airflow: airflow-plugin installed (editable)"
     return 0
   fi
@@ -257,6 +263,13 @@ if want ray; then
   step_done "ray ready"
 fi
 
+# ---- reference schemas for the manifest tests (Kubernetes OpenAPI, KubeRay CRD) ---------------
+if want schemas; then
+  step_start "schemas: Kubernetes and KubeRay reference schemas"
+  bash "$SETUP_DIR/schemas.sh" >/dev/null 9>&-
+  step_done "schemas ready"
+fi
+
 # ---- env file: describes what is available now, whichever parts this run touched --------------
 venv_ok() { [[ -x "$1/bin/python" && -f "$1/.griffin-hash" ]]; }
 {
@@ -289,6 +302,11 @@ venv_ok() { [[ -x "$1/bin/python" && -f "$1/.griffin-hash" ]]; }
     echo "export GRIFFIN_FUZZ_SCHEMATHESIS=$(printf '%q' "$FUZZ_VENV/bin/schemathesis")"
   else
     echo "# GRIFFIN_FUZZ_SCHEMATHESIS: no fuzz venv (tests/setup/ensure.sh --only fuzz)"
+  fi
+  if [[ -s "$GRIFFIN_TEST_HOME/schemas/kubernetes-v1.34.0-strict.json" && -s "$GRIFFIN_TEST_HOME/schemas/kuberay-v1.5.0/ray.io_rayjobs.yaml" ]]; then
+    echo "export GRIFFIN_TEST_SCHEMAS=$(printf '%q' "$GRIFFIN_TEST_HOME/schemas")"
+  else
+    echo "# GRIFFIN_TEST_SCHEMAS: reference schemas not fetched (tests/setup/schemas.sh)"
   fi
   if [[ -x /usr/bin/chromium ]]; then
     echo "export GRIFFIN_CHROMIUM=/usr/bin/chromium"

@@ -1,0 +1,33 @@
+import { z } from 'zod';
+import type { RunService } from '../services/runService.ts';
+import { bundle, runBundleEntries } from '../services/codeBundle.ts';
+import { defineRoute, type RouteDef } from './route.ts';
+
+const RunParams = z.object({ id: z.string().regex(/^[a-z0-9]{1,32}$/, 'is not a run id') });
+
+/**
+ * What a pod of the kubernetes or kuberay backend downloads before its entrypoint starts
+ * (server/runtime/python/griffin_stage.py): the run's code when it lives on this host,
+ * griffin_run.py and a local dataset, as one zip. The run's own token may fetch it.
+ */
+export function bundleRoutes(runs: RunService, codeRoot: string): RouteDef[] {
+  return [
+    defineRoute({
+      method: 'get',
+      path: '/runs/:id/bundle',
+      tag: 'runs',
+      summary: "The run's files for a cluster pod (zip: code, .griffin/griffin_run.py, .griffin/dataset/).",
+      responseDescription: 'application/zip',
+      access: { role: 'viewer', runToken: true },
+      params: RunParams,
+      handler: async ({ params, res }) => {
+        const run = await runs.get(params.id);
+        const zip = bundle(runBundleEntries(run.spec, codeRoot));
+        res
+          .status(200)
+          .set({ 'Content-Type': 'application/zip', 'Content-Disposition': `attachment; filename="griffin-run-${run.id}.zip"`, ETag: `"${zip.sha256}"`, 'Cache-Control': 'no-store' })
+          .end(zip.bytes);
+      },
+    }),
+  ];
+}

@@ -1,0 +1,160 @@
+import type { ApiException, BatchV1Api, CoreV1Api, CustomObjectsApi, V1Job, V1Pod } from '@kubernetes/client-node';
+import { RETRY_BUDGETS, withRetry, type RetryBudget } from './retry.ts';
+
+export const RAYJOB = { group: 'ray.io', version: 'v1', plural: 'rayjobs' } as const;
+
+/** The API server refused a request for a reason that retrying will not fix (400, 403, 422, ...). */
+export class KubeApiError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly reason: string | undefined,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The message of a Kubernetes Status body (what `kubectl` prints), e.g. 'jobs.batch "x" is forbidden: ...'. */
+function statusMessage(error: ApiException<unknown>): { reason?: string; message: string } {
+  let body: unknown = error.body;
+  if (typeof body === 'string') {
+    const text = body;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      return { message: text.slice(0, 500) || `HTTP ${error.code}` };
+    }
+  }
+  const status = body as { reason?: string; message?: string } | undefined;
+  return { reason: status?.reason, message: status?.message ?? `HTTP ${error.code}` };
+}
+
+// @kubernetes/client-node's ApiException, told apart without importing the library up front.
+const isApiException = (error: unknown): error is ApiException<unknown> =>
+  error instanceof Error && typeof (error as { code?: unknown }).code === 'number' && 'body' in error && 'headers' in error;
+
+/** Refusals a retry cannot fix become KubeApiError; transient failures stay as they are for isTransient(). */
+function translate(error: unknown): unknown {
+  if (isApiException(error) && error.code < 500 && error.code !== 429) {
+    const { reason, message } = statusMessage(error);
+    return new KubeApiError(error.code, reason, `the Kubernetes API refused the request (${error.code}${reason ? ` ${reason}` : ''}): ${message}`);
+  }
+  return error;
+}
+
+const isApiError = (error: unknown, code?: number): error is ApiException<unknown> => isApiException(error) && (code === undefined || error.code === code);
+
+interface Apis {
+  batch: BatchV1Api;
+  core: CoreV1Api;
+  custom: CustomObjectsApi;
+}
+
+/**
+ * The few Kubernetes API calls the kubernetes and kuberay executors make, through
+ * @kubernetes/client-node, with the retry policy of retry.ts. 404 is an answer here (undefined),
+ * 409 on create means "exists" (adopt), and other refusals become KubeApiError.
+ */
+export class KubeClient {
+  private apis: Promise<Apis> | undefined;
+  private loadedServer: string | undefined;
+
+  /**
+   * `kubeconfig`: a kubeconfig file; without it, in-cluster credentials when running in a pod, or
+   * ~/.kube/config. The client library (a second to import) and the credentials are loaded on
+   * first use, so a service that never runs on Kubernetes does not pay for them at start.
+   */
+  constructor(private readonly kubeconfig?: string) {}
+
+  static load(kubeconfig?: string): KubeClient {
+    return new KubeClient(kubeconfig);
+  }
+
+  /** The API server URL once known, for messages. */
+  get server(): string {
+    return this.loadedServer ?? (this.kubeconfig ? `the cluster of ${this.kubeconfig}` : 'the in-cluster API server');
+  }
+
+  private connect(): Promise<Apis> {
+    this.apis ??= (async () => {
+      const k8s = await import('@kubernetes/client-node');
+      const config = new k8s.KubeConfig();
+      if (this.kubeconfig && !this.kubeconfig.includes(':')) config.loadFromFile(this.kubeconfig);
+      else config.loadFromDefault();
+      this.loadedServer = config.getCurrentCluster()?.server;
+      return {
+        batch: config.makeApiClient(k8s.BatchV1Api),
+        core: config.makeApiClient(k8s.CoreV1Api),
+        custom: config.makeApiClient(k8s.CustomObjectsApi),
+      };
+    })();
+    return this.apis;
+  }
+
+  /** Loads the credentials now (at start), so that a broken kubeconfig is reported early. */
+  async check(): Promise<string> {
+    await this.connect();
+    return this.server;
+  }
+
+  private async call<T>(request: () => Promise<T>, budget: RetryBudget, notFound?: () => T): Promise<T> {
+    try {
+      return await withRetry(request, budget);
+    } catch (error) {
+      if (notFound && isApiError(error, 404)) return notFound();
+      throw translate(error);
+    }
+  }
+
+  /** Creates a Job; 'exists' when one of that name is there already (409 AlreadyExists). */
+  async createJob(namespace: string, body: V1Job): Promise<'created' | 'exists'> {
+    try {
+      await withRetry(async () => (await this.connect()).batch.createNamespacedJob({ namespace, body, fieldValidation: 'Strict' }), RETRY_BUDGETS.launch);
+      return 'created';
+    } catch (error) {
+      if (isApiError(error, 409)) return 'exists';
+      throw translate(error);
+    }
+  }
+
+  readJob(namespace: string, name: string): Promise<V1Job | undefined> {
+    return this.call(async () => (await this.connect()).batch.readNamespacedJob({ namespace, name }), RETRY_BUDGETS.poll, () => undefined);
+  }
+
+  /** Deletes a Job and, first, its pods (Foreground); a Job that is gone already is fine. */
+  async deleteJob(namespace: string, name: string): Promise<void> {
+    await this.call(async () => void (await (await this.connect()).batch.deleteNamespacedJob({ namespace, name, propagationPolicy: 'Foreground' })), RETRY_BUDGETS.poll, () => undefined);
+  }
+
+  async listPods(namespace: string, labelSelector: string): Promise<V1Pod[]> {
+    return this.call(async () => (await (await this.connect()).core.listNamespacedPod({ namespace, labelSelector })).items, RETRY_BUDGETS.poll);
+  }
+
+  /** A container's log; empty while the container has not started (400) or when the pod is gone (404). */
+  async podLog(namespace: string, name: string, container: string): Promise<string> {
+    try {
+      return await this.call(async () => (await this.connect()).core.readNamespacedPodLog({ namespace, name, container }), RETRY_BUDGETS.poll, () => '');
+    } catch (error) {
+      if (error instanceof KubeApiError && error.statusCode === 400) return '';
+      throw error;
+    }
+  }
+
+  async createCustom(namespace: string, kind: typeof RAYJOB, body: Record<string, unknown>): Promise<'created' | 'exists'> {
+    try {
+      await withRetry(async () => (await this.connect()).custom.createNamespacedCustomObject({ ...kind, namespace, body, fieldValidation: 'Strict' }), RETRY_BUDGETS.launch);
+      return 'created';
+    } catch (error) {
+      if (isApiError(error, 409)) return 'exists';
+      throw translate(error);
+    }
+  }
+
+  readCustom(namespace: string, kind: typeof RAYJOB, name: string): Promise<Record<string, any> | undefined> {
+    return this.call(async () => (await this.connect()).custom.getNamespacedCustomObject({ ...kind, namespace, name }), RETRY_BUDGETS.poll, () => undefined);
+  }
+
+  async deleteCustom(namespace: string, kind: typeof RAYJOB, name: string): Promise<void> {
+    await this.call(async () => void (await (await this.connect()).custom.deleteNamespacedCustomObject({ ...kind, namespace, name, propagationPolicy: 'Foreground' })), RETRY_BUDGETS.poll, () => undefined);
+  }
+}

@@ -1,0 +1,200 @@
+import type { V1Job, V1JobCondition, V1Pod } from '@kubernetes/client-node';
+import type { Run } from '../domain.ts';
+import { Unavailable } from '../errors.ts';
+import { KubeClient, RAYJOB } from './kubeClient.ts';
+import { jobManifest, podSelector, rayJobManifest, TRAINING_CONTAINER, type ManifestContext } from './kubeManifests.ts';
+import { sliceLog } from './logs.ts';
+import { describeFailure, isTransient } from './retry.ts';
+import { backendObjectName, type BackendStatus, type Executor, type LaunchRequest, type LogChunk } from './types.ts';
+import { BackendUnreachable, REACHABLE, unreachableStatus } from './unreachable.ts';
+
+export interface KubeExecutorOptions extends ManifestContext {
+  /** How long the API server may stay unreachable before runs on it fail. */
+  unreachableGraceSeconds: number;
+}
+
+/** Five minutes: API servers restart during control-plane upgrades; a running pod does not notice. */
+export const KUBE_UNREACHABLE_GRACE_SECONDS = 300;
+
+const nameOf = (run: Run): string => {
+  const fromRef = run.backendRef?.name;
+  return typeof fromRef === 'string' ? fromRef : backendObjectName(run.id, run.attempt);
+};
+
+/** Shared by both Kubernetes backends: reachability bookkeeping and pod logs. */
+abstract class KubeExecutorBase {
+  constructor(
+    protected readonly client: KubeClient,
+    protected readonly options: KubeExecutorOptions,
+  ) {}
+
+  protected get target(): string {
+    return `the Kubernetes API server at ${this.client.server}`;
+  }
+
+  protected get namespace(): string {
+    return this.options.placement.namespace;
+  }
+
+  protected unreachable(error: unknown): never {
+    throw new BackendUnreachable(this.target, describeFailure(error), this.options.unreachableGraceSeconds);
+  }
+
+  protected async observe(run: Run, read: () => Promise<BackendStatus>): Promise<BackendStatus> {
+    try {
+      return await read();
+    } catch (error) {
+      if (isTransient(error)) return unreachableStatus(run, this.target, error, this.options.unreachableGraceSeconds);
+      throw error;
+    }
+  }
+
+  /** The log of one container of the newest pod matching `selector`, paged by byte offset. */
+  protected async podLogs(selector: string, container: (pod: V1Pod) => string | undefined, cursor: number, limit: number): Promise<LogChunk> {
+    try {
+      const pods = await this.client.listPods(this.namespace, selector);
+      const newest = pods.sort((a, b) => String(b.metadata?.creationTimestamp ?? '').localeCompare(String(a.metadata?.creationTimestamp ?? '')))[0];
+      const name = newest?.metadata?.name;
+      const containerName = newest && container(newest);
+      if (!name || !containerName) return { text: '', nextCursor: cursor };
+      return sliceLog(await this.client.podLog(this.namespace, name, containerName), cursor, limit);
+    } catch (error) {
+      if (isTransient(error)) throw new Unavailable(`${this.target} is unreachable; try again (${describeFailure(error)})`, 5);
+      throw error;
+    }
+  }
+}
+
+function condition(job: V1Job, type: string): V1JobCondition | undefined {
+  return job.status?.conditions?.find((c) => c.type === type && c.status === 'True');
+}
+
+/** Words for a Failed condition: the training code's exit code when the podFailurePolicy matched it. */
+function describeJobFailure(name: string, failed: V1JobCondition, timeoutSeconds: number): string {
+  const exit = /exit code (\d+)/.exec(failed.message ?? '');
+  if (failed.reason === 'PodFailurePolicy' && exit) return `the training process exited with code ${exit[1]} (Kubernetes Job ${name})`;
+  if (failed.reason === 'DeadlineExceeded') return `the Kubernetes Job ${name} ran past its activeDeadlineSeconds (${timeoutSeconds} s)`;
+  return `the Kubernetes Job ${name} failed (${failed.reason ?? 'Failed'})${failed.message ? `: ${failed.message}` : ''}`;
+}
+
+/**
+ * Single-container training as a batch/v1 Job (manifest in kubeManifests.ts). Status is polled
+ * from the Job on each reconciler pass; only the Complete and Failed conditions are terminal
+ * (SuccessCriteriaMet and FailureTarget only announce them).
+ */
+export class KubernetesExecutor extends KubeExecutorBase implements Executor {
+  readonly name = 'kubernetes' as const;
+
+  async render(request: LaunchRequest): Promise<unknown> {
+    return jobManifest(request, this.options);
+  }
+
+  async launch(request: LaunchRequest): Promise<Record<string, unknown>> {
+    const manifest = jobManifest(request, this.options) as V1Job;
+    let outcome: 'created' | 'exists';
+    try {
+      outcome = await this.client.createJob(this.namespace, manifest);
+    } catch (error) {
+      if (isTransient(error)) this.unreachable(error);
+      throw error;
+    }
+    return { kind: 'Job', apiVersion: 'batch/v1', namespace: this.namespace, name: manifest.metadata!.name, adopted: outcome === 'exists' };
+  }
+
+  status(run: Run): Promise<BackendStatus> {
+    return this.observe(run, async () => {
+      const name = nameOf(run);
+      const job = await this.client.readJob(this.namespace, name);
+      if (!job) return { phase: 'lost', reason: `the Kubernetes Job ${this.namespace}/${name} does not exist (deleted outside Griffin?)`, details: { ...REACHABLE } };
+      const details = { ...REACHABLE };
+      if (condition(job, 'Complete')) return { phase: 'succeeded', details };
+      const failed = condition(job, 'Failed');
+      if (failed) return { phase: 'failed', reason: describeJobFailure(name, failed, run.spec.timeoutSeconds), details };
+      return { phase: (job.status?.active ?? 0) > 0 ? 'running' : 'pending', details };
+    });
+  }
+
+  async cancel(run: Run): Promise<void> {
+    try {
+      await this.client.deleteJob(this.namespace, nameOf(run));
+    } catch (error) {
+      if (isTransient(error)) this.unreachable(error);
+      throw error;
+    }
+  }
+
+  logs(run: Run, cursor: number, limit: number): Promise<LogChunk> {
+    if (!run.backendRef) return Promise.resolve({ text: '', nextCursor: cursor });
+    return this.podLogs(podSelector(run), () => TRAINING_CONTAINER, cursor, limit);
+  }
+}
+
+/**
+ * A Ray cluster made for the run: a ray.io/v1 RayJob (manifest in kubeManifests.ts). Terminal
+ * when jobDeploymentStatus is Complete or Failed; the Ray dashboard URL and cluster name are
+ * kept on the run. Logs come from KubeRay's submitter pod, which follows the job's driver log.
+ */
+export class KubeRayExecutor extends KubeExecutorBase implements Executor {
+  readonly name = 'kuberay' as const;
+
+  async render(request: LaunchRequest): Promise<unknown> {
+    return rayJobManifest(request, this.options);
+  }
+
+  async launch(request: LaunchRequest): Promise<Record<string, unknown>> {
+    const manifest = rayJobManifest(request, this.options);
+    const name = (manifest.metadata as { name: string }).name;
+    let outcome: 'created' | 'exists';
+    try {
+      outcome = await this.client.createCustom(this.namespace, RAYJOB, manifest);
+    } catch (error) {
+      if (isTransient(error)) this.unreachable(error);
+      throw error;
+    }
+    return { kind: 'RayJob', apiVersion: 'ray.io/v1', namespace: this.namespace, name, adopted: outcome === 'exists' };
+  }
+
+  status(run: Run): Promise<BackendStatus> {
+    return this.observe(run, async () => {
+      const name = nameOf(run);
+      const rayJob = await this.client.readCustom(this.namespace, RAYJOB, name);
+      if (!rayJob) return { phase: 'lost', reason: `the RayJob ${this.namespace}/${name} does not exist (deleted outside Griffin?)`, details: { ...REACHABLE } };
+      const status = (rayJob.status ?? {}) as Record<string, string | undefined>;
+      const details: Record<string, unknown> = {
+        ...REACHABLE,
+        dashboardUrl: status.dashboardURL ? (/^https?:\/\//.test(status.dashboardURL) ? status.dashboardURL : `http://${status.dashboardURL}`) : null,
+        rayClusterName: status.rayClusterName ?? null,
+        rayJobId: status.jobId ?? null,
+      };
+      const why = [status.reason, status.message].filter(Boolean).join(': ');
+      switch (status.jobDeploymentStatus) {
+        case 'Complete':
+          if (status.jobStatus === 'SUCCEEDED') return { phase: 'succeeded', details };
+          return { phase: 'failed', reason: `the Ray job of RayJob ${name} ended ${status.jobStatus ?? 'without a status'}${why ? ` (${why})` : ''}`, details };
+        case 'Failed':
+        case 'ValidationFailed':
+          return { phase: 'failed', reason: `the RayJob ${name} failed${why ? `: ${why}` : ''}`, details };
+        case 'Running':
+          return { phase: 'running', details };
+        default:
+          // '', New, Initializing, Waiting, Retrying, Suspending, Suspended: the cluster is not running the job yet.
+          return { phase: 'pending', details };
+      }
+    });
+  }
+
+  async cancel(run: Run): Promise<void> {
+    try {
+      // Deleting the RayJob deletes its Ray cluster and submitter Job with it (owner references).
+      await this.client.deleteCustom(this.namespace, RAYJOB, nameOf(run));
+    } catch (error) {
+      if (isTransient(error)) this.unreachable(error);
+      throw error;
+    }
+  }
+
+  logs(run: Run, cursor: number, limit: number): Promise<LogChunk> {
+    if (!run.backendRef) return Promise.resolve({ text: '', nextCursor: cursor });
+    return this.podLogs(`batch.kubernetes.io/job-name=${nameOf(run)}`, (pod) => pod.spec?.containers?.[0]?.name, cursor, limit);
+  }
+}
