@@ -3,7 +3,7 @@ import type { DatasetCreate, FeatureCreate, ModelCreate, RuntimeCreate, Workflow
 import type { Dataset, Feature, Model, Page, ResolvedRunSpec, Runtime, Workflow, WorkflowDefinition } from '../domain.ts';
 import { InputError, NotFound, Unprocessable } from '../errors.ts';
 import type { CatalogStore } from '../store/catalogStore.ts';
-import { checkHyperparameters } from './hyperparameters.ts';
+import { checkHyperparameters, coerceHyperparameters } from './hyperparameters.ts';
 import { isRemoteUri, resolveInside } from './paths.ts';
 
 export function parseRef(ref: string): { name: string; version?: number } {
@@ -155,7 +155,7 @@ export class CatalogService {
       },
       backend: merged.backend,
       entrypoint: merged.entrypoint ?? checked.model.entrypoint,
-      hyperparameters: { ...checked.model.defaultHyperparameters, ...merged.hyperparameters },
+      hyperparameters: checked.hyperparameters,
       resources: merged.resources,
       timeoutSeconds: merged.timeoutSeconds,
       register: merged.register ?? null,
@@ -189,9 +189,10 @@ export class CatalogService {
       throw new Unprocessable(`the local backend runs code from this machine, but model "${model.name}@${model.version}" lives at ${model.codeUri}`, `${fieldPrefix}backend`);
     }
     const hyperField = overrides?.hyperparameters ? 'overrides.hyperparameters' : `${fieldPrefix}hyperparameters`;
-    checkHyperparameters({ ...model.defaultHyperparameters, ...spec.hyperparameters }, model.hyperparameterSchema, hyperField);
+    const hyperparameters = coerceHyperparameters({ ...model.defaultHyperparameters, ...spec.hyperparameters }, model.hyperparameterSchema);
+    checkHyperparameters(hyperparameters, model.hyperparameterSchema, hyperField);
     if (spec.timeoutSeconds <= 0) throw new InputError('timeoutSeconds must be positive', `${fieldPrefix}timeoutSeconds`);
-    return { model, dataset, runtime };
+    return { model, dataset, runtime, hyperparameters };
   }
 }
 

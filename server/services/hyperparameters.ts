@@ -62,3 +62,22 @@ function checkValue(value: unknown, rule: PropertySchema, field: string): void {
     fail(`must be one of ${rule.enum.map((v) => JSON.stringify(v)).join(', ')}`);
   }
 }
+
+const NUMBER_LITERAL = /^\s*-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/;
+
+/**
+ * Templated values arrive as strings (an Airflow DAG renders "{{ params.lr }}" to "0.1"): where the
+ * model declares a number, integer or boolean, such a string is read as that type. Anything else
+ * is left alone for checkHyperparameters to judge.
+ */
+export function coerceHyperparameters(values: Record<string, unknown>, schema: Record<string, unknown>): Record<string, unknown> {
+  const properties = (schema.properties ?? {}) as Record<string, PropertySchema>;
+  const out: Record<string, unknown> = { ...values };
+  for (const [key, value] of Object.entries(values)) {
+    const type = properties[key]?.type;
+    if (typeof value !== 'string') continue;
+    if ((type === 'number' || type === 'integer') && NUMBER_LITERAL.test(value)) out[key] = Number(value);
+    else if (type === 'boolean' && /^(true|false)$/i.test(value.trim())) out[key] = value.trim().toLowerCase() === 'true';
+  }
+  return out;
+}
