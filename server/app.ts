@@ -8,6 +8,8 @@ import { PROJECT_ROOT } from './config.ts';
 import { NotFound } from './errors.ts';
 import { errorHandler } from './api/errorHandler.ts';
 import { mountRoutes, type RouteDef } from './api/route.ts';
+import { idempotentPosts } from './api/idempotency.ts';
+import type { IdempotencyStore } from './store/idempotencyStore.ts';
 import { buildOpenApi } from './api/openapi.ts';
 import { mountHealth } from './api/metaRoutes.ts';
 import { runRoutes } from './api/runsRoutes.ts';
@@ -31,6 +33,8 @@ export interface AppDeps {
   registry: RegistryService;
   /** Prometheus metrics (GET /metrics, viewer token) and per-route API latency; off when absent. */
   metrics?: Metrics;
+  /** Idempotency-Key on mutating POSTs other than run submission. */
+  idempotency?: IdempotencyStore;
   /** Extra route groups contributed by later features (schedules, operators, ...). */
   extraRoutes?: RouteDef[];
 }
@@ -63,6 +67,7 @@ export function createApp(deps: AppDeps): express.Express {
   api.get('/openapi.json', (_req, res) => {
     res.json(openApi);
   });
+  if (deps.idempotency) api.use(idempotentPosts(deps.idempotency));
   mountRoutes(api, routes, deps.auth, deps.logger);
   api.use((req: Request) => {
     throw new NotFound(`no API route ${req.method} ${req.baseUrl}${req.path}`);

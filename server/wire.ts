@@ -8,6 +8,7 @@ import { CatalogStore } from './store/catalogStore.ts';
 import { RunStore } from './store/runStore.ts';
 import { RegistryStore } from './store/registryStore.ts';
 import { TokenStore } from './store/tokenStore.ts';
+import { IdempotencyStore } from './store/idempotencyStore.ts';
 import { AuthService } from './services/authService.ts';
 import { CatalogService } from './services/catalogService.ts';
 import { RunService } from './services/runService.ts';
@@ -130,6 +131,7 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
     catalog,
     runs,
     registry,
+    idempotency: new IdempotencyStore(db),
     stores,
     executors,
     dispatcher,
