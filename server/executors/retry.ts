@@ -28,12 +28,18 @@ export const TRANSIENT_ERROR_CODES: readonly string[] = [
 
 export const TRANSIENT_STATUS_CODES: readonly number[] = [429, 502, 503, 504];
 
+export interface RetryBudget {
+  /** Calls in all, the first included. */
+  readonly attempts: number;
+  /** Per call, where the client supports it (got). */
+  readonly timeoutMs: number;
+}
+
 /** How hard to try before a call gives up: launches can wait a little, status polls must not stall the reconciler. */
 export const RETRY_BUDGETS = {
   launch: { attempts: 5, timeoutMs: 15_000 },
   poll: { attempts: 2, timeoutMs: 5_000 },
-} as const;
-export type RetryBudget = (typeof RETRY_BUDGETS)[keyof typeof RETRY_BUDGETS];
+} as const satisfies Record<string, RetryBudget>;
 
 const BASE_DELAY_MS = 250;
 const MAX_DELAY_MS = 4_000;

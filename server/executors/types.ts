@@ -38,8 +38,6 @@ export interface Executor {
   logs(run: Run, cursor: number, limit: number): Promise<LogChunk>;
   /** Exactly what launch() would send or create, without doing it. */
   render(request: LaunchRequest): Promise<unknown>;
-  /** Releases connections and watches when the service stops. */
-  close?(): Promise<void>;
 }
 
 export const backendObjectName = (runId: string, attempt: number): string => `griffin-run-${runId}-${attempt}`;
