@@ -83,8 +83,10 @@ do_start() {
     die "port $DASH_PORT is in use by another program; stop it or set GRIFFIN_TEST_RAY_DASHBOARD_PORT"
   fi
   log "starting head (ray $want, $NUM_CPUS CPUs, object store $OBJ_BYTES bytes, dashboard $ADDRESS)"
+  # A session of its own: the head must outlive the shell (and process group) that started it,
+  # or the end of that command takes the head down with it.
   # shellcheck disable=SC2086
-  if ! ray_env "$RAY_BIN/ray" start --head \
+  if ! ray_env setsid -w "$RAY_BIN/ray" start --head \
       --node-ip-address 127.0.0.1 --port "$GCS_PORT" \
       --dashboard-host 127.0.0.1 --dashboard-port "$DASH_PORT" --include-dashboard true \
       --num-cpus "$NUM_CPUS" --num-gpus 0 --object-store-memory "$OBJ_BYTES" \
