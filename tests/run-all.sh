@@ -21,7 +21,7 @@ tier() {
 }
 
 tier "typecheck" npx tsc -p tsconfig.json --noEmit
-tier "unit, store (SQLite + PostgreSQL), http, executors, system" npx vitest run
+tier "unit, store (SQLite + PostgreSQL), http, executors, system, security, fault, fuzz" npx vitest run
 
 python_bin="${GRIFFIN_AIRFLOW_PYTHON:-python3}"
 pytest_targets=(server/runtime/python examples)

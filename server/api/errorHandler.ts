@@ -12,7 +12,7 @@ interface BodyParserError extends Error {
 function isTransientDatabaseError(error: unknown): boolean {
   const e = error as { code?: string; message?: string };
   return (
-    ['ECONNREFUSED', 'ECONNRESET', '57P01', '57P02', '57P03', '08006', '08001', '08003', 'SQLITE_BUSY'].includes(e?.code ?? '') ||
+    ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', '57P01', '57P02', '57P03', '08006', '08001', '08003', 'SQLITE_BUSY'].includes(e?.code ?? '') ||
     // "not queryable": pg refuses further queries (e.g. the ROLLBACK) on a client whose connection broke mid-transaction.
     /Knex: Timeout acquiring a connection|Connection terminated|Client has encountered a connection error and is not queryable/.test(e?.message ?? '')
   );

@@ -7,7 +7,8 @@
 # Parts (LIST is comma-separated): node (npm ci), pg (private PostgreSQL cluster), chromium,
 # airflow (Python venv with Airflow 3 + the editable airflow-plugin), ray (venv with ray[default]
 # + a running Ray head), fuzz (venv with schemathesis), schemas (Kubernetes and KubeRay reference
-# schemas for the manifest tests, tests/setup/schemas.sh). GRIFFIN_TEST_SKIP/_ONLY take the same lists.
+# schemas for the manifest tests, tests/setup/schemas.sh), k8s (a Kubernetes control plane built from
+# Go modules, tests/k8s/cluster.sh), kuberay (its KubeRay operator). GRIFFIN_TEST_SKIP/_ONLY take the same lists.
 # See tests/setup/README.md for the other settings.
 set -Eeuo pipefail
 
@@ -20,7 +21,7 @@ LOGDIR="$GRIFFIN_TEST_HOME/logs"
 ENV_FILE="$GRIFFIN_TEST_HOME/env"
 VENV_LAYOUT="${GRIFFIN_TEST_VENV_LAYOUT:-shared}"   # shared: one venv for Airflow and Ray; split: two
 VENV_RECIPE_REV=1                                   # bump to force every venv to be rebuilt
-ALL_PARTS=(node pg chromium airflow ray fuzz schemas)
+ALL_PARTS=(node pg chromium airflow ray fuzz schemas k8s kuberay)
 
 T0=$SECONDS
 log() { echo "[setup] $*" >&2; }
@@ -28,7 +29,7 @@ die() { echo "[setup] ERROR: $*" >&2; exit 1; }
 trap 'rc=$?; echo "[setup] ERROR: command failed (exit $rc) at ensure.sh line $LINENO: $BASH_COMMAND" >&2' ERR
 
 usage() {
-  sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit "${1:-0}"
 }
 
@@ -42,6 +43,8 @@ canon() {   # sets CANON; not used in $(...) so that die really exits
     ray) CANON=ray ;;
     fuzz|schemathesis) CANON=fuzz ;;
     schemas) CANON=schemas ;;
+    k8s|kubernetes) CANON=k8s ;;
+    kuberay) CANON=kuberay ;;
     *) die "unknown part '$1' (known: ${ALL_PARTS[*]})" ;;
   esac
 }
@@ -99,6 +102,8 @@ if want pg; then
 fi
 if want chromium && [[ ! -x /usr/bin/chromium ]]; then APT_PKGS+=(chromium); fi
 if want ray && ! command -v curl >/dev/null; then APT_PKGS+=(curl); fi
+if want k8s && ! command -v curl >/dev/null && ! want ray; then APT_PKGS+=(curl); fi
+if want k8s && ! command -v openssl >/dev/null; then APT_PKGS+=(openssl); fi
 if [[ $NEED_VENV == 1 ]] || want fuzz; then
   command -v "$BASE_PY" >/dev/null || die "$BASE_PY not found (set GRIFFIN_TEST_PYTHON to a Python >= 3.10)"
   "$BASE_PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' \
@@ -270,6 +275,13 @@ if want schemas; then
   step_done "schemas ready"
 fi
 
+# ---- Kubernetes control plane: built once from Go modules (long), cached in ~/.cache/griffin-k8s --
+if want k8s; then
+  step_start "k8s: control plane at https://127.0.0.1:${GRIFFIN_K8S_APISERVER_PORT:-16443} (first build: see ~/.cache/griffin-k8s/logs)"
+  GRIFFIN_K8S_KUBERAY="$(want kuberay && echo 1 || echo 0)" bash "$REPO_ROOT/tests/k8s/cluster.sh" up 9>&-
+  step_done "k8s ready"
+fi
+
 # ---- env file: describes what is available now, whichever parts this run touched --------------
 venv_ok() { [[ -x "$1/bin/python" && -f "$1/.griffin-hash" ]]; }
 {
@@ -307,6 +319,11 @@ venv_ok() { [[ -x "$1/bin/python" && -f "$1/.griffin-hash" ]]; }
     echo "export GRIFFIN_TEST_SCHEMAS=$(printf '%q' "$GRIFFIN_TEST_HOME/schemas")"
   else
     echo "# GRIFFIN_TEST_SCHEMAS: reference schemas not fetched (tests/setup/schemas.sh)"
+  fi
+  if bash "$REPO_ROOT/tests/k8s/cluster.sh" status >/dev/null 2>&1; then
+    bash "$REPO_ROOT/tests/k8s/cluster.sh" test-env
+  else
+    echo "# GRIFFIN_TEST_KUBECONFIG: no Kubernetes control plane (tests/k8s/cluster.sh up)"
   fi
   if [[ -x /usr/bin/chromium ]]; then
     echo "export GRIFFIN_CHROMIUM=/usr/bin/chromium"

@@ -1,0 +1,268 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import autocannon from 'autocannon';
+import { PROJECT_ROOT } from '../server/config.ts';
+
+/** Shared pieces of the benchmarks: processes, load, statistics, the result rows. */
+
+export const BENCH_ADMIN_TOKEN = 'gft_bench_admin_token_0123456789abcdef';
+export const SECONDS = Number(process.env.GRIFFIN_BENCH_SECONDS ?? 10);
+
+/** One measured figure beside its baseline; `ratio` is always griffin / baseline of `unit`. */
+export interface Row {
+  section: string;
+  figure: string;
+  griffin: Measure;
+  baseline: Measure & { what: string };
+  ratio: number | null;
+  note?: string;
+}
+
+export interface Measure {
+  /** The headline number of the row (req/s, ms, queries, ...), in `unit`. */
+  value: number | null;
+  unit: string;
+  p50Ms?: number;
+  p99Ms?: number;
+  cpuMs?: number;
+  wallMs?: number;
+  queries?: number;
+  errors?: number;
+  detail?: string;
+}
+
+export const log = (message: string): void => {
+  process.stderr.write(`[bench] ${message}\n`);
+};
+
+export function percentile(samples: number[], p: number): number {
+  if (samples.length === 0) return NaN;
+  const sorted = [...samples].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank];
+}
+
+export const median = (xs: number[]): number => percentile(xs, 50);
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+export const tempDir = (name: string): string => fs.mkdtempSync(path.join(os.tmpdir(), `griffin-bench-${name}-`));
+
+export async function waitForHttp(url: string, what: string, child: ChildProcess | undefined, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child && (child.exitCode !== null || child.signalCode !== null)) throw new Error(`${what} exited with ${child.exitCode ?? child.signalCode}`);
+    try {
+      if ((await fetch(url, { signal: AbortSignal.timeout(2000) })).ok) return;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline) throw new Error(`${what} did not answer ${url} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+export interface Proc {
+  child: ChildProcess;
+  baseUrl: string;
+  logFile: string;
+  stop(): Promise<void>;
+}
+
+/** Stops a child (and, when it leads a process group, the group), SIGKILL after a grace period. */
+function stopper(child: ChildProcess, group: boolean): () => Promise<void> {
+  return () =>
+    new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      const timer = setTimeout(() => signal('SIGKILL'), 10_000);
+      child.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      const signal = (s: NodeJS.Signals) => {
+        try {
+          if (group && child.pid) process.kill(-child.pid, s);
+          else child.kill(s);
+        } catch {
+          // already gone
+        }
+      };
+      signal('SIGTERM');
+    });
+}
+
+/** The Griffin service as users run it (node --import tsx server/index.ts), logging to a file. */
+export async function startGriffin(name: string, env: Record<string, string>, resultsDir: string): Promise<Proc> {
+  const port = await freePort();
+  const logFile = path.join(resultsDir, `${name}.log`);
+  const out = fs.openSync(logFile, 'w');
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'server', 'index.ts')], {
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, GRIFFIN_HOST: '127.0.0.1', GRIFFIN_PORT: String(port), GRIFFIN_ADMIN_TOKEN: BENCH_ADMIN_TOKEN, GRIFFIN_AUTH_FAILURE_LIMIT: '1000000', ...env },
+    stdio: ['ignore', out, out],
+  });
+  fs.closeSync(out);
+  const baseUrl = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${baseUrl}/readyz`, `griffin (${name}, log ${logFile})`, child);
+  return { child, baseUrl, logFile, stop: stopper(child, false) };
+}
+
+/** Any other program, in its own process group so that its workers stop with it. */
+export async function startProgram(name: string, command: string, args: string[], options: { env?: Record<string, string>; cwd?: string; readyUrl: string; resultsDir: string; timeoutMs?: number }): Promise<Proc> {
+  const logFile = path.join(options.resultsDir, `${name}.log`);
+  const out = fs.openSync(logFile, 'w');
+  const child = spawn(command, args, { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', out, out], detached: true });
+  fs.closeSync(out);
+  await waitForHttp(options.readyUrl, `${name} (log ${logFile})`, child, options.timeoutMs);
+  return { child, baseUrl: new URL(options.readyUrl).origin, logFile, stop: stopper(child, true) };
+}
+
+export interface Load {
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  total: number;
+  errors: number;
+  non2xx: number;
+}
+
+/**
+ * autocannon against one URL for `seconds`, after a short warm-up that is not counted.
+ * `pick` varies the request per call (path and body), e.g. a random model name.
+ */
+export async function load(options: {
+  url: string;
+  connections: number;
+  seconds?: number;
+  method?: 'GET' | 'POST';
+  headers?: Record<string, string>;
+  body?: string;
+  pick?: () => { path?: string; body?: string };
+  warmupSeconds?: number;
+}): Promise<Load> {
+  const base = {
+    url: options.url,
+    connections: options.connections,
+    method: options.method ?? 'GET',
+    headers: options.headers,
+    body: options.body,
+    requests: options.pick
+      ? [
+          {
+            setupRequest: (req: Record<string, unknown>) => {
+              const choice = options.pick!();
+              return { ...req, ...(choice.path ? { path: choice.path } : {}), ...(choice.body !== undefined ? { body: choice.body } : {}) };
+            },
+          },
+        ]
+      : undefined,
+  };
+  const warmup = options.warmupSeconds ?? 2;
+  if (warmup > 0) await autocannon({ ...base, duration: warmup } as autocannon.Options);
+  const result = await autocannon({ ...base, duration: options.seconds ?? SECONDS } as autocannon.Options);
+  return {
+    rps: result.requests.average,
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    total: result.requests.total,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+  };
+}
+
+/** Closed-loop load from in-process async calls (for baselines that are not HTTP). */
+export async function closedLoop(concurrency: number, seconds: number, call: () => Promise<void>): Promise<{ rps: number; p50Ms: number; p99Ms: number; total: number }> {
+  const samples: number[] = [];
+  const until = Date.now() + seconds * 1000;
+  const started = Date.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (Date.now() < until) {
+        const t0 = performance.now();
+        await call();
+        samples.push(performance.now() - t0);
+      }
+    }),
+  );
+  return { rps: samples.length / ((Date.now() - started) / 1000), p50Ms: percentile(samples, 50), p99Ms: percentile(samples, 99), total: samples.length };
+}
+
+export const round = (x: number | null | undefined, digits = 1): number | null => (x === null || x === undefined || !Number.isFinite(x) ? null : Math.round(x * 10 ** digits) / 10 ** digits);
+
+/**
+ * PostgreSQL from the test setup: GRIFFIN_TEST_PG_URL, else the env file tests/setup/ensure.sh
+ * writes, else ensure.sh --only pg is run once (it reuses a running cluster). Undefined, with the
+ * reason, when none of that works.
+ */
+export function postgresUrl(): { url?: string; reason?: string } {
+  if (process.env.GRIFFIN_TEST_PG_URL) return { url: process.env.GRIFFIN_TEST_PG_URL };
+  const envFile = path.join(process.env.GRIFFIN_TEST_HOME ?? path.join(os.homedir(), '.cache', 'griffin-test'), 'env');
+  const fromFile = () => {
+    if (!fs.existsSync(envFile)) return undefined;
+    const m = /^export GRIFFIN_TEST_PG_URL=(\S+)$/m.exec(fs.readFileSync(envFile, 'utf8'));
+    return m?.[1];
+  };
+  const running = () => {
+    try {
+      execFileSync('bash', [path.join(PROJECT_ROOT, 'tests', 'setup', 'postgres.sh'), 'status'], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  let url = fromFile();
+  if (url && running()) return { url };
+  log('PostgreSQL is not running: starting it with tests/setup/ensure.sh --only pg');
+  try {
+    execFileSync('bash', [path.join(PROJECT_ROOT, 'tests', 'setup', 'ensure.sh'), '--only', 'pg'], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 300_000 });
+  } catch (error) {
+    return { reason: `PostgreSQL could not be started (bash tests/setup/ensure.sh --only pg): ${(error as Error).message.split('\n')[0]}` };
+  }
+  url = fromFile();
+  return url ? { url } : { reason: `ensure.sh ran but ${envFile} has no GRIFFIN_TEST_PG_URL` };
+}
+
+/** A PostgreSQL URL whose search_path is a fresh schema, and a function that drops it. */
+export async function freshSchema(baseUrl: string, name: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const { default: knexFactory } = await import('knex');
+  const schema = `bench_${name}_${Math.random().toString(36).slice(2, 8)}`;
+  const admin = knexFactory({ client: 'pg', connection: baseUrl, pool: { min: 0, max: 1 } });
+  await admin.raw('CREATE SCHEMA ??', [schema]);
+  await admin.destroy();
+  return {
+    url: `${baseUrl}${baseUrl.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`,
+    async drop() {
+      const cleanup = knexFactory({ client: 'pg', connection: baseUrl, pool: { min: 0, max: 1 } });
+      await cleanup.raw('DROP SCHEMA IF EXISTS ?? CASCADE', [schema]);
+      await cleanup.destroy();
+    },
+  };
+}
+
+export async function api(baseUrl: string, method: string, route: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${baseUrl}${route}`, {
+    method,
+    headers: { Authorization: `Bearer ${BENCH_ADMIN_TOKEN}`, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    // text (logs)
+  }
+  return { status: res.status, body: parsed };
+}

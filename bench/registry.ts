@@ -1,0 +1,124 @@
+import { execFile, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { PROJECT_ROOT } from '../server/config.ts';
+import { connect } from '../server/db/connect.ts';
+import { migrateLatest } from '../server/db/migrate.ts';
+import { BENCH_ADMIN_TOKEN, freePort, load, log, round, startGriffin, startProgram, tempDir, type Load, type Proc, type Row } from './lib.ts';
+
+const run = promisify(execFile);
+const MODELS = 1_000;
+const VERSIONS_PER_MODEL = 100;
+const CONNECTIONS = 8;
+const MLFLOW_WORKERS = '2';
+
+const modelName = (m: number) => `m-${String(m).padStart(4, '0')}`;
+const randomModel = () => modelName(Math.floor(Math.random() * MODELS));
+
+/**
+ * The model registry with 100,000 versions stored (1,000 models x 100), Griffin beside an MLflow
+ * tracking server (SQLite backend) on the same machine: register a version, and search the
+ * versions of one model. Both are seeded with the same rows straight into their databases; only
+ * the measured calls go through the APIs.
+ */
+export async function benchRegistry(resultsDir: string): Promise<Row[]> {
+  const skipped = (reason: string): Row[] =>
+    ['register a version', 'search versions of a model'].map((figure) => ({
+      section: 'registry',
+      figure: `${figure}, 100,000 versions stored`,
+      griffin: { value: null, unit: 'req/s' },
+      baseline: { what: 'MLflow', value: null, unit: 'req/s' },
+      ratio: null,
+      note: `skipped: ${reason}`,
+    }));
+  let python: string;
+  try {
+    python = execFileSync('bash', [path.join(PROJECT_ROOT, 'bench', 'setup-mlflow.sh')], { stdio: ['ignore', 'pipe', 'inherit'], timeout: 900_000 }).toString().trim();
+  } catch (error) {
+    return skipped(`the MLflow venv could not be built (bash bench/setup-mlflow.sh): ${(error as Error).message.split('\n')[0]}`);
+  }
+  const mlflowBin = path.join(path.dirname(python), 'mlflow');
+  const griffinDir = tempDir('registry');
+  const mlflowDir = tempDir('mlflow');
+  let mlflow: Proc | undefined;
+  let griffin: Proc | undefined;
+  try {
+    const port = await freePort();
+    log(`registry: starting MLflow (${MLFLOW_WORKERS} workers) and seeding Griffin with ${MODELS * VERSIONS_PER_MODEL} versions`);
+    const t0 = Date.now();
+    // MLflow imports slowly; Griffin's seeding (not measured) overlaps its start.
+    const mlflowStarting = startProgram(
+      'mlflow',
+      mlflowBin,
+      ['server', '--backend-store-uri', `sqlite:///${path.join(mlflowDir, 'mlflow.db')}`, '--default-artifact-root', path.join(mlflowDir, 'artifacts'), '--host', '127.0.0.1', '--port', String(port), '--workers', MLFLOW_WORKERS],
+      // The GenAI job runner (huey consumers) has nothing to do with the registry; off, it stays out of the numbers.
+      { env: { MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false' }, cwd: mlflowDir, readyUrl: `http://127.0.0.1:${port}/health`, resultsDir, timeoutMs: 400_000 },
+    );
+    mlflowStarting.catch(() => undefined);
+    await seedGriffin(griffinDir);
+    mlflow = await mlflowStarting;
+    log(`registry: MLflow ready after ${Math.round((Date.now() - t0) / 1000)} s; seeding it`);
+    const { stdout } = await run(python, [path.join(PROJECT_ROOT, 'bench', 'seed_mlflow.py'), path.join(mlflowDir, 'mlflow.db'), String(MODELS), String(VERSIONS_PER_MODEL)], { timeout: 300_000 });
+    if (Number(stdout.trim()) !== MODELS * VERSIONS_PER_MODEL) throw new Error(`MLflow holds ${stdout.trim()} versions after seeding`);
+    griffin = await startGriffin('griffin-registry', { GRIFFIN_DATA_DIR: griffinDir }, resultsDir);
+    const check = await fetch(`${griffin.baseUrl}/api/v1/registry/models/m-0001/versions?limit=1`, { headers: { Authorization: `Bearer ${BENCH_ADMIN_TOKEN}` } });
+    if ((await check.json()).items?.[0]?.version !== VERSIONS_PER_MODEL) throw new Error('Griffin was not seeded');
+
+    const auth = { Authorization: `Bearer ${BENCH_ADMIN_TOKEN}`, 'Content-Type': 'application/json' };
+    const json = { 'Content-Type': 'application/json' };
+    log('registry: register a version');
+    const gReg = await load({ url: `${griffin.baseUrl}/`, method: 'POST', connections: CONNECTIONS, headers: auth, pick: () => ({ path: `/api/v1/registry/models/${randomModel()}/versions`, body: JSON.stringify({ artifactUri: 's3://bench/new' }) }) });
+    const mReg = await load({ url: `${mlflow.baseUrl}/`, method: 'POST', connections: CONNECTIONS, headers: json, pick: () => ({ path: '/api/2.0/mlflow/model-versions/create', body: JSON.stringify({ name: randomModel(), source: 's3://bench/new' }) }) });
+    log('registry: search versions');
+    const gSearch = await load({ url: `${griffin.baseUrl}/`, connections: CONNECTIONS, headers: auth, pick: () => ({ path: `/api/v1/registry/models/${randomModel()}/versions?limit=100` }) });
+    const mSearch = await load({ url: `${mlflow.baseUrl}/`, connections: CONNECTIONS, pick: () => ({ path: `/api/2.0/mlflow/model-versions/search?filter=${encodeURIComponent(`name='${randomModel()}'`)}&max_results=100` }) });
+    const row = (figure: string, g: Load, m: Load, note: string): Row => ({
+      section: 'registry',
+      figure: `${figure}, 100,000 versions stored, ${CONNECTIONS} connections`,
+      griffin: { value: round(g.rps, 0), unit: 'req/s', p50Ms: g.p50Ms, p99Ms: g.p99Ms, errors: g.errors + g.non2xx },
+      baseline: { what: `MLflow ${mlflowVersion(mlflowBin)}, SQLite, ${MLFLOW_WORKERS} workers`, value: round(m.rps, 0), unit: 'req/s', p50Ms: m.p50Ms, p99Ms: m.p99Ms, errors: m.errors + m.non2xx },
+      ratio: round(g.rps / m.rps, 2),
+      note,
+    });
+    return [
+      row('register a version', gReg, mReg, 'random model of 1,000; Griffin also checks a bearer token, MLflow runs without auth'),
+      row('search versions of a model (100 newest)', gSearch, mSearch, "Griffin GET .../versions?limit=100; MLflow model-versions/search?filter=name='...'&max_results=100"),
+    ];
+  } catch (error) {
+    log(`registry: ${(error as Error).message}`);
+    return skipped((error as Error).message.split('\n')[0]);
+  } finally {
+    await griffin?.stop();
+    await mlflow?.stop();
+    fs.rmSync(griffinDir, { recursive: true, force: true });
+    fs.rmSync(mlflowDir, { recursive: true, force: true });
+  }
+}
+
+function mlflowVersion(bin: string): string {
+  try {
+    return execFileSync(bin, ['--version'], { timeout: 60_000 }).toString().trim().split(' ').pop() ?? '?';
+  } catch {
+    return '?';
+  }
+}
+
+/** Same rows as seed_mlflow.py, straight into Griffin's tables (batched inserts in one transaction). */
+async function seedGriffin(dataDir: string): Promise<void> {
+  const db = connect({ dataDir });
+  try {
+    await migrateLatest(db);
+    const now = new Date().toISOString();
+    await db.transaction(async (trx) => {
+      await trx.batchInsert('registered_models', Array.from({ length: MODELS }, (_, m) => ({ name: modelName(m), description: '', tags: '{}', created_at: now, updated_at: now })), 500);
+      const ids = (await trx('registered_models').select('id', 'name')) as Array<{ id: number; name: string }>;
+      const versions = ids.flatMap(({ id, name }) =>
+        Array.from({ length: VERSIONS_PER_MODEL }, (_, i) => ({ model_id: id, version: i + 1, artifact_uri: `s3://bench/${name}/v${i + 1}`, run_id: null, metrics: '{}', tags: '{}', description: '', created_at: now })),
+      );
+      await trx.batchInsert('model_versions', versions, 100);
+    });
+  } finally {
+    await db.destroy();
+  }
+}
