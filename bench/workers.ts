@@ -164,7 +164,7 @@ async function seedRunning(wired: Wired, db: Knex, size: number, dataDir: string
 async function waitForExits(wired: Wired, inFlight: number, expected: number): Promise<void> {
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const runs = await wired.stores.runs.listInFlight(inFlight + 10);
+    const runs = await wired.stores.runs.listInFlight();
     const finished = runs.filter((r) => r.workflowName === 'bench-noop' && fs.existsSync(String((r.backendRef as { exitFile?: string } | null)?.exitFile ?? '/nonexistent')));
     if (finished.length >= expected) return;
     if (Date.now() > deadline) throw new Error(`only ${finished.length} of ${expected} no-op runs finished`);

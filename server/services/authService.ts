@@ -22,8 +22,17 @@ export const roleAllows = (held: Role, needed: Role): boolean => ROLE_RANK[held]
  * run id under the service secret: a re-launch after a crash can hand the same token to the
  * process again without the service ever storing it, and every replica can verify it.
  */
+/*
+ * Verified user tokens are remembered briefly: a database lookup per request was the largest
+ * share of a GET's cost. A revocation takes effect at once on the instance that revoked it and
+ * within VERIFIED_TTL_MS on other replicas.
+ */
+const VERIFIED_TTL_MS = 5_000;
+const VERIFIED_CACHE_MAX = 10_000;
+
 export class AuthService {
   private readonly failures = new Map<string, { count: number; windowStart: number }>();
+  private readonly verified = new Map<string, { principal: Principal; until: number }>();
 
   constructor(
     private readonly tokens: TokenStore,
@@ -46,6 +55,9 @@ export class AuthService {
 
   async revokeToken(id: string): Promise<void> {
     if (!(await this.tokens.revoke(id))) throw new NotFound(`token ${id} does not exist or is already revoked`, 'id');
+    for (const [hash, entry] of this.verified) {
+      if (entry.principal.kind === 'user' && entry.principal.tokenId === id) this.verified.delete(hash);
+    }
   }
 
   /**
@@ -90,10 +102,16 @@ export class AuthService {
   }
 
   private async verifyUserToken(presented: string): Promise<Principal | undefined> {
-    const token = await this.tokens.findActiveByHash(sha256Hex(presented));
+    const hash = sha256Hex(presented);
+    const cached = this.verified.get(hash);
+    if (cached && cached.until > Date.now()) return cached.principal;
+    const token = await this.tokens.findActiveByHash(hash);
     if (!token) return undefined;
     this.tokens.touch(token.id, token.lastUsedAt).catch((error) => this.logger.warn({ err: error }, 'could not record token use'));
-    return { kind: 'user', tokenId: token.id, name: token.name, role: token.role };
+    const principal: Principal = { kind: 'user', tokenId: token.id, name: token.name, role: token.role };
+    if (this.verified.size >= VERIFIED_CACHE_MAX) this.verified.clear();
+    this.verified.set(hash, { principal, until: Date.now() + VERIFIED_TTL_MS });
+    return principal;
   }
 
   private async verifyRunToken(presented: string): Promise<Principal | undefined> {

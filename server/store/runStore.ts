@@ -32,13 +32,12 @@ interface RunRow {
   finished_at: string | null;
 }
 
-const runFromRow = (r: RunRow): Run => ({
+const runFromRow = (r: RunRow): Run => withLazySpec(r.spec, {
   id: r.id,
   state: r.state,
   attempt: Number(r.attempt),
   workflowName: r.workflow_name,
   workflowVersion: r.workflow_version === null ? null : Number(r.workflow_version),
-  spec: fromJson<ResolvedRunSpec>(r.spec, {} as ResolvedRunSpec),
   backend: r.backend,
   backendRef: fromJson(r.backend_ref, null),
   trigger: r.trigger,
@@ -58,6 +57,22 @@ const runFromRow = (r: RunRow): Run => ({
   startedAt: r.started_at,
   finishedAt: r.finished_at,
 });
+
+/**
+ * The spec snapshot is the largest column; most readers (the reconciler above all, every pass over
+ * every in-flight run) never look at it, so it is parsed on first access only.
+ */
+function withLazySpec(specText: string, run: Omit<Run, 'spec'>): Run {
+  let parsed: ResolvedRunSpec | undefined;
+  return Object.defineProperty(run, 'spec', {
+    enumerable: true,
+    configurable: true,
+    get: () => (parsed ??= fromJson<ResolvedRunSpec>(specText, {} as ResolvedRunSpec)),
+    set: (value: ResolvedRunSpec) => {
+      parsed = value;
+    },
+  }) as Run;
+}
 
 export interface NewRun {
   id: string;
@@ -250,9 +265,35 @@ export class RunStore {
     return ((await this.db('runs').whereIn('id', claimedIds)) as RunRow[]).map(runFromRow);
   }
 
-  /** Runs the reconciler must look at: everything past queued and not yet terminal. */
-  async listInFlight(limit = 10_000): Promise<Run[]> {
-    return ((await this.db('runs').whereIn('state', ['launching', 'running', 'cancelling']).orderBy('created_at').limit(limit)) as RunRow[]).map(runFromRow);
+  /**
+   * Runs the reconciler must look at: everything past queued and not yet terminal, in keyset pages
+   * so that no number of in-flight runs is ever cut off or read in one piece.
+   */
+  async *inFlight(pageSize = 1000): AsyncGenerator<Run[]> {
+    let after: { createdAt: string; id: string } | undefined;
+    for (;;) {
+      const query = this.db('runs')
+        .whereIn('state', ['launching', 'running', 'cancelling'])
+        .orderBy([{ column: 'created_at' }, { column: 'id' }])
+        .limit(pageSize);
+      if (after) {
+        const { createdAt, id } = after;
+        query.where((q) => q.where('created_at', '>', createdAt).orWhere((q2) => q2.where('created_at', '=', createdAt).andWhere('id', '>', id)));
+      }
+      const rows = (await query) as RunRow[];
+      if (rows.length === 0) return;
+      yield rows.map(runFromRow);
+      if (rows.length < pageSize) return;
+      const last = rows[rows.length - 1];
+      after = { createdAt: last.created_at, id: last.id };
+    }
+  }
+
+  /** All in-flight runs at once (tests and small tools; the reconciler pages with inFlight()). */
+  async listInFlight(): Promise<Run[]> {
+    const all: Run[] = [];
+    for await (const page of this.inFlight()) all.push(...page);
+    return all;
   }
 
   async countByState(): Promise<Record<string, number>> {
@@ -283,14 +324,21 @@ export class RunStore {
     return rows.map((r) => ({ key: r.key, value: Number(r.value), step: toNumber(r.step), timestamp: r.timestamp }));
   }
 
-  /** The last value of each key: highest step, then the latest written. */
+  /**
+   * The last value of each key: highest step, then the latest written. A window function picks
+   * them in the database, so a run with many thousands of points costs one row per key here.
+   */
   async latestMetrics(runId: string): Promise<Record<string, Omit<Metric, 'key'>>> {
-    const latest: Record<string, Omit<Metric, 'key'>> = {};
-    for (const m of await this.metrics(runId)) {
-      const seen = latest[m.key];
-      if (!seen || m.step >= seen.step) latest[m.key] = { value: m.value, step: m.step, timestamp: m.timestamp };
-    }
-    return latest;
+    const ranked = this.db('run_metrics')
+      .where({ run_id: runId })
+      .select('key', 'value', 'step', 'timestamp', this.db.raw('row_number() over (partition by ?? order by ?? desc, ?? desc) as rn', ['key', 'step', 'id']));
+    const rows = (await this.db.select('key', 'value', 'step', 'timestamp').from(ranked.as('ranked')).where('rn', 1)) as Array<{
+      key: string;
+      value: number;
+      step: number | string;
+      timestamp: string;
+    }>;
+    return Object.fromEntries(rows.map((r) => [r.key, { value: Number(r.value), step: toNumber(r.step), timestamp: r.timestamp }]));
   }
 
   async upsertArtifact(runId: string, artifact: Omit<Artifact, 'createdAt'>): Promise<Artifact> {

@@ -23,14 +23,17 @@ export class Reconciler {
   ) {}
 
   async pass(): Promise<void> {
-    const inFlight = await this.runs.listInFlight();
-    for (const run of inFlight) {
-      try {
-        await this.reconcile(run);
-      } catch (error) {
-        if (error instanceof StateConflict) continue; // someone else moved it; next pass sees the new state
-        this.logger.warn({ err: error, runId: run.id }, 'could not reconcile run');
-      }
+    for await (const page of this.runs.inFlight()) {
+      for (const run of page) await this.reconcileOne(run);
+    }
+  }
+
+  private async reconcileOne(run: Run): Promise<void> {
+    try {
+      await this.reconcile(run);
+    } catch (error) {
+      if (error instanceof StateConflict) return; // someone else moved it; the next pass sees the new state
+      this.logger.warn({ err: error, runId: run.id }, 'could not reconcile run');
     }
   }
 

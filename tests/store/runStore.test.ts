@@ -79,6 +79,18 @@ describe.each(supportedDatabases())('RunStore on %s', (dbId) => {
     expect(results.filter(Boolean)).toHaveLength(1);
   });
 
+  it('pages through every in-flight run, however many there are, and skips queued and ended ones', async () => {
+    const lease = new Date(Date.now() + 30_000).toISOString();
+    for (let i = 0; i < 7; i += 1) await store.insert(newRun());
+    const claimed = await store.claimQueued('me', lease, 5);
+    await store.transition(claimed[0].id, ['launching'], 'failed', 'x');
+    const pages: string[][] = [];
+    for await (const page of store.inFlight(2)) pages.push(page.map((r) => r.id));
+    expect(pages.map((p) => p.length)).toEqual([2, 2]);
+    expect(new Set(pages.flat())).toEqual(new Set(claimed.slice(1).map((r) => r.id)));
+    expect((await store.listInFlight())[0].spec).toEqual(spec);
+  });
+
   it('idempotency keys are unique per generation', async () => {
     await store.insert(newRun({ idempotencyKey: 'k', idempotencyGeneration: 1, requestHash: 'h' }));
     await expect(store.insert(newRun({ idempotencyKey: 'k', idempotencyGeneration: 1, requestHash: 'h' }))).rejects.toThrow();
