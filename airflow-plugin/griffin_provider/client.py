@@ -397,6 +397,35 @@ class _Base:
 # Synchronous client (requests)
 # ---------------------------------------------------------------------------------------------
 
+    # -- retry decisions shared by the sync and async request loops ----------------------------
+
+    def _delay_after_error(self, method: str, path: str, err: Exception, attempt: int, may_retry: bool) -> float:
+        """Seconds to wait before retrying after a connection error or timeout; raises when out of retries."""
+        if not (may_retry and attempt < self.retry_policy.max_retries):
+            raise GriffinConnectionError(
+                f"{method} {self.base_url}{API_PREFIX}{path} failed: {type(err).__name__}: {err}"
+            ) from err
+        delay = self.retry_policy.delay(attempt)
+        log.warning(
+            "Griffin %s %s failed (%s); retry %d/%d in %.1fs",
+            method, path, type(err).__name__, attempt + 1, self.retry_policy.max_retries, delay,
+        )
+        return delay
+
+    def _delay_after_status(
+        self, method: str, path: str, status: int, headers: Mapping[str, str], text: str, attempt: int, may_retry: bool
+    ) -> float:
+        """Seconds to wait before retrying an error status; raises the API error when it is not retried."""
+        retry_after = parse_retry_after(headers.get("Retry-After"))
+        if not (may_retry and self.retry_policy.is_retryable_status(status) and attempt < self.retry_policy.max_retries):
+            raise _parse_error(status, text, method, path, retry_after)
+        delay = self.retry_policy.delay(attempt, retry_after)
+        log.warning(
+            "Griffin %s %s answered HTTP %d; retry %d/%d in %.1fs",
+            method, path, status, attempt + 1, self.retry_policy.max_retries, delay,
+        )
+        return delay
+
 
 class GriffinClient(_Base):
     """
@@ -467,33 +496,15 @@ class GriffinClient(_Base):
                     verify=self.verify,
                 )
             except (requests.ConnectionError, requests.Timeout) as err:
-                if may_retry and attempt < self.retry_policy.max_retries:
-                    delay = self.retry_policy.delay(attempt)
-                    log.warning(
-                        "Griffin %s %s failed (%s); retry %d/%d in %.1fs",
-                        method, path, type(err).__name__, attempt + 1, self.retry_policy.max_retries, delay,
-                    )
-                    self._sleep(delay)
-                    attempt += 1
-                    continue
-                raise GriffinConnectionError(
-                    f"{method} {self.base_url}{API_PREFIX}{path} failed: {type(err).__name__}: {err}"
-                ) from err
-            status = response.status_code
-            if status < 400 or status in expected:
-                return response
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            if may_retry and self.retry_policy.is_retryable_status(status) and attempt < self.retry_policy.max_retries:
-                delay = self.retry_policy.delay(attempt, retry_after)
-                log.warning(
-                    "Griffin %s %s answered HTTP %d; retry %d/%d in %.1fs",
-                    method, path, status, attempt + 1, self.retry_policy.max_retries, delay,
-                )
-                response.close()
-                self._sleep(delay)
+                self._sleep(self._delay_after_error(method, path, err, attempt, may_retry))
                 attempt += 1
                 continue
-            raise _parse_error(status, response.text, method, path, retry_after)
+            if response.status_code < 400 or response.status_code in expected:
+                return response
+            delay = self._delay_after_status(method, path, response.status_code, response.headers, response.text, attempt, may_retry)
+            response.close()
+            self._sleep(delay)
+            attempt += 1
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.request(method, path, **kwargs)
@@ -746,32 +757,13 @@ class AsyncGriffinClient(_Base):
                     headers=headers,
                 )
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as err:
-                if may_retry and attempt < self.retry_policy.max_retries:
-                    delay = self.retry_policy.delay(attempt)
-                    log.warning(
-                        "Griffin %s %s failed (%s); retry %d/%d in %.1fs",
-                        method, path, type(err).__name__, attempt + 1, self.retry_policy.max_retries, delay,
-                    )
-                    await self._sleep(delay)
-                    attempt += 1
-                    continue
-                raise GriffinConnectionError(
-                    f"{method} {self.base_url}{API_PREFIX}{path} failed: {type(err).__name__}: {err}"
-                ) from err
-            status = response.status_code
-            if status < 400 or status in expected:
-                return response
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            if may_retry and self.retry_policy.is_retryable_status(status) and attempt < self.retry_policy.max_retries:
-                delay = self.retry_policy.delay(attempt, retry_after)
-                log.warning(
-                    "Griffin %s %s answered HTTP %d; retry %d/%d in %.1fs",
-                    method, path, status, attempt + 1, self.retry_policy.max_retries, delay,
-                )
-                await self._sleep(delay)
+                await self._sleep(self._delay_after_error(method, path, err, attempt, may_retry))
                 attempt += 1
                 continue
-            raise _parse_error(status, response.text, method, path, retry_after)
+            if response.status_code < 400 or response.status_code in expected:
+                return response
+            await self._sleep(self._delay_after_status(method, path, response.status_code, response.headers, response.text, attempt, may_retry))
+            attempt += 1
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = await self.request(method, path, **kwargs)
