@@ -2,7 +2,7 @@
 # The whole test suite, every tier, as `npm test` runs it and .ci/run calls it.
 # It sets up what it needs first (tests/setup/ensure.sh: npm packages, PostgreSQL, the Python
 # virtual environment with Airflow and Ray, a Ray head, Chromium) and reuses what is present.
-#   GRIFFIN_TEST_SKIP=airflow,ray,chromium npm test   # a quicker partial run while developing
+#   GRIFFIN_TEST_SKIP=airflow,ray,chromium,k8s npm test   # a quicker partial run while developing
 set -Eeuo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -24,8 +24,12 @@ tier "typecheck" npx tsc -p tsconfig.json --noEmit
 tier "unit, store (SQLite + PostgreSQL), http, executors, system, security, fault, fuzz" npx vitest run
 
 python_bin="${GRIFFIN_AIRFLOW_PYTHON:-python3}"
-pytest_targets=(server/runtime/python examples)
-[[ -d airflow-plugin/tests ]] && pytest_targets+=(airflow-plugin/tests)
+pytest_targets=(server/runtime/python examples airflow-plugin/tests)
+if [[ ",${GRIFFIN_TEST_SKIP:-}," == *,airflow,* ]]; then
+  # Without the Airflow venv only the stdlib parts can be tested.
+  python_bin=python3
+  pytest_targets=(server/runtime/python examples)
+fi
 tier "python: training helper, examples, Airflow provider" "$python_bin" -m pytest -q -p no:cacheprovider "${pytest_targets[@]}"
 
 echo
