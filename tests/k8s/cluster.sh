@@ -303,8 +303,13 @@ start_proc() {   # start_proc NAME ENV_ASSIGNMENTS... -- BINARY ARGS...
   # The lock descriptors (7, 8 here; 9 in tests/setup/ensure.sh) are closed for it, or the daemon
   # would hold those locks for as long as it runs.
   setsid env "${envs[@]}" "$@" >"$LOGS/$name.log" 2>&1 </dev/null 7>&- 8>&- 9>&- &
-  echo $! >"$PIDS/$name.pid"
-  log "$name: started (pid $!, log $LOGS/$name.log)"
+  local pid=$!
+  echo "$pid" >"$PIDS/$name.pid"
+  # Until the background subshell has exec'd the binary, its command line is still this script's,
+  # and `running` would call a healthy start "exited". Give the exec a moment (it is slow under load).
+  local tries=0
+  while ((tries < 100)) && kill -0 "$pid" 2>/dev/null && ! running "$name"; do sleep 0.1; tries=$((tries + 1)); done
+  log "$name: started (pid $pid, log $LOGS/$name.log)"
 }
 
 stop_proc() {
