@@ -78,6 +78,7 @@ async function onDatabase(dbId: 'sqlite' | 'postgres', pgUrl: string | undefined
       };
 
       const floor = await repeat(() => wired.stores.runs.listInFlight());
+      const sweepIdle = await repeat(() => wired.reconciler.sweepAll());
       const reconcileIdle = await repeat(() => wired.reconciler.pass());
       const dispatchIdle = await repeat(() => wired.dispatcher.pass());
       if ((await wired.stores.runs.listInFlight()).length !== size - CHANGED) throw new Error('an idle pass changed a run: the seeded runs are not recognised as running');
@@ -99,7 +100,8 @@ async function onDatabase(dbId: 'sqlite' | 'postgres', pgUrl: string | undefined
         note,
       });
       rows.push(
-        row('reconciler pass, 0 changed', reconcileIdle),
+        row('reconciler full sweep (every 10 s), 0 changed', sweepIdle),
+        row('reconciler pass between sweeps, 0 changed', reconcileIdle),
         row(`reconciler pass, ${CHANGED} finished`, reconcileBusy, `+${reconcileBusy.queries - reconcileIdle.queries} queries for ${CHANGED} transitions`),
         row('dispatcher pass, 0 queued', dispatchIdle),
         row(`dispatcher pass, ${CHANGED} claimed + started`, dispatchBusy, `+${dispatchBusy.queries - dispatchIdle.queries} queries for ${CHANGED} claims and launches`),

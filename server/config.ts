@@ -24,6 +24,8 @@ export interface Config {
   readonly workers: boolean;
   readonly dispatchIntervalMs: number;
   readonly reconcileIntervalMs: number;
+  /** How often the reconciler reads every in-flight run instead of only those that may have changed. */
+  readonly reconcileFullSweepMs: number;
   /** How often each replica checks the schedules table for changes made anywhere. */
   readonly scheduleSyncMs: number;
   readonly leaseSeconds: number;
@@ -111,6 +113,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workers: boolFrom(env, 'GRIFFIN_WORKERS', true),
     dispatchIntervalMs: intFrom(env, 'GRIFFIN_DISPATCH_INTERVAL_MS', 500, 10),
     reconcileIntervalMs: intFrom(env, 'GRIFFIN_RECONCILE_INTERVAL_MS', 1000, 10),
+    reconcileFullSweepMs: intFrom(env, 'GRIFFIN_RECONCILE_FULL_SWEEP_MS', 10_000, 0),
     scheduleSyncMs: intFrom(env, 'GRIFFIN_SCHEDULE_SYNC_MS', 1000, 50),
     leaseSeconds: intFrom(env, 'GRIFFIN_LEASE_SECONDS', 30, 1),
     maxConcurrentLocalRuns: intFrom(env, 'GRIFFIN_MAX_LOCAL_RUNS', 4, 1),

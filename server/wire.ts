@@ -88,9 +88,12 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
 
   const loops: WorkerLoop[] = [];
   const wakeDispatcher = () => loops[0]?.wake();
-  const wakeReconciler = () => loops[1]?.wake();
+  const runChanged = (runId: string) => {
+    reconciler.markChanged(runId);
+    loops[1]?.wake();
+  };
 
-  executors.register(new LocalExecutor(config.dataDir, config.codeRoot, logger, wakeReconciler));
+  executors.register(new LocalExecutor(config.dataDir, config.codeRoot, logger, runChanged));
   if (config.rayAddress) {
     executors.register(new RayExecutor({ address: config.rayAddress, unreachableGraceSeconds: config.rayUnreachableGraceSeconds, codeRoot: config.codeRoot }));
   } else {
@@ -114,7 +117,14 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
     { instanceId: config.instanceId, leaseSeconds: config.leaseSeconds, maxConcurrentLocalRuns: config.maxConcurrentLocalRuns, backends: executors.names() },
     logger,
   );
-  const reconciler = new Reconciler(stores.runs, executors, registry, launcher, { instanceId: config.instanceId, leaseSeconds: config.leaseSeconds }, logger);
+  const reconciler = new Reconciler(
+    stores.runs,
+    executors,
+    registry,
+    launcher,
+    { instanceId: config.instanceId, leaseSeconds: config.leaseSeconds, fullSweepMs: config.reconcileFullSweepMs, eventedBackends: ['local'] },
+    logger,
+  );
   loops.push(
     new WorkerLoop('dispatcher', config.dispatchIntervalMs, metrics.timed('dispatcher', async () => void (await dispatcher.pass())), logger),
     new WorkerLoop('reconciler', config.reconcileIntervalMs, metrics.timed('reconciler', () => reconciler.pass()), logger),

@@ -66,7 +66,8 @@ export class LocalExecutor implements Executor {
     private readonly dataDir: string,
     private readonly codeRoot: string,
     private readonly logger: Logger,
-    private readonly onExit: () => void = () => {},
+    /** Called with the run id when a training process this instance started exits. */
+    private readonly onExit: (runId: string) => void = () => {},
   ) {}
 
   private paths(run: Run): LocalRef & { pidFile: string } {
@@ -148,7 +149,7 @@ export class LocalExecutor implements Executor {
       fs.writeFileSync(p.pidFile, String(child.pid));
       child.once('exit', () => {
         this.children.delete(run.id);
-        this.onExit();
+        this.onExit(run.id);
       });
       // Detached and unreferenced: the training process outlives a service restart and is re-attached.
       child.unref();

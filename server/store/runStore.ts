@@ -289,6 +289,24 @@ export class RunStore {
     }
   }
 
+  /**
+   * The in-flight runs a reconciler pass between full sweeps must look at: those named by executor
+   * events, those on backends that can only be polled, every launching or cancelling run, and
+   * running runs past their deadline. Each part is a small indexed read.
+   */
+  async needingAttention(options: { runIds: string[]; polledBackends: readonly BackendName[]; now: string }): Promise<Run[]> {
+    const inFlight = ['launching', 'running', 'cancelling'];
+    const parts: Array<Promise<RunRow[]>> = [
+      this.db('runs').whereIn('state', ['launching', 'cancelling']),
+      this.db('runs').where({ state: 'running' }).where('deadline_at', '<', options.now),
+    ];
+    if (options.runIds.length) parts.push(this.db('runs').whereIn('state', inFlight).whereIn('id', options.runIds));
+    if (options.polledBackends.length) parts.push(this.db('runs').whereIn('state', inFlight).whereIn('backend', options.polledBackends as BackendName[]));
+    const byId = new Map<string, RunRow>();
+    for (const rows of await Promise.all(parts)) for (const row of rows) byId.set(row.id, row);
+    return [...byId.values()].sort((a, b) => (a.created_at < b.created_at ? -1 : 1)).map(runFromRow);
+  }
+
   /** All in-flight runs at once (tests and small tools; the reconciler pages with inFlight()). */
   async listInFlight(): Promise<Run[]> {
     const all: Run[] = [];

@@ -1,4 +1,4 @@
-import type { Run } from '../domain.ts';
+import type { BackendName, Run } from '../domain.ts';
 import { StateConflict } from '../errors.ts';
 import type { ExecutorRegistry } from '../executors/registry.ts';
 import type { Logger } from '../logger.ts';
@@ -9,20 +9,51 @@ import type { Launcher } from './launcher.ts';
 const CANCEL_FORCE_AFTER_MS = 30_000;
 
 /**
- * Level-triggered: every pass compares each in-flight run with what its backend says and fixes
- * the difference. It keeps no memory between passes, so a restarted service loses nothing.
+ * Level-triggered: a full sweep compares every in-flight run with what its backend says and fixes
+ * the difference; it keeps no memory that matters, so a restarted service loses nothing.
+ *
+ * A full sweep costs about as much as reading every in-flight run (the bench: ~0.9 s of CPU for
+ * 10,000 on SQLite), so it runs every `fullSweepMs`. The passes between look only at runs that may
+ * have changed: those an executor reported (the local executor sees its children exit), those on
+ * backends that can only be polled, launching and cancelling runs, and runs past their deadline.
+ * Anything an event misses (a process re-attached after a restart has no parent to report its
+ * exit) is caught by the next sweep.
  */
 export class Reconciler {
+  private readonly changed = new Set<string>();
+  private lastFullSweep = 0;
+
   constructor(
     private readonly runs: RunStore,
     private readonly executors: ExecutorRegistry,
     private readonly registry: RegistryService,
     private readonly launcher: Launcher,
-    private readonly options: { instanceId: string; leaseSeconds: number },
+    private readonly options: { instanceId: string; leaseSeconds: number; fullSweepMs: number; eventedBackends: readonly BackendName[] },
     private readonly logger: Logger,
   ) {}
 
+  /** An executor saw this run change (e.g. its process exited): the next pass looks at it. */
+  markChanged(runId: string): void {
+    this.changed.add(runId);
+  }
+
   async pass(): Promise<void> {
+    const now = Date.now();
+    if (now - this.lastFullSweep >= this.options.fullSweepMs) {
+      await this.sweepAll();
+      return;
+    }
+    const runIds = [...this.changed];
+    this.changed.clear();
+    const polledBackends = this.executors.names().filter((b) => !this.options.eventedBackends.includes(b));
+    const runs = await this.runs.needingAttention({ runIds, polledBackends, now: new Date(now).toISOString() });
+    for (const run of runs) await this.reconcileOne(run);
+  }
+
+  /** Every in-flight run against its backend: the level-triggered ground truth. */
+  async sweepAll(): Promise<void> {
+    this.lastFullSweep = Date.now();
+    this.changed.clear();
     for await (const page of this.runs.inFlight()) {
       for (const run of page) await this.reconcileOne(run);
     }

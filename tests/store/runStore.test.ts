@@ -91,6 +91,21 @@ describe.each(supportedDatabases())('RunStore on %s', (dbId) => {
     expect((await store.listInFlight())[0].spec).toEqual(spec);
   });
 
+  it('between full sweeps, finds only the runs that may need the reconciler', async () => {
+    const lease = new Date(Date.now() + 30_000).toISOString();
+    for (let i = 0; i < 6; i += 1) await store.insert(newRun());
+    const [quiet, late, named, launching, cancelling, remote] = await store.claimQueued('me', lease, 6);
+    const past = new Date(Date.now() - 1000).toISOString();
+    const future = new Date(Date.now() + 60_000).toISOString();
+    for (const run of [quiet, named, cancelling]) await store.transition(run.id, ['launching'], 'running', 'started', { deadlineAt: future });
+    await store.transition(late.id, ['launching'], 'running', 'started', { deadlineAt: past });
+    await store.transition(cancelling.id, ['running'], 'cancelling', 'asked');
+    await t.db('runs').where({ id: remote.id }).update({ backend: 'ray', state: 'running', deadline_at: future });
+    const found = await store.needingAttention({ runIds: [named.id], polledBackends: ['ray'], now: new Date().toISOString() });
+    expect(found.map((r) => r.id).sort()).toEqual([late.id, named.id, launching.id, cancelling.id, remote.id].sort());
+    expect(found.map((r) => r.id)).not.toContain(quiet.id);
+  });
+
   it('idempotency keys are unique per generation', async () => {
     await store.insert(newRun({ idempotencyKey: 'k', idempotencyGeneration: 1, requestHash: 'h' }));
     await expect(store.insert(newRun({ idempotencyKey: 'k', idempotencyGeneration: 1, requestHash: 'h' }))).rejects.toThrow();
