@@ -1,10 +1,10 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { PROJECT_ROOT } from '../server/config.ts';
+import { freePort } from '../tests/helpers/ports.ts';
 
 /** Shared pieces of the benchmarks: processes, load, statistics, the result rows. */
 
@@ -46,17 +46,6 @@ export function percentile(samples: number[], p: number): number {
 }
 
 export const median = (xs: number[]): number => percentile(xs, 50);
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 export const tempDir = (name: string): string => fs.mkdtempSync(path.join(os.tmpdir(), `griffin-bench-${name}-`));
 
@@ -266,3 +255,5 @@ export async function api(baseUrl: string, method: string, route: string, body?:
   }
   return { status: res.status, body: parsed };
 }
+
+export { freePort };

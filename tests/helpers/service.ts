@@ -1,4 +1,3 @@
-import net from 'node:net';
 import path from 'node:path';
 import type { Server } from 'node:http';
 import supertest from 'supertest';
@@ -9,6 +8,7 @@ import { wire, type Wired } from '../../server/wire.ts';
 import { createApp } from '../../server/app.ts';
 import { seedCatalog } from '../../server/services/seed.ts';
 import type { Express } from 'express';
+import { freePort } from './ports.ts';
 
 export const ADMIN_TOKEN = 'gft_test_admin_token_0123456789';
 
@@ -88,13 +88,4 @@ export async function startTestService(
   };
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
