@@ -1,5 +1,6 @@
 import { Component, useState, type ReactNode } from 'react';
 import { ApiError, errorText } from '../api';
+import { plain } from '../format';
 
 export const RUN_STATES = ['queued', 'launching', 'running', 'cancelling', 'succeeded', 'failed', 'cancelled'] as const;
 export type RunState = (typeof RUN_STATES)[number];
@@ -167,4 +168,20 @@ export class ErrorBoundary extends Component<{ children: ReactNode; resetKey?: s
     if (this.state.error) return <ErrorBanner error={this.state.error} title="This page failed to render" />;
     return this.props.children;
   }
+}
+
+/** Hyperparameters (or any flat key/value map) as a compact two-column table. */
+export function ParamsTable({ entries }: { entries: Array<[string, unknown]> }) {
+  return (
+    <table className="table compact params">
+      <tbody>
+        {entries.map(([k, v]) => (
+          <tr key={k}>
+            <th>{k}</th>
+            <td className="mono">{plain(v)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
 }

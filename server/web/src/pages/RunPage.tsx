@@ -4,7 +4,7 @@ import { useAuth } from '../auth';
 import { useLoad, useNow } from '../hooks';
 import { bytes, dateTime, duration, num, plain, relativeTime, runDuration } from '../format';
 import { Link } from '../router';
-import { Card, Empty, ErrorBanner, KeyValues, Loading, PageHeader, StateBadge } from '../components/ui';
+import { Card, Empty, ErrorBanner, KeyValues, Loading, PageHeader, ParamsTable, StateBadge } from '../components/ui';
 import { LineChart } from '../components/LineChart';
 import { LineageChain } from '../components/Lineage';
 import { BackendRef } from '../components/BackendRef';
@@ -217,16 +217,7 @@ function Parameters({ run }: { run: Run }) {
   const res = run.spec.resources;
   return (
     <>
-      <table className="table compact params">
-        <tbody>
-          {hp.map(([k, v]) => (
-            <tr key={k}>
-              <th>{k}</th>
-              <td className="mono">{plain(v)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <ParamsTable entries={hp} />
       <KeyValues
         items={[
           ['Entrypoint', <span className="mono">{run.spec.entrypoint}</span>],

@@ -6,7 +6,7 @@ import { useLoad, useNow } from '../hooks';
 import { dateTime, duration, plain, relativeTime } from '../format';
 import { compact, numberOrUndefined, parseJsonObject, placeError, splitList, type FieldErrors } from '../forms';
 import { Link, navigate, setSearch, useLocation } from '../router';
-import { Card, Code, Empty, ErrorBanner, Field, KeyValues, Loading, PageHeader, StateBadge, Tabs } from '../components/ui';
+import { Card, Code, Empty, ErrorBanner, Field, KeyValues, Loading, PageHeader, ParamsTable, StateBadge, Tabs } from '../components/ui';
 import type { Dataset, Model, Page, Run, Runtime, Workflow } from '../types';
 
 export const BACKENDS = ['local', 'ray', 'kubernetes', 'kuberay'] as const;
@@ -127,16 +127,7 @@ function Overview({ workflow: w }: { workflow: Workflow }) {
         />
         <h3>Hyperparameters</h3>
         {hp.length ? (
-          <table className="table compact params">
-            <tbody>
-              {hp.map(([k, v]) => (
-                <tr key={k}>
-                  <th>{k}</th>
-                  <td className="mono">{plain(v)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <ParamsTable entries={hp} />
         ) : (
           <p className="muted">None set here: runs use the model's defaults.</p>
         )}
