@@ -99,6 +99,19 @@ export interface TransitionPatch {
   attempt?: number;
 }
 
+/** The columns a TransitionPatch sets; fields left undefined are not touched. */
+function patchColumns(patch: TransitionPatch): Record<string, unknown> {
+  const columns: Record<string, unknown> = {};
+  if (patch.backendRef !== undefined) columns.backend_ref = patch.backendRef === null ? null : toJson(patch.backendRef);
+  if (patch.leaseOwner !== undefined) columns.lease_owner = patch.leaseOwner;
+  if (patch.leaseExpiresAt !== undefined) columns.lease_expires_at = patch.leaseExpiresAt;
+  if (patch.deadlineAt !== undefined) columns.deadline_at = patch.deadlineAt;
+  if (patch.cancelRequestedAt !== undefined) columns.cancel_requested_at = patch.cancelRequestedAt;
+  if (patch.startedAt !== undefined) columns.started_at = patch.startedAt;
+  if (patch.attempt !== undefined) columns.attempt = patch.attempt;
+  return columns;
+}
+
 export interface RunFilter {
   state?: RunState;
   workflow?: string;
@@ -203,13 +216,7 @@ export class RunStore {
         update.lease_owner = null;
         update.lease_expires_at = null;
       }
-      if (patch.backendRef !== undefined) update.backend_ref = patch.backendRef === null ? null : toJson(patch.backendRef);
-      if (patch.leaseOwner !== undefined) update.lease_owner = patch.leaseOwner;
-      if (patch.leaseExpiresAt !== undefined) update.lease_expires_at = patch.leaseExpiresAt;
-      if (patch.deadlineAt !== undefined) update.deadline_at = patch.deadlineAt;
-      if (patch.cancelRequestedAt !== undefined) update.cancel_requested_at = patch.cancelRequestedAt;
-      if (patch.startedAt !== undefined) update.started_at = patch.startedAt;
-      if (patch.attempt !== undefined) update.attempt = patch.attempt;
+      Object.assign(update, patchColumns(patch));
       const count = await trx('runs').where({ id }).whereIn('state', from as RunState[]).update(update);
       if (count === 0) return { ok: false as const, actual: actual?.state };
       await trx('run_events').insert({ run_id: id, from_state: actual?.state ?? null, to_state: to, reason, at: now });
@@ -221,10 +228,7 @@ export class RunStore {
 
   /** Updates non-state fields of a run that is still in one of `states` (no event). */
   async patchWhileIn(id: string, states: readonly RunState[], patch: TransitionPatch): Promise<boolean> {
-    const update: Record<string, unknown> = { updated_at: nowIso() };
-    if (patch.backendRef !== undefined) update.backend_ref = patch.backendRef === null ? null : toJson(patch.backendRef);
-    if (patch.leaseOwner !== undefined) update.lease_owner = patch.leaseOwner;
-    if (patch.leaseExpiresAt !== undefined) update.lease_expires_at = patch.leaseExpiresAt;
+    const update: Record<string, unknown> = { updated_at: nowIso(), ...patchColumns(patch) };
     return (await this.db('runs').where({ id }).whereIn('state', states as RunState[]).update(update)) > 0;
   }
 
