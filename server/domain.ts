@@ -7,6 +7,8 @@ export type Trigger = 'http' | 'ui' | 'cli' | 'airflow' | 'schedule';
 
 export const TERMINAL_STATES: readonly RunState[] = ['succeeded', 'failed', 'cancelled'];
 export const ACTIVE_STATES: readonly RunState[] = ['queued', 'launching', 'running', 'cancelling'];
+/** States a resubmission with rerunIfFailed replaces with a new run: the run will not succeed. */
+export const RERUNNABLE_STATES: readonly RunState[] = ['failed', 'cancelled', 'cancelling'];
 export const isTerminal = (state: RunState): boolean => TERMINAL_STATES.includes(state);
 
 export interface Model {
@@ -116,6 +118,11 @@ export interface Run {
   leaseExpiresAt: string | null;
   deadlineAt: string | null;
   cancelRequestedAt: string | null;
+  /** The Airflow try that asked for the cancel, when one did. */
+  cancelRequestedByTry: number | null;
+  /** When an Airflow try finished with this run; a later try of the same task starts a new one. */
+  consumedAt: string | null;
+  consumedByTry: number | null;
   registeredModel: string | null;
   registeredVersion: number | null;
   createdAt: string;

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { RegistryService } from '../services/registryService.ts';
 import { defineRoute, type RouteDef } from './route.ts';
-import { AliasSet, ModelVersionCreate, NAME, PageQuery, RegisteredModelCreate } from './schemas.ts';
+import { AliasSet, ModelVersionCreate, ModelVersionUpdate, NAME, PageQuery, RegisteredModelCreate } from './schemas.ts';
 
 const NameParams = z.object({ name: NAME });
 const VersionParams = NameParams.extend({ version: z.coerce.number().int().positive() });
@@ -42,6 +42,16 @@ export function registryRoutes(registry: RegistryService): RouteDef[] {
       },
     }),
     defineRoute({ method: 'get', path: '/registry/models/:name/versions/:version', tag: 'registry', summary: 'One model version.', access: { role: 'viewer' }, params: VersionParams, handler: async ({ params }) => ({ body: registry.view(await registry.getVersion(params.name, params.version)) }) }),
+    defineRoute({
+      method: 'patch',
+      path: '/registry/models/:name/versions/:version',
+      tag: 'registry',
+      summary: 'Merge tags into a version (other tags are kept) and replace its description.',
+      access: { role: 'editor' },
+      params: VersionParams,
+      body: ModelVersionUpdate,
+      handler: async ({ params, body }) => ({ body: registry.view(await registry.updateVersion(params.name, params.version, body)) }),
+    }),
     defineRoute({ method: 'get', path: '/registry/models/:name/versions/:version/lineage', tag: 'registry', summary: 'Where a version came from: run, workflow, model, dataset, features, trigger.', access: { role: 'viewer' }, params: VersionParams, handler: async ({ params }) => ({ body: await registry.lineage(params.name, params.version) }) }),
     defineRoute({ method: 'put', path: '/registry/models/:name/aliases/:alias', tag: 'registry', summary: 'Point an alias (e.g. production) at a version; it moves from any other version.', access: { role: 'editor' }, params: AliasParams, body: AliasSet, handler: async ({ params, body }) => ({ body: registry.view(await registry.setAlias(params.name, params.alias, body.version)) }) }),
     defineRoute({ method: 'get', path: '/registry/models/:name/aliases/:alias', tag: 'registry', summary: 'The version an alias points at.', access: { role: 'viewer' }, params: AliasParams, handler: async ({ params }) => ({ body: registry.view(await registry.getAlias(params.name, params.alias)) }) }),

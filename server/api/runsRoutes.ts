@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { RunService } from '../services/runService.ts';
 import { InputError } from '../errors.ts';
 import { defineRoute, type RouteDef } from './route.ts';
-import { DryRunQuery, LogQuery, MetricQuery, MetricsBatch, RunCancel, RunCreate, RunListQuery } from './schemas.ts';
+import { DryRunQuery, LogQuery, MetricQuery, MetricsBatch, RunCancel, RunConsume, RunCreate, RunListQuery } from './schemas.ts';
 
 const RunParams = z.object({ id: z.string().regex(/^[a-z0-9]{1,32}$/, 'is not a run id') });
 const ArtifactParams = RunParams.extend({ path: z.union([z.string(), z.array(z.string())]) });
@@ -65,7 +65,17 @@ export function runRoutes(runs: RunService): RouteDef[] {
       params: RunParams,
       body: RunCancel,
       successStatus: 202,
-      handler: async ({ params, body }) => ({ body: await runs.view(await runs.cancel(params.id, body.reason)) }),
+      handler: async ({ params, body }) => ({ body: await runs.view(await runs.cancel(params.id, body.reason, body.tryNumber ?? null)) }),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/runs/:id/consume',
+      tag: 'runs',
+      summary: 'An Airflow try has finished with the run: a later submission under its key (a cleared task) starts a new run.',
+      access: { role: 'editor' },
+      params: RunParams,
+      body: RunConsume,
+      handler: async ({ params, body }) => ({ body: await runs.view(await runs.consume(params.id, body.tryNumber ?? null)) }),
     }),
     defineRoute({
       method: 'get',

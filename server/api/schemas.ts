@@ -128,7 +128,23 @@ export const RunCreate = z
     path: ['workflow'],
   });
 
-export const RunCancel = z.strictObject({ reason: z.string().max(1000).optional() });
+export const RunCancel = z.strictObject({
+  reason: z.string().max(1000).optional(),
+  /** The Airflow try asking for the cancel; a newer try waiting on the run then knows it was not the user. */
+  tryNumber: z.number().int().min(0).max(1_000_000).optional(),
+});
+
+export const RunConsume = z.strictObject({
+  /** The Airflow try that finished with the run. */
+  tryNumber: z.number().int().min(0).max(1_000_000).optional(),
+});
+
+export const ModelVersionUpdate = z
+  .strictObject({
+    tags: z.record(z.string(), z.string().max(1000)).optional(),
+    description: z.string().max(10_000).optional(),
+  })
+  .refine((body) => body.tags !== undefined || body.description !== undefined, { message: 'give "tags" or "description" to change', path: ['tags'] });
 
 export const MetricIn = z.strictObject({
   key: z.string().min(1).max(250).regex(/^[\w./ -]+$/, 'may hold letters, digits, "_", "-", ".", "/" and spaces'),

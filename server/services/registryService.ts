@@ -92,6 +92,12 @@ export class RegistryService {
     return found;
   }
 
+  /** Merges tags into a version and replaces its description; other tags are kept. */
+  async updateVersion(name: string, versionNumber: number, change: { tags?: Record<string, string>; description?: string }): Promise<ModelVersion> {
+    if (!(await this.registry.updateVersion(name, versionNumber, change))) throw new NotFound(`model "${name}" has no version ${versionNumber}`, 'version');
+    return (await this.registry.getVersion(name, versionNumber))!;
+  }
+
   listVersions(filter: { name: string; runId?: string; limit: number; pageToken?: string }): Promise<Page<ModelVersion>> {
     return this.registry.listVersions(filter);
   }

@@ -7,7 +7,7 @@ import { Transform } from 'node:stream';
 import type { RunCreateInput, RunListQuery } from '../api/schemas.ts';
 import type { z } from 'zod';
 import type { Artifact, Metric, Page, Run, RunEvent } from '../domain.ts';
-import { isTerminal } from '../domain.ts';
+import { isTerminal, RERUNNABLE_STATES } from '../domain.ts';
 import { Conflict, GriffinError, NotFound } from '../errors.ts';
 import { isUniqueViolation } from '../db/connect.ts';
 import { canonicalJson, newRunId, sha256Hex } from '../ids.ts';
@@ -49,6 +49,18 @@ function idempotentPart(input: RunCreateInput): RunCreateInput {
   return { ...input, airflow: airflow as RunCreateInput['airflow'] };
 }
 
+/**
+ * Whether a submission under a key already used starts a new run rather than returning the latest.
+ * A run some Airflow try has finished with (consumed) is never re-attached: the next try of that
+ * task is a user's clear, which means "train again". With rerunIfFailed, a run that failed, was
+ * cancelled or is being cancelled is not worth waiting on either. Anything else is re-attached,
+ * including a succeeded run no try has recorded yet (the task died after the run succeeded).
+ */
+function startsNewGeneration(existing: Run, input: RunCreateInput): boolean {
+  if (existing.consumedAt) return true;
+  return input.rerunIfFailed && RERUNNABLE_STATES.includes(existing.state);
+}
+
 /** Submitting, reading and cancelling runs, and what training processes report back. */
 export class RunService {
   constructor(
@@ -75,8 +87,7 @@ export class RunService {
           if (existing.requestHash !== requestHash) {
             throw new Conflict(`Idempotency-Key "${idempotencyKey}" was already used for run ${existing.id} with a different request body`, 'Idempotency-Key');
           }
-          const rerun = input.rerunIfFailed && (existing.state === 'failed' || existing.state === 'cancelled');
-          if (!rerun) return { run: existing, created: false };
+          if (!startsNewGeneration(existing, input)) return { run: existing, created: false };
           generation = (existing.idempotencyGeneration ?? 1) + 1;
         } else {
           generation = 1;
@@ -145,6 +156,9 @@ export class RunService {
       leaseExpiresAt: null,
       deadlineAt: null,
       cancelRequestedAt: null,
+      cancelRequestedByTry: null,
+      consumedAt: null,
+      consumedByTry: null,
       registeredModel: null,
       registeredVersion: null,
       createdAt: now,
@@ -206,6 +220,9 @@ export class RunService {
       reason: run.reason,
       deadlineAt: run.deadlineAt,
       cancelRequestedAt: run.cancelRequestedAt,
+      cancelRequestedByTry: run.cancelRequestedByTry,
+      consumedAt: run.consumedAt,
+      consumedByTry: run.consumedByTry,
       createdAt: run.createdAt,
       updatedAt: run.updatedAt,
       startedAt: run.startedAt,
@@ -231,14 +248,15 @@ export class RunService {
    * Cancel is a request: a queued run is cancelled at once; a launched one moves to cancelling
    * and the reconciler confirms with the backend. Cancelling twice is harmless.
    */
-  async cancel(id: string, reason: string | undefined): Promise<Run> {
+  async cancel(id: string, reason: string | undefined, byTry: number | null = null): Promise<Run> {
     const run = await this.get(id);
     const why = reason ? `cancelled: ${reason}` : 'cancelled by request';
     if (isTerminal(run.state)) throw new Conflict(`run ${id} already ended (${run.state}); nothing to cancel`, 'id');
     if (run.state === 'cancelling') return run;
+    const patch = { cancelRequestedAt: new Date().toISOString(), cancelRequestedByTry: byTry };
     try {
-      if (run.state === 'queued') return await this.runs.transition(id, ['queued'], 'cancelled', why);
-      const moved = await this.runs.transition(id, ['launching', 'running'], 'cancelling', why, { cancelRequestedAt: new Date().toISOString() });
+      if (run.state === 'queued') return await this.runs.transition(id, ['queued'], 'cancelled', why, patch);
+      const moved = await this.runs.transition(id, ['launching', 'running'], 'cancelling', why, patch);
       if (moved.backendRef) {
         await this.executors.get(moved.backend).cancel(moved).catch(() => {
           // The reconciler repeats the request until the backend confirms.
@@ -246,9 +264,19 @@ export class RunService {
       }
       return moved;
     } catch (error) {
-      if (error instanceof GriffinError && error.status === 409) return this.cancel(id, reason);
+      if (error instanceof GriffinError && error.status === 409) return this.cancel(id, reason, byTry);
       throw error;
     }
+  }
+
+  /**
+   * An Airflow try says it has finished with the run (whatever the run's outcome). The first call
+   * is kept; repeating it is harmless.
+   */
+  async consume(id: string, tryNumber: number | null): Promise<Run> {
+    await this.get(id);
+    await this.runs.markConsumed(id, tryNumber);
+    return this.get(id);
   }
 
   async logs(id: string, cursor: number, limit: number): Promise<LogChunk & { complete: boolean }> {

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { ModelVersion, Page, RegisteredModel } from '../domain.ts';
 import { Conflict } from '../errors.ts';
-import { isUniqueViolation } from '../db/connect.ts';
+import { dialectOf, isUniqueViolation } from '../db/connect.ts';
 import { decodePageToken, encodePageToken, fromJson, nowIso, toJson } from './rows.ts';
 
 interface ModelRow {
@@ -166,6 +166,25 @@ export class RegistryStore {
       }
     }
     throw new Conflict(`could not add a version to "${model.name}": too many concurrent registrations`, 'name');
+  }
+
+  /**
+   * Merges tags into a version (a given key replaces that key only) and replaces its description
+   * when one is given, in one transaction so two concurrent merges both land. Returns false when
+   * the version does not exist.
+   */
+  async updateVersion(name: string, version: number, change: { tags?: Record<string, string>; description?: string }): Promise<boolean> {
+    return this.db.transaction(async (trx) => {
+      const read = trx('model_versions as v').join('registered_models as m', 'm.id', 'v.model_id').where({ 'm.name': name, 'v.version': version }).select('v.id', 'v.tags').first();
+      if (dialectOf(this.db) === 'postgres') read.forUpdate();
+      const row = (await read) as { id: number; tags: string } | undefined;
+      if (!row) return false;
+      const update: Record<string, unknown> = {};
+      if (change.tags) update.tags = toJson({ ...fromJson<Record<string, string>>(row.tags, {}), ...change.tags });
+      if (change.description !== undefined) update.description = change.description;
+      await trx('model_versions').where({ id: row.id }).update(update);
+      return true;
+    });
   }
 
   /** Points an alias at a version; an alias names one version per model, so setting it moves it. */

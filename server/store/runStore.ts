@@ -24,6 +24,9 @@ interface RunRow {
   lease_expires_at: string | null;
   deadline_at: string | null;
   cancel_requested_at: string | null;
+  cancel_requested_by_try: number | null;
+  consumed_at: string | null;
+  consumed_by_try: number | null;
   registered_model: string | null;
   registered_version: number | null;
   created_at: string;
@@ -50,6 +53,9 @@ const runFromRow = (r: RunRow): Run => withLazySpec(r.spec, {
   leaseExpiresAt: r.lease_expires_at,
   deadlineAt: r.deadline_at,
   cancelRequestedAt: r.cancel_requested_at,
+  cancelRequestedByTry: r.cancel_requested_by_try === null || r.cancel_requested_by_try === undefined ? null : Number(r.cancel_requested_by_try),
+  consumedAt: r.consumed_at ?? null,
+  consumedByTry: r.consumed_by_try === null || r.consumed_by_try === undefined ? null : Number(r.consumed_by_try),
   registeredModel: r.registered_model,
   registeredVersion: r.registered_version === null ? null : Number(r.registered_version),
   createdAt: r.created_at,
@@ -95,6 +101,7 @@ export interface TransitionPatch {
   leaseExpiresAt?: string | null;
   deadlineAt?: string | null;
   cancelRequestedAt?: string | null;
+  cancelRequestedByTry?: number | null;
   startedAt?: string | null;
   attempt?: number;
 }
@@ -107,6 +114,7 @@ function patchColumns(patch: TransitionPatch): Record<string, unknown> {
   if (patch.leaseExpiresAt !== undefined) columns.lease_expires_at = patch.leaseExpiresAt;
   if (patch.deadlineAt !== undefined) columns.deadline_at = patch.deadlineAt;
   if (patch.cancelRequestedAt !== undefined) columns.cancel_requested_at = patch.cancelRequestedAt;
+  if (patch.cancelRequestedByTry !== undefined) columns.cancel_requested_by_try = patch.cancelRequestedByTry;
   if (patch.startedAt !== undefined) columns.started_at = patch.startedAt;
   if (patch.attempt !== undefined) columns.attempt = patch.attempt;
   return columns;
@@ -230,6 +238,14 @@ export class RunStore {
   async patchWhileIn(id: string, states: readonly RunState[], patch: TransitionPatch): Promise<boolean> {
     const update: Record<string, unknown> = { updated_at: nowIso(), ...patchColumns(patch) };
     return (await this.db('runs').where({ id }).whereIn('state', states as RunState[]).update(update)) > 0;
+  }
+
+  /**
+   * Records that an Airflow try finished with the run. The first consumer wins and later calls
+   * change nothing, so a replayed request cannot move the record to another try.
+   */
+  async markConsumed(id: string, tryNumber: number | null): Promise<void> {
+    await this.db('runs').where({ id }).whereNull('consumed_at').update({ consumed_at: nowIso(), consumed_by_try: tryNumber });
   }
 
   /** Takes over an expired launch lease; the old expiry in the WHERE makes only one taker win. */
