@@ -26,7 +26,7 @@ export interface ParameterDefinition {
 }
 
 export interface ServiceCall {
-  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** Path under the service root, in OpenAPI form: /api/v1/runs/{id}. */
   path: string;
   /** When the class makes this call. */
@@ -99,6 +99,13 @@ const call = (method: ServiceCall['method'], path: string, when: string): Servic
 const GET_RUN = (when: string) => call('GET', '/api/v1/runs/{id}', when);
 const GET_LOGS = (when: string) => call('GET', '/api/v1/runs/{id}/logs', when);
 const CANCEL_RUN = (when: string) => call('POST', '/api/v1/runs/{id}/cancel', when);
+const CONSUME_RUN = (when: string) => call('POST', '/api/v1/runs/{id}/consume', when);
+const UNREACHABLE_TIMEOUT: ParameterInput = {
+  name: 'griffin_unreachable_timeout',
+  type: 'timedelta | float | None',
+  default: null,
+  description: "How long a wait tolerates Griffin being unreachable before the task fails; defaults to the connection's extra unreachable_timeout, else 600 s.",
+};
 
 export const operatorCatalog: OperatorCatalog = {
   provider: {
@@ -139,7 +146,7 @@ export const operatorCatalog: OperatorCatalog = {
         },
         { name: 'wait_for_completion', type: 'bool', default: true, description: 'Wait until the run finishes; otherwise return right after submission.' },
         { name: 'poll_interval', type: 'float', default: 30.0, description: 'Seconds between two status checks while waiting.' },
-        { name: 'deferrable', type: 'bool', default: false, description: 'Wait in the triggerer instead of a worker slot.' },
+        { name: 'deferrable', type: 'bool', default: false, description: 'Wait in the triggerer instead of a worker slot. Defaults to [operators] default_deferrable (false unless set).' },
         {
           name: 'run_timeout',
           type: 'timedelta | float | None',
@@ -148,6 +155,7 @@ export const operatorCatalog: OperatorCatalog = {
         },
         { name: 'cancel_on_kill', type: 'bool', default: true, description: 'Cancel the run when the task is killed.' },
         { name: 'copy_logs', type: 'bool', default: true, description: "Copy the run's log lines into the task log while waiting." },
+        UNREACHABLE_TIMEOUT,
       ],
       extraLinks: ['Griffin Run'],
       xcomKeys: ['griffin_run_id', 'griffin_run_url'],
@@ -157,7 +165,8 @@ export const operatorCatalog: OperatorCatalog = {
         call('GET', '/api/v1/runs', "With if_run_exists='fail': look for a run under the idempotency key first."),
         GET_RUN('While waiting in the worker.'),
         GET_LOGS('Copying the run log into the task log (copy_logs).'),
-        CANCEL_RUN('on_kill (cancel_on_kill), and when run_timeout passes in Airflow.'),
+        CANCEL_RUN("on_kill after a user's kill (cancel_on_kill; not on a worker shutdown or eviction), and when run_timeout or execution_timeout passes, with the try number."),
+        CONSUME_RUN('When the try has finished with the run (it ended, a limit passed, or wait_for_completion=False handed it on).'),
       ],
     }),
     operator({
@@ -170,8 +179,9 @@ export const operatorCatalog: OperatorCatalog = {
         CONN_ID,
         { name: 'success_states', type: 'Sequence[str]', default: ['succeeded'], description: 'Run states that end the wait successfully.' },
         { name: 'failure_states', type: 'Sequence[str]', default: ['failed', 'cancelled'], description: 'Run states that fail the task.' },
-        { name: 'deferrable', type: 'bool', default: false, description: 'Wait in the triggerer, polling every poke_interval until timeout.' },
+        { name: 'deferrable', type: 'bool', default: false, description: 'Wait in the triggerer, polling every poke_interval until timeout. Defaults to [operators] default_deferrable (false unless set).' },
         { name: 'copy_logs', type: 'bool', default: true, description: "Copy the run's log into the task log once the run has ended." },
+        UNREACHABLE_TIMEOUT,
       ],
       extraLinks: ['Griffin Run'],
       xcomKeys: ['griffin_run_url'],
@@ -205,6 +215,7 @@ export const operatorCatalog: OperatorCatalog = {
       calls: [
         call('POST', '/api/v1/registry/models/{name}/versions', 'Register, with an Idempotency-Key.'),
         call('PUT', '/api/v1/registry/models/{name}/aliases/{alias}', 'When the version existed already without an alias asked for.'),
+        call('PATCH', '/api/v1/registry/models/{name}/versions/{version}', 'When the version existed already: merge the tags and description asked for.'),
       ],
     }),
     operator({
@@ -238,10 +249,13 @@ export const operatorCatalog: OperatorCatalog = {
         { name: 'success_states', type: 'Sequence[str]', default: ['succeeded'], description: 'Run states that end the wait successfully.' },
         { name: 'failure_states', type: 'Sequence[str]', default: ['failed', 'cancelled'], description: 'Run states that end the wait with a failure.' },
         { name: 'log_cursor', type: 'int | None', default: null, description: 'Copy the run log from this cursor while waiting; null copies nothing.' },
-        { name: 'cancel_on_kill', type: 'bool', default: false, description: 'Cancel the run when the deferred task is killed.' },
+        { name: 'cancel_on_kill', type: 'bool', default: false, description: 'Cancel the run when a user kills the deferred task.' },
+        { name: 'try_number', type: 'int | None', default: null, description: "The Airflow try that deferred: sent with a cancel, and used to tell an earlier try's cancel (a clear) from a user's." },
+        { name: 'deadline_limit', type: 'str | None', default: null, description: 'What the deadline stands for, named in the timeout event, e.g. "execution_timeout (25s)".' },
+        { name: 'unreachable_timeout', type: 'float | None', default: null, description: 'Seconds of continuous Griffin outage tolerated before an error event (null: 600).' },
       ]).map(({ templated: _notTemplated, ...p }) => p),
-      eventKeys: ['status', 'run_id', 'state', 'message', 'run', 'log_cursor'],
-      eventStatuses: ['success', 'failed', 'timeout', 'error'],
+      eventKeys: ['status', 'run_id', 'state', 'message', 'run', 'log_cursor', 'limit'],
+      eventStatuses: ['success', 'failed', 'timeout', 'superseded', 'error'],
       calls: [GET_RUN('Every poll.'), GET_LOGS('Every poll, when log_cursor is set.'), CANCEL_RUN('on_kill, when cancel_on_kill is set.')],
     },
   ],

@@ -31,6 +31,21 @@ except ImportError:  # Airflow 2.10 and early 3.x
     )
 
 try:
+    from airflow.sdk.exceptions import AirflowTaskTimeout
+except ImportError:  # Airflow 2.10 and early 3.x
+    from airflow.exceptions import AirflowTaskTimeout  # type: ignore[no-redef]
+
+try:
+    from airflow.sdk.configuration import conf
+except ImportError:  # Airflow 2.10 and 3.0
+    from airflow.configuration import conf  # type: ignore[no-redef]
+
+try:
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+except ImportError:  # Airflow 2.10: task instances read their state from the database
+    RuntimeTaskInstance = None  # type: ignore[assignment,misc]
+
+try:
     from airflow.sdk.execution_time.xcom import XCom
 except ImportError:  # Airflow 2.10
     from airflow.models.xcom import XCom  # type: ignore[no-redef]
@@ -42,13 +57,22 @@ __all__ = [
     "AirflowFailException",
     "AirflowSensorTimeout",
     "AirflowSkipException",
+    "AirflowTaskTimeout",
     "BaseHook",
     "BaseOperator",
     "BaseOperatorLink",
     "BaseSensorOperator",
     "BaseTrigger",
     "PokeReturnValue",
+    "RuntimeTaskInstance",
     "TaskDeferralError",
     "TriggerEvent",
     "XCom",
+    "conf",
+    "default_deferrable",
 ]
+
+
+def default_deferrable() -> bool:
+    """``[operators] default_deferrable``: what every major provider uses as its ``deferrable`` default."""
+    return conf.getboolean("operators", "default_deferrable", fallback=False)

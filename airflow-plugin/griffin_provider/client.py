@@ -48,9 +48,13 @@ __all__ = [
     "GriffinError",
     "GriffinNotFoundError",
     "GriffinRunState",
+    "GriffinUnreachableError",
     "GriffinWaitTimeoutError",
+    "OutageTracker",
     "LogLineBuffer",
     "RetryPolicy",
+    "cancelled_by_earlier_try",
+    "is_unreachable",
     "parse_timestamp",
     "run_summary",
 ]
@@ -61,6 +65,8 @@ API_PREFIX = "/api/v1"
 DEFAULT_TIMEOUT = 30.0
 LOG_CHUNK_LIMIT = 65536
 USER_AGENT = "airflow-provider-griffin"
+# How long a wait tolerates Griffin being unreachable (a deploy, a restart) before it fails.
+DEFAULT_UNREACHABLE_TIMEOUT = 600.0
 
 
 class GriffinRunState(str, enum.Enum):
@@ -99,6 +105,10 @@ class GriffinError(Exception):
 
 class GriffinConnectionError(GriffinError):
     """The service could not be reached (after retries, where retries were allowed)."""
+
+
+class GriffinUnreachableError(GriffinConnectionError):
+    """Griffin stayed unreachable during a wait for longer than its outage budget."""
 
 
 class GriffinWaitTimeoutError(GriffinError):
@@ -160,7 +170,8 @@ def _error_class(status: int) -> type[GriffinAPIError]:
 # Retry policy (the one place that decides what is retried and how long to wait)
 # ---------------------------------------------------------------------------------------------
 
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+# PATCH is here because Griffin's only PATCH merges the given values: sending it twice changes nothing more.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -224,6 +235,92 @@ class RetryPolicy:
 
 
 # ---------------------------------------------------------------------------------------------
+# Outages: while waiting, an unreachable Griffin means "state unknown", not "failed"
+# ---------------------------------------------------------------------------------------------
+
+
+def is_unreachable(err: BaseException) -> bool:
+    """Whether an error says only that Griffin could not answer now: a connection error, timeout, 429 or 5xx."""
+    if isinstance(err, GriffinConnectionError):
+        return True
+    return isinstance(err, GriffinAPIError) and RetryPolicy.is_retryable_status(err.status)
+
+
+class OutageTracker:
+    """
+    How long Griffin has been unreachable during one wait, held against an outage budget.
+
+    A deploy or restart of Griffin takes it away for seconds to minutes while runs keep training,
+    so a wait treats every unreachable answer as "state unknown" and keeps waiting; only an outage
+    longer than the budget fails it. Each failed request is logged once, with how long the outage
+    has lasted. ``since`` is epoch seconds, so a caller that loses its memory between checks (a
+    sensor in reschedule mode) can carry it over.
+
+    :param budget: Seconds of continuous outage tolerated (``griffin_unreachable_timeout``).
+    :param since: When the current outage began, if one is already under way.
+    :param log: Where the outage lines go (default: this module's logger).
+    """
+
+    def __init__(
+        self,
+        budget: float | None = None,
+        *,
+        since: float | None = None,
+        log: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.budget = DEFAULT_UNREACHABLE_TIMEOUT if budget is None else max(0.0, float(budget))
+        self.since = since
+        self._log = log or log_warning
+        self._clock = clock
+
+    def failed(self, err: GriffinError, what: str) -> None:
+        """Record a failed request; re-raise it unless it only says Griffin is unreachable, or the budget is spent."""
+        if not is_unreachable(err):
+            raise err
+        now = self._clock()
+        if self.since is None:
+            self.since = now
+        down = now - self.since
+        if down >= self.budget:
+            raise GriffinUnreachableError(
+                f"Griffin has been unreachable for {down:.0f}s while {what}, longer than "
+                f"griffin_unreachable_timeout ({self.budget:.0f}s); last error: {err}"
+            ) from err
+        self._log(
+            f"Griffin unreachable for {down:.0f}s while {what} (tolerated up to {self.budget:.0f}s); "
+            f"still waiting. Last error: {err}"
+        )
+
+    def recovered(self) -> None:
+        if self.since is not None:
+            self._log(f"Griffin is reachable again after {self._clock() - self.since:.0f}s")
+        self.since = None
+
+    def pause(self, poll_interval: float) -> float:
+        """Seconds to wait before the next try during an outage: never longer than what is left of the budget."""
+        left = self.budget - (self._clock() - self.since) if self.since is not None else self.budget
+        return max(0.5, min(poll_interval, left))
+
+
+def log_warning(message: str) -> None:
+    log.warning("%s", message)
+
+
+def cancelled_by_earlier_try(run: Mapping[str, Any], try_number: int | None) -> bool:
+    """
+    Whether an earlier try of the same Airflow task asked to cancel this run.
+
+    That happens when a user clears a task while it waits: the old try's kill cancels the run the
+    new try may already have re-attached to. The new try then starts a new run instead of failing.
+    """
+    by = run.get("cancelRequestedByTry")
+    if try_number is None or by is None:
+        return False
+    return run.get("state") in (GriffinRunState.CANCELLING.value, GriffinRunState.CANCELLED.value) and int(by) < int(try_number)
+
+
+# ---------------------------------------------------------------------------------------------
 # Helpers shared by the sync and async clients
 # ---------------------------------------------------------------------------------------------
 
@@ -267,6 +364,11 @@ def run_summary(run: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def griffin_log_line(line: str) -> str:
+    """A run's log line as it appears in the Airflow task log: marked once as Griffin's."""
+    return line if line.startswith("[griffin]") else f"[griffin] {line}"
+
+
 class LogLineBuffer:
     """Turns log chunks (which may cut a line in two) into whole lines."""
 
@@ -288,6 +390,13 @@ class LogLineBuffer:
 
 def _quote(segment: Any) -> str:
     return quote(str(segment), safe="")
+
+
+def _cancel_body(reason: str | None, try_number: int | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"reason": reason} if reason else {}
+    if try_number is not None:
+        body["tryNumber"] = int(try_number)
+    return body
 
 
 def _new_idempotency_key() -> str:
@@ -573,12 +682,42 @@ class GriffinClient(_Base):
         params = dict(filters, limit=limit, pageToken=page_token)
         return self._json("GET", "/runs", params=params)
 
-    def cancel_run(self, run_id: str, reason: str | None = None) -> dict[str, Any]:
-        """Ask the service to cancel a run; raises :class:`GriffinConflictError` if it already finished."""
-        body = {"reason": reason} if reason else {}
+    def cancel_run(self, run_id: str, reason: str | None = None, try_number: int | None = None) -> dict[str, Any]:
+        """
+        Ask the service to cancel a run; raises :class:`GriffinConflictError` if it already finished.
+
+        :param try_number: The Airflow try asking, recorded on the run so that a newer try waiting
+            on it can tell this from a user's cancel.
+        """
+        body = _cancel_body(reason, try_number)
         return self._json(
             "POST", f"/runs/{_quote(run_id)}/cancel", json_body=body, idempotency_key=_new_idempotency_key()
         )
+
+    def call_through_outage(self, call: Callable[[], Any], outage: OutageTracker, what: str, pause: float = 10.0) -> Any:
+        """
+        ``call()`` until Griffin answers, for as long as ``outage`` tolerates; errors other than an
+        unreachable Griffin are raised at once. Only for calls that are safe to repeat (GETs, and
+        POSTs with a fixed Idempotency-Key).
+        """
+        while True:
+            try:
+                result = call()
+            except GriffinError as err:
+                outage.failed(err, what)
+                self._sleep(outage.pause(pause))
+                continue
+            outage.recovered()
+            return result
+
+    def consume_run(self, run_id: str, try_number: int | None = None) -> dict[str, Any]:
+        """Tell Griffin this Airflow try has finished with the run: the next try under its key trains again."""
+        body = {"tryNumber": int(try_number)} if try_number is not None else {}
+        return self._json("POST", f"/runs/{_quote(run_id)}/consume", json_body=body, idempotency_key=_new_idempotency_key())
+
+    def whoami(self) -> dict[str, Any]:
+        """The caller as Griffin sees it: ``{"name", "role", ...}``."""
+        return self._json("GET", "/whoami")
 
     def get_logs(self, run_id: str, cursor: int = 0, limit: int = LOG_CHUNK_LIMIT) -> dict[str, Any]:
         """One chunk: ``{"text", "nextCursor", "complete"}``."""
@@ -608,9 +747,11 @@ class GriffinClient(_Base):
         log_callback: Callable[[str], None] | None = None,
         log_cursor: int = 0,
         raise_on_failure: bool = False,
+        unreachable_timeout: float | None = None,
+        outage: OutageTracker | None = None,
     ) -> dict[str, Any]:
         """
-        Poll until the run is terminal and return it.
+        Poll until the run is terminal and return it; an unreachable Griffin is waited out.
 
         :param poll_interval: Seconds between polls.
         :param timeout: Give up after this many seconds (relative).
@@ -618,18 +759,34 @@ class GriffinClient(_Base):
         :param log_callback: Called with every whole log line as it appears.
         :param log_cursor: Where to start reading the log (0 = the beginning).
         :param raise_on_failure: Raise :class:`GriffinError` if the run did not succeed.
+        :param unreachable_timeout: Seconds of continuous outage tolerated (default 600); then
+            :class:`GriffinUnreachableError`. Ignored when ``outage`` is given.
+        :param outage: An :class:`OutageTracker` to share with the caller's other calls.
         """
         if timeout is not None:
             by_timeout = time.time() + timeout
             deadline = by_timeout if deadline is None else min(deadline, by_timeout)
+        outage = outage or OutageTracker(unreachable_timeout)
         buffer = LogLineBuffer()
+        run: dict[str, Any] | None = None
         while True:
-            run = self.get_run(run_id)
-            if log_callback is not None:
-                for text, next_cursor, _ in self.iter_logs(run_id, log_cursor):
-                    for line in buffer.feed(text):
-                        log_callback(line)
-                    log_cursor = next_cursor
+            try:
+                run = self.get_run(run_id)
+                if log_callback is not None:
+                    for text, next_cursor, _ in self.iter_logs(run_id, log_cursor):
+                        for line in buffer.feed(text):
+                            log_callback(line)
+                        log_cursor = next_cursor
+            except GriffinError as err:
+                outage.failed(err, f"waiting for run {run_id}")
+                if deadline is not None and time.time() >= deadline:
+                    raise GriffinWaitTimeoutError(
+                        f"run {run_id} not finished at the deadline (Griffin unreachable since "
+                        f"{time.time() - (outage.since or time.time()):.0f}s)", run=run
+                    ) from err
+                self._sleep(outage.pause(poll_interval))
+                continue
+            outage.recovered()
             if GriffinRunState.is_terminal(run["state"]):
                 if log_callback is not None:
                     for line in buffer.flush():
@@ -673,6 +830,17 @@ class GriffinClient(_Base):
 
     def get_model_version(self, model_name: str, version: int | str) -> dict[str, Any]:
         return self._json("GET", f"/registry/models/{_quote(model_name)}/versions/{_quote(version)}")
+
+    def update_model_version(
+        self, model_name: str, version: int | str, *, tags: Mapping[str, str] | None = None, description: str | None = None
+    ) -> dict[str, Any]:
+        """Merge ``tags`` into a version (other tags are kept) and replace its description."""
+        body: dict[str, Any] = {}
+        if tags:
+            body["tags"] = {str(k): str(v) for k, v in tags.items()}
+        if description is not None:
+            body["description"] = description
+        return self._json("PATCH", f"/registry/models/{_quote(model_name)}/versions/{_quote(version)}", json_body=body)
 
     def set_model_alias(self, model_name: str, alias: str, version: int) -> dict[str, Any] | None:
         return self._json(
@@ -774,8 +942,8 @@ class AsyncGriffinClient(_Base):
     async def get_run(self, run_id: str) -> dict[str, Any]:
         return await self._json("GET", f"/runs/{_quote(run_id)}")
 
-    async def cancel_run(self, run_id: str, reason: str | None = None) -> dict[str, Any]:
-        body = {"reason": reason} if reason else {}
+    async def cancel_run(self, run_id: str, reason: str | None = None, try_number: int | None = None) -> dict[str, Any]:
+        body = _cancel_body(reason, try_number)
         return await self._json(
             "POST", f"/runs/{_quote(run_id)}/cancel", json_body=body, idempotency_key=_new_idempotency_key()
         )

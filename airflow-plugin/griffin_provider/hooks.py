@@ -8,10 +8,12 @@ from typing import Any
 from griffin_provider._compat import BaseHook
 from griffin_provider.client import (
     DEFAULT_TIMEOUT,
+    DEFAULT_UNREACHABLE_TIMEOUT,
     AsyncGriffinClient,
     GriffinClient,
     GriffinRunState,
     RetryPolicy,
+    griffin_log_line,
 )
 
 __all__ = ["GriffinHook", "GriffinRunState"]
@@ -66,6 +68,8 @@ class GriffinHook(BaseHook):
     extra field ``token``, holds the bearer token. Extra ``timeout`` (seconds) and ``verify`` (TLS)
     are optional. Requests are retried with exponential backoff and jitter only on connection errors,
     timeouts, 429 and 5xx, honouring ``Retry-After``; a POST only when it carries an Idempotency-Key.
+    Extra ``unreachable_timeout`` (seconds, default 600) is how long a wait tolerates Griffin being
+    unreachable before it fails; a task's ``griffin_unreachable_timeout`` takes precedence.
 
     :param griffin_conn_id: The Airflow connection id. Defaults to ``griffin_default``.
     :param timeout: Seconds for each HTTP request; defaults to the connection's extra ``timeout`` or 30.
@@ -151,12 +155,35 @@ class GriffinHook(BaseHook):
         extra = await conn.aextra_dejson() if hasattr(conn, "aextra_dejson") else conn.extra_dejson
         return AsyncGriffinClient(**self._settings(conn, extra))
 
+    def unreachable_timeout(self, override: float | None = None) -> float:
+        """Seconds of Griffin outage a wait tolerates: the task's setting, else the connection's extra, else 600."""
+        if override is not None:
+            return float(override)
+        extra = self.get_connection(self.griffin_conn_id).extra_dejson
+        value = extra.get("unreachable_timeout")
+        if value in (None, ""):
+            return DEFAULT_UNREACHABLE_TIMEOUT
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"connection {self.griffin_conn_id!r}: extra unreachable_timeout must be a number of seconds, not {value!r}"
+            ) from None
+
     def test_connection(self) -> tuple[bool, str]:
         try:
+            me = self.get_conn().whoami() or {}
             self.get_conn().list_runs(limit=1)
         except Exception as err:
             return False, str(err)
-        return True, "Connection successfully tested"
+        role = me.get("role")
+        who = f"as {me.get('name') or 'this token'} (role {role})" if role else ""
+        if role == "viewer":
+            return True, (
+                f"Connected {who}. A viewer token can watch runs (sensors) but not submit, cancel or register: "
+                "those need an editor token."
+            )
+        return True, f"Connection successfully tested {who}".rstrip()
 
     # -- sync API used by operators and sensors -------------------------------------------------
 
@@ -173,8 +200,11 @@ class GriffinHook(BaseHook):
     def list_runs(self, **filters: Any) -> dict[str, Any]:
         return self.get_conn().list_runs(**filters)
 
-    def cancel_run(self, run_id: str, reason: str | None = None) -> dict[str, Any]:
-        return self.get_conn().cancel_run(run_id, reason=reason)
+    def cancel_run(self, run_id: str, reason: str | None = None, try_number: int | None = None) -> dict[str, Any]:
+        return self.get_conn().cancel_run(run_id, reason=reason, try_number=try_number)
+
+    def consume_run(self, run_id: str, try_number: int | None = None) -> dict[str, Any]:
+        return self.get_conn().consume_run(run_id, try_number)
 
     def get_logs(self, run_id: str, cursor: int = 0) -> dict[str, Any]:
         return self.get_conn().get_logs(run_id, cursor)
@@ -186,7 +216,7 @@ class GriffinHook(BaseHook):
         """Copy the run's log from ``cursor`` into ``emit`` (default: this hook's log); return the new cursor."""
         from griffin_provider.client import LogLineBuffer
 
-        emit = emit or (lambda line: self.log.info("[griffin] %s", line))
+        emit = emit or (lambda line: self.log.info("%s", griffin_log_line(line)))
         buffer = LogLineBuffer()
         for text, next_cursor, _ in self.get_conn().iter_logs(run_id, cursor):
             for line in buffer.feed(text):
@@ -199,6 +229,9 @@ class GriffinHook(BaseHook):
     def register_model_version(self, model_name: str, **kwargs: Any) -> dict[str, Any]:
         return self.get_conn().register_model_version(model_name, **kwargs)
 
+    def update_model_version(self, model_name: str, version: int | str, **kwargs: Any) -> dict[str, Any]:
+        return self.get_conn().update_model_version(model_name, version, **kwargs)
+
     def set_model_alias(self, model_name: str, alias: str, version: int) -> Any:
         return self.get_conn().set_model_alias(model_name, alias, version)
 
@@ -208,6 +241,6 @@ class GriffinHook(BaseHook):
         async with await self.aget_conn() as client:
             return await client.get_run(run_id)
 
-    async def async_cancel_run(self, run_id: str, reason: str | None = None) -> dict[str, Any]:
+    async def async_cancel_run(self, run_id: str, reason: str | None = None, try_number: int | None = None) -> dict[str, Any]:
         async with await self.aget_conn() as client:
-            return await client.cancel_run(run_id, reason=reason)
+            return await client.cancel_run(run_id, reason=reason, try_number=try_number)

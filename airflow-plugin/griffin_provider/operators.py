@@ -11,17 +11,23 @@ from typing import TYPE_CHECKING, Any
 from griffin_provider._compat import (
     AirflowException,
     AirflowFailException,
+    AirflowTaskTimeout,
     BaseOperator,
     BaseOperatorLink,
+    RuntimeTaskInstance,
     TaskDeferralError,
     XCom,
+    default_deferrable,
 )
 from griffin_provider.client import (
     GriffinConflictError,
     GriffinError,
     GriffinRunState,
     GriffinWaitTimeoutError,
+    OutageTracker,
+    cancelled_by_earlier_try,
     ceil_seconds,
+    griffin_log_line,
     parse_timestamp,
     run_summary,
 )
@@ -67,9 +73,9 @@ class GriffinModelVersionLink(BaseOperatorLink):
         return XCom.get_value(ti_key=ti_key, key=XCOM_MODEL_VERSION_URL_KEY) or ""
 
 
-def _push_link(context: Context, link: BaseOperatorLink, xcom_key: str, url: str | None) -> None:
-    """Push a URL for an extra link now, so the UI shows it while the task is still waiting."""
-    if not url:
+def _push_link(task: BaseOperator, context: Context, link: BaseOperatorLink, xcom_key: str, url: str | None) -> None:
+    """Push a URL for an extra link now, so the UI shows it while the task is still waiting (unless do_xcom_push=False)."""
+    if not url or not getattr(task, "do_xcom_push", True):
         return
     ti = context["ti"]
     ti.xcom_push(key=xcom_key, value=url)
@@ -106,6 +112,47 @@ def default_idempotency_key(context: Context, suffix: str | None = None) -> str:
     return key
 
 
+def _try_number(ti: Any) -> int:
+    return int(getattr(ti, "try_number", 1) or 1)
+
+
+def _task_started_at(context: Context) -> float:
+    """When this try started (epoch seconds): what ``execution_timeout`` counts from."""
+    started = getattr(context["ti"], "start_date", None)
+    return started.timestamp() if started is not None else time.time()
+
+
+def task_state_now(ti: Any) -> tuple[bool, str | None]:
+    """
+    ``(known, state)``: this task instance's state as Airflow has it now, asked from ``on_kill``.
+
+    A user's action (mark failed or success, clear, stopping the DAG run) changes the state before
+    Airflow signals the task process; a worker shutdown or an eviction does not, so the state is
+    still ``running``. Airflow 3 answers through the task SDK's supervisor, Airflow 2 from its
+    database. ``known`` is False when Airflow could not be asked.
+    """
+    if ti is None:
+        return False, None
+    try:
+        if RuntimeTaskInstance is not None and isinstance(ti, RuntimeTaskInstance):
+            map_index = _map_index(ti)
+            states = RuntimeTaskInstance.get_task_states(
+                dag_id=ti.dag_id,
+                task_ids=[ti.task_id],
+                run_ids=[ti.run_id],
+                map_index=map_index if map_index >= 0 else None,
+            )
+            key = ti.task_id if map_index < 0 else f"{ti.task_id}_{map_index}"
+            state = (states.get(ti.run_id) or {}).get(key)
+        elif hasattr(ti, "current_state"):
+            state = ti.current_state()
+        else:
+            return False, None
+    except Exception:  # on_kill must never raise; an unknown state keeps the run
+        return False, None
+    return True, None if state is None else str(getattr(state, "value", state))
+
+
 def airflow_run_context(context: Context) -> dict[str, Any]:
     """The contract's ``airflow`` object recorded on a run."""
     ti = context["ti"]
@@ -113,7 +160,7 @@ def airflow_run_context(context: Context) -> dict[str, Any]:
         "dagId": ti.dag_id,
         "dagRunId": ti.run_id,
         "taskId": ti.task_id,
-        "tryNumber": int(getattr(ti, "try_number", 1) or 1),
+        "tryNumber": _try_number(ti),
         "mapIndex": _map_index(ti),
     }
 
@@ -133,13 +180,27 @@ class GriffinSubmitTrainingRunOperator(BaseOperator):
     """
     Submit a Griffin training run, optionally wait for it, and return its summary.
 
-    A task retry re-attaches to the run its earlier try started (the default idempotency key does
-    not contain the try number): an active run is waited on, a succeeded run is returned, and only
-    after a failed or cancelled run is a new run started. The run id and URL are pushed to XCom
-    (keys ``griffin_run_id`` and ``griffin_run_url``) before waiting.
+    What each event in the task's life does to its run (worker and deferred modes alike):
 
-    The return value (XCom ``return_value``) is ``{"run_id", "state", "url", "workflow", "attempt",
-    "reason", "metrics", "model_version", "artifact_uri", "idempotency_key"}``.
+    - A retry after the worker died (SIGKILL, OOM) re-attaches to the run its earlier try started
+      (the default idempotency key has no try number): an active run is waited on, a succeeded run
+      is returned. A retry after the run failed starts a new run.
+    - SIGTERM while Airflow still has the task running (a worker shutdown, a deploy, an eviction)
+      leaves the run training; the retry re-attaches. A user's kill (mark failed or success, clear,
+      stopping the DAG run) cancels it: ``on_kill`` asks Airflow for the task's state to tell the two
+      apart (Airflow 3 through the task SDK, Airflow 2 from the database).
+    - Clearing a task retrains: the old try's kill cancels its run, and a try that finds its run
+      cancelled by an earlier try starts a new one instead of failing. Clearing a succeeded task also
+      retrains: every try that finishes with a run tells Griffin (the run is consumed), and a later
+      try under the same key starts a new run after a consumed one.
+    - Griffin unreachable while waiting (a deploy, a restart) is waited out for up to
+      ``griffin_unreachable_timeout``; submissions keep their idempotency key, so none is duplicated.
+    - ``run_timeout`` and ``execution_timeout`` cancel the run and fail the task naming the limit, in
+      deferrable mode too (the trigger's deadline is the earlier of the two).
+
+    The run id and URL are pushed to XCom (keys ``griffin_run_id`` and ``griffin_run_url``) before
+    waiting, unless ``do_xcom_push`` is False. The return value is ``{"run_id", "state", "url",
+    "workflow", "attempt", "reason", "metrics", "model_version", "artifact_uri", "idempotency_key"}``.
 
     :param workflow: The workflow to run: ``name`` or ``name@version``. (templated)
     :param overrides: Run overrides: ``hyperparameters``, ``datasetVersion``, ``resources``, ``backend``,
@@ -148,16 +209,20 @@ class GriffinSubmitTrainingRunOperator(BaseOperator):
     :param idempotency_key: The Idempotency-Key sent with the submission. Defaults to one built from
         dag_id, task_id, run_id and map_index. (templated)
     :param if_run_exists: What to do when a run already exists for the key: ``reattach`` (default: wait
-        on an active run, return a succeeded one, start a new one after a failure), ``new`` (start a new
-        run on every try), or ``fail``.
+        on an active run, return a succeeded one, start a new one after a failure or a clear), ``new``
+        (start a new run on every try), or ``fail``.
     :param wait_for_completion: Wait until the run finishes; otherwise return right after submission.
     :param poll_interval: Seconds between two status checks while waiting.
-    :param deferrable: Wait in the triggerer instead of occupying a worker slot.
+    :param deferrable: Wait in the triggerer instead of occupying a worker slot. Defaults to
+        ``[operators] default_deferrable``.
     :param run_timeout: Maximum run time (seconds or timedelta), enforced by the service (sent as
         ``overrides.timeoutSeconds``) and by the wait, as an absolute deadline.
-    :param cancel_on_kill: Cancel the run when the task is killed (in the worker, and in the triggerer
-        on Airflow versions that call ``BaseTrigger.on_kill``).
+    :param cancel_on_kill: Cancel the run when a user kills the task (in the worker, and in the
+        triggerer on Airflow versions that call ``BaseTrigger.on_kill``).
     :param copy_logs: Copy the run's log lines into the Airflow task log while waiting.
+    :param griffin_unreachable_timeout: How long (seconds or timedelta) a wait tolerates Griffin being
+        unreachable before the task fails; defaults to the connection's extra ``unreachable_timeout``,
+        else 10 minutes.
     """
 
     template_fields: Sequence[str] = ("workflow", "overrides", "idempotency_key")
@@ -175,10 +240,11 @@ class GriffinSubmitTrainingRunOperator(BaseOperator):
         if_run_exists: str = "reattach",
         wait_for_completion: bool = True,
         poll_interval: float = 30.0,
-        deferrable: bool = False,
+        deferrable: bool = default_deferrable(),
         run_timeout: timedelta | float | None = None,
         cancel_on_kill: bool = True,
         copy_logs: bool = True,
+        griffin_unreachable_timeout: timedelta | float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -186,6 +252,9 @@ class GriffinSubmitTrainingRunOperator(BaseOperator):
             raise ValueError(f"if_run_exists must be one of {IF_RUN_EXISTS_CHOICES}, not {if_run_exists!r}")
         if poll_interval <= 0:
             raise ValueError("poll_interval must be positive")
+        unreachable = _seconds(griffin_unreachable_timeout)
+        if unreachable is not None and unreachable < 0:
+            raise ValueError("griffin_unreachable_timeout must be zero or more seconds")
         self.workflow = workflow
         self.overrides = overrides
         self.griffin_conn_id = griffin_conn_id
@@ -197,13 +266,24 @@ class GriffinSubmitTrainingRunOperator(BaseOperator):
         self.run_timeout = run_timeout
         self.cancel_on_kill = cancel_on_kill
         self.copy_logs = copy_logs
+        self.griffin_unreachable_timeout = griffin_unreachable_timeout
         self.griffin_run_id: str | None = None
+        self._ti: Any = None
+        self._run_cancelled = False
 
     @property
     def hook(self) -> GriffinHook:
         if getattr(self, "_hook", None) is None:
             self._hook = GriffinHook(griffin_conn_id=self.griffin_conn_id)
         return self._hook
+
+    def _outage(self) -> OutageTracker:
+        budget = self.hook.unreachable_timeout(_seconds(self.griffin_unreachable_timeout))
+        return OutageTracker(budget, log=self.log.warning)
+
+    @property
+    def _try_number(self) -> int | None:
+        return _try_number(self._ti) if self._ti is not None else None
 
     # -- submission -----------------------------------------------------------------------------
 
@@ -218,10 +298,10 @@ class GriffinSubmitTrainingRunOperator(BaseOperator):
         base = self.idempotency_key or default_idempotency_key(context)
         if self.if_run_exists == "new":
             # One run per try: retries of the POST within a try stay safe, a new try starts anew.
-            return f"{base}/try-{int(getattr(context['ti'], 'try_number', 1) or 1)}"
+            return f"{base}/try-{_try_number(context['ti'])}"
         return base
 
-    def _submit(self, context: Context) -> tuple[dict[str, Any], bool]:
+    def _submit_once(self, context: Context) -> tuple[dict[str, Any], bool]:
         key = self._key(context)
         if self.if_run_exists == "fail":
             existing = self.hook.list_runs(idempotencyKey=key, limit=1).get("items") or []
@@ -245,29 +325,39 @@ class GriffinSubmitTrainingRunOperator(BaseOperator):
                 f"request ({err.message}). Set idempotency_key explicitly, or if_run_exists='new'."
             ) from err
 
-    def execute(self, context: Context) -> dict[str, Any]:
-        run, created = self._submit(context)
+    def _submit(self, context: Context) -> dict[str, Any]:
+        """Submit (or re-attach), waiting out a Griffin outage: the fixed key makes every repeat safe."""
+        run, created = self.hook.get_conn().call_through_outage(
+            lambda: self._submit_once(context), self._outage(), "submitting the run", pause=min(self.poll_interval, 10.0)
+        )
         self.griffin_run_id = run["id"]
         if created:
             self.log.info("Submitted Griffin run %s (%s): %s", run["id"], self.workflow, run.get("url"))
         else:
             self.log.info("Re-attached to Griffin run %s, state %s: %s", run["id"], run["state"], run.get("url"))
-        context["ti"].xcom_push(key=XCOM_RUN_ID_KEY, value=run["id"])
-        _push_link(context, GriffinRunLink(), XCOM_RUN_URL_KEY, run.get("url"))
+        if self.do_xcom_push:
+            context["ti"].xcom_push(key=XCOM_RUN_ID_KEY, value=run["id"])
+        _push_link(self, context, GriffinRunLink(), XCOM_RUN_URL_KEY, run.get("url"))
+        return run
 
+    def execute(self, context: Context) -> dict[str, Any]:
+        self._ti = context["ti"]
+        run = self._submit(context)
         if GriffinRunState.is_terminal(run["state"]):
             if self.copy_logs:
                 self.hook.copy_logs(run["id"], 0, self._emit_log_line)
             return self._finish(run)
         if not self.wait_for_completion:
+            # This try hands the run on (to a sensor, say): clearing this task later means "train again".
+            self._consume(run["id"])
             return run_summary(run)
         if self.deferrable:
-            self._defer(run)
-        return self._wait_in_worker(run)
+            self._defer(run, context)
+        return self._wait_in_worker(run, context)
 
     # -- waiting ----------------------------------------------------------------------------------
 
-    def _deadline(self, run: Mapping[str, Any]) -> float | None:
+    def _run_deadline(self, run: Mapping[str, Any]) -> float | None:
         deadline_at = parse_timestamp(run.get("deadlineAt"))
         if deadline_at is None:
             timeout = _seconds(self.run_timeout)
@@ -276,11 +366,29 @@ class GriffinSubmitTrainingRunOperator(BaseOperator):
             deadline_at = (parse_timestamp(run.get("createdAt")) or time.time()) + timeout
         return deadline_at + DEADLINE_GRACE_SECONDS
 
-    def _emit_log_line(self, line: str) -> None:
-        self.log.info("[griffin] %s", line)
+    def _trigger_deadline(self, run: Mapping[str, Any], context: Context) -> tuple[float | None, str | None]:
+        """
+        The earliest of the run's deadline and the task's start + ``execution_timeout``, and its name.
 
-    def _defer(self, run: Mapping[str, Any]) -> None:
-        deadline = self._deadline(run)
+        Airflow does not enforce ``execution_timeout`` while a task is deferred, so the trigger does.
+        """
+        candidates: list[tuple[float, str]] = []
+        run_deadline = self._run_deadline(run)
+        if run_deadline is not None:
+            timeout = _seconds(self.run_timeout)
+            candidates.append((run_deadline, f"run_timeout ({timeout:.0f}s)" if timeout else "the run's timeoutSeconds"))
+        execution_timeout = _seconds(self.execution_timeout)
+        if execution_timeout is not None:
+            candidates.append((_task_started_at(context) + execution_timeout, f"execution_timeout ({execution_timeout:.0f}s)"))
+        if not candidates:
+            return None, None
+        return min(candidates)
+
+    def _emit_log_line(self, line: str) -> None:
+        self.log.info("%s", griffin_log_line(line))
+
+    def _defer(self, run: Mapping[str, Any], context: Context) -> None:
+        deadline, limit = self._trigger_deadline(run, context)
         timeout = None
         if deadline is not None:
             # A backstop in case the triggerer itself is lost; the trigger's own deadline fires first.
@@ -293,28 +401,53 @@ class GriffinSubmitTrainingRunOperator(BaseOperator):
                 deadline=deadline,
                 log_cursor=0 if self.copy_logs else None,
                 cancel_on_kill=self.cancel_on_kill,
+                try_number=self._try_number,
+                deadline_limit=limit,
+                unreachable_timeout=self.hook.unreachable_timeout(_seconds(self.griffin_unreachable_timeout)),
             ),
             method_name="execute_complete",
             timeout=timeout,
         )
 
-    def _wait_in_worker(self, run: Mapping[str, Any]) -> dict[str, Any]:
-        try:
-            final = self.hook.wait_for_run(
-                run["id"],
-                poll_interval=self.poll_interval,
-                deadline=self._deadline(run),
-                log_callback=self._emit_log_line if self.copy_logs else None,
-            )
-        except GriffinWaitTimeoutError as err:
-            self._cancel_quietly(run["id"], "run_timeout reached in Airflow")
-            raise AirflowException(f"Griffin run {run['id']} exceeded run_timeout: {err}") from err
-        return self._finish(final)
+    def _wait_in_worker(self, run: Mapping[str, Any], context: Context) -> dict[str, Any]:
+        outage = self._outage()
+        while True:
+            try:
+                final = self.hook.wait_for_run(
+                    run["id"],
+                    poll_interval=self.poll_interval,
+                    deadline=self._run_deadline(run),
+                    log_callback=self._emit_log_line if self.copy_logs else None,
+                    outage=outage,
+                )
+            except GriffinWaitTimeoutError as err:
+                self._cancel_quietly(run["id"], "run_timeout reached in Airflow")
+                self._consume(run["id"])
+                raise AirflowException(f"Griffin run {run['id']} exceeded run_timeout: {err}") from err
+            except AirflowTaskTimeout:
+                # Raised into the wait by Airflow's own execution_timeout alarm.
+                self._cancel_quietly(run["id"], "execution_timeout reached in Airflow")
+                self._consume(run["id"])
+                raise
+            if not cancelled_by_earlier_try(final, self._try_number):
+                return self._finish(final)
+            run = self._after_superseded(final, context)
+            if GriffinRunState.is_terminal(run["state"]):
+                return self._finish(run)
+
+    def _after_superseded(self, old: Mapping[str, Any], context: Context) -> dict[str, Any]:
+        """An earlier try's kill cancelled the run this try waits on (a clear): start a new run."""
+        self.log.info(
+            "Griffin run %s was cancelled by try %s of this task (the task was cleared); try %s trains again",
+            old["id"], old.get("cancelRequestedByTry"), self._try_number,
+        )
+        return self._submit(context)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Resume after the trigger fired: copy the rest of the log, then succeed or fail."""
+        """Resume after the trigger fired: copy the rest of the log, then succeed, fail, or wait on a new run."""
         if not event:
             raise TaskDeferralError("The Griffin trigger fired without an event")
+        self._ti = context["ti"]
         self.griffin_run_id = event.get("run_id")
         status = event.get("status")
         cursor = event.get("log_cursor")
@@ -323,6 +456,13 @@ class GriffinSubmitTrainingRunOperator(BaseOperator):
                 self.hook.copy_logs(self.griffin_run_id, int(cursor), self._emit_log_line)
             except GriffinError as err:
                 self.log.warning("Could not copy the rest of the Griffin log: %s", err)
+        if status == "superseded":
+            run = self._after_superseded({"id": self.griffin_run_id, **(event.get("run") or {})}, context)
+            if GriffinRunState.is_terminal(run["state"]):
+                return self._finish(run)
+            self._defer(run, context)
+        if status in ("success", "failed"):
+            self._consume(self.griffin_run_id)
         if status == "success":
             summary = event["run"]
             self.log.info("Griffin run %s succeeded: %s", self.griffin_run_id, summary.get("url"))
@@ -330,11 +470,17 @@ class GriffinSubmitTrainingRunOperator(BaseOperator):
         if status == "failed":
             raise AirflowException(event.get("message") or f"Griffin run {self.griffin_run_id} failed")
         if status == "timeout":
-            self._cancel_quietly(self.griffin_run_id, "run_timeout reached in Airflow")
-            raise AirflowException(f"Griffin run {self.griffin_run_id} exceeded run_timeout: {event.get('message')}")
+            limit = event.get("limit") or "run_timeout"
+            self._cancel_quietly(self.griffin_run_id, f"{limit} reached in Airflow")
+            self._consume(self.griffin_run_id)
+            message = f"Griffin run {self.griffin_run_id} exceeded {limit}: {event.get('message')}"
+            if limit.startswith("execution_timeout"):
+                raise AirflowTaskTimeout(message)
+            raise AirflowException(message)
         raise AirflowException(event.get("message") or f"Unexpected Griffin trigger event: {event!r}")
 
     def _finish(self, run: Mapping[str, Any]) -> dict[str, Any]:
+        self._consume(run["id"])
         if GriffinRunState.is_success(run["state"]):
             self.log.info("Griffin run %s succeeded: %s", run["id"], run.get("url"))
             return run_summary(run)
@@ -343,13 +489,26 @@ class GriffinSubmitTrainingRunOperator(BaseOperator):
             f"Griffin run {run['id']} {run['state']}: {run.get('reason') or 'no reason given'} ({run.get('url')})"
         )
 
+    def _consume(self, run_id: str | None) -> None:
+        """Tell Griffin this try has finished with the run, so a later clear of the task trains again."""
+        if not run_id:
+            return
+        try:
+            self.hook.consume_run(run_id, self._try_number)
+        except GriffinError as err:
+            self.log.warning(
+                "Could not tell Griffin that this try finished with run %s (%s); clearing this task later "
+                "would re-attach to it instead of training again", run_id, err,
+            )
+
     # -- killing ----------------------------------------------------------------------------------
 
     def _cancel_quietly(self, run_id: str | None, reason: str) -> None:
         if not run_id:
             return
         try:
-            self.hook.cancel_run(run_id, reason=reason)
+            self.hook.cancel_run(run_id, reason=reason, try_number=self._try_number)
+            self._run_cancelled = True
             self.log.info("Cancelled Griffin run %s", run_id)
         except GriffinConflictError:
             self.log.info("Griffin run %s had already finished", run_id)
@@ -357,8 +516,19 @@ class GriffinSubmitTrainingRunOperator(BaseOperator):
             self.log.warning("Could not cancel Griffin run %s: %s", run_id, err)
 
     def on_kill(self) -> None:
-        if self.cancel_on_kill and self.griffin_run_id:
-            self._cancel_quietly(self.griffin_run_id, "Airflow task was killed")
+        if not (self.cancel_on_kill and self.griffin_run_id) or self._run_cancelled:
+            return
+        known, state = task_state_now(self._ti)
+        if not known or state == "running":
+            # SIGTERM while Airflow still runs the task: a worker shutdown, a deploy or an eviction.
+            self.log.warning(
+                "The task process is being stopped while Airflow %s; Griffin run %s keeps training, "
+                "and the next try of this task re-attaches to it",
+                "still has it running" if known else "could not be asked for its state",
+                self.griffin_run_id,
+            )
+            return
+        self._cancel_quietly(self.griffin_run_id, f"Airflow task was killed (task {state or 'cleared'})")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -441,7 +611,10 @@ class GriffinRegisterModelVersionOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         hook = GriffinHook(griffin_conn_id=self.griffin_conn_id)
         aliases = [self.aliases] if isinstance(self.aliases, str) else list(self.aliases or [])
-        key = self.idempotency_key or default_idempotency_key(context, "register")
+        # The source is part of the default key: after a cleared training task trained again, this
+        # task registers another run under the same task instance, which is a new registration.
+        source = self.run_id or "uri-" + hashlib.sha256(str(self.artifact_uri).encode("utf-8")).hexdigest()[:16]
+        key = self.idempotency_key or default_idempotency_key(context, f"register/{source}")
         try:
             version = hook.register_model_version(
                 self.model_name,
@@ -463,12 +636,32 @@ class GriffinRegisterModelVersionOperator(BaseOperator):
             if alias not in (version.get("aliases") or []):
                 hook.set_model_alias(self.model_name, alias, version["version"])
                 version.setdefault("aliases", []).append(alias)
+        version = self._merge_into_existing(hook, version)
         self.log.info(
             "Registered %s version %s (aliases %s): %s",
             version.get("name", self.model_name), version.get("version"), version.get("aliases"), version.get("url"),
         )
-        _push_link(context, GriffinModelVersionLink(), XCOM_MODEL_VERSION_URL_KEY, version.get("url"))
+        _push_link(self, context, GriffinModelVersionLink(), XCOM_MODEL_VERSION_URL_KEY, version.get("url"))
         return version_summary(version)
+
+    def _merge_into_existing(self, hook: GriffinHook, version: dict[str, Any]) -> dict[str, Any]:
+        """
+        A version registered before (by the workflow's ``register`` block, say) comes back as it was:
+        merge this task's tags and description into it, and say what changed.
+        """
+        current = version.get("tags") or {}
+        tags = {str(k): str(v) for k, v in (self.tags or {}).items() if current.get(str(k)) != str(v)}
+        description = self.description if self.description and self.description != version.get("description") else None
+        if not tags and description is None:
+            return version
+        aliases = version.get("aliases")
+        version = hook.update_model_version(self.model_name, version["version"], tags=tags or None, description=description)
+        version.setdefault("aliases", aliases or [])
+        changes = [f"tags {tags}"] if tags else []
+        if description is not None:
+            changes.append("the description")
+        self.log.info("Version %s existed already; merged %s into it", version.get("version"), " and ".join(changes))
+        return version
 
 
 # ---------------------------------------------------------------------------------------------
@@ -518,7 +711,7 @@ class GriffinCancelTrainingRunOperator(BaseOperator):
         except GriffinConflictError:
             run = hook.get_run(self.run_id)
             self.log.info("Griffin run %s had already finished: %s", self.run_id, run.get("state"))
-        _push_link(context, GriffinRunLink(), XCOM_RUN_URL_KEY, run.get("url"))
+        _push_link(self, context, GriffinRunLink(), XCOM_RUN_URL_KEY, run.get("url"))
         if self.wait_for_termination and not GriffinRunState.is_terminal(run["state"]):
             run = hook.wait_for_run(self.run_id, poll_interval=self.poll_interval)
         return run_summary(run)

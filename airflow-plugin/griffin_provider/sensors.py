@@ -15,10 +15,11 @@ from griffin_provider._compat import (
     BaseSensorOperator,
     PokeReturnValue,
     TaskDeferralError,
+    default_deferrable,
 )
-from griffin_provider.client import GriffinError, GriffinRunState, run_summary
+from griffin_provider.client import GriffinError, GriffinRunState, OutageTracker, griffin_log_line, run_summary
 from griffin_provider.hooks import GriffinHook
-from griffin_provider.operators import XCOM_RUN_URL_KEY, GriffinRunLink, _push_link
+from griffin_provider.operators import XCOM_RUN_URL_KEY, GriffinRunLink, _push_link, _seconds
 from griffin_provider.triggers import DEFAULT_FAILURE_STATES, DEFAULT_SUCCESS_STATES, GriffinTrainingRunTrigger
 
 if TYPE_CHECKING:
@@ -36,12 +37,20 @@ class GriffinTrainingRunSensor(BaseSensorOperator):
     triggerer. A run in a failure state fails the task without retries (the run will not change),
     or skips it with ``soft_fail=True``. Returns the run summary (XCom ``return_value``).
 
+    Griffin being unreachable (a deploy, a restart) is "not yet", not a failure. In poke mode and in
+    the triggerer an outage longer than ``griffin_unreachable_timeout`` fails the task. In reschedule
+    mode each poke is a new process and Airflow clears the task's XComs between pokes, so nothing
+    carries the outage's start over: every poke that finds Griffin unreachable logs it and
+    reschedules, and the sensor's own ``timeout`` bounds the wait.
+
     :param run_id: The Griffin run to wait on. (templated)
     :param griffin_conn_id: The Airflow connection id of the Griffin service.
     :param success_states: Run states that end the wait successfully.
     :param failure_states: Run states that fail the task.
     :param deferrable: Wait in the triggerer, polling every ``poke_interval`` until ``timeout``.
     :param copy_logs: Copy the run's log into the task log once the run succeeded or failed.
+    :param griffin_unreachable_timeout: How long (seconds or timedelta) Griffin may stay unreachable
+        before the task fails; defaults to the connection's extra ``unreachable_timeout``, else 10 minutes.
     """
 
     template_fields: Sequence[str] = ("run_id",)
@@ -55,8 +64,9 @@ class GriffinTrainingRunSensor(BaseSensorOperator):
         griffin_conn_id: str = GriffinHook.default_conn_name,
         success_states: Sequence[str] = DEFAULT_SUCCESS_STATES,
         failure_states: Sequence[str] = DEFAULT_FAILURE_STATES,
-        deferrable: bool = False,
+        deferrable: bool = default_deferrable(),
         copy_logs: bool = True,
+        griffin_unreachable_timeout: timedelta | float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -69,6 +79,8 @@ class GriffinTrainingRunSensor(BaseSensorOperator):
         self.failure_states = list(failure_states)
         self.deferrable = deferrable
         self.copy_logs = copy_logs
+        self.griffin_unreachable_timeout = griffin_unreachable_timeout
+        self._outage: OutageTracker | None = None
 
     @property
     def hook(self) -> GriffinHook:
@@ -80,7 +92,7 @@ class GriffinTrainingRunSensor(BaseSensorOperator):
         if not self.copy_logs:
             return
         try:
-            self.hook.copy_logs(self.run_id, 0, lambda line: self.log.info("[griffin] %s", line))
+            self.hook.copy_logs(self.run_id, 0, lambda line: self.log.info("%s", griffin_log_line(line)))
         except GriffinError as err:
             self.log.warning("Could not copy the Griffin log: %s", err)
 
@@ -102,10 +114,20 @@ class GriffinTrainingRunSensor(BaseSensorOperator):
             self._fail(f"Griffin run {run['id']} {state}: {run.get('reason') or 'no reason given'} ({run.get('url')})")
         return None
 
+    def _unreachable_timeout(self) -> float:
+        return self.hook.unreachable_timeout(_seconds(self.griffin_unreachable_timeout))
+
     def poke(self, context: Context) -> PokeReturnValue:
-        run = self.hook.get_run(self.run_id)
+        if self._outage is None:
+            self._outage = OutageTracker(self._unreachable_timeout(), log=self.log.warning)
+        try:
+            run = self.hook.get_run(self.run_id)
+        except GriffinError as err:
+            self._outage.failed(err, f"waiting for run {self.run_id}")
+            return PokeReturnValue(is_done=False)
+        self._outage.recovered()
         if not getattr(self, "_link_pushed", False):
-            _push_link(context, GriffinRunLink(), XCOM_RUN_URL_KEY, run.get("url"))
+            _push_link(self, context, GriffinRunLink(), XCOM_RUN_URL_KEY, run.get("url"))
             self._link_pushed = True
         self.log.info("Griffin run %s is %s", self.run_id, run["state"])
         summary = self._check(run)
@@ -125,6 +147,7 @@ class GriffinTrainingRunSensor(BaseSensorOperator):
                 deadline=time.time() + self.timeout,
                 success_states=self.success_states,
                 failure_states=self.failure_states,
+                unreachable_timeout=self._unreachable_timeout(),
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout + max(60.0, 2 * self.poke_interval)),

@@ -8,7 +8,15 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from griffin_provider._compat import BaseTrigger, TriggerEvent
-from griffin_provider.client import GriffinError, GriffinRunState, LogLineBuffer, run_summary
+from griffin_provider.client import (
+    GriffinError,
+    GriffinRunState,
+    LogLineBuffer,
+    OutageTracker,
+    cancelled_by_earlier_try,
+    griffin_log_line,
+    run_summary,
+)
 from griffin_provider.hooks import GriffinHook
 
 DEFAULT_SUCCESS_STATES = (GriffinRunState.SUCCEEDED.value,)
@@ -19,8 +27,15 @@ class GriffinTrainingRunTrigger(BaseTrigger):
     """
     Poll a Griffin run until it reaches a success or failure state, or the deadline passes; yield one event.
 
-    The event payload is ``{"status", "run_id", "state", "message", "run", "log_cursor"}`` where
-    ``status`` is ``success``, ``failed``, ``timeout`` or ``error`` and ``run`` is the run summary.
+    The event payload is ``{"status", "run_id", "state", "message", "run", "log_cursor", "limit"}``
+    where ``status`` is ``success``, ``failed``, ``timeout``, ``superseded`` (an earlier try of the
+    same task cancelled the run: a user cleared the task) or ``error``, ``run`` is the run summary
+    and ``limit`` names the deadline that was reached (for ``timeout``).
+
+    Griffin being unreachable (a deploy, a restart) is waited out for up to ``unreachable_timeout``
+    seconds of continuous outage, each failed poll logged once with how long it has lasted; only a
+    longer outage yields ``error``. The kwargs cross Airflow's serialization boundary, so they are
+    checked here, where a bad value fails the task that defers rather than the triggerer.
 
     :param run_id: The Griffin run id.
     :param griffin_conn_id: The Airflow connection id.
@@ -31,7 +46,13 @@ class GriffinTrainingRunTrigger(BaseTrigger):
     :param log_cursor: If not None, copy the run's log from this cursor into the task log while waiting
         (the event carries the cursor reached); None copies nothing.
     :param cancel_on_kill: Cancel the run when a user kills the deferred task (Airflow versions whose
-        triggerer calls ``BaseTrigger.on_kill``; older versions never call it).
+        triggerer calls ``BaseTrigger.on_kill``, 3.3 and later, and only on a user's action; older
+        versions never call it).
+    :param try_number: The Airflow try that deferred; recorded with a cancel, and used to tell an
+        earlier try's cancel (a clear) from a user's.
+    :param deadline_limit: What ``deadline`` stands for, named in the timeout event, e.g.
+        ``execution_timeout (25s)``.
+    :param unreachable_timeout: Seconds of continuous Griffin outage tolerated (default 600).
     """
 
     def __init__(
@@ -44,8 +65,17 @@ class GriffinTrainingRunTrigger(BaseTrigger):
         failure_states: Sequence[str] = DEFAULT_FAILURE_STATES,
         log_cursor: int | None = None,
         cancel_on_kill: bool = False,
+        try_number: int | None = None,
+        deadline_limit: str | None = None,
+        unreachable_timeout: float | None = None,
     ) -> None:
         super().__init__()
+        if not run_id or not isinstance(run_id, str):
+            raise ValueError(f"run_id must be a Griffin run id, not {run_id!r}")
+        if float(poll_interval) <= 0:
+            raise ValueError(f"poll_interval must be positive, not {poll_interval!r}")
+        if unreachable_timeout is not None and float(unreachable_timeout) < 0:
+            raise ValueError(f"unreachable_timeout must be >= 0 seconds, not {unreachable_timeout!r}")
         self.run_id = run_id
         self.griffin_conn_id = griffin_conn_id
         self.poll_interval = float(poll_interval)
@@ -54,6 +84,9 @@ class GriffinTrainingRunTrigger(BaseTrigger):
         self.failure_states = list(failure_states)
         self.log_cursor = log_cursor
         self.cancel_on_kill = cancel_on_kill
+        self.try_number = int(try_number) if try_number is not None else None
+        self.deadline_limit = deadline_limit
+        self.unreachable_timeout = float(unreachable_timeout) if unreachable_timeout is not None else None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -67,6 +100,9 @@ class GriffinTrainingRunTrigger(BaseTrigger):
                 "failure_states": list(self.failure_states),
                 "log_cursor": self.log_cursor,
                 "cancel_on_kill": self.cancel_on_kill,
+                "try_number": self.try_number,
+                "deadline_limit": self.deadline_limit,
+                "unreachable_timeout": self.unreachable_timeout,
             },
         )
 
@@ -82,11 +118,18 @@ class GriffinTrainingRunTrigger(BaseTrigger):
                 "message": message,
                 "run": run_summary(run) if run else None,
                 "log_cursor": self.log_cursor,
+                "limit": self.deadline_limit if status == "timeout" else None,
             }
         )
 
     def _classify(self, run: dict[str, Any]) -> TriggerEvent | None:
         state = run.get("state")
+        if cancelled_by_earlier_try(run, self.try_number):
+            return self._event(
+                "superseded", run,
+                f"Griffin run {self.run_id} was cancelled by try {run.get('cancelRequestedByTry')} of this task "
+                f"(the task was cleared); try {self.try_number} starts a new run",
+            )
         if state in self.success_states:
             return self._event("success", run, f"Griffin run {self.run_id} {state}")
         if state in self.failure_states:
@@ -107,39 +150,55 @@ class GriffinTrainingRunTrigger(BaseTrigger):
             self.log.warning("Could not read the logs of Griffin run %s: %s", self.run_id, err)
             return
         for line in buffer.feed(text):
-            self.log.info("[griffin] %s", line)
+            self.log.info("%s", griffin_log_line(line))
+
+    def _deadline_event(self, run: dict[str, Any] | None) -> TriggerEvent | None:
+        if self.deadline is None or time.time() < self.deadline:
+            return None
+        state = run.get("state") if run else "in an unknown state (Griffin unreachable)"
+        limit = f" ({self.deadline_limit})" if self.deadline_limit else ""
+        return self._event("timeout", run, f"Griffin run {self.run_id} still {state} at the deadline{limit}")
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         buffer = LogLineBuffer()
         event: TriggerEvent | None = None
+        outage = OutageTracker(self.unreachable_timeout, log=self.log.warning)
+        run: dict[str, Any] | None = None
         try:
             async with await self._hook().aget_conn() as client:
                 while event is None:
-                    run = await client.get_run(self.run_id)
+                    try:
+                        run = await client.get_run(self.run_id)
+                    except GriffinError as err:
+                        outage.failed(err, f"waiting for run {self.run_id}")
+                        event = self._deadline_event(run)
+                        if event is None:
+                            await asyncio.sleep(self._sleep_for(outage.pause(self.poll_interval)))
+                        continue
+                    outage.recovered()
                     await self._copy_new_logs(client, buffer)
-                    event = self._classify(run)
-                    if event is not None:
-                        break
-                    now = time.time()
-                    if self.deadline is not None and now >= self.deadline:
-                        event = self._event(
-                            "timeout", run, f"Griffin run {self.run_id} still {run.get('state')} at the deadline"
-                        )
-                        break
-                    wait = self.poll_interval if self.deadline is None else min(self.poll_interval, self.deadline - now)
-                    await asyncio.sleep(max(0.0, wait))
+                    event = self._classify(run) or self._deadline_event(run)
+                    if event is None:
+                        await asyncio.sleep(self._sleep_for(self.poll_interval))
         except GriffinError as err:
-            event = self._event("error", None, f"Error while waiting for Griffin run {self.run_id}: {err}")
+            event = self._event("error", run, f"Error while waiting for Griffin run {self.run_id}: {err}")
         for line in buffer.flush():
-            self.log.info("[griffin] %s", line)
+            self.log.info("%s", griffin_log_line(line))
         yield event
+
+    def _sleep_for(self, wait: float) -> float:
+        if self.deadline is not None:
+            wait = min(wait, self.deadline - time.time())
+        return max(0.0, wait)
 
     async def on_kill(self) -> None:
         """Called by the triggerer when a user kills the deferred task (mark failed / success, clear)."""
         if not self.cancel_on_kill:
             return
         try:
-            await self._hook().async_cancel_run(self.run_id, reason="Airflow task was killed while deferred")
+            await self._hook().async_cancel_run(
+                self.run_id, reason="Airflow task was killed while deferred", try_number=self.try_number
+            )
             self.log.info("Cancelled Griffin run %s", self.run_id)
         except GriffinError as err:
             self.log.warning("Could not cancel Griffin run %s: %s", self.run_id, err)

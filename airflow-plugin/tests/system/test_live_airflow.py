@@ -121,26 +121,32 @@ def test_mapped_tasks_get_a_run_each_linked_to_their_airflow_task_page(griffin: 
         assert xcoms(retried_dag_run, "train_mapped", map_index)["griffin_run_id"] == run["id"]
 
 
-def test_killing_a_waiting_task_cancels_its_griffin_run(griffin: LiveGriffin, airflow: LiveAirflow):
+def test_sigterm_while_airflow_still_runs_the_task_keeps_its_griffin_run_training(
+    griffin: LiveGriffin, airflow: LiveAirflow, capsys
+):
+    """
+    SIGTERM with the task still ``running`` in Airflow is a worker shutdown, a deploy or an eviction,
+    not a user's kill: on_kill asks Airflow for the task's state and leaves the run training. (A
+    user's kill, which changes the state first, is in the deployment tier, with a real scheduler.)
+    """
     dag = airflow.dag(SYSTEM_DAG_FILE, "kill_dag")
     seen: dict[str, Any] = {}
 
-    def kill_the_task_once_its_run_trains() -> None:
+    def signal_the_task_once_its_run_trains() -> None:
         try:
             running = wait_until(
                 lambda: next((r for r in griffin.runs(dagId=dag.dag_id) if r["state"] == "running"), None),
                 90, "the slow run to start training",
             )
             seen["run_id"] = running["id"]
-            # What the worker's supervisor sends to kill a task: Airflow's task runner answers it
-            # with the operator's on_kill, in the main thread where the task runs.
+            # Airflow's task runner answers SIGTERM with the operator's on_kill, in the main thread.
             os.kill(os.getpid(), signal.SIGTERM)
         except BaseException as err:  # reported by the main thread below
             seen["error"] = err
 
     # Until the task runner installs its own handler, a SIGTERM must not end pytest.
     previous = signal.signal(signal.SIGTERM, lambda *_: None)
-    killer = threading.Thread(target=kill_the_task_once_its_run_trains, daemon=True)
+    killer = threading.Thread(target=signal_the_task_once_its_run_trains, daemon=True)
     killer.start()
     try:
         dag_run = dag.test()
@@ -149,11 +155,10 @@ def test_killing_a_waiting_task_cancels_its_griffin_run(griffin: LiveGriffin, ai
         signal.signal(signal.SIGTERM, previous)
 
     assert "error" not in seen, seen.get("error")
-    assert dag_run.state == "failed"
-    assert task_instance(dag_run, "train_slowly").state == "failed"
-    run = wait_until(lambda: (r := griffin.run(seen["run_id"]))["terminal"] and r, 30, "the run to end")
-    assert run["state"] == "cancelled"
-    assert "Airflow task was killed" in run["reason"]
+    assert "keeps training" in capsys.readouterr().out
+    assert dag_run.state == "success"
+    run = griffin.run(seen["run_id"])
+    assert run["state"] == "succeeded" and run["cancelRequestedAt"] is None
     assert [r["id"] for r in griffin.runs(dagId=dag.dag_id)] == [seen["run_id"]]
 
 

@@ -66,14 +66,21 @@ class FakeTaskInstance:
         run_id: str = "manual__2025-01-01T00:00:00+00:00",
         map_index: int = -1,
         try_number: int = 1,
+        state: str | None = "running",
     ) -> None:
         self.dag_id = dag_id
         self.task_id = task_id
         self.run_id = run_id
         self.map_index = map_index
         self.try_number = try_number
+        # What Airflow says of the task while it runs; a test sets "failed" (say) to play a user's kill.
+        self.state = state
         self.xcom: dict[str, Any] = {}
         self.xcom_order: list[str] = []
+
+    def current_state(self) -> str | None:
+        """As Airflow 2's TaskInstance.current_state(): what the provider's on_kill asks."""
+        return self.state
 
     def xcom_push(self, key: str, value: Any, **_: Any) -> None:
         self.xcom[key] = value

@@ -99,6 +99,7 @@ class FakeGriffin:
         self.default_plan = ["queued", "running", "succeeded"]
         self.next_plans: list[list[str]] = []
         self.failure_reason = "exit code 1: ValueError: bad learning rate"
+        self.role = "editor"
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.base_url = ""
@@ -115,7 +116,7 @@ class FakeGriffin:
             def _handle(self) -> None:
                 fake._dispatch(self)
 
-            do_GET = do_POST = do_PUT = do_DELETE = _handle
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
         class Server(ThreadingHTTPServer):
             def handle_error(self, request: Any, client_address: Any) -> None:
@@ -234,6 +235,12 @@ class FakeGriffin:
             return 200, self._get_run(segs[1], advance=True)
         if len(segs) == 3 and segs[0] == "runs" and segs[2] == "cancel" and method == "POST":
             return self._cancel(segs[1], body or {})
+        if len(segs) == 3 and segs[0] == "runs" and segs[2] == "consume" and method == "POST":
+            return self._consume(segs[1], body or {})
+        if segs == ["whoami"] and method == "GET":
+            return 200, {"kind": "token", "name": "test", "role": self.role}
+        if segs[:2] == ["registry", "models"] and len(segs) == 5 and segs[3] == "versions" and method == "PATCH":
+            return self._update_version(segs[2], int(segs[4]), body or {})
         if len(segs) == 3 and segs[0] == "runs" and segs[2] == "logs" and method == "GET":
             return 200, self._logs(segs[1], query)
         if segs[:2] == ["registry", "models"] and len(segs) == 4 and segs[3] == "versions" and method == "POST":
@@ -274,7 +281,8 @@ class FakeGriffin:
                 if entry["fingerprint"] != self._fingerprint(body):
                     raise ApiError(409, "Idempotency-Key reused with a different request body")
                 latest = self.runs[entry["ids"][-1]]
-                if not (body.get("rerunIfFailed") and latest["state"] in ("failed", "cancelled")):
+                rerun = body.get("rerunIfFailed") and latest["state"] in ("failed", "cancelled", "cancelling")
+                if not (rerun or latest["consumedAt"]):
                     return 200, self._public(latest)
         run = self._new_run(name if workflow else None, version, body, key)
         if key is not None:
@@ -313,6 +321,9 @@ class FakeGriffin:
             "airflowUrl": None,
             "artifactUri": f"{self.base_url}/api/v1/runs/{run_id}/artifacts/",
             "modelVersion": None,
+            "cancelRequestedByTry": None,
+            "consumedAt": None,
+            "consumedByTry": None,
             "latestMetrics": {},
             "events": [],
             "_register": wf.get("register"),
@@ -378,9 +389,17 @@ class FakeGriffin:
         run = self._run(run_id)
         if run["terminal"]:
             raise ApiError(409, f"run {run_id} is already {run['state']}")
+        run["cancelRequestedByTry"] = body.get("tryNumber")
         self._enter(run, "cancelled", body.get("reason"))
         self.plans[run_id] = []
         return 202, self._public(run)
+
+    def _consume(self, run_id: str, body: dict) -> tuple[int, Any]:
+        run = self._run(run_id)
+        if not run["consumedAt"]:
+            run["consumedAt"] = _iso(_now())
+            run["consumedByTry"] = body.get("tryNumber")
+        return 200, self._public(run)
 
     def _logs(self, run_id: str, query: dict) -> dict[str, Any]:
         run = self._run(run_id)
@@ -403,6 +422,7 @@ class FakeGriffin:
             "runId": run_id,
             "metrics": {k: v["value"] for k, v in (self.runs[run_id]["latestMetrics"] if run_id else {}).items()},
             "tags": dict(tags),
+            "description": "",
             "aliases": [],
             "createdAt": _iso(_now()),
             "url": f"{self.base_url}/models/{name}/versions/{number}",
@@ -448,6 +468,15 @@ class FakeGriffin:
         if not model or not 1 <= number <= len(model["versions"]):
             raise ApiError(404, f"model {name} version {number} not found")
         return model["versions"][number - 1]
+
+    def _update_version(self, name: str, number: int, body: dict) -> tuple[int, Any]:
+        version = self._version(name, number)
+        if not body.get("tags") and body.get("description") is None:
+            raise ApiError(400, 'give "tags" or "description" to change', "tags")
+        version["tags"].update(body.get("tags") or {})
+        if body.get("description") is not None:
+            version["description"] = body["description"]
+        return 200, copy.deepcopy(version)
 
     def _set_alias(self, name: str, alias: str, body: dict) -> tuple[int, Any]:
         number = body.get("version")

@@ -249,6 +249,7 @@ def test_submit_operator_and_trigger_make_the_defined_calls_push_the_defined_xco
     )
     _, made = log.during(lambda: op.execute(ctx))
     submit_calls |= made
+    ctx["ti"].state = "failed"  # a user marked the task failed, then Airflow signals the process
     _, made = log.during(op.on_kill)
     submit_calls |= made
     assert fake.runs[op.griffin_run_id]["state"] == "cancelled"
@@ -278,6 +279,10 @@ def test_submit_operator_and_trigger_make_the_defined_calls_push_the_defined_xco
     slow = GriffinHook().submit_run("grocery-reorder")["id"]
     statuses.add(run_trigger(GriffinTrainingRunTrigger(run_id=slow, deadline=0.0))[0].payload["status"])
     statuses.add(run_trigger(GriffinTrainingRunTrigger(run_id="doesnotexist"))[0].payload["status"])
+    fake.next_plans.append(["queued", "running", "running", "running"])
+    cleared = GriffinHook().submit_run("grocery-reorder")["id"]
+    GriffinHook().cancel_run(cleared, reason="an earlier try was killed", try_number=1)
+    statuses.add(run_trigger(GriffinTrainingRunTrigger(run_id=cleared, try_number=2))[0].payload["status"])
     assert statuses == set(trigger_defn["eventStatuses"])
     _, made = log.during(lambda: asyncio.run(GriffinTrainingRunTrigger(run_id=slow, cancel_on_kill=True).on_kill()))
     trigger_calls |= made
@@ -312,7 +317,8 @@ def test_register_and_cancel_operators_make_the_defined_calls_and_push_the_defin
     defn = definition(contract, GriffinRegisterModelVersionOperator)
     ctx = make_context(task_id="register")
     op = GriffinRegisterModelVersionOperator(
-        task_id="register", model_name="grocery-reorder", run_id=finished["id"], aliases=["production"]
+        task_id="register", model_name="grocery-reorder", run_id=finished["id"], aliases=["production"],
+        tags={"approved_by": "dag"},
     )
     result, made = log.during(lambda: op.execute(ctx))
     assert sorted(result) == sorted(defn["returnKeys"]) and result["aliases"] == ["production"]

@@ -46,7 +46,10 @@ def test_hook_builds_a_client_from_griffin_default(fake, griffin_conn):
     run = hook.submit_run("grocery-reorder")
     assert fake.calls("POST", "/api/v1/runs")[0].headers["authorization"] == f"Bearer {fake.token}"
     assert hook.get_run(run["id"])["id"] == run["id"]
-    assert hook.test_connection() == (True, "Connection successfully tested")
+    assert hook.test_connection() == (True, "Connection successfully tested as test (role editor)")
+    fake.role = "viewer"
+    ok, message = hook.test_connection()
+    assert ok and "role viewer" in message and "need an editor token" in message
 
 
 def test_token_in_extra_and_uri_connection(fake, monkeypatch):

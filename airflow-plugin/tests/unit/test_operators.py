@@ -26,6 +26,7 @@ from griffin_provider.operators import (
     GriffinSubmitTrainingRunOperator,
     default_idempotency_key,
 )
+from griffin_provider.hooks import GriffinHook
 from griffin_provider.sensors import GriffinTrainingRunSensor
 from griffin_provider.triggers import GriffinTrainingRunTrigger
 
@@ -283,17 +284,74 @@ def test_worker_wait_timeout_cancels_the_run(fake, griffin_conn, make_context, m
 def test_already_finished_run_does_not_defer(fake, griffin_conn, make_context):
     ctx = make_context()
     fake.next_plans.append(["queued", "succeeded"])
-    first = submit_op().execute(ctx)
+    first_try = submit_op()
+    first_try._consume = lambda run_id: None  # the worker died after the run succeeded, before the try ended
+    first = first_try.execute(ctx)
     # a retry of the same task instance, deferrable this time: nothing to wait for
     again = submit_op(deferrable=True).execute(make_context(try_number=2))
     assert again["run_id"] == first["run_id"] and again["state"] == "succeeded"
+
+
+def test_clearing_a_succeeded_task_trains_again(fake, griffin_conn, make_context):
+    first = submit_op().execute(make_context())
+    assert fake.runs[first["run_id"]]["consumedByTry"] == 1
+    # A user clears the succeeded task: Airflow starts try 2 of the same task instance.
+    cleared = submit_op().execute(make_context(try_number=2))
+    assert cleared["run_id"] != first["run_id"] and cleared["state"] == "succeeded"
+    assert len(fake.calls("POST", "/api/v1/runs")) == 2
+
+
+def test_a_try_whose_run_an_earlier_try_cancelled_starts_a_new_run(fake, griffin_conn, make_context):
+    """A clear while waiting: the old try's kill cancels the run the new try re-attached to; the new try trains again."""
+    fake.next_plans.append(["queued"] + ["running"] * 100000)
+    old_try = submit_op(wait_for_completion=False)
+    old_try._consume = lambda run_id: None  # the old try is still waiting when the user clears it
+    old_run = old_try.execute(make_context())["run_id"]
+    new_try = submit_op(poll_interval=0.01)
+    ctx = make_context(try_number=2)
+
+    def old_try_is_killed():
+        for _ in range(500):
+            if new_try.griffin_run_id:
+                break
+            time.sleep(0.01)
+        GriffinHook().cancel_run(old_run, reason="Airflow task was killed (task restarting)", try_number=1)
+
+    killer = threading.Thread(target=old_try_is_killed)
+    killer.start()
+    result = new_try.execute(ctx)
+    killer.join(10)
+    assert fake.runs[old_run]["state"] == "cancelled"
+    assert result["state"] == "succeeded" and result["run_id"] != old_run
+    assert ctx["ti"].xcom["griffin_run_id"] == result["run_id"]
+
+
+def test_a_users_cancel_of_the_run_still_fails_the_task(fake, griffin_conn, make_context):
+    """Only an earlier try's cancel starts a new run; a user's cancel (no try number) fails the waiting try."""
+    fake.next_plans.append(["queued", "running", "running", "running", "running"])
+    op = submit_op(poll_interval=0.05)
+    ctx = make_context(try_number=2)
+
+    def user_cancels():
+        for _ in range(500):
+            if op.griffin_run_id:
+                break
+            time.sleep(0.01)
+        GriffinHook().cancel_run(op.griffin_run_id, reason="from the UI")
+
+    canceller = threading.Thread(target=user_cancels)
+    canceller.start()
+    with pytest.raises(AirflowException, match="cancelled: from the UI|cancelled"):
+        op.execute(ctx)
+    canceller.join(10)
+    assert len(fake.calls("POST", "/api/v1/runs")) == 1
 
 
 # -- submit: on_kill ----------------------------------------------------------------------------
 
 
 def test_on_kill_in_the_worker_cancels_the_run(fake, griffin_conn, make_context):
-    """The task is killed while execute() waits: on_kill (Airflow calls it from a signal handler) cancels."""
+    """A user kills the task while execute() waits: on_kill (Airflow calls it from a signal handler) cancels."""
     fake.next_plans.append(["queued"] + ["running"] * 100000)
     ctx = make_context()
     op = submit_op(poll_interval=0.05)
@@ -303,6 +361,7 @@ def test_on_kill_in_the_worker_cancels_the_run(fake, griffin_conn, make_context)
             if op.griffin_run_id:
                 break
             time.sleep(0.01)
+        ctx["ti"].state = "failed"  # mark failed: Airflow changes the state, then signals the task
         op.on_kill()
 
     killer = threading.Thread(target=kill_when_submitted)
@@ -311,8 +370,41 @@ def test_on_kill_in_the_worker_cancels_the_run(fake, griffin_conn, make_context)
         op.execute(ctx)
     killer.join(10)
     run = fake.runs[op.griffin_run_id]
-    assert run["state"] == "cancelled" and run["reason"] == "Airflow task was killed"
+    assert run["state"] == "cancelled" and run["reason"] == "Airflow task was killed (task failed)"
+    assert run["cancelRequestedByTry"] == 1
     assert "cancelled" in str(info.value)
+
+
+@pytest.mark.parametrize("state", ["running", "unknown"])
+def test_sigterm_while_airflow_still_runs_the_task_keeps_the_run_training(fake, griffin_conn, make_context, logs, state):
+    """A worker shutdown, deploy or eviction sends SIGTERM without changing the task's state: the run trains on."""
+    fake.next_plans.append(["queued"] + ["running"] * 100000)
+    ctx = make_context()
+    op = submit_op(wait_for_completion=False)
+    op._consume = lambda run_id: None  # the process is stopped while it waits: this try never finishes
+    op.execute(ctx)
+    if state == "unknown":
+        def cannot_ask():
+            raise RuntimeError("the supervisor is gone")
+        ctx["ti"].current_state = cannot_ask
+    op.on_kill()
+    assert fake.calls("POST", r"/api/v1/runs/.*/cancel") == []
+    assert fake.runs[op.griffin_run_id]["state"] not in ("cancelling", "cancelled")
+    assert "keeps training" in logs()
+    # The retry re-attaches to the same run.
+    retry = submit_op(wait_for_completion=False).execute(make_context(try_number=2))
+    assert retry["run_id"] == op.griffin_run_id
+
+
+@pytest.mark.parametrize("state", ["failed", "success", "restarting", None])
+def test_a_users_kill_cancels_whatever_state_it_left(fake, griffin_conn, make_context, state):
+    fake.next_plans.append(["queued"] + ["running"] * 100000)
+    ctx = make_context()
+    op = submit_op(wait_for_completion=False)
+    op.execute(ctx)
+    ctx["ti"].state = state
+    op.on_kill()
+    assert fake.runs[op.griffin_run_id]["state"] == "cancelled"
 
 
 def test_on_kill_respects_cancel_on_kill_and_finished_runs(fake, griffin_conn, make_context):
@@ -322,7 +414,9 @@ def test_on_kill_respects_cancel_on_kill_and_finished_runs(fake, griffin_conn, m
     assert fake.calls("POST", r"/api/v1/runs/.*/cancel") == []
     op = submit_op(wait_for_completion=True)
     op.on_kill()  # nothing submitted yet: nothing to do
-    op.execute(make_context(run_id="other"))
+    ctx = make_context(run_id="other")
+    op.execute(ctx)
+    ctx["ti"].state = "failed"
     op.on_kill()  # already succeeded: a 409 from the service is swallowed
     assert len(fake.calls("POST", r"/api/v1/runs/.*/cancel")) == 1
 
@@ -342,7 +436,9 @@ def test_retry_reattaches_to_an_active_run(fake, griffin_conn, make_context):
 
 
 def test_retry_returns_a_succeeded_run_without_starting_another(fake, griffin_conn, make_context):
-    first = submit_op().execute(make_context(try_number=1))
+    first_try = submit_op()
+    first_try._consume = lambda run_id: None  # the worker died after the run succeeded, before the try ended
+    first = first_try.execute(make_context(try_number=1))
     again = submit_op().execute(make_context(try_number=2))
     assert len(fake.runs) == 1 and again == first
 
@@ -351,7 +447,9 @@ def test_retry_after_a_failed_run_starts_a_new_run(fake, griffin_conn, make_cont
     fake.next_plans.append(["queued", "running", "failed"])
     with pytest.raises(AirflowException):
         submit_op().execute(make_context(try_number=1))
-    result = submit_op().execute(make_context(try_number=2))
+    second_try = submit_op()
+    second_try._consume = lambda run_id: None  # this try dies after its run succeeded
+    result = second_try.execute(make_context(try_number=2))
     assert len(fake.runs) == 2 and result["state"] == "succeeded" and result["attempt"] == 2
     keys = {r["idempotencyKey"] for r in fake.runs.values()}
     assert keys == {result["idempotency_key"]}
@@ -434,7 +532,7 @@ def test_register_from_a_run_with_aliases_and_tags(fake, griffin_conn, make_cont
     if hasattr(GriffinModelVersionLink(), "xcom_key"):
         assert ctx["ti"].xcom[GriffinModelVersionLink().xcom_key] == result["url"]
     post = fake.calls("POST", "/api/v1/registry/models/churn/versions")[0]
-    assert post.headers["idempotency-key"] == default_idempotency_key(ctx, "register")
+    assert post.headers["idempotency-key"] == default_idempotency_key(ctx, f"register/{run_id}")
     # a retry (same key and body) gets the same version back
     assert op.execute(make_context(task_id="register", try_number=2)) == result
     assert len(fake.models["churn"]["versions"]) == 1

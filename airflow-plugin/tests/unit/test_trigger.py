@@ -42,6 +42,9 @@ def test_serialize_round_trips():
         failure_states=["failed"],
         log_cursor=42,
         cancel_on_kill=True,
+        try_number=3,
+        deadline_limit="execution_timeout (25s)",
+        unreachable_timeout=120,
     )
     classpath, kwargs = trigger.serialize()
     assert classpath == "griffin_provider.triggers.GriffinTrainingRunTrigger"
@@ -57,7 +60,19 @@ def test_serialize_round_trips():
         "failure_states": ["failed"],
         "log_cursor": 42,
         "cancel_on_kill": True,
+        "try_number": 3,
+        "deadline_limit": "execution_timeout (25s)",
+        "unreachable_timeout": 120.0,
     }
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [({"run_id": ""}, "run_id"), ({"poll_interval": 0}, "poll_interval"), ({"unreachable_timeout": -1}, "unreachable_timeout")],
+)
+def test_bad_kwargs_fail_where_the_task_defers(kwargs, field):
+    with pytest.raises(ValueError, match=field):
+        GriffinTrainingRunTrigger(**{"run_id": "abc", **kwargs})
 
 
 def test_serialized_kwargs_survive_airflow_serialization():
