@@ -253,10 +253,17 @@ export const operatorCatalog: OperatorCatalog = {
         { name: 'try_number', type: 'int | None', default: null, description: "The Airflow try that deferred: sent with a cancel, and used to tell an earlier try's cancel (a clear) from a user's." },
         { name: 'deadline_limit', type: 'str | None', default: null, description: 'What the deadline stands for, named in the timeout event, e.g. "execution_timeout (25s)".' },
         { name: 'unreachable_timeout', type: 'float | None', default: null, description: 'Seconds of continuous Griffin outage tolerated before an error event (null: 600).' },
+        { name: 'log_reader', type: 'str | None', default: null, description: 'A name for this copy of the log (one per try): the trigger records how far it copied, so a triggerer restart does not copy the log again.' },
       ]).map(({ templated: _notTemplated, ...p }) => p),
       eventKeys: ['status', 'run_id', 'state', 'message', 'run', 'log_cursor', 'limit'],
       eventStatuses: ['success', 'failed', 'timeout', 'superseded', 'error'],
-      calls: [GET_RUN('Every poll.'), GET_LOGS('Every poll, when log_cursor is set.'), CANCEL_RUN('on_kill, when cancel_on_kill is set.')],
+      calls: [
+        GET_RUN('Every poll.'),
+        GET_LOGS('Every poll, when log_cursor is set.'),
+        call('GET', '/api/v1/runs/{id}/log-cursors/{reader}', 'On start, with log_reader: where an earlier copy of the trigger stopped.'),
+        call('PUT', '/api/v1/runs/{id}/log-cursors/{reader}', 'With log_reader, after copying new log lines.'),
+        CANCEL_RUN('on_kill, when cancel_on_kill is set, with try_number.'),
+      ],
     },
   ],
 };

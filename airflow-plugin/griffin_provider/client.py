@@ -383,6 +383,10 @@ class LogLineBuffer:
         self._partial = lines.pop()
         return [line.rstrip("\r") for line in lines]
 
+    def pending_bytes(self) -> int:
+        """Bytes of the line fed in part and not yet returned: a cursor minus these is at a line start."""
+        return len(self._partial.encode("utf-8"))
+
     def flush(self) -> list[str]:
         rest, self._partial = self._partial, ""
         return [rest.rstrip("\r")] if rest else []
@@ -950,6 +954,16 @@ class AsyncGriffinClient(_Base):
 
     async def get_logs(self, run_id: str, cursor: int = 0, limit: int = LOG_CHUNK_LIMIT) -> dict[str, Any]:
         return await self._json("GET", f"/runs/{_quote(run_id)}/logs", params={"cursor": cursor, "limit": limit})
+
+    async def get_log_cursor(self, run_id: str, reader: str) -> int:
+        """How far ``reader`` said it copied the run's log (0 when it never said)."""
+        body = await self._json("GET", f"/runs/{_quote(run_id)}/log-cursors/{_quote(reader)}")
+        return int((body or {}).get("cursor") or 0)
+
+    async def set_log_cursor(self, run_id: str, reader: str, cursor: int) -> int:
+        """Record how far ``reader`` copied the run's log; the service keeps the largest cursor."""
+        body = await self._json("PUT", f"/runs/{_quote(run_id)}/log-cursors/{_quote(reader)}", json_body={"cursor": int(cursor)})
+        return int((body or {}).get("cursor") or cursor)
 
     async def read_new_logs(self, run_id: str, cursor: int = 0) -> tuple[str, int]:
         """All log text from ``cursor`` up to what the service has now, and the cursor after it."""

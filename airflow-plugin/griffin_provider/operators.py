@@ -404,6 +404,7 @@ class GriffinSubmitTrainingRunOperator(BaseOperator):
                 try_number=self._try_number,
                 deadline_limit=limit,
                 unreachable_timeout=self.hook.unreachable_timeout(_seconds(self.griffin_unreachable_timeout)),
+                log_reader=default_idempotency_key(context, f"try-{self._try_number}") if self.copy_logs else None,
             ),
             method_name="execute_complete",
             timeout=timeout,

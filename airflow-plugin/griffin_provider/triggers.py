@@ -53,6 +53,9 @@ class GriffinTrainingRunTrigger(BaseTrigger):
     :param deadline_limit: What ``deadline`` stands for, named in the timeout event, e.g.
         ``execution_timeout (25s)``.
     :param unreachable_timeout: Seconds of continuous Griffin outage tolerated (default 600).
+    :param log_reader: A name for this copy of the log (one per task try). When set, the trigger
+        records in Griffin how far it copied, so that after a triggerer restart, which re-creates the
+        trigger from these kwargs, it goes on from there instead of copying the log again.
     """
 
     def __init__(
@@ -68,6 +71,7 @@ class GriffinTrainingRunTrigger(BaseTrigger):
         try_number: int | None = None,
         deadline_limit: str | None = None,
         unreachable_timeout: float | None = None,
+        log_reader: str | None = None,
     ) -> None:
         super().__init__()
         if not run_id or not isinstance(run_id, str):
@@ -87,6 +91,7 @@ class GriffinTrainingRunTrigger(BaseTrigger):
         self.try_number = int(try_number) if try_number is not None else None
         self.deadline_limit = deadline_limit
         self.unreachable_timeout = float(unreachable_timeout) if unreachable_timeout is not None else None
+        self.log_reader = log_reader
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -103,6 +108,7 @@ class GriffinTrainingRunTrigger(BaseTrigger):
                 "try_number": self.try_number,
                 "deadline_limit": self.deadline_limit,
                 "unreachable_timeout": self.unreachable_timeout,
+                "log_reader": self.log_reader,
             },
         )
 
@@ -141,6 +147,15 @@ class GriffinTrainingRunTrigger(BaseTrigger):
             )
         return None
 
+    async def _resume_log_cursor(self, client: Any) -> None:
+        """After a triggerer restart, go on where an earlier copy of this trigger stopped copying."""
+        if self.log_cursor is None or not self.log_reader:
+            return
+        try:
+            self.log_cursor = max(self.log_cursor, await client.get_log_cursor(self.run_id, self.log_reader))
+        except GriffinError as err:  # logs are a convenience; never fail the wait for them
+            self.log.warning("Could not read where the log copy of Griffin run %s stopped: %s", self.run_id, err)
+
     async def _copy_new_logs(self, client: Any, buffer: LogLineBuffer) -> None:
         if self.log_cursor is None:
             return
@@ -149,8 +164,15 @@ class GriffinTrainingRunTrigger(BaseTrigger):
         except GriffinError as err:  # logs are a convenience; never fail the wait for them
             self.log.warning("Could not read the logs of Griffin run %s: %s", self.run_id, err)
             return
-        for line in buffer.feed(text):
+        lines = buffer.feed(text)
+        for line in lines:
             self.log.info("%s", griffin_log_line(line))
+        if lines and self.log_reader:
+            try:
+                # The start of the line not yet shown, so a restarted trigger shows it whole.
+                await client.set_log_cursor(self.run_id, self.log_reader, self.log_cursor - buffer.pending_bytes())
+            except GriffinError as err:
+                self.log.warning("Could not record where the log copy of Griffin run %s is: %s", self.run_id, err)
 
     def _deadline_event(self, run: dict[str, Any] | None) -> TriggerEvent | None:
         if self.deadline is None or time.time() < self.deadline:
@@ -166,6 +188,7 @@ class GriffinTrainingRunTrigger(BaseTrigger):
         run: dict[str, Any] | None = None
         try:
             async with await self._hook().aget_conn() as client:
+                await self._resume_log_cursor(client)
                 while event is None:
                     try:
                         run = await client.get_run(self.run_id)

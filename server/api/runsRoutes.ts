@@ -2,9 +2,10 @@ import { z } from 'zod';
 import type { RunService } from '../services/runService.ts';
 import { InputError } from '../errors.ts';
 import { defineRoute, type RouteDef } from './route.ts';
-import { DryRunQuery, LogQuery, MetricQuery, MetricsBatch, RunCancel, RunConsume, RunCreate, RunListQuery } from './schemas.ts';
+import { DryRunQuery, LogCursorSet, LogQuery, MetricQuery, MetricsBatch, RunCancel, RunConsume, RunCreate, RunListQuery } from './schemas.ts';
 
 const RunParams = z.object({ id: z.string().regex(/^[a-z0-9]{1,32}$/, 'is not a run id') });
+const LogReaderParams = RunParams.extend({ reader: z.string().regex(/^[\x21-\x7e]{1,255}$/, 'is 1 to 255 printable ASCII characters without spaces') });
 const ArtifactParams = RunParams.extend({ path: z.union([z.string(), z.array(z.string())]) });
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 const FOLLOW_POLL_MS = 250;
@@ -66,6 +67,25 @@ export function runRoutes(runs: RunService): RouteDef[] {
       body: RunCancel,
       successStatus: 202,
       handler: async ({ params, body }) => ({ body: await runs.view(await runs.cancel(params.id, body.reason, body.tryNumber ?? null)) }),
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/runs/:id/log-cursors/:reader',
+      tag: 'runs',
+      summary: "How far a reader (e.g. an Airflow trigger) has copied the run's log; 0 when it never said.",
+      access: { role: 'viewer' },
+      params: LogReaderParams,
+      handler: async ({ params }) => ({ body: await runs.logCursor(params.id, params.reader) }),
+    }),
+    defineRoute({
+      method: 'put',
+      path: '/runs/:id/log-cursors/:reader',
+      tag: 'runs',
+      summary: "Record how far a reader has copied the run's log; the cursor only moves forward.",
+      access: { role: 'editor' },
+      params: LogReaderParams,
+      body: LogCursorSet,
+      handler: async ({ params, body }) => ({ body: await runs.advanceLogCursor(params.id, params.reader, body.cursor) }),
     }),
     defineRoute({
       method: 'post',

@@ -134,6 +134,11 @@ export const RunCancel = z.strictObject({
   tryNumber: z.number().int().min(0).max(1_000_000).optional(),
 });
 
+export const LogCursorSet = z.strictObject({
+  /** A byte cursor of the run's log, as GET /runs/{id}/logs returns it in nextCursor. */
+  cursor: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+});
+
 export const RunConsume = z.strictObject({
   /** The Airflow try that finished with the run. */
   tryNumber: z.number().int().min(0).max(1_000_000).optional(),

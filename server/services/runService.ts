@@ -279,6 +279,16 @@ export class RunService {
     return this.get(id);
   }
 
+  async logCursor(id: string, reader: string): Promise<{ reader: string; cursor: number }> {
+    await this.get(id);
+    return { reader, cursor: await this.runs.logCursor(id, reader) };
+  }
+
+  async advanceLogCursor(id: string, reader: string, cursor: number): Promise<{ reader: string; cursor: number }> {
+    await this.get(id);
+    return { reader, cursor: await this.runs.advanceLogCursor(id, reader, cursor) };
+  }
+
   async logs(id: string, cursor: number, limit: number): Promise<LogChunk & { complete: boolean }> {
     const run = await this.get(id);
     const chunk = await this.executors.get(run.backend).logs(run, cursor, limit);

@@ -393,6 +393,29 @@ export class RunStore {
     return rows.map((r) => ({ path: r.path, size: toNumber(r.size), sha256: r.sha256, createdAt: r.created_at }));
   }
 
+  /** How far `reader` has copied the run's log; 0 when it never said. */
+  async logCursor(runId: string, reader: string): Promise<number> {
+    const row = (await this.db('run_log_cursors').where({ run_id: runId, reader }).first()) as { cursor: number | string } | undefined;
+    return row ? toNumber(row.cursor) : 0;
+  }
+
+  /**
+   * Records a reader's cursor; it only moves forward, so a late or replayed write from an older
+   * copy of the reader cannot make the next one copy lines twice.
+   */
+  async advanceLogCursor(runId: string, reader: string, cursor: number): Promise<number> {
+    const now = nowIso();
+    // One upsert whose merge keeps the larger cursor: concurrent writers cannot move it back.
+    await this.db('run_log_cursors')
+      .insert({ run_id: runId, reader, cursor, updated_at: now })
+      .onConflict(['run_id', 'reader'])
+      .merge({
+        cursor: this.db.raw('CASE WHEN excluded.cursor > run_log_cursors.cursor THEN excluded.cursor ELSE run_log_cursors.cursor END'),
+        updated_at: now,
+      });
+    return this.logCursor(runId, reader);
+  }
+
   async setRegisteredVersion(runId: string, model: string, version: number): Promise<void> {
     await this.db('runs').where({ id: runId }).update({ registered_model: model, registered_version: version, updated_at: nowIso() });
   }

@@ -139,3 +139,47 @@ describe.each(supportedDatabases())('model version tags on %s', (dbId) => {
     expect(read.body.tags).toEqual({});
   });
 });
+
+describe.each(supportedDatabases())('log cursors of outside readers on %s', (dbId) => {
+  let t: TestDatabase;
+  let svc: TestService;
+  beforeAll(async () => {
+    t = await createTestDatabase(dbId);
+    svc = await startTestService(t.db, { dataDir: t.dataDir });
+  });
+  afterAll(async () => {
+    await svc.close();
+    await t.destroy();
+  });
+
+  it('a reader records how far it copied; the cursor only moves forward, per reader', async () => {
+    const run = await svc.admin(svc.request.post('/api/v1/runs')).send({ workflow: 'grocery-reorder' });
+    const path = (reader: string) => `/api/v1/runs/${run.body.id}/log-cursors/${encodeURIComponent(reader)}`;
+    const reader = 'airflow/d/t/r1/-1/try-2';
+    expect((await svc.admin(svc.request.get(path(reader)))).body).toEqual({ reader, cursor: 0 });
+    expect((await svc.admin(svc.request.put(path(reader))).send({ cursor: 1200 })).body).toEqual({ reader, cursor: 1200 });
+    // A late write from an older copy of the reader does not move it back.
+    expect((await svc.admin(svc.request.put(path(reader))).send({ cursor: 300 })).body.cursor).toBe(1200);
+    const concurrent = await Promise.all([5000, 4000, 4500, 100].map((cursor) => svc.admin(svc.request.put(path('other'))).send({ cursor })));
+    expect(concurrent.map((r) => r.status)).toEqual([200, 200, 200, 200]);
+    expect((await svc.admin(svc.request.get(path('other')))).body.cursor).toBe(5000);
+    expect((await svc.admin(svc.request.get(path(reader)))).body.cursor).toBe(1200);
+  });
+
+  it('refuses bad cursors, bad readers, unknown runs and viewers writing', async () => {
+    const run = await svc.admin(svc.request.post('/api/v1/runs')).send({ workflow: 'grocery-reorder' });
+    const negative = await svc.admin(svc.request.put(`/api/v1/runs/${run.body.id}/log-cursors/r`)).send({ cursor: -1 });
+    expect(negative.status).toBe(400);
+    expect(negative.body.error.field).toBe('cursor');
+    const spaced = await svc.admin(svc.request.put(`/api/v1/runs/${run.body.id}/log-cursors/${encodeURIComponent('a b')}`)).send({ cursor: 1 });
+    expect(spaced.status).toBe(400);
+    expect(spaced.body.error.field).toBe('reader');
+    const unknown = await svc.admin(svc.request.put('/api/v1/runs/nosuchrun/log-cursors/r')).send({ cursor: 1 });
+    expect(unknown.status).toBe(404);
+    const viewer = await svc.tokenFor('viewer');
+    const forbidden = await svc.request.put(`/api/v1/runs/${run.body.id}/log-cursors/r`).set('Authorization', `Bearer ${viewer}`).send({ cursor: 1 });
+    expect(forbidden.status).toBe(403);
+    const read = await svc.request.get(`/api/v1/runs/${run.body.id}/log-cursors/r`).set('Authorization', `Bearer ${viewer}`);
+    expect(read.body.cursor).toBe(0);
+  });
+});

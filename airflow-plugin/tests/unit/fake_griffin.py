@@ -88,6 +88,7 @@ class FakeGriffin:
         self.runs: dict[str, dict[str, Any]] = {}
         self.plans: dict[str, list[str]] = {}
         self.logs: dict[str, str] = {}
+        self.log_cursors: dict[tuple[str, str], int] = {}
         self.keys: dict[tuple[str, str], dict[str, Any]] = {}
         self.models: dict[str, dict[str, Any]] = {}
         self.requests: list[Recorded] = []
@@ -237,6 +238,12 @@ class FakeGriffin:
             return self._cancel(segs[1], body or {})
         if len(segs) == 3 and segs[0] == "runs" and segs[2] == "consume" and method == "POST":
             return self._consume(segs[1], body or {})
+        if len(segs) == 4 and segs[0] == "runs" and segs[2] == "log-cursors":
+            self._run(segs[1])
+            slot = (segs[1], segs[3])
+            if method == "PUT":
+                self.log_cursors[slot] = max(self.log_cursors.get(slot, 0), int((body or {})["cursor"]))
+            return 200, {"reader": segs[3], "cursor": self.log_cursors.get(slot, 0)}
         if segs == ["whoami"] and method == "GET":
             return 200, {"kind": "token", "name": "test", "role": self.role}
         if segs[:2] == ["registry", "models"] and len(segs) == 5 and segs[3] == "versions" and method == "PATCH":

@@ -290,3 +290,26 @@ def test_log_lines_that_already_name_griffin_are_not_prefixed_twice(fake, griffi
     GriffinHook().copy_logs(run_id)
     text = logs()
     assert "[griffin] [griffin]" not in text and "[griffin] plain line" in text
+
+
+def test_a_restarted_trigger_goes_on_copying_where_it_stopped(fake, griffin_conn, logs):
+    """The triggerer re-creates a trigger from its kwargs (log_cursor 0); the recorded cursor avoids duplicates."""
+    fake.next_plans.append(["queued", "running", "running", "succeeded"])
+    run = GriffinHook().submit_run("grocery-reorder")
+    fake.logs[run["id"]] = "line one\nline two\npartial li"
+    kwargs = {"run_id": run["id"], "poll_interval": 0.01, "log_cursor": 0, "log_reader": "airflow/d/t/r/-1/try-1"}
+    first = GriffinTrainingRunTrigger(**kwargs)
+
+    async def copy_once():
+        async with await first._hook().aget_conn() as client:
+            await first._copy_new_logs(client, client_module.LogLineBuffer())
+
+    asyncio.run(copy_once())
+    # Recorded at the start of the unfinished line, so the restarted trigger shows it whole.
+    assert fake.log_cursors[(run["id"], "airflow/d/t/r/-1/try-1")] == len("line one\nline two\n")
+    fake.logs[run["id"]] += "ne\nline three\n"
+    event = run_trigger(GriffinTrainingRunTrigger(**kwargs))  # the restart: same kwargs, log_cursor 0
+    assert event["status"] == "success"
+    text = logs()
+    assert logs.count("[griffin] line one") == 1 and logs.count("[griffin] line two") == 1
+    assert "[griffin] partial line" in text and "[griffin] line three" in text

@@ -45,6 +45,7 @@ def test_serialize_round_trips():
         try_number=3,
         deadline_limit="execution_timeout (25s)",
         unreachable_timeout=120,
+        log_reader="airflow/d/t/r/-1/try-3",
     )
     classpath, kwargs = trigger.serialize()
     assert classpath == "griffin_provider.triggers.GriffinTrainingRunTrigger"
@@ -63,6 +64,7 @@ def test_serialize_round_trips():
         "try_number": 3,
         "deadline_limit": "execution_timeout (25s)",
         "unreachable_timeout": 120.0,
+        "log_reader": "airflow/d/t/r/-1/try-3",
     }
 
 
