@@ -3,7 +3,7 @@ import type { DatasetCreate, FeatureCreate, ModelCreate, RuntimeCreate, Workflow
 import type { Dataset, Feature, Model, Page, ResolvedRunSpec, Runtime, Workflow, WorkflowDefinition } from '../domain.ts';
 import { InputError, NotFound, Unprocessable } from '../errors.ts';
 import type { CatalogStore } from '../store/catalogStore.ts';
-import { checkHyperparameters, coerceHyperparameters } from './hyperparameters.ts';
+import { checkDeclaredKeys, checkHyperparameters, coerceHyperparameters } from './hyperparameters.ts';
 import { isRemoteUri, resolveInside } from './paths.ts';
 
 export function parseRef(ref: string): { name: string; version?: number } {
@@ -26,6 +26,7 @@ export class CatalogService {
 
   async createModel(input: z.infer<typeof ModelCreate>): Promise<Model> {
     this.checkLocation(input.codeUri, 'codeUri');
+    checkDeclaredKeys(input.defaultHyperparameters, input.hyperparameterSchema, (key) => `defaultHyperparameters.${key}`, input.name);
     checkHyperparameters(input.defaultHyperparameters, input.hyperparameterSchema, 'defaultHyperparameters');
     return this.store.createModel(input);
   }
@@ -189,6 +190,8 @@ export class CatalogService {
       throw new Unprocessable(`the local backend runs code from this machine, but model "${model.name}@${model.version}" lives at ${model.codeUri}`, `${fieldPrefix}backend`);
     }
     const hyperField = overrides?.hyperparameters ? 'overrides.hyperparameters' : `${fieldPrefix}hyperparameters`;
+    const keyField = (key: string) => (overrides?.hyperparameters && key in overrides.hyperparameters ? `overrides.hyperparameters.${key}` : `${fieldPrefix}hyperparameters.${key}`);
+    checkDeclaredKeys(spec.hyperparameters, model.hyperparameterSchema, keyField, `${model.name}@${model.version}`);
     const hyperparameters = coerceHyperparameters({ ...model.defaultHyperparameters, ...spec.hyperparameters }, model.hyperparameterSchema);
     checkHyperparameters(hyperparameters, model.hyperparameterSchema, hyperField);
     if (spec.timeoutSeconds <= 0) throw new InputError('timeoutSeconds must be positive', `${fieldPrefix}timeoutSeconds`);

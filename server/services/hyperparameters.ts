@@ -1,4 +1,4 @@
-import { InputError } from '../errors.ts';
+import { InputError, Unprocessable } from '../errors.ts';
 
 interface PropertySchema {
   type?: 'number' | 'integer' | 'string' | 'boolean' | 'array' | 'object';
@@ -7,6 +7,47 @@ interface PropertySchema {
   exclusiveMinimum?: number;
   exclusiveMaximum?: number;
   enum?: unknown[];
+}
+
+/**
+ * A key the model's schema does not declare is almost always a typo (`epoch` for `epochs`) that
+ * would otherwise train silently with the default. A schema that declares properties therefore
+ * refuses other keys, unless it says `additionalProperties: true` (or gives a schema for them); a
+ * model without declared properties accepts anything. `fieldOf` says where each key came from.
+ */
+export function checkDeclaredKeys(values: Record<string, unknown>, schema: Record<string, unknown>, fieldOf: (key: string) => string, model: string): void {
+  const declared = Object.keys((schema.properties ?? {}) as Record<string, unknown>);
+  const open = schema.additionalProperties === true || (typeof schema.additionalProperties === 'object' && schema.additionalProperties !== null);
+  if (declared.length === 0 || open) return;
+  for (const key of Object.keys(values)) {
+    if (declared.includes(key)) continue;
+    const closest = closestName(key, declared);
+    const hint = closest ? `; did you mean "${closest}"?` : '';
+    throw new Unprocessable(`"${key}" is not a hyperparameter of model ${model}${hint} (it declares: ${declared.join(', ')})`, fieldOf(key));
+  }
+}
+
+/** The declared name nearest to `name` by edit distance, if it is near enough to be a likely typo. */
+export function closestName(name: string, candidates: string[]): string | undefined {
+  let best: { name: string; distance: number } | undefined;
+  for (const candidate of candidates) {
+    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
+    if (!best || distance < best.distance) best = { name: candidate, distance };
+  }
+  if (!best) return undefined;
+  return best.distance <= Math.max(2, Math.floor(Math.max(name.length, best.name.length) / 3)) ? best.name : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i += 1) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j += 1) {
+      current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length];
 }
 
 /**

@@ -121,6 +121,8 @@ const runtimeFromRow = (r: RuntimeRow): Runtime => ({
   updatedAt: r.updated_at,
 });
 
+export type ExampleKind = 'dataset' | 'model' | 'workflow';
+
 export class CatalogStore {
   constructor(private readonly db: Knex) {}
 
@@ -219,6 +221,19 @@ export class CatalogStore {
 
   listWorkflows(filter: { name?: string; limit: number; pageToken?: string }): Promise<Page<Workflow>> {
     return this.listVersions('workflows', filter, workflowFromRow);
+  }
+
+  /** What the last load of an example definition recorded: the file's hash and the version it left latest. */
+  async exampleLoad(kind: ExampleKind, name: string): Promise<{ contentHash: string; version: number | null } | undefined> {
+    const row = (await this.db('example_loads').where({ kind, name }).first()) as { content_hash: string; version: number | null } | undefined;
+    return row && { contentHash: row.content_hash, version: row.version === null ? null : Number(row.version) };
+  }
+
+  async recordExampleLoad(kind: ExampleKind, name: string, contentHash: string, version: number | null): Promise<void> {
+    await this.db('example_loads')
+      .insert({ kind, name, content_hash: contentHash, version, loaded_at: nowIso() })
+      .onConflict(['kind', 'name'])
+      .merge(['content_hash', 'version', 'loaded_at']);
   }
 
   async upsertFeature(f: Omit<Feature, 'createdAt' | 'updatedAt'>): Promise<{ feature: Feature; created: boolean }> {
