@@ -36,6 +36,8 @@ export interface Executor {
   /** Asks the backend to stop the run; `force` when a polite stop was already tried. */
   cancel(run: Run, options?: { force?: boolean }): Promise<void>;
   logs(run: Run, cursor: number, limit: number): Promise<LogChunk>;
+  /** About the last `bytes` of the log, for backends that can read it without reading the rest. */
+  logTail?(run: Run, bytes: number): Promise<string>;
   /** Exactly what launch() would send or create, without doing it. */
   render(request: LaunchRequest): Promise<unknown>;
 }

@@ -1,10 +1,16 @@
 import type { BackendName, Run } from '../domain.ts';
 import { StateConflict } from '../errors.ts';
 import type { ExecutorRegistry } from '../executors/registry.ts';
+import { readLogTail } from '../executors/logs.ts';
+import type { Executor } from '../executors/types.ts';
+import { failureCause, withCause } from '../services/failureCause.ts';
 import type { Logger } from '../logger.ts';
 import type { RunStore } from '../store/runStore.ts';
 import type { RegistryService } from '../services/registryService.ts';
 import type { Launcher } from './launcher.ts';
+
+/** How much of a failed run's log is read for its cause: enough for a long traceback. */
+const FAILURE_LOG_TAIL_BYTES = 64 * 1024;
 
 const CANCEL_FORCE_AFTER_MS = 30_000;
 
@@ -102,7 +108,7 @@ export class Reconciler {
         return;
       case 'failed':
       case 'lost':
-        await this.runs.transition(run.id, ['running'], 'failed', status.reason ?? 'the backend reported a failure');
+        await this.runs.transition(run.id, ['running'], 'failed', withCause(status.reason ?? 'the backend reported a failure', await this.causeInLog(run, executor)));
         return;
       default:
         if (run.deadlineAt && Date.parse(run.deadlineAt) < now) {
@@ -129,6 +135,16 @@ export class Reconciler {
     if (!took) return;
     this.logger.info({ runId: run.id, previousOwner: run.leaseOwner }, 'recovering a launch whose lease expired');
     await this.launcher.launch(run);
+  }
+
+  /** The log line that says why a run failed; never a reason to fail the reconcile itself. */
+  private async causeInLog(run: Run, executor: Executor): Promise<string | undefined> {
+    try {
+      return failureCause(await readLogTail(executor, run, FAILURE_LOG_TAIL_BYTES));
+    } catch (error) {
+      this.logger.debug({ err: error, runId: run.id }, 'could not read the log of a failed run');
+      return undefined;
+    }
   }
 
   private async registerModel(run: Run): Promise<void> {
