@@ -176,6 +176,29 @@ describe.skipIf(SKIPPED)('web UI (headless Chromium)', () => {
     expect(pageErrors).toEqual([]);
   }, 90_000);
 
+  it('starting a run on a backend that is not configured shows why on the form', async () => {
+    const created = await service.api('POST', '/api/v1/workflows', {
+      name: 'needs-kubernetes',
+      model: 'logistic-regression',
+      dataset: 'grocery-reorder',
+      runtime: 'python3',
+      backend: 'kubernetes',
+    });
+    expect(created.status).toBe(201);
+    const before = await service.api('GET', '/api/v1/runs?workflow=needs-kubernetes');
+    const page = await newPage();
+    await signIn(page);
+    await page.goto('/workflows/needs-kubernetes?tab=run');
+    await page.click('[data-testid="start-run"]');
+    const banner = page.locator('.banner-error >> text=The run was not started');
+    await banner.waitFor();
+    expect(await page.locator('.banner-error').textContent()).toMatch(/kubernetes/i);
+    await shot(page, '10-run-on-unconfigured-backend');
+    const after = await service.api('GET', '/api/v1/runs?workflow=needs-kubernetes');
+    expect(after.body.items.length).toBe(before.body.items.length);
+    expect(page.url()).toMatch(/tab=run$/);
+  }, 60_000);
+
   it('a run opened from its url can be cancelled from its page', async () => {
     // Long epochs: the run is still going when the cancel arrives.
     const submitted = await service.api('POST', '/api/v1/runs', { workflow: 'grocery-reorder@1', overrides: { hyperparameters: { epochs: 50, sleep_per_epoch: 2 } } });

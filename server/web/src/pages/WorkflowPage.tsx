@@ -443,7 +443,7 @@ function coerce(text: string, prop: SchemaProp | undefined): unknown {
   }
 }
 
-const RUN_FIELDS = ['overrides.hyperparameters', 'overrides.backend', 'overrides.datasetVersion', 'overrides.timeoutSeconds', 'overrides.resources.cpu', 'overrides.resources.memoryMb', 'overrides.resources.gpu', 'overrides.resources', 'Idempotency-Key', 'workflow'];
+const RUN_FIELDS = ['overrides.hyperparameters', 'overrides.backend', 'overrides.datasetVersion', 'overrides.timeoutSeconds', 'overrides.resources.cpu', 'overrides.resources.memoryMb', 'overrides.resources.gpu', 'overrides.resources', 'Idempotency-Key'];
 
 /** Starts a run of this version; only the values typed in become overrides. */
 function RunForm({ workflow }: { workflow: Workflow }) {
