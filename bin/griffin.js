@@ -9,23 +9,78 @@ const USAGE = `usage: griffin <command> [options]
   list [--state s] [--workflow w] [--limit n]
   logs <run-id> [--follow]
   cancel <run-id> [--reason text]
-  token create <name> --role viewer|editor|admin
+  workflows list [--limit n]
+  token create <name> --role viewer|editor|admin | token list | token revoke <token-id>
   schedule create <name> --cron "<expr>" --workflow <workflow[@version]> [--timezone tz] [--set key=value ...]
            [--backend b] [--timeout s] [--overlap skip|allow|cancel_previous] [--catch-up skip|run_once]
            [--max-concurrent n] [--paused]
-  schedule list | pause <schedule> | resume <schedule> | trigger <schedule> | firings <schedule>
+  schedule list | pause <schedule> | resume <schedule> | trigger <schedule> | firings <schedule> | delete <schedule>
 
 Environment: GRIFFIN_URL (default http://127.0.0.1:8080), GRIFFIN_TOKEN (a bearer token).`;
-
-const baseUrl = (process.env.GRIFFIN_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
-const token = process.env.GRIFFIN_TOKEN;
 
 function fail(message, code = 1) {
   process.stderr.write(`griffin: ${message}\n`);
   process.exit(code);
 }
 
-async function api(method, path, body, headers = {}) {
+/**
+ * GRIFFIN_URL as users write it: with or without a scheme, with or without the /api/v1 suffix the
+ * API paths add again. Anything that still is not an http(s) URL is refused with what was seen.
+ */
+function serviceUrl(raw) {
+  let text = (raw || 'http://127.0.0.1:8080').trim().replace(/\/+$/, '');
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) text = `http://${text}`;
+  text = text.replace(/\/api\/v1$/, '');
+  let url;
+  try {
+    url = new URL(text);
+  } catch {
+    fail(`GRIFFIN_URL "${raw}" is not a URL; set it to the service's address, e.g. http://127.0.0.1:8080`, 2);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') fail(`GRIFFIN_URL "${raw}" must be an http:// or https:// URL`, 2);
+  return text;
+}
+
+const baseUrl = serviceUrl(process.env.GRIFFIN_URL);
+const token = process.env.GRIFFIN_TOKEN;
+
+/** A whole number of at least `min` from an option, or a usage error naming the option. */
+function wholeNumber(value, option, min = 1) {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\s*\d+\s*$/.test(String(value)) || n < min) fail(`${option} takes a whole number${min > 0 ? ` of at least ${min}` : ''}, not "${value}"`, 2);
+  return n;
+}
+
+/** The name nearest to `name` by edit distance, when it is near enough to be a likely typo. */
+function closest(name, candidates) {
+  const distance = (a, b) => {
+    let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i += 1) {
+      const cur = [i];
+      for (let j = 1; j <= b.length; j += 1) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+    return prev[b.length];
+  };
+  let best;
+  for (const c of candidates) {
+    const d = distance(name, c);
+    if (!best || d < best.d) best = { c, d };
+  }
+  return best && best.d <= Math.max(2, Math.floor(name.length / 3)) ? best.c : undefined;
+}
+
+/** For a workflow the service does not know: the closest name it does know, as a hint. */
+async function workflowHint(ref) {
+  const name = ref.split('@')[0];
+  const page = await api('GET', '/workflows?limit=500', undefined, {}, { quiet: true });
+  const names = [...new Set((page?.items ?? []).map((w) => w.name))];
+  const guess = closest(name, names);
+  return guess ? ` (did you mean "${guess}"?)` : names.length ? ` (known workflows: ${names.slice(0, 10).join(', ')})` : '';
+}
+
+async function api(method, path, body, headers = {}, { quiet = false, onError } = {}) {
   if (!token) fail('set GRIFFIN_TOKEN to a Griffin API token (the first start saves one in .griffin/admin-token)');
   let res;
   try {
@@ -38,10 +93,18 @@ async function api(method, path, body, headers = {}) {
     fail(`cannot reach Griffin at ${baseUrl}: ${error.cause?.code ?? error.message}`);
   }
   const text = await res.text();
-  const data = text ? JSON.parse(text) : undefined;
+  let data;
+  try {
+    data = text ? JSON.parse(text) : undefined;
+  } catch {
+    if (quiet) return undefined;
+    fail(`${res.status} from ${baseUrl}${path} is not JSON; is GRIFFIN_URL the Griffin service? (${text.slice(0, 120)})`);
+  }
   if (!res.ok) {
+    if (quiet) return undefined;
     const e = data?.error;
-    fail(`${res.status} ${e?.code ?? ''}: ${e?.message ?? text}${e?.field ? ` (field: ${e.field})` : ''}`);
+    const hint = onError ? await onError(res.status, e) : '';
+    fail(`${res.status} ${e?.code ?? ''}: ${e?.message ?? text}${e?.field ? ` (field: ${e.field})` : ''}${hint}`);
   }
   return data;
 }
@@ -103,17 +166,22 @@ async function scheduleCommand([sub, ref], values) {
       const overrides = {};
       if (values.set) overrides.hyperparameters = parseSets(values.set);
       if (values.backend) overrides.backend = values.backend;
-      if (values.timeout) overrides.timeoutSeconds = Number(values.timeout);
+      if (values.timeout) overrides.timeoutSeconds = wholeNumber(values.timeout, '--timeout');
       const body = { name: ref, cron: values.cron, workflow: values.workflow, overrides, enabled: !values.paused };
       if (values.timezone) body.timezone = values.timezone;
       if (values.overlap) body.overlapPolicy = values.overlap;
       if (values['catch-up']) body.catchUpPolicy = values['catch-up'];
-      if (values['max-concurrent']) body.maxConcurrentRuns = Number(values['max-concurrent']);
+      if (values['max-concurrent']) body.maxConcurrentRuns = wholeNumber(values['max-concurrent'], '--max-concurrent');
       process.stdout.write(`${scheduleSummary(await api('POST', '/schedules', body))}\n`);
       return;
     }
     case 'list': {
-      const page = await api('GET', `/schedules?limit=${values.limit ?? '100'}`);
+      const page = await api('GET', `/schedules?limit=${wholeNumber(values.limit, '--limit') ?? 100}`);
+      if (!page.items.length) {
+        process.stdout.write('no schedules\n');
+        return;
+      }
+      process.stdout.write(`${'NAME'.padEnd(24)}  ${'STATE'.padEnd(7)}  ${'CRON (TIME ZONE)'.padEnd(36)}  ${'WORKFLOW'.padEnd(24)}  NEXT\n`);
       for (const s of page.items) {
         process.stdout.write(`${s.name.padEnd(24)}  ${(s.enabled ? 'enabled' : 'paused').padEnd(7)}  ${`${s.cron} (${s.timezone})`.padEnd(36)}  ${s.workflow.padEnd(24)}  next: ${s.nextFireTimes[0] ?? '-'}\n`);
       }
@@ -125,9 +193,18 @@ async function scheduleCommand([sub, ref], values) {
       return;
     case 'trigger': {
       const { firing, run } = await api('POST', `/schedules/${target()}/trigger`);
-      process.stdout.write(run ? `submitted run ${run.id} (${run.url})\n` : `no run (${firing.outcome}): ${firing.reason}\n`);
+      if (run) {
+        process.stdout.write(`submitted run ${run.id} (${run.url})\n`);
+        return;
+      }
+      // A firing that started nothing (skipped or failed) is not a success for a script either.
+      fail(`no run (${firing.outcome}): ${firing.reason}`);
       return;
     }
+    case 'delete':
+      await api('DELETE', `/schedules/${target()}`);
+      process.stdout.write(`deleted schedule ${ref}\n`);
+      return;
     case 'firings': {
       const page = await api('GET', `/schedules/${target()}/firings?limit=${values.limit ?? '20'}`);
       for (const f of page.items) {
@@ -136,7 +213,7 @@ async function scheduleCommand([sub, ref], values) {
       return;
     }
     default:
-      fail(`unknown schedule command "${sub ?? ''}"; use create, list, pause, resume, trigger or firings`, 2);
+      fail(`unknown schedule command "${sub ?? ''}"; use create, list, pause, resume, trigger, firings or delete`, 2);
   }
 }
 
@@ -176,9 +253,10 @@ async function main() {
       const overrides = {};
       if (values.set) overrides.hyperparameters = parseSets(values.set);
       if (values.backend) overrides.backend = values.backend;
-      if (values.timeout) overrides.timeoutSeconds = Number(values.timeout);
+      if (values.timeout) overrides.timeoutSeconds = wholeNumber(values.timeout, '--timeout');
       const headers = values['idempotency-key'] ? { 'Idempotency-Key': values['idempotency-key'] } : {};
-      let run = await api('POST', '/runs', { workflow: args[0], overrides, trigger: 'cli' }, headers);
+      const onError = (status, e) => (status === 404 && e?.field === 'workflow' ? workflowHint(args[0]) : '');
+      let run = await api('POST', '/runs', { workflow: args[0], overrides, trigger: 'cli' }, headers, { onError });
       process.stdout.write(`submitted run ${run.id} (${run.url})\n`);
       if (values.wait) {
         while (!run.terminal) {
@@ -199,8 +277,13 @@ async function main() {
       const q = new URLSearchParams();
       if (values.state) q.set('state', values.state);
       if (values.workflow) q.set('workflow', values.workflow);
-      q.set('limit', values.limit ?? '20');
+      q.set('limit', String(wholeNumber(values.limit, '--limit') ?? 20));
       const page = await api('GET', `/runs?${q}`);
+      if (!page.items.length) {
+        process.stdout.write(values.state || values.workflow ? 'no runs match\n' : 'no runs yet\n');
+        return;
+      }
+      process.stdout.write(`${'RUN'.padEnd(12)}  ${'STATE'.padEnd(10)}  ${'WORKFLOW'.padEnd(24)}  ${'TRIGGER'.padEnd(8)}  CREATED\n`);
       for (const r of page.items) {
         process.stdout.write(`${r.id}  ${r.state.padEnd(10)}  ${(r.workflow ? `${r.workflow.name}@${r.workflow.version}` : 'inline').padEnd(24)}  ${r.trigger.padEnd(8)}  ${r.createdAt}\n`);
       }
@@ -220,8 +303,36 @@ async function main() {
     }
     case 'schedule':
       return scheduleCommand(args, values);
+    case 'workflows': {
+      if (args[0] !== 'list') fail('usage: griffin workflows list [--limit n]', 2);
+      const page = await api('GET', `/workflows?limit=${wholeNumber(values.limit, '--limit') ?? 100}`);
+      // The list holds every version; show each workflow once, at its latest version.
+      const latest = new Map();
+      for (const w of page.items) if (!latest.has(w.name) || latest.get(w.name).version < w.version) latest.set(w.name, w);
+      if (!latest.size) {
+        process.stdout.write('no workflows\n');
+        return;
+      }
+      process.stdout.write(`${'WORKFLOW'.padEnd(28)}  ${'LATEST'.padEnd(6)}  ${'BACKEND'.padEnd(10)}  MODEL\n`);
+      for (const w of [...latest.values()].sort((a, b) => a.name.localeCompare(b.name))) {
+        process.stdout.write(`${w.name.padEnd(28)}  ${`v${w.version}`.padEnd(6)}  ${w.backend.padEnd(10)}  ${w.model}\n`);
+      }
+      return;
+    }
     case 'token': {
-      if (args[0] !== 'create' || !args[1]) fail('usage: griffin token create <name> --role viewer|editor|admin', 2);
+      if (args[0] === 'list') {
+        const page = await api('GET', '/tokens');
+        process.stdout.write(`${'ID'.padEnd(14)}  ${'NAME'.padEnd(24)}  ${'ROLE'.padEnd(7)}  CREATED\n`);
+        for (const t of page.items) process.stdout.write(`${String(t.id).padEnd(14)}  ${t.name.padEnd(24)}  ${t.role.padEnd(7)}  ${t.createdAt}\n`);
+        return;
+      }
+      if (args[0] === 'revoke') {
+        const id = args[1] ?? fail('usage: griffin token revoke <token-id> (griffin token list shows the ids)', 2);
+        await api('DELETE', `/tokens/${encodeURIComponent(id)}`);
+        process.stdout.write(`revoked token ${id}\n`);
+        return;
+      }
+      if (args[0] !== 'create' || !args[1]) fail('usage: griffin token create <name> --role viewer|editor|admin | token list | token revoke <token-id>', 2);
       const created = await api('POST', '/tokens', { name: args[1], role: values.role ?? 'viewer' });
       process.stdout.write(`${created.token}\n`);
       process.stderr.write(`token "${created.name}" (${created.role}); the secret above is shown only once\n`);
