@@ -34,6 +34,11 @@ export async function resolveRunUser(name: string): Promise<RunUser> {
   }
   const user = { name, uid: Number(fields[2]), gid: Number(fields[3]) };
   if (user.uid === 0) throw new Error(`GRIFFIN_RUN_AS_USER "${name}" is root; local training must run as an unprivileged user`);
+  try {
+    await exec('setpriv', ['--version']);
+  } catch {
+    throw new Error(`setpriv (util-linux) is not installed: the service runs as root and needs it to start local training as ${name}`);
+  }
   return user;
 }
 
