@@ -51,11 +51,27 @@ export class HostSlots {
   held(): SlotHolder[] {
     const groups = liveProcessGroups();
     const holders: SlotHolder[] = [];
-    for (let index = 0; index < this.limit; index += 1) {
+    for (const index of this.taken()) {
       const slot = this.read(index);
       if (slot && this.isLive(slot, groups)) holders.push({ runId: slot.runId, attempt: slot.attempt, launchId: slot.launchId });
     }
     return holders;
+  }
+
+  /** Indexes of the slot files present: only those are read, however high the limit. */
+  private taken(): number[] {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.dir);
+    } catch {
+      return [];
+    }
+    return names
+      .map((n) => /^slot-(\d+)$/.exec(n)?.[1])
+      .filter((i): i is string => i !== undefined)
+      .map(Number)
+      .filter((i) => i < this.limit)
+      .sort((a, b) => a - b);
   }
 
   /** Takes a free slot for `holder`, or answers undefined when all are in use. */
@@ -63,20 +79,26 @@ export class HostSlots {
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     return this.withMutex(() => {
       const groups = liveProcessGroups();
-      for (let index = 0; index < this.limit; index += 1) {
+      const taken = this.taken();
+      const stale = taken.find((index) => {
         const current = this.read(index);
-        if (current && this.isLive(current, groups)) continue;
-        const content: SlotFile = { ...holder, launcherPid: process.pid, launcherStart: processStartTime(process.pid) ?? null };
-        this.write(index, content);
-        return this.slot(index, content);
+        return !current || !this.isLive(current, groups);
+      });
+      let index = stale;
+      if (index === undefined) {
+        const used = new Set(taken);
+        for (let i = 0; i < this.limit && index === undefined; i += 1) if (!used.has(i)) index = i;
       }
-      return undefined;
+      if (index === undefined) return undefined;
+      const content: SlotFile = { ...holder, launcherPid: process.pid, launcherStart: processStartTime(process.pid) ?? null };
+      this.write(index, content);
+      return this.slot(index, content);
     });
   }
 
   /** Frees the slot `holder` took, if it still has it (a slot may have been judged free and retaken). */
   releaseFor(holder: SlotHolder): void {
-    for (let index = 0; index < this.limit; index += 1) {
+    for (const index of this.taken()) {
       const current = this.read(index);
       if (current?.launchId === holder.launchId) this.slot(index, current).release();
     }
