@@ -16,6 +16,7 @@ import { RegistryService } from './services/registryService.ts';
 import { ExecutorRegistry } from './executors/registry.ts';
 import { LocalExecutor } from './executors/local.ts';
 import { HostSlots } from './executors/localSlots.ts';
+import { isolatesRuns, resolveRunUser } from './executors/runUser.ts';
 import { RayExecutor } from './executors/ray.ts';
 import { KubeClient } from './executors/kubeClient.ts';
 import { KUBE_UNREACHABLE_GRACE_SECONDS, KubeRayExecutor, KubernetesExecutor } from './executors/kubernetes.ts';
@@ -97,6 +98,8 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
   const localSlots = new HostSlots(path.join(config.dataDir, 'local-slots'), config.maxConcurrentLocalRuns);
   const local = { dataDir: config.dataDir, codeRoot: config.codeRoot, workRoot: config.localWorkDir, runAsUser: config.runAsUser, killGraceSeconds: config.killGraceSeconds, slots: localSlots };
   executors.register(new LocalExecutor(local, logger, runChanged));
+  // A missing run user fails local runs (with this reason) but not the service: other backends work.
+  if (isolatesRuns()) resolveRunUser(config.runAsUser).catch((error: Error) => logger.error(`local runs will fail: ${error.message}`));
   if (config.rayAddress) {
     executors.register(new RayExecutor({ address: config.rayAddress, unreachableGraceSeconds: config.rayUnreachableGraceSeconds, codeRoot: config.codeRoot }));
   } else {
