@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Run } from '../domain.ts';
 import { resolveInside } from '../services/paths.ts';
@@ -8,7 +9,7 @@ import { HELPER_MODULES, PYTHON_HELPER_DIR, STAGED_HELPER_DIR } from '../service
 import type { Logger } from '../logger.ts';
 import { copyTree } from './copyTree.ts';
 import type { HostSlots, Slot, SlotHolder } from './localSlots.ts';
-import { groupAlive, groupMembers, isProcessNamed, signalGroup } from './processGroup.ts';
+import { groupAlive, groupMembers, isProcessNamed, processStartTime, signalGroup } from './processGroup.ts';
 import { isolatesRuns, resolveRunUser, unreachableFor, type RunUser } from './runUser.ts';
 import { backendObjectName, LeaseLost, type BackendStatus, type Executor, type LaunchRequest, type LogChunk } from './types.ts';
 
@@ -167,7 +168,8 @@ export class LocalExecutor implements Executor {
     const holder: SlotHolder = { runId: run.id, attempt: run.attempt, launchId };
     const launchFile = path.join(p.runDir, 'launch.json');
     fs.mkdirSync(p.runDir, { recursive: true, mode: 0o700 });
-    fs.writeFileSync(launchFile, JSON.stringify({ launchId, workDir: p.workDir, startedAt: new Date().toISOString() }), { mode: 0o600 });
+    const launcher = { host: os.hostname(), pid: process.pid, start: processStartTime(process.pid) ?? null };
+    fs.writeFileSync(launchFile, JSON.stringify({ launchId, workDir: p.workDir, startedAt: new Date().toISOString(), launcher }), { mode: 0o600 });
     // Other launches of this run tell by the file's age that this one is alive (see removeAbandoned).
     const touch = setInterval(() => fs.promises.utimes(launchFile, new Date(), new Date()).catch(() => undefined), LAUNCH_TOUCH_MS);
     touch.unref();
@@ -297,7 +299,10 @@ export class LocalExecutor implements Executor {
     return names.filter((n) => pattern.test(n)).map((n) => path.join(this.runRoot(runId), n));
   }
 
-  /** Directories of launches that died before starting a process (their owner stopped touching them). */
+  /**
+   * Directories of launches that died before starting a process: their service process (on this
+   * host) is gone, or it stopped touching them.
+   */
   private removeAbandoned(runId: string, ownLaunchId: string): void {
     for (const dir of this.launchDirs(runId)) {
       if (dir.endsWith(`-${ownLaunchId}`) || fs.existsSync(path.join(dir, 'pid'))) continue;
@@ -308,8 +313,12 @@ export class LocalExecutor implements Executor {
       } catch {
         continue;
       }
-      if (age < ABANDONED_AFTER_MS) continue;
-      const workDir = readJson<{ workDir?: string }>(launchFile)?.workDir;
+      const launch = readJson<{ workDir?: string; launcher?: { host: string; pid: number; start: number | null } }>(launchFile);
+      const by = launch?.launcher;
+      const startNow = by && by.host === os.hostname() ? processStartTime(by.pid) : -1;
+      const launcherGone = startNow === undefined || (by?.start != null && startNow !== -1 && startNow !== by.start);
+      if (age < ABANDONED_AFTER_MS && !launcherGone) continue;
+      const workDir = launch?.workDir;
       if (workDir) for (const d of [workDir, `${workDir}.partial`]) fs.rmSync(d, { recursive: true, force: true });
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -4,6 +4,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
 import { startTestService, type TestService } from '../helpers/service.ts';
+import { startServiceProcess, type ServiceProcess } from '../helpers/process.ts';
 import { defineModel, makeCodeRoot, makeWorkRoot } from '../helpers/localRuns.ts';
 
 /**
@@ -108,5 +109,32 @@ describe('launch lease during a long copy', () => {
     // The owner left nothing behind, and removed nothing of the launch that took over.
     expect(fs.readdirSync(path.join(work.dir, id))).toEqual([path.basename(run.backendRef.workDir)]);
     expect(fs.existsSync(path.join(run.backendRef.workDir, 'check.py'))).toBe(true);
+  });
+
+  it('the owner killed mid-copy: after its lease really expired, another service launches on a complete copy and removes the partial one', { timeout: 180_000 }, async () => {
+    const env = { GRIFFIN_DATA_DIR: t.dataDir, GRIFFIN_CODE_ROOT: code.root, GRIFFIN_LOCAL_WORK_DIR: work.dir, GRIFFIN_LOAD_EXAMPLES: 'false', GRIFFIN_LEASE_SECONDS: '2' };
+    const processes: ServiceProcess[] = [];
+    try {
+      const owner = await startServiceProcess(env);
+      processes.push(owner);
+      const id = (await owner.api('POST', '/api/v1/runs', { spec })).body.id as string;
+      while (partials(id).length === 0) await new Promise((r) => setTimeout(r, 20));
+      const [abandoned] = partials(id);
+      await owner.stop('SIGKILL');
+      const next = await startServiceProcess(env);
+      processes.push(next);
+      let run;
+      for (;;) {
+        run = (await next.api('GET', `/api/v1/runs/${id}`)).body;
+        if (run.terminal) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(run.state, run.reason).toBe('succeeded');
+      expect(await startLines(id)).toHaveLength(1);
+      expect(abandoned).not.toContain(run.backendRef.launchId);
+      expect(fs.readdirSync(path.join(work.dir, id))).toEqual([path.basename(run.backendRef.workDir)]);
+    } finally {
+      for (const p of processes) await p.stop('SIGKILL');
+    }
   });
 });
