@@ -30,6 +30,12 @@ export interface Config {
   readonly scheduleSyncMs: number;
   readonly leaseSeconds: number;
   readonly maxConcurrentLocalRuns: number;
+  /** The account local training runs as when the service runs as root. */
+  readonly runAsUser: string;
+  /** Where local runs' working directories go when they run as runAsUser (default /var/lib/griffin-run). */
+  readonly localWorkDir: string | undefined;
+  /** How long a local run's process group has between SIGTERM and SIGKILL. */
+  readonly killGraceSeconds: number;
   readonly logLevel: string;
   readonly maxBodyBytes: number;
   readonly maxArtifactBytes: number;
@@ -117,6 +123,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     scheduleSyncMs: intFrom(env, 'GRIFFIN_SCHEDULE_SYNC_MS', 1000, 50),
     leaseSeconds: intFrom(env, 'GRIFFIN_LEASE_SECONDS', 30, 1),
     maxConcurrentLocalRuns: intFrom(env, 'GRIFFIN_MAX_LOCAL_RUNS', 4, 1),
+    runAsUser: env.GRIFFIN_RUN_AS_USER || 'griffin-run',
+    localWorkDir: env.GRIFFIN_LOCAL_WORK_DIR ? path.resolve(env.GRIFFIN_LOCAL_WORK_DIR) : undefined,
+    killGraceSeconds: intFrom(env, 'GRIFFIN_KILL_GRACE_SECONDS', 10, 0),
     logLevel: env.GRIFFIN_LOG_LEVEL || 'info',
     maxBodyBytes: intFrom(env, 'GRIFFIN_MAX_BODY_BYTES', 1024 * 1024, 1024),
     maxArtifactBytes: intFrom(env, 'GRIFFIN_MAX_ARTIFACT_BYTES', 256 * 1024 * 1024, 1024),

@@ -15,6 +15,8 @@ import { RunService } from './services/runService.ts';
 import { RegistryService } from './services/registryService.ts';
 import { ExecutorRegistry } from './executors/registry.ts';
 import { LocalExecutor } from './executors/local.ts';
+import { HostSlots } from './executors/localSlots.ts';
+import { isolatesRuns, resolveRunUser } from './executors/runUser.ts';
 import { RayExecutor } from './executors/ray.ts';
 import { KubeClient } from './executors/kubeClient.ts';
 import { KUBE_UNREACHABLE_GRACE_SECONDS, KubeRayExecutor, KubernetesExecutor } from './executors/kubernetes.ts';
@@ -93,7 +95,11 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
     loops[1]?.wake();
   };
 
-  executors.register(new LocalExecutor(config.dataDir, config.codeRoot, logger, runChanged));
+  const localSlots = new HostSlots(path.join(config.dataDir, 'local-slots'), config.maxConcurrentLocalRuns);
+  const local = { dataDir: config.dataDir, codeRoot: config.codeRoot, workRoot: config.localWorkDir, runAsUser: config.runAsUser, killGraceSeconds: config.killGraceSeconds, slots: localSlots };
+  executors.register(new LocalExecutor(local, logger, runChanged));
+  // A missing run user fails local runs (with this reason) but not the service: other backends work.
+  if (isolatesRuns()) resolveRunUser(config.runAsUser).catch((error: Error) => logger.error(`local runs will fail: ${error.message}`));
   if (config.rayAddress) {
     executors.register(new RayExecutor({ address: config.rayAddress, unreachableGraceSeconds: config.rayUnreachableGraceSeconds, codeRoot: config.codeRoot }));
   } else {
@@ -110,11 +116,11 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
     wakeDispatcher,
   );
   const registry = new RegistryService(stores.registry, stores.runs, stores.catalog, { publicUrl: config.publicUrl });
-  const launcher = new Launcher(stores.runs, runs, executors, logger);
+  const launcher = new Launcher(stores.runs, runs, executors, { leaseSeconds: config.leaseSeconds }, logger);
   const dispatcher = new Dispatcher(
     stores.runs,
     launcher,
-    { instanceId: config.instanceId, leaseSeconds: config.leaseSeconds, maxConcurrentLocalRuns: config.maxConcurrentLocalRuns, backends: executors.names() },
+    { instanceId: config.instanceId, leaseSeconds: config.leaseSeconds, freeLocalSlots: () => localSlots.free(), backends: executors.names() },
     logger,
   );
   const reconciler = new Reconciler(

@@ -1,31 +1,52 @@
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
-import path from 'node:path';
 import os from 'node:os';
+import path from 'node:path';
 import type { Run } from '../domain.ts';
-import { PROJECT_ROOT } from '../config.ts';
 import { resolveInside } from '../services/paths.ts';
+import { HELPER_MODULES, PYTHON_HELPER_DIR, STAGED_HELPER_DIR } from '../services/codeBundle.ts';
 import type { Logger } from '../logger.ts';
-import { backendObjectName, type BackendStatus, type Executor, type LaunchRequest, type LogChunk } from './types.ts';
-
-const PYTHON_HELPER_DIR = path.join(PROJECT_ROOT, 'server', 'runtime', 'python');
-const KILL_GRACE_MS = 10_000;
+import { copyTree } from './copyTree.ts';
+import type { HostSlots, Slot, SlotHolder } from './localSlots.ts';
+import { groupAlive, groupMembers, isProcessNamed, processStartTime, signalGroup } from './processGroup.ts';
+import { isolatesRuns, resolveRunUser, unreachableFor, type RunUser } from './runUser.ts';
+import { backendObjectName, LeaseLost, type BackendStatus, type Executor, type LaunchRequest, type LogChunk } from './types.ts';
 
 /*
  * The wrapper shell records the entrypoint's exit status in a file (written atomically) before it
  * exits. The status therefore survives a restart of the service: a re-attached run is judged by
  * that file, and a run whose process vanished without one was killed from outside.
  * $0 carries the backend name so the process can be recognised in /proc after a restart.
+ * Arguments after the status file prefix the entrypoint: `setpriv ...` when training runs as
+ * another user. The wrapper itself stays the service's user, so training code can neither signal
+ * it nor write its status file.
  */
-const WRAPPER = '/bin/sh -c "$1"; code=$?; printf "%s" "$code" > "$2.tmp" && mv "$2.tmp" "$2"; exit "$code"';
+const WRAPPER = 'cmd=$1; status_file=$2; shift 2; "$@" /bin/sh -c "$cmd"; code=$?; printf "%s" "$code" > "$status_file.tmp" && mv "$status_file.tmp" "$status_file"; exit "$code"';
+
+// The same things the run bundle leaves out (services/codeBundle.ts).
+const SKIPPED = /(^|\/)(__pycache__|\.git|node_modules|\.pytest_cache|\.mypy_cache|\.venv)$/;
+
+/** A launch dir with no process whose owner has not touched it for this long was abandoned by a dead launch. */
+const ABANDONED_AFTER_MS = 60_000;
+const LAUNCH_TOUCH_MS = 2_000;
+const SLOT_POLL_MS = 500;
 
 interface LocalRef {
   pid: number;
   name: string;
+  launchId?: string;
+  /** The launch's own directory in the data dir: pid, exit status, termination marker. */
   runDir: string;
   workDir: string;
   logPath: string;
   exitFile: string;
+  runAs?: string;
+}
+
+interface Termination {
+  since: string;
+  cause: 'cancel' | 'wrapper-died' | 'stragglers';
 }
 
 const SIGNALS: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 6: 'SIGABRT', 9: 'SIGKILL', 11: 'SIGSEGV', 15: 'SIGTERM' };
@@ -35,177 +56,353 @@ function describeExit(code: number): string {
   return `the training process exited with code ${code}`;
 }
 
-/** Is `pid` alive and still the process we started (not a reused pid, not a zombie)? */
-function isOurProcess(pid: number, name: string): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    if (state === 'Z' || state === 'X') return false;
-    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(name);
-  } catch {
-    return false;
-  }
-}
-
 /** A leading `python` in an entrypoint means the runtime's interpreter. */
 export function withInterpreter(entrypoint: string, interpreter: string | null): string {
   const chosen = interpreter || 'python3';
   return entrypoint.replace(/^python3?(?=\s|$)/, chosen);
 }
 
+const readJson = <T>(file: string): T | undefined => {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
+};
+
+export interface LocalExecutorOptions {
+  dataDir: string;
+  codeRoot: string;
+  /** Where working directories go when training runs as another user (it must be able to reach them). */
+  workRoot: string | undefined;
+  /** GRIFFIN_RUN_AS_USER: the account training runs as when the service is root. */
+  runAsUser: string;
+  killGraceSeconds: number;
+  slots: HostSlots;
+}
+
 /**
  * Runs the entrypoint as a child process of this machine: the model's code is copied into a
- * per-run working directory, output goes to the run's log file, and the process gets its own
- * process group so that cancel and timeouts end everything it started.
+ * working directory of this launch, output goes to the run's log file, and the process gets its
+ * own process group. The run is over only when that group is gone: a wrapper that dies leaves its
+ * group to be stopped (SIGTERM, SIGKILL after GRIFFIN_KILL_GRACE_SECONDS) before the run fails.
  */
 export class LocalExecutor implements Executor {
   readonly name = 'local' as const;
-  private readonly children = new Map<string, () => void>();
+  private readonly killTimers = new Map<string, NodeJS.Timeout>();
 
   constructor(
-    private readonly dataDir: string,
-    private readonly codeRoot: string,
+    private readonly options: LocalExecutorOptions,
     private readonly logger: Logger,
-    /** Called with the run id when a training process this instance started exits. */
+    /** Called with the run id when a training process this instance started exits, or its group was stopped. */
     private readonly onExit: (runId: string) => void = () => {},
   ) {}
 
-  private paths(run: Run): LocalRef & { pidFile: string } {
-    const name = backendObjectName(run.id, run.attempt);
-    const runDir = path.join(this.dataDir, 'runs', run.id, `attempt-${run.attempt}`);
-    return {
-      pid: 0,
-      name,
-      runDir,
-      workDir: path.join(runDir, 'work'),
-      logPath: this.logPath(run.id),
-      exitFile: path.join(runDir, 'exit-status'),
-      pidFile: path.join(runDir, 'pid'),
-    };
+  private get graceMs(): number {
+    return this.options.killGraceSeconds * 1000;
+  }
+
+  private runRoot(runId: string): string {
+    return path.join(this.options.dataDir, 'runs', runId);
+  }
+
+  /** Where this launch keeps its files: the data dir for what only the service writes, the work dir for the training process. */
+  private paths(run: Run, launchId: string, user: RunUser | undefined): LocalRef {
+    const runDir = path.join(this.runRoot(run.id), `attempt-${run.attempt}-${launchId}`);
+    const workDir = user ? path.join(this.workRoot(), run.id, `attempt-${run.attempt}-${launchId}`) : path.join(runDir, 'work');
+    return { pid: 0, name: backendObjectName(run.id, run.attempt), launchId, runDir, workDir, logPath: this.logPath(run.id), exitFile: path.join(runDir, 'exit-status'), runAs: user?.name };
+  }
+
+  private workRoot(): string {
+    return path.resolve(this.options.workRoot ?? '/var/lib/griffin-run');
   }
 
   logPath(runId: string): string {
-    return path.join(this.dataDir, 'runs', runId, 'output.log');
+    return path.join(this.runRoot(runId), 'output.log');
   }
 
-  private buildEnv(request: LaunchRequest, workDir: string): Record<string, string> {
-    // Only what a training process needs: the service's own secrets must not leak into user code.
+  private buildEnv(request: LaunchRequest, workDir: string, user: RunUser | undefined): Record<string, string> {
+    // Only what a training process needs: the service's own environment (secrets, database URL) stays out.
     const inherited: Record<string, string> = {};
     for (const key of ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'VIRTUAL_ENV']) {
       const value = process.env[key];
       if (value !== undefined) inherited[key] = value;
     }
+    const identity: Record<string, string> = user ? { HOME: workDir, USER: user.name, LOGNAME: user.name } : { HOME: inherited.HOME ?? workDir };
     return {
       ...inherited,
-      HOME: inherited.HOME ?? os.homedir(),
+      ...identity,
       ...request.env,
       GRIFFIN_RUN_DIR: workDir,
-      PYTHONPATH: PYTHON_HELPER_DIR,
+      PYTHONPATH: path.join(workDir, STAGED_HELPER_DIR),
       PYTHONUNBUFFERED: '1',
       PYTHONDONTWRITEBYTECODE: '1',
     };
   }
 
   async render(request: LaunchRequest): Promise<unknown> {
-    const p = this.paths(request.run);
-    const env = this.buildEnv(request, p.workDir);
+    const user = isolatesRuns() ? { name: this.options.runAsUser, uid: -1, gid: -1 } : undefined;
+    const p = this.paths(request.run, '<launch id>', user);
+    const env = this.buildEnv(request, p.workDir, user);
     return {
       command: ['/bin/sh', '-c', withInterpreter(request.run.spec.entrypoint, request.run.spec.runtime.localInterpreter)],
+      runAs: user ? user.name : 'the service\'s own user',
       cwd: p.workDir,
-      codeFrom: resolveInside(this.codeRoot, request.run.spec.model.codeUri, 'model.codeUri'),
+      codeFrom: resolveInside(this.options.codeRoot, request.run.spec.model.codeUri, 'model.codeUri'),
       env: { ...env, GRIFFIN_RUN_TOKEN: '[redacted]' },
       logPath: p.logPath,
       timeoutSeconds: request.run.spec.timeoutSeconds,
+      maxLocalRuns: this.options.slots.limit,
     };
   }
 
   async launch(request: LaunchRequest): Promise<Record<string, unknown>> {
     const { run } = request;
-    const p = this.paths(run);
-    const adopted = this.adopt(p);
+    const adopted = this.adopt(run);
     if (adopted) return adopted;
 
-    const codeDir = resolveInside(this.codeRoot, run.spec.model.codeUri, 'model.codeUri');
-    fs.mkdirSync(p.runDir, { recursive: true });
-    fs.rmSync(p.workDir, { recursive: true, force: true });
-    fs.cpSync(codeDir, p.workDir, {
-      recursive: true,
-      filter: (src) => !/(^|\/)(__pycache__|\.git|node_modules|\.pytest_cache)$/.test(src),
-    });
-
-    const logFd = fs.openSync(p.logPath, 'a');
+    const user = isolatesRuns() ? await resolveRunUser(this.options.runAsUser) : undefined;
+    const codeDir = resolveInside(this.options.codeRoot, run.spec.model.codeUri, 'model.codeUri');
+    const launchId = crypto.randomBytes(4).toString('hex');
+    const p = this.paths(run, launchId, user);
+    const holder: SlotHolder = { runId: run.id, attempt: run.attempt, launchId };
+    const launchFile = path.join(p.runDir, 'launch.json');
+    fs.mkdirSync(p.runDir, { recursive: true, mode: 0o700 });
+    const launcher = { host: os.hostname(), pid: process.pid, start: processStartTime(process.pid) ?? null };
+    fs.writeFileSync(launchFile, JSON.stringify({ launchId, workDir: p.workDir, startedAt: new Date().toISOString(), launcher }), { mode: 0o600 });
+    // Other launches of this run tell by the file's age that this one is alive (see removeAbandoned).
+    const touch = setInterval(() => fs.promises.utimes(launchFile, new Date(), new Date()).catch(() => undefined), LAUNCH_TOUCH_MS);
+    touch.unref();
+    const partial = `${p.workDir}.partial`;
+    let slot: Slot | undefined;
     try {
-      fs.writeSync(logFd, `[griffin] attempt ${run.attempt}: starting ${run.spec.entrypoint} in ${p.workDir}\n`);
+      this.removeAbandoned(run.id, launchId);
+      slot = await this.waitForSlot(run, holder, request.signal);
+      if (user) this.prepareWorkParent(p.workDir, user);
+      // The code goes to a temporary name and is renamed into place only when complete: no
+      // process ever starts on a partial copy, whoever launches.
+      await copyTree(codeDir, partial, { skip: (rel) => SKIPPED.test(rel) || rel.endsWith('.pyc'), owner: user, signal: request.signal });
+      await this.stageHelper(partial, user);
+      fs.renameSync(partial, p.workDir);
+      fs.chmodSync(p.workDir, 0o700);
+      await request.renewLease?.();
+      if (request.signal?.aborted) throw request.signal.reason;
+      const pid = this.spawn(request, p, user);
+      slot.bind(pid);
+      const ref: LocalRef = { ...p, pid };
+      fs.writeFileSync(path.join(p.runDir, 'ref.json'), JSON.stringify(ref), { mode: 0o600 });
+      return { ...ref };
+    } catch (error) {
+      slot?.release();
+      // Only this launch's own directories: another launch of the run may be alive beside it.
+      for (const dir of [partial, p.workDir, p.runDir]) fs.rmSync(dir, { recursive: true, force: true });
+      throw error;
+    } finally {
+      clearInterval(touch);
+    }
+  }
+
+  private spawn(request: LaunchRequest, p: LocalRef, user: RunUser | undefined): number {
+    const { run } = request;
+    const logFd = fs.openSync(p.logPath, 'a', 0o600);
+    try {
+      const as = user ? ` as ${user.name}` : '';
+      fs.writeSync(logFd, `[griffin] attempt ${run.attempt}: starting ${run.spec.entrypoint} in ${p.workDir}${as}\n`);
       const command = withInterpreter(run.spec.entrypoint, run.spec.runtime.localInterpreter);
-      const child = spawn('/bin/sh', ['-c', WRAPPER, p.name, command, p.exitFile], {
+      // setpriv drops to the run user with no supplementary groups, and no_new_privs keeps setuid programs from raising it again.
+      const dropPrivileges = user ? ['setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', '--no-new-privs', '--'] : [];
+      const child = spawn('/bin/sh', ['-c', WRAPPER, p.name, command, p.exitFile, ...dropPrivileges], {
         cwd: p.workDir,
-        env: this.buildEnv(request, p.workDir),
+        env: this.buildEnv(request, p.workDir, user),
         detached: true,
         stdio: ['ignore', logFd, logFd],
       });
-      if (child.pid === undefined) {
-        throw new Error(await new Promise<string>((resolve) => child.once('error', (err) => resolve(err.message))));
-      }
-      fs.writeFileSync(p.pidFile, String(child.pid));
-      child.once('exit', () => {
-        this.children.delete(run.id);
-        this.onExit(run.id);
-      });
+      if (child.pid === undefined) throw new Error('could not start /bin/sh for the training process');
+      fs.writeFileSync(path.join(p.runDir, 'pid'), String(child.pid));
+      child.once('exit', () => this.onExit(run.id));
       // Detached and unreferenced: the training process outlives a service restart and is re-attached.
       child.unref();
-      this.children.set(run.id, () => child.kill('SIGKILL'));
-      return { ...p, pid: child.pid, pidFile: undefined };
+      return child.pid;
     } finally {
       fs.closeSync(logFd);
     }
   }
 
-  /** A launch that already happened (a crash between spawn and the state change) is adopted. */
-  private adopt(p: ReturnType<LocalExecutor['paths']>): Record<string, unknown> | undefined {
-    if (!fs.existsSync(p.pidFile)) return undefined;
-    const pid = Number(fs.readFileSync(p.pidFile, 'utf8'));
-    if (fs.existsSync(p.exitFile) || isOurProcess(pid, p.name)) return { ...p, pid, pidFile: undefined, adopted: true };
+  /** The run user reaches its work dir through directories it may search but not list. */
+  private prepareWorkParent(workDir: string, user: RunUser): void {
+    const root = this.workRoot();
+    for (const dir of [root, path.dirname(workDir)]) {
+      fs.mkdirSync(dir, { recursive: true, mode: 0o711 });
+      fs.chmodSync(dir, 0o711);
+    }
+    const blocked = unreachableFor(path.dirname(workDir), user);
+    if (blocked) {
+      throw new Error(`the run user ${user.name} cannot reach its working directory: ${blocked} is not searchable by it; set GRIFFIN_LOCAL_WORK_DIR to a directory whose parents it can search`);
+    }
+  }
+
+  /** griffin_run.py goes with the code, so a run user that cannot read the service's files can import it. */
+  private async stageHelper(workDir: string, user: RunUser | undefined): Promise<void> {
+    const dir = path.join(workDir, STAGED_HELPER_DIR);
+    await fs.promises.mkdir(dir, { recursive: true });
+    if (user) await fs.promises.chown(dir, user.uid, user.gid);
+    for (const name of HELPER_MODULES) {
+      const target = path.join(dir, name);
+      await fs.promises.copyFile(path.join(PYTHON_HELPER_DIR, name), target);
+      if (user) await fs.promises.chown(target, user.uid, user.gid);
+    }
+  }
+
+  /** Slots are per host and shared by every replica on it; a launch waits (keeping its lease) until one is free. */
+  private async waitForSlot(run: Run, holder: SlotHolder, signal: AbortSignal | undefined): Promise<Slot> {
+    let told = false;
+    for (;;) {
+      if (signal?.aborted) throw signal.reason;
+      const slot = await this.options.slots.acquire(holder);
+      if (slot) return slot;
+      if (!told) {
+        told = true;
+        fs.appendFileSync(this.logPath(run.id), `[griffin] attempt ${run.attempt}: waiting for a free local slot (all ${this.options.slots.limit} on this host are in use)\n`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, SLOT_POLL_MS));
+    }
+  }
+
+  /**
+   * A launch that already started a process (a crash between spawn and the state change, or a
+   * takeover of a launch whose owner stalled after spawning) is adopted, never started twice.
+   */
+  private adopt(run: Run): Record<string, unknown> | undefined {
+    for (const dir of this.launchDirs(run.id, run.attempt)) {
+      const ref = readJson<LocalRef>(path.join(dir, 'ref.json')) ?? this.legacyRef(run, dir);
+      if (!ref) continue;
+      if (fs.existsSync(ref.exitFile) || groupAlive(ref.pid)) return { ...ref, adopted: true };
+    }
     return undefined;
+  }
+
+  /** Runs started before launch ids existed kept only a pid file in attempt-<n>/. */
+  private legacyRef(run: Run, dir: string): LocalRef | undefined {
+    if (path.basename(dir) !== `attempt-${run.attempt}` || !fs.existsSync(path.join(dir, 'pid'))) return undefined;
+    const pid = Number(fs.readFileSync(path.join(dir, 'pid'), 'utf8'));
+    return { pid, name: backendObjectName(run.id, run.attempt), runDir: dir, workDir: path.join(dir, 'work'), logPath: this.logPath(run.id), exitFile: path.join(dir, 'exit-status') };
+  }
+
+  private launchDirs(runId: string, attempt?: number): string[] {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.runRoot(runId));
+    } catch {
+      return [];
+    }
+    const pattern = attempt === undefined ? /^attempt-\d+(-|$)/ : new RegExp(`^attempt-${attempt}(-|$)`);
+    return names.filter((n) => pattern.test(n)).map((n) => path.join(this.runRoot(runId), n));
+  }
+
+  /**
+   * Directories of launches that died before starting a process: their service process (on this
+   * host) is gone, or it stopped touching them.
+   */
+  private removeAbandoned(runId: string, ownLaunchId: string): void {
+    for (const dir of this.launchDirs(runId)) {
+      if (dir.endsWith(`-${ownLaunchId}`) || fs.existsSync(path.join(dir, 'pid'))) continue;
+      const launchFile = path.join(dir, 'launch.json');
+      let age: number;
+      try {
+        age = Date.now() - fs.statSync(launchFile).mtimeMs;
+      } catch {
+        continue;
+      }
+      const launch = readJson<{ workDir?: string; launcher?: { host: string; pid: number; start: number | null } }>(launchFile);
+      const by = launch?.launcher;
+      const startNow = by && by.host === os.hostname() ? processStartTime(by.pid) : -1;
+      const launcherGone = startNow === undefined || (by?.start != null && startNow !== -1 && startNow !== by.start);
+      if (age < ABANDONED_AFTER_MS && !launcherGone) continue;
+      const workDir = launch?.workDir;
+      if (workDir) for (const d of [workDir, `${workDir}.partial`]) fs.rmSync(d, { recursive: true, force: true });
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   }
 
   async status(run: Run): Promise<BackendStatus> {
     const ref = run.backendRef as unknown as LocalRef | null;
     if (!ref?.exitFile) return { phase: 'lost', reason: 'the run has no local process reference' };
-    if (fs.existsSync(ref.exitFile)) {
-      const code = Number(fs.readFileSync(ref.exitFile, 'utf8').trim());
-      return code === 0 ? { phase: 'succeeded' } : { phase: 'failed', reason: describeExit(code) };
+    const exitCode = this.exitCode(ref);
+    if (groupAlive(ref.pid)) {
+      const wrapperAlive = isProcessNamed(ref.pid, ref.name);
+      if (wrapperAlive) return { phase: 'running' };
+      // The wrapper is gone but processes of its group live on: they are stopped before the run ends.
+      this.terminate(run.id, ref, exitCode === undefined ? 'wrapper-died' : 'stragglers');
+      return { phase: 'running' };
     }
-    if (isOurProcess(ref.pid, ref.name)) return { phase: 'running' };
+    if (ref.launchId) this.options.slots.releaseFor({ runId: run.id, attempt: run.attempt, launchId: ref.launchId });
     // The wrapper writes the status file before exiting, so read it once more to close that race.
-    if (fs.existsSync(ref.exitFile)) return this.status(run);
+    const code = exitCode ?? this.exitCode(ref);
+    if (code !== undefined) return code === 0 ? { phase: 'succeeded' } : { phase: 'failed', reason: describeExit(code) };
+    const termination = readJson<Termination>(path.join(ref.runDir, 'terminating'));
+    if (termination?.cause === 'wrapper-died') {
+      return { phase: 'lost', reason: 'the wrapper shell of the training process died without recording an exit status (killed from outside?); its process group was stopped' };
+    }
     return {
       phase: 'lost',
       reason: 'the training process ended without recording an exit status (killed from outside, or the host restarted)',
     };
   }
 
+  private exitCode(ref: LocalRef): number | undefined {
+    try {
+      return Number(fs.readFileSync(ref.exitFile, 'utf8').trim());
+    } catch {
+      return undefined;
+    }
+  }
+
   async cancel(run: Run, options: { force?: boolean } = {}): Promise<void> {
     const ref = run.backendRef as unknown as LocalRef | null;
-    if (!ref?.pid || !isOurProcess(ref.pid, ref.name)) return;
-    const signalGroup = (signal: NodeJS.Signals) => {
-      try {
-        process.kill(-ref.pid, signal);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
-      }
-    };
-    if (options.force) {
-      signalGroup('SIGKILL');
+    if (!ref?.pid || !ref.runDir || !groupAlive(ref.pid)) return;
+    if (!options.force) {
+      this.terminate(run.id, ref, 'cancel');
       return;
     }
-    signalGroup('SIGTERM');
+    signalGroup(ref.pid, 'SIGKILL');
+    // SIGKILL is not instant for a process in uninterruptible sleep; callers record the end right after.
+    const deadline = Date.now() + 2_000;
+    while (groupAlive(ref.pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+
+  /**
+   * SIGTERM to the whole group, SIGKILL once the grace period is over. The start of the grace period
+   * is kept beside the run, so every replica (and a restarted service) escalates on the same clock.
+   */
+  private terminate(runId: string, ref: LocalRef, cause: Termination['cause']): void {
+    const markerFile = path.join(ref.runDir, 'terminating');
+    const marker = readJson<Termination>(markerFile);
+    if (!marker) {
+      fs.writeFileSync(markerFile, JSON.stringify({ since: new Date().toISOString(), cause } satisfies Termination), { mode: 0o600 });
+      this.logger.info({ runId, pgid: ref.pid, members: groupMembers(ref.pid), cause }, 'stopping the process group of a local run');
+      signalGroup(ref.pid, 'SIGTERM');
+    } else if (Date.now() - Date.parse(marker.since) >= this.graceMs) {
+      this.kill(runId, ref);
+      return;
+    }
+    const key = `${runId}:${ref.pid}`;
+    if (this.killTimers.has(key)) return;
+    const elapsed = marker ? Date.now() - Date.parse(marker.since) : 0;
     const timer = setTimeout(() => {
-      if (isOurProcess(ref.pid, ref.name)) {
-        this.logger.warn({ runId: run.id }, 'training process ignored SIGTERM; sending SIGKILL');
-        signalGroup('SIGKILL');
-      }
-    }, KILL_GRACE_MS);
+      this.killTimers.delete(key);
+      this.kill(runId, ref);
+    }, Math.max(0, this.graceMs - elapsed));
     timer.unref();
+    this.killTimers.set(key, timer);
+  }
+
+  private kill(runId: string, ref: LocalRef): void {
+    if (groupAlive(ref.pid)) {
+      this.logger.warn({ runId, pgid: ref.pid, members: groupMembers(ref.pid) }, `the process group outlived the ${this.options.killGraceSeconds} s grace period; sending SIGKILL`);
+      signalGroup(ref.pid, 'SIGKILL');
+    }
+    // Look again shortly: a killed group is gone within moments, and then the run can end.
+    setTimeout(() => this.onExit(runId), 100).unref();
   }
 
   async logs(run: Run, cursor: number, limit: number): Promise<LogChunk> {

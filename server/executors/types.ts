@@ -18,6 +18,21 @@ export interface LaunchRequest {
   run: Run;
   /** GRIFFIN_* variables and hyperparameters the training process must see. */
   env: Record<string, string>;
+  /** Aborted when this launch lost its lease (another replica took the run over, or it was cancelled). */
+  signal?: AbortSignal;
+  /**
+   * Extends the launch lease now and throws LeaseLost when it is gone. A backend calls it just
+   * before it starts anything, so that a launch whose lease was taken over never starts a second copy.
+   */
+  renewLease?: () => Promise<void>;
+}
+
+/** This launch no longer owns the run: whoever took it over launches it; nothing must be started or recorded. */
+export class LeaseLost extends Error {
+  constructor(runId: string) {
+    super(`run ${runId}: the launch lease was lost (taken over, or the run left launching)`);
+    this.name = 'LeaseLost';
+  }
 }
 
 export interface LogChunk {

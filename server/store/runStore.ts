@@ -248,6 +248,17 @@ export class RunStore {
     await this.db('runs').where({ id }).whereNull('consumed_at').update({ consumed_at: nowIso(), consumed_by_try: tryNumber });
   }
 
+  /**
+   * Extends a launch lease that is still the one `expectedExpiry` names: a takeover writes another
+   * expiry, so a launch that lost its lease finds out at its next heartbeat.
+   */
+  async extendLease(id: string, expectedExpiry: string, leaseExpiresAt: string): Promise<boolean> {
+    const count = await this.db('runs')
+      .where({ id, state: 'launching', lease_expires_at: expectedExpiry })
+      .update({ lease_expires_at: leaseExpiresAt, updated_at: nowIso() });
+    return count > 0;
+  }
+
   /** Takes over an expired launch lease; the old expiry in the WHERE makes only one taker win. */
   async takeOverLease(id: string, expiredAt: string, owner: string, leaseExpiresAt: string): Promise<boolean> {
     const count = await this.db('runs')

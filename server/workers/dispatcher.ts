@@ -11,18 +11,24 @@ export class Dispatcher {
   constructor(
     private readonly runs: RunStore,
     private readonly launcher: Launcher,
-    private readonly options: { instanceId: string; leaseSeconds: number; maxConcurrentLocalRuns: number; backends: BackendName[] },
+    private readonly options: {
+      instanceId: string;
+      leaseSeconds: number;
+      /** Local runs this host may start now: slots are per host and shared with the other replicas on it. */
+      freeLocalSlots: () => number;
+      backends: BackendName[];
+    },
     private readonly logger: Logger,
   ) {}
 
   async pass(): Promise<number> {
     const leaseUntil = () => new Date(Date.now() + this.options.leaseSeconds * 1000).toISOString();
-    const counts = await this.runs.countByState();
-    const activeLocal = ['launching', 'running', 'cancelling'].reduce((n, s) => n + (counts[`${s}|local`] ?? 0), 0);
-    const localSlots = Math.max(0, this.options.maxConcurrentLocalRuns - activeLocal);
+    // Counted from live process groups and launches in progress, not from run states: a run
+    // recorded as over whose processes still live keeps its slot.
+    const localSlots = this.options.backends.includes('local') ? this.options.freeLocalSlots() : 0;
     const remote = this.options.backends.filter((b) => b !== 'local');
     const claimed = [
-      ...(this.options.backends.includes('local') ? await this.runs.claimQueued(this.options.instanceId, leaseUntil(), localSlots, ['local']) : []),
+      ...(localSlots > 0 ? await this.runs.claimQueued(this.options.instanceId, leaseUntil(), localSlots, ['local']) : []),
       ...(remote.length ? await this.runs.claimQueued(this.options.instanceId, leaseUntil(), 20, remote) : []),
     ];
     await Promise.all(claimed.map((run) => this.launcher.launch(run).catch((error) => this.logger.error({ err: error, runId: run.id }, 'launch bookkeeping failed'))));

@@ -5,6 +5,8 @@ import type { Logger } from '../logger.ts';
 import type { RunStore } from '../store/runStore.ts';
 import type { RunService } from '../services/runService.ts';
 import { BackendUnreachable, unreachableReason, unreachableSince } from '../executors/unreachable.ts';
+import { LeaseLost } from '../executors/types.ts';
+import { LaunchLease } from './launchLease.ts';
 
 /**
  * Launches a claimed (launching) run outside any transaction, then records the result. Shared by
@@ -15,21 +17,30 @@ export class Launcher {
     private readonly runs: RunStore,
     private readonly runService: RunService,
     private readonly executors: ExecutorRegistry,
+    private readonly options: { leaseSeconds: number },
     private readonly logger: Logger,
   ) {}
 
+  /** `run` carries the lease this launch holds (its leaseExpiresAt as stored). */
   async launch(run: Run): Promise<void> {
     const log = this.logger.child({ runId: run.id, backend: run.backend });
     let ref: Record<string, unknown>;
+    const lease = new LaunchLease(this.runs, run, this.options.leaseSeconds, log).start();
     try {
       const executor = this.executors.get(run.backend);
-      ref = await executor.launch({ run, env: this.runService.environment(run) });
+      ref = await executor.launch({ run, env: this.runService.environment(run), signal: lease.signal, renewLease: () => lease.renew() });
     } catch (error) {
+      if (error instanceof LeaseLost || lease.signal.aborted) {
+        log.info('launch abandoned: its lease was taken over or the run left launching');
+        return;
+      }
       if (error instanceof BackendUnreachable) return this.deferLaunch(run, error);
       const message = error instanceof Error ? error.message : String(error);
       log.warn({ err: error }, 'launch failed');
       await this.runs.transition(run.id, ['launching'], 'failed', `launch failed: ${message}`).catch((e) => this.ignoreConflict(e));
       return;
+    } finally {
+      lease.stop();
     }
     const now = new Date();
     try {
@@ -44,8 +55,18 @@ export class Launcher {
     } catch (error) {
       if (!(error instanceof StateConflict)) throw error;
       // Cancelled while launching: keep the reference so the reconciler can stop what started.
-      await this.runs.patchWhileIn(run.id, ['cancelling'], { backendRef: ref });
-      await this.executors.get(run.backend).cancel({ ...run, backendRef: ref }).catch(() => undefined);
+      if (await this.runs.patchWhileIn(run.id, ['cancelling'], { backendRef: ref })) {
+        await this.executors.get(run.backend).cancel({ ...run, backendRef: ref }).catch(() => undefined);
+        return;
+      }
+      // Another launch recorded the run first. A reference with a launchId (local) is a process of
+      // this launch alone and is stopped; other backends name one object per attempt, which the
+      // winner adopted, so it is left alone.
+      const current = await this.runs.get(run.id);
+      if (ref.launchId && current?.backendRef?.launchId !== ref.launchId) {
+        log.warn({ winner: current?.backendRef?.launchId, ours: ref.launchId }, 'another launch recorded this run first; stopping ours');
+        await this.executors.get(run.backend).cancel({ ...run, backendRef: ref }, { force: true }).catch(() => undefined);
+      }
     }
   }
 

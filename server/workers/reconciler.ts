@@ -134,7 +134,7 @@ export class Reconciler {
     const took = await this.runs.takeOverLease(run.id, run.leaseExpiresAt!, this.options.instanceId, leaseUntil);
     if (!took) return;
     this.logger.info({ runId: run.id, previousOwner: run.leaseOwner }, 'recovering a launch whose lease expired');
-    await this.launcher.launch(run);
+    await this.launcher.launch({ ...run, leaseOwner: this.options.instanceId, leaseExpiresAt: leaseUntil });
   }
 
   /** The log line that says why a run failed; never a reason to fail the reconcile itself. */

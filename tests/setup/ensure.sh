@@ -120,6 +120,14 @@ if [[ ${#APT_PKGS[@]} -gt 0 ]]; then
   step_done "installed ${APT_PKGS[*]}"
 fi
 
+# ---- the run user --------------------------------------------------------------------------
+# As root, the service runs local training as griffin-run (GRIFFIN_RUN_AS_USER); the local
+# executor tests check that training code cannot read the service's files.
+if [[ $EUID -eq 0 ]] && ! getent passwd griffin-run >/dev/null; then
+  useradd --system --no-create-home --shell /usr/sbin/nologin griffin-run
+  log "created the system user griffin-run (local training runs as it when the service is root)"
+fi
+
 # ---- node ------------------------------------------------------------------------------------
 if want node; then
   command -v npm >/dev/null || die "npm not found: install Node.js 20 first"

@@ -79,6 +79,21 @@ describe.each(supportedDatabases())('RunStore on %s', (dbId) => {
     expect(results.filter(Boolean)).toHaveLength(1);
   });
 
+  it('a heartbeat extends only the lease it holds: after a takeover, or once the run left launching, it fails', async () => {
+    const run = await store.insert(newRun());
+    const first = new Date(Date.now() + 1000).toISOString();
+    const [claimed] = await store.claimQueued('owner', first, 1);
+    const renewed = new Date(Date.now() + 2000).toISOString();
+    expect(await store.extendLease(run.id, claimed.leaseExpiresAt!, renewed)).toBe(true);
+    expect(await store.extendLease(run.id, claimed.leaseExpiresAt!, renewed)).toBe(false); // that expiry is gone
+    expect(await store.takeOverLease(run.id, renewed, 'taker', new Date(Date.now() + 3000).toISOString())).toBe(true);
+    expect(await store.extendLease(run.id, renewed, new Date(Date.now() + 4000).toISOString())).toBe(false);
+    const now = (await store.get(run.id))!;
+    expect(now.leaseOwner).toBe('taker');
+    await store.transition(run.id, ['launching'], 'cancelling', 'stop');
+    expect(await store.extendLease(run.id, now.leaseExpiresAt!, new Date(Date.now() + 5000).toISOString())).toBe(false);
+  });
+
   it('pages through every in-flight run, however many there are, and skips queued and ended ones', async () => {
     const lease = new Date(Date.now() + 30_000).toISOString();
     for (let i = 0; i < 7; i += 1) await store.insert(newRun());
