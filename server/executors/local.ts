@@ -183,11 +183,12 @@ export class LocalExecutor implements Executor {
       // process ever starts on a partial copy, whoever launches.
       await copyTree(codeDir, partial, { skip: (rel) => SKIPPED.test(rel) || rel.endsWith('.pyc'), owner: user, signal: request.signal });
       await this.stageHelper(partial, user);
+      const staged = await this.stageDataset(request, partial, p.workDir, user);
       fs.renameSync(partial, p.workDir);
       fs.chmodSync(p.workDir, 0o700);
       await request.renewLease?.();
       if (request.signal?.aborted) throw request.signal.reason;
-      const pid = this.spawn(request, p, user);
+      const pid = this.spawn(staged, p, user);
       slot.bind(pid);
       const ref: LocalRef = { ...p, pid };
       fs.writeFileSync(path.join(p.runDir, 'ref.json'), JSON.stringify(ref), { mode: 0o600 });
@@ -251,6 +252,33 @@ export class LocalExecutor implements Executor {
       await fs.promises.copyFile(path.join(PYTHON_HELPER_DIR, name), target);
       if (user) await fs.promises.chown(target, user.uid, user.gid);
     }
+  }
+
+  /**
+   * A local dataset the run user cannot reach (a checkout under /root, say) is handed to it inside
+   * its work dir: hard-linked when it can be (free, same file system), else copied. A dataset it can
+   * reach, or a remote one, is left where it is.
+   */
+  private async stageDataset(request: LaunchRequest, partial: string, workDir: string, user: RunUser | undefined): Promise<LaunchRequest> {
+    const uri = request.env.GRIFFIN_DATASET_URI;
+    if (!user || !uri?.startsWith('file://')) return request;
+    const source = uri.slice('file://'.length);
+    if (!fs.existsSync(source) || !unreachableFor(path.dirname(source), user)) return request;
+    const relative = path.join(STAGED_HELPER_DIR, 'dataset', path.basename(source));
+    const target = path.join(partial, relative);
+    await fs.promises.mkdir(path.dirname(target), { recursive: true });
+    await fs.promises.chown(path.dirname(target), user.uid, user.gid);
+    if (fs.statSync(source).isDirectory()) {
+      await copyTree(source, target, { skip: () => false, owner: user, signal: request.signal });
+    } else {
+      // A link shares the file's mode, so it only helps when others may read the file.
+      const linked = (fs.statSync(source).mode & 0o004) !== 0 && (await fs.promises.link(source, target).then(() => true, () => false));
+      if (!linked) {
+        await fs.promises.copyFile(source, target);
+        await fs.promises.chown(target, user.uid, user.gid);
+      }
+    }
+    return { ...request, env: { ...request.env, GRIFFIN_DATASET_URI: `file://${path.join(workDir, relative)}` } };
   }
 
   /** Slots are per host and shared by every replica on it; a launch waits (keeping its lease) until one is free. */
