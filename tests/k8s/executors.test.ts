@@ -57,7 +57,25 @@ describe.skipIf(!kubeconfig)('kubernetes and kuberay executors against a real AP
       // As deploy/kubernetes/deployment.yaml configures it: training pods run as griffin-training.
       env: { GRIFFIN_KUBERNETES: 'true', KUBECONFIG: asServiceAccount, GRIFFIN_KUBERNETES_NAMESPACE: namespace, GRIFFIN_KUBERNETES_SERVICE_ACCOUNT: 'griffin-training' },
     });
+    for (const workflow of ['grocery-reorder', 'grocery-reorder-sweep']) await declareTestKnob(workflow);
   }, 120_000);
+
+  /**
+   * The simulated kubelet reads griffin_test_outcome from the run's hyperparameters. A model takes
+   * only the keys its schema declares, so the test gives the example's model a version that
+   * declares the knob, and the workflow a version that uses it.
+   */
+  const declareTestKnob = async (workflowName: string) => {
+    const { name: _w, version: _wv, createdAt: _wc, ...workflow } = (await svc.admin(svc.request.get(`/api/v1/workflows/${workflowName}`))).body;
+    const [modelName, modelVersion] = String(workflow.model).split('@');
+    const { name: _m, version: _mv, createdAt: _mc, ...model } = (await svc.admin(svc.request.get(`/api/v1/models/${modelName}/versions/${modelVersion}`))).body;
+    const schema = model.hyperparameterSchema ?? {};
+    const knob = { type: 'string', enum: ['succeed', 'fail', 'hang'], description: "Test knob: the simulated kubelet's outcome for the pod." };
+    const created = await svc.admin(svc.request.post('/api/v1/models')).send({ ...model, name: modelName, hyperparameterSchema: { ...schema, properties: { ...schema.properties, griffin_test_outcome: knob } } });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const pinned = await svc.admin(svc.request.post('/api/v1/workflows')).send({ ...workflow, name: workflowName, model: `${modelName}@${created.body.version}` });
+    expect(pinned.status, JSON.stringify(pinned.body)).toBe(201);
+  };
   afterAll(async () => {
     await svc?.close();
     await t?.destroy();
@@ -114,7 +132,8 @@ describe.skipIf(!kubeconfig)('kubernetes and kuberay executors against a real AP
       const run = await svc.waitForRun(id, RUN_TIMEOUT_MS);
       const name = `griffin-run-${id}-1`;
       expect(run.state).toBe('failed');
-      expect(run.reason).toBe(`the training process exited with code 1 (Kubernetes Job ${name})`);
+      // The reason starts with what Kubernetes says; the pod log's last line may follow it.
+      expect(run.reason.startsWith(`the training process exited with code 1 (Kubernetes Job ${name})`), run.reason).toBe(true);
       const failed = condition(await readJob(name), 'Failed');
       expect(failed?.reason).toBe('PodFailurePolicy');
       // FailJob: no replacement pod was started for an application failure.
