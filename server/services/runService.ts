@@ -297,11 +297,16 @@ export class RunService {
     return { ...chunk, complete };
   }
 
-  async recordMetrics(id: string, metrics: Array<{ key: string; value: number; step: number; timestamp?: number | string }>): Promise<number> {
+  /** `duplicate` says the batch id was delivered before and nothing was added this time. */
+  async recordMetrics(
+    id: string,
+    metrics: Array<{ key: string; value: number; step: number; timestamp?: number | string }>,
+    batchId?: string,
+  ): Promise<{ accepted: number; duplicate: boolean }> {
     const run = await this.get(id);
     if (isTerminal(run.state)) throw new Conflict(`run ${id} has ended (${run.state}); it takes no more metrics`, 'id');
     const now = Date.now();
-    await this.runs.appendMetrics(
+    const stored = await this.runs.appendMetrics(
       id,
       metrics.map((m) => ({
         key: m.key,
@@ -309,8 +314,9 @@ export class RunService {
         step: m.step,
         timestamp: new Date(m.timestamp === undefined ? now : m.timestamp).toISOString(),
       })),
+      batchId,
     );
-    return metrics.length;
+    return { accepted: metrics.length, duplicate: !stored };
   }
 
   async metrics(id: string, key?: string): Promise<Metric[]> {
