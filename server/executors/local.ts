@@ -6,6 +6,7 @@ import type { Run } from '../domain.ts';
 import { PROJECT_ROOT } from '../config.ts';
 import { resolveInside } from '../services/paths.ts';
 import type { Logger } from '../logger.ts';
+import { undeliveredReports } from './reportSpool.ts';
 import { backendObjectName, type BackendStatus, type Executor, type LaunchRequest, type LogChunk } from './types.ts';
 
 const PYTHON_HELPER_DIR = path.join(PROJECT_ROOT, 'server', 'runtime', 'python');
@@ -173,7 +174,9 @@ export class LocalExecutor implements Executor {
     if (!ref?.exitFile) return { phase: 'lost', reason: 'the run has no local process reference' };
     if (fs.existsSync(ref.exitFile)) {
       const code = Number(fs.readFileSync(ref.exitFile, 'utf8').trim());
-      return code === 0 ? { phase: 'succeeded' } : { phase: 'failed', reason: describeExit(code) };
+      if (code !== 0) return { phase: 'failed', reason: describeExit(code) };
+      const undelivered = undeliveredReports(ref.workDir);
+      return undelivered ? { phase: 'succeeded', undeliveredReports: undelivered } : { phase: 'succeeded' };
     }
     if (isOurProcess(ref.pid, ref.name)) return { phase: 'running' };
     // The wrapper writes the status file before exiting, so read it once more to close that race.

@@ -68,7 +68,7 @@ export class RunService {
     private readonly catalog: CatalogService,
     private readonly executors: ExecutorRegistry,
     private readonly auth: AuthService,
-    private readonly options: { publicUrl: string; dataDir: string; codeRoot: string; airflowBaseUrl?: string; maxArtifactBytes: number },
+    private readonly options: { publicUrl: string; dataDir: string; codeRoot: string; airflowBaseUrl?: string; maxArtifactBytes: number; reportTimeoutSeconds: number },
     private readonly wakeDispatcher: () => void = () => {},
   ) {}
 
@@ -183,6 +183,7 @@ export class RunService {
       GRIFFIN_MODEL: `${run.spec.model.name}@${run.spec.model.version}`,
       GRIFFIN_WORKFLOW: run.spec.workflow ? `${run.spec.workflow.name}@${run.spec.workflow.version}` : '',
       GRIFFIN_ARTIFACT_URI: this.artifactUri(run.id),
+      GRIFFIN_REPORT_TIMEOUT: String(this.options.reportTimeoutSeconds),
     };
   }
 
