@@ -342,7 +342,7 @@ class Reporter:
             self._cut_batch(len(self._buffer))
             self._cond.notify_all()
             target = self._seq
-            while self._delivered_seq < target and not self._gave_up:
+            while self._delivered_seq < target and not self._gave_up and self._thread is not None and self._thread.is_alive():
                 now = time.monotonic()
                 if until is not None and now >= until:
                     break
@@ -529,6 +529,11 @@ class Reporter:
                 return "delivered"
             except GriffinError as exc:
                 item.error = exc
+                return "rejected"
+            except OSError as exc:
+                # Network errors arrive as _Retryable; this is the spooled copy (or the original
+                # file) gone or unreadable, which no retry can mend.
+                item.error = GriffinError("cannot read %s to send it: %s" % (_describe([item]), exc))
                 return "rejected"
             except _Retryable as exc:
                 attempt += 1

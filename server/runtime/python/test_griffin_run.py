@@ -549,3 +549,19 @@ def test_module_functions_work_offline(tmp_path):
     assert done.stdout.splitlines()[0] == "True"
     assert "metric loss=0.5 step=1" in done.stdout
     assert (tmp_path / "artifacts" / "out.txt").read_text() == "hello"
+
+
+def test_an_artifact_whose_spooled_copy_vanished_is_dropped_and_the_rest_still_arrives(down_port, spool, tmp_path, capsys):
+    port, _ = down_port
+    rep = reporter_at(url_of(port), spool, report_timeout=60)
+    model = tmp_path / "model.json"
+    model.write_text("{}")
+    rep.upload_artifact(str(model))
+    for name in os.listdir(os.path.join(spool, "artifacts")):
+        os.remove(os.path.join(spool, "artifacts", name))
+    rep.log_metric("loss", 0.5, step=1)
+    srv = come_back(down_port)
+    with pytest.raises(g.GriffinError, match="cannot read artifact model.json"):
+        rep.flush()
+    assert [r["path"].rsplit("/", 1)[-1] for r in srv.requests] == ["metrics"]
+    assert rep.close()["rejected"]["artifacts"] == ["model.json"]
