@@ -176,7 +176,8 @@ export class LocalExecutor implements Executor {
       const code = Number(fs.readFileSync(ref.exitFile, 'utf8').trim());
       if (code !== 0) return { phase: 'failed', reason: describeExit(code) };
       const undelivered = undeliveredReports(ref.workDir);
-      return undelivered ? { phase: 'succeeded', undeliveredReports: undelivered } : { phase: 'succeeded' };
+      // Kept on the run (details), so that a later explicit registration is refused for the same reason.
+      return undelivered ? { phase: 'succeeded', undeliveredReports: undelivered, details: { undeliveredReports: undelivered } } : { phase: 'succeeded' };
     }
     if (isOurProcess(ref.pid, ref.name)) return { phase: 'running' };
     // The wrapper writes the status file before exiting, so read it once more to close that race.

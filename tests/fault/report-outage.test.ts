@@ -176,6 +176,10 @@ describe('reports of runs that finish while Griffin is away', () => {
     expect(result.modelVersion).toBeNull();
     expect(result.points).toBe(POINTS); // phase 1 arrived before the outage; nothing arrived twice
     expect(result.artifacts).toEqual([]);
+    // Registering it by hand (as Airflow's register task does) is refused for the same reason.
+    const byHand = await second.api('POST', '/api/v1/registry/models/report-outage-timeout/versions', { runId: run.id });
+    expect(byHand.status).toBe(422);
+    expect(byHand.body.error.message).toMatch(/cannot be registered: artifact model\.json and \d+ metric points never reached Griffin.*GRIFFIN_REPORT_TIMEOUT \(3 s\)/);
     const events = (await second.api('GET', `/api/v1/runs/${run.id}`)).body.events.map((e: { to: string }) => e.to);
     expect(events).toEqual(['queued', 'launching', 'running', 'succeeded']);
     // The spool is still there for whoever wants to recover it by hand.
