@@ -102,9 +102,15 @@ export class Reconciler {
 
     // running
     switch (status.phase) {
-      case 'succeeded':
-        await this.runs.transition(run.id, ['running'], 'succeeded', await this.registerModel(run, status.undeliveredReports));
+      case 'succeeded': {
+        const outcome = await this.registerModel(run, status.undeliveredReports).catch((error: unknown) => {
+          // No executor event will name this run again: look at it on the next pass, not the next sweep.
+          this.markChanged(run.id);
+          throw error;
+        });
+        await this.runs.transition(run.id, ['running'], 'succeeded', outcome);
         return;
+      }
       case 'failed':
       case 'lost':
         await this.runs.transition(run.id, ['running'], 'failed', withCause(status.reason ?? 'the backend reported a failure', await this.causeInLog(run, executor)));
