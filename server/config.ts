@@ -39,6 +39,8 @@ export interface Config {
   readonly logLevel: string;
   readonly maxBodyBytes: number;
   readonly maxArtifactBytes: number;
+  /** How long a training process keeps trying to deliver its reports while Griffin is unreachable (GRIFFIN_REPORT_TIMEOUT). */
+  readonly reportTimeoutSeconds: number;
   readonly instanceId: string;
   /** Failed authentications per client address and minute before 429s. */
   readonly authFailureLimit: number;
@@ -129,6 +131,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env.GRIFFIN_LOG_LEVEL || 'info',
     maxBodyBytes: intFrom(env, 'GRIFFIN_MAX_BODY_BYTES', 1024 * 1024, 1024),
     maxArtifactBytes: intFrom(env, 'GRIFFIN_MAX_ARTIFACT_BYTES', 256 * 1024 * 1024, 1024),
+    reportTimeoutSeconds: intFrom(env, 'GRIFFIN_REPORT_TIMEOUT', 900, 0),
     authFailureLimit: intFrom(env, 'GRIFFIN_AUTH_FAILURE_LIMIT', 20, 1),
     rayAddress: env.GRIFFIN_RAY_ADDRESS?.replace(/\/+$/, '') || undefined,
     rayUnreachableGraceSeconds: intFrom(env, 'GRIFFIN_RAY_UNREACHABLE_GRACE_SECONDS', 120, 1),

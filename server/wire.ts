@@ -112,7 +112,7 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
     catalog,
     executors,
     auth,
-    { publicUrl: config.publicUrl, dataDir: config.dataDir, codeRoot: config.codeRoot, airflowBaseUrl: config.airflowBaseUrl, maxArtifactBytes: config.maxArtifactBytes },
+    { publicUrl: config.publicUrl, dataDir: config.dataDir, codeRoot: config.codeRoot, airflowBaseUrl: config.airflowBaseUrl, maxArtifactBytes: config.maxArtifactBytes, reportTimeoutSeconds: config.reportTimeoutSeconds },
     wakeDispatcher,
   );
   const registry = new RegistryService(stores.registry, stores.runs, stores.catalog, { publicUrl: config.publicUrl });

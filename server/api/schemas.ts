@@ -159,7 +159,11 @@ export const MetricIn = z.strictObject({
   timestamp: z.union([z.number().int().nonnegative().max(8_640_000_000_000_000), z.iso.datetime({ offset: true })]).optional(),
 });
 
-export const MetricsBatch = z.strictObject({ metrics: z.array(MetricIn).min(1).max(1000) });
+export const MetricsBatch = z.strictObject({
+  metrics: z.array(MetricIn).min(1).max(1000),
+  // Chosen by the sender and kept across its retries: a batch already stored under it is not stored again.
+  batchId: z.string().regex(/^[\x21-\x7e]{1,200}$/, '1 to 200 printable ASCII characters without spaces').optional(),
+});
 
 export const ModelVersionCreate = z
   .strictObject({

@@ -10,6 +10,7 @@ import type { Logger } from '../logger.ts';
 import { copyTree } from './copyTree.ts';
 import type { HostSlots, Slot, SlotHolder } from './localSlots.ts';
 import { groupAlive, groupMembers, isProcessNamed, processStartTime, signalGroup } from './processGroup.ts';
+import { undeliveredReports } from './reportSpool.ts';
 import { isolatesRuns, resolveRunUser, unreachableFor, type RunUser } from './runUser.ts';
 import { backendObjectName, LeaseLost, type BackendStatus, type Executor, type LaunchRequest, type LogChunk } from './types.ts';
 
@@ -50,6 +51,15 @@ interface Termination {
 }
 
 const SIGNALS: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 6: 'SIGABRT', 9: 'SIGKILL', 11: 'SIGSEGV', 15: 'SIGTERM' };
+
+/**
+ * A zero exit, with what the training helper could not deliver before it gave up (its spool state),
+ * kept on the run (details) so that a later explicit registration is refused for the same reason.
+ */
+function succeeded(workDir: string): BackendStatus {
+  const undelivered = undeliveredReports(workDir);
+  return undelivered ? { phase: 'succeeded', undeliveredReports: undelivered, details: { undeliveredReports: undelivered } } : { phase: 'succeeded' };
+}
 
 function describeExit(code: number): string {
   if (code > 128 && SIGNALS[code - 128]) return `the training process was stopped by ${SIGNALS[code - 128]} (exit code ${code})`;
@@ -366,7 +376,7 @@ export class LocalExecutor implements Executor {
     if (ref.launchId) this.options.slots.releaseFor({ runId: run.id, attempt: run.attempt, launchId: ref.launchId });
     // The wrapper writes the status file before exiting, so read it once more to close that race.
     const code = exitCode ?? this.exitCode(ref);
-    if (code !== undefined) return code === 0 ? { phase: 'succeeded' } : { phase: 'failed', reason: describeExit(code) };
+    if (code !== undefined) return code === 0 ? succeeded(ref.workDir) : { phase: 'failed', reason: describeExit(code) };
     const termination = readJson<Termination>(path.join(ref.runDir, 'terminating'));
     if (termination?.cause === 'wrapper-died') {
       return { phase: 'lost', reason: 'the wrapper shell of the training process died without recording an exit status (killed from outside?); its process group was stopped' };

@@ -12,6 +12,11 @@ export interface BackendStatus {
   reason?: string;
   /** Extra reference data worth storing on the run (e.g. a dashboard URL); merged into backendRef. */
   details?: Record<string, unknown>;
+  /**
+   * Reports (metrics, artifacts) the training process gave up delivering, in words, when the
+   * backend can tell: its model version is then not registered.
+   */
+  undeliveredReports?: string;
 }
 
 export interface LaunchRequest {

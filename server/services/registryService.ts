@@ -51,6 +51,8 @@ export class RegistryService {
       run = await this.runs.get(input.runId);
       if (!run) throw new NotFound(`run ${input.runId} does not exist`, 'runId');
       if (run.state !== 'succeeded' && !options.runFinishedOk) throw new Unprocessable(`run ${run.id} is ${run.state}; only a succeeded run can be registered`, 'runId');
+      const undelivered = run.backendRef?.undeliveredReports;
+      if (typeof undelivered === 'string') throw new Unprocessable(`run ${run.id} cannot be registered: ${undelivered}`, 'runId');
     }
     const metrics = run ? Object.fromEntries(Object.entries(await this.runs.latestMetrics(run.id)).map(([k, m]) => [k, m.value])) : {};
     const model = await this.registry.ensureModel(name);

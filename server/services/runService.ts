@@ -68,7 +68,7 @@ export class RunService {
     private readonly catalog: CatalogService,
     private readonly executors: ExecutorRegistry,
     private readonly auth: AuthService,
-    private readonly options: { publicUrl: string; dataDir: string; codeRoot: string; airflowBaseUrl?: string; maxArtifactBytes: number },
+    private readonly options: { publicUrl: string; dataDir: string; codeRoot: string; airflowBaseUrl?: string; maxArtifactBytes: number; reportTimeoutSeconds: number },
     private readonly wakeDispatcher: () => void = () => {},
   ) {}
 
@@ -183,6 +183,7 @@ export class RunService {
       GRIFFIN_MODEL: `${run.spec.model.name}@${run.spec.model.version}`,
       GRIFFIN_WORKFLOW: run.spec.workflow ? `${run.spec.workflow.name}@${run.spec.workflow.version}` : '',
       GRIFFIN_ARTIFACT_URI: this.artifactUri(run.id),
+      GRIFFIN_REPORT_TIMEOUT: String(this.options.reportTimeoutSeconds),
     };
   }
 
@@ -297,11 +298,16 @@ export class RunService {
     return { ...chunk, complete };
   }
 
-  async recordMetrics(id: string, metrics: Array<{ key: string; value: number; step: number; timestamp?: number | string }>): Promise<number> {
+  /** `duplicate` says the batch id was delivered before and nothing was added this time. */
+  async recordMetrics(
+    id: string,
+    metrics: Array<{ key: string; value: number; step: number; timestamp?: number | string }>,
+    batchId?: string,
+  ): Promise<{ accepted: number; duplicate: boolean }> {
     const run = await this.get(id);
     if (isTerminal(run.state)) throw new Conflict(`run ${id} has ended (${run.state}); it takes no more metrics`, 'id');
     const now = Date.now();
-    await this.runs.appendMetrics(
+    const stored = await this.runs.appendMetrics(
       id,
       metrics.map((m) => ({
         key: m.key,
@@ -309,8 +315,9 @@ export class RunService {
         step: m.step,
         timestamp: new Date(m.timestamp === undefined ? now : m.timestamp).toISOString(),
       })),
+      batchId,
     );
-    return metrics.length;
+    return { accepted: metrics.length, duplicate: !stored };
   }
 
   async metrics(id: string, key?: string): Promise<Metric[]> {

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { Artifact, BackendName, Metric, Page, ResolvedRunSpec, Run, RunEvent, RunState, Trigger } from '../domain.ts';
 import { StateConflict } from '../errors.ts';
-import { dialectOf } from '../db/connect.ts';
+import { dialectOf, isUniqueViolation } from '../db/connect.ts';
 import { decodePageToken, encodePageToken, fromJson, nowIso, toJson, toNumber } from './rows.ts';
 
 interface RunRow {
@@ -357,13 +357,30 @@ export class RunStore {
     return rows.map((r) => ({ from: r.from_state, to: r.to_state, reason: r.reason, at: r.at }));
   }
 
-  async appendMetrics(runId: string, metrics: Metric[]): Promise<void> {
-    if (metrics.length === 0) return;
-    await this.db.batchInsert(
-      'run_metrics',
-      metrics.map((m) => ({ run_id: runId, key: m.key, value: m.value, step: m.step, timestamp: m.timestamp })),
-      200,
-    );
+  /**
+   * Appends metric points. With a batch id, the batch and its points are stored in one transaction
+   * and a batch already stored under that id is skipped: the answer is false and nothing is added.
+   */
+  async appendMetrics(runId: string, metrics: Metric[], batchId?: string): Promise<boolean> {
+    if (metrics.length === 0) return true;
+    const rows = metrics.map((m) => ({ run_id: runId, key: m.key, value: m.value, step: m.step, timestamp: m.timestamp }));
+    if (batchId === undefined) {
+      await this.db.batchInsert('run_metrics', rows, 200);
+      return true;
+    }
+    try {
+      return await this.db.transaction(async (trx) => {
+        if (await trx('run_metric_batches').where({ run_id: runId, batch_id: batchId }).first()) return false;
+        await trx('run_metric_batches').insert({ run_id: runId, batch_id: batchId, points: rows.length, created_at: nowIso() });
+        await this.db.batchInsert('run_metrics', rows, 200).transacting(trx);
+        return true;
+      });
+    } catch (error) {
+      // The same batch delivered twice at once: PostgreSQL makes the second insert wait for the
+      // first transaction and fail only once that one has committed, so the points are stored.
+      if (isUniqueViolation(error)) return false;
+      throw error;
+    }
   }
 
   async metrics(runId: string, key?: string): Promise<Metric[]> {

@@ -1,5 +1,5 @@
 import type { BackendName, Run } from '../domain.ts';
-import { StateConflict } from '../errors.ts';
+import { GriffinError, StateConflict } from '../errors.ts';
 import type { ExecutorRegistry } from '../executors/registry.ts';
 import { readLogTail } from '../executors/logs.ts';
 import type { Executor } from '../executors/types.ts';
@@ -102,10 +102,15 @@ export class Reconciler {
 
     // running
     switch (status.phase) {
-      case 'succeeded':
-        await this.registerModel(run);
-        await this.runs.transition(run.id, ['running'], 'succeeded', 'the training process finished successfully');
+      case 'succeeded': {
+        const outcome = await this.registerModel(run, status.undeliveredReports).catch((error: unknown) => {
+          // No executor event will name this run again: look at it on the next pass, not the next sweep.
+          this.markChanged(run.id);
+          throw error;
+        });
+        await this.runs.transition(run.id, ['running'], 'succeeded', outcome);
         return;
+      }
       case 'failed':
       case 'lost':
         await this.runs.transition(run.id, ['running'], 'failed', withCause(status.reason ?? 'the backend reported a failure', await this.causeInLog(run, executor)));
@@ -147,14 +152,31 @@ export class Reconciler {
     }
   }
 
-  private async registerModel(run: Run): Promise<void> {
-    if (!run.spec.register) return;
+  /**
+   * Registers the model version of a run whose training succeeded and says, as the reason of its
+   * success, whether that worked. The exit status decides success; reports that never arrived
+   * (the process gave up after GRIFFIN_REPORT_TIMEOUT) or a registry refusal only keep the version
+   * from being registered. A failure that may pass (the database away) is thrown, so the run stays
+   * running and the next pass tries again, until the run's deadline.
+   */
+  private async registerModel(run: Run, undeliveredReports: string | undefined): Promise<string> {
+    const success = 'the training process finished successfully';
+    if (undeliveredReports) {
+      const reason = `${success}, but ${undeliveredReports}${run.spec.register ? '; its model version was not registered' : ''}`;
+      this.logger.error({ runId: run.id }, reason);
+      return reason;
+    }
+    if (!run.spec.register) return success;
     try {
       const version = await this.registry.registerFromRun(run);
       if (version) this.logger.info({ runId: run.id, model: version.name, version: version.version }, 'registered model version');
+      return success;
     } catch (error) {
+      const pastDeadline = run.deadlineAt !== null && Date.parse(run.deadlineAt) < Date.now();
+      if (!(error instanceof GriffinError) && !pastDeadline) throw error;
       // The training itself succeeded; a registry problem must not turn it into a failure.
       this.logger.error({ err: error, runId: run.id }, 'run succeeded but registering its model version failed');
+      return `${success}, but registering its model version failed: ${error instanceof Error ? error.message : String(error)}`;
     }
   }
 }

@@ -27,6 +27,23 @@ describe.each(supportedDatabases())('run submission on %s', (dbId) => {
     expect(other.body.error).toMatchObject({ code: 'conflict', field: 'Idempotency-Key' });
   });
 
+  it('a metric batch sent again under its batchId is stored once; a bad batchId is a 400 naming it', async () => {
+    const run = (await svc.admin(svc.request.post('/api/v1/runs')).send({ workflow: 'grocery-reorder' })).body;
+    const batch = { batchId: 'rep-1', metrics: [{ key: 'loss', value: 0.5, step: 1 }, { key: 'loss', value: 0.4, step: 2 }] };
+    const first = await svc.admin(svc.request.post(`/api/v1/runs/${run.id}/metrics`)).send(batch);
+    expect(first.status).toBe(201);
+    expect(first.body).toEqual({ accepted: 2, duplicate: false });
+    const again = await svc.admin(svc.request.post(`/api/v1/runs/${run.id}/metrics`)).send(batch);
+    expect(again.status).toBe(201);
+    expect(again.body).toEqual({ accepted: 2, duplicate: true });
+    const points = (await svc.admin(svc.request.get(`/api/v1/runs/${run.id}/metrics`))).body.items;
+    expect(points.map((p: { step: number }) => p.step)).toEqual([1, 2]);
+    const bad = await svc.admin(svc.request.post(`/api/v1/runs/${run.id}/metrics`)).send({ ...batch, batchId: 'has spaces' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.field).toBe('batchId');
+    await svc.admin(svc.request.post(`/api/v1/runs/${run.id}/cancel`)).send({});
+  });
+
   it('an Airflow retry (same body, higher try number) re-attaches to the run instead of conflicting', async () => {
     const body = (tryNumber: number) => ({ workflow: 'grocery-reorder', trigger: 'airflow', airflow: { dagId: 'd', dagRunId: 'r1', taskId: 't', tryNumber } });
     const first = await svc.admin(svc.request.post('/api/v1/runs')).set('Idempotency-Key', 'airflow/d/t/r1/-1').send(body(1));

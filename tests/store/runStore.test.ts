@@ -146,6 +146,24 @@ describe.each(supportedDatabases())('RunStore on %s', (dbId) => {
     expect(latest.auc.value).toBe(0.7);
   });
 
+  it('a metric batch delivered again under its batch id is stored once, also when both deliveries race', async () => {
+    const run = await store.insert(newRun());
+    const other = await store.insert(newRun());
+    const ts = new Date().toISOString();
+    const batch = [
+      { key: 'loss', value: 0.9, step: 1, timestamp: ts },
+      { key: 'loss', value: 0.5, step: 2, timestamp: ts },
+    ];
+    expect(await store.appendMetrics(run.id, batch, 'rep1:1')).toBe(true);
+    expect(await store.appendMetrics(run.id, batch, 'rep1:1')).toBe(false);
+    const raced = await Promise.all([1, 2, 3].map(() => store.appendMetrics(run.id, [{ key: 'auc', value: 0.7, step: 2, timestamp: ts }], 'rep1:2')));
+    expect(raced.filter(Boolean)).toHaveLength(1);
+    expect(await store.metrics(run.id)).toHaveLength(3);
+    // A batch id belongs to its run: another run's batch with the same id is its own.
+    expect(await store.appendMetrics(other.id, batch, 'rep1:1')).toBe(true);
+    expect(await store.metrics(other.id)).toHaveLength(2);
+  });
+
   it('lists newest first with filters and page tokens that cover every run once', async () => {
     for (let i = 0; i < 7; i += 1) await store.insert(newRun({ trigger: i % 2 ? 'airflow' : 'http', dagId: i % 2 ? 'dag1' : null }));
     const seen: string[] = [];

@@ -15,10 +15,26 @@ GRIFFIN_HYPERPARAMETERS, GRIFFIN_DATASET_URI and GRIFFIN_ARTIFACT_URI. Without
 GRIFFIN_RUN_ID (a script run by hand) nothing is sent anywhere: metrics are printed
 and artifacts are copied into ./artifacts/, so the same script works on a laptop.
 
+Reporting never holds training up for long, and survives Griffin being away for a while:
+
+* Metrics and artifacts first go to a spool in the run directory (``.griffin-spool/``: metric
+  batches as JSON lines, artifacts as copies), and a background thread delivers them in the
+  order they were logged. ``log_metrics`` and ``upload_artifact`` return at once.
+* Connection errors, timeouts, 429 and 5xx answers are retried with exponential backoff and
+  jitter (honouring Retry-After). Every batch carries a ``batchId`` that the service stores
+  once, so a batch delivered twice never duplicates a point.
+* At exit the process waits for what is still spooled, for as long as Griffin has not been
+  unreachable for GRIFFIN_REPORT_TIMEOUT seconds (default 900). It then writes
+  ``.griffin-spool/state-*.json`` saying what, if anything, was never delivered; Griffin reads
+  it to decide whether the run's model version can be registered. The exit status stays the
+  training code's own.
+
 Only the standard library is used, so any Python 3.8+ runtime can import it.
 """
 
 import atexit
+import collections
+import http.client
 import json
 import math
 import os
@@ -32,7 +48,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Deque, Dict, List, Mapping, Optional
 
 __all__ = [
     "GriffinError",
@@ -46,12 +62,17 @@ __all__ = [
 ]
 
 METRIC_BATCH_SIZE = 100
-DEFAULT_MAX_ATTEMPTS = 4
+# Points wait at most this long before they are cut into a batch, so the UI stays live.
+METRIC_FLUSH_INTERVAL_SECONDS = 2.0
+DEFAULT_REPORT_TIMEOUT_SECONDS = 900.0
 DEFAULT_BACKOFF_SECONDS = 0.5
-# A server asking for a long pause should not stall training for minutes.
-MAX_RETRY_AFTER_SECONDS = 30.0
+# The longest pause between two tries: a service that is back is noticed within this.
+MAX_BACKOFF_SECONDS = 15.0
+MAX_RETRY_AFTER_SECONDS = 60.0
 REQUEST_TIMEOUT_SECONDS = 30.0
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+SPOOL_DIR_NAME = ".griffin-spool"
+STATE_FORMAT = 1
 
 
 class GriffinError(Exception):
@@ -134,15 +155,119 @@ def local_path_from_uri(uri: str) -> str:
 # --------------------------------------------------------------------------- reporter
 
 
+def report_timeout_from(env: Mapping[str, str]) -> float:
+    """GRIFFIN_REPORT_TIMEOUT in seconds; a bad value falls back to the default with a warning."""
+    raw = env.get("GRIFFIN_REPORT_TIMEOUT")
+    if raw is None or not raw.strip():
+        return DEFAULT_REPORT_TIMEOUT_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not math.isfinite(value) or value < 0:
+        _warn("GRIFFIN_REPORT_TIMEOUT=%r is not a number of seconds >= 0; using %d"
+              % (raw, DEFAULT_REPORT_TIMEOUT_SECONDS))
+        return DEFAULT_REPORT_TIMEOUT_SECONDS
+    return value
+
+
+class _Item:
+    """One delivery waiting in the spool: a metric batch or an artifact upload."""
+
+    def __init__(self, seq: int, kind: str, **fields: Any):
+        self.seq = seq
+        self.kind = kind  # "metrics" | "artifact"
+        self.batch_id = fields.get("batch_id")  # type: Optional[str]
+        self.offset = fields.get("offset", 0)  # type: int
+        self.length = fields.get("length", 0)  # type: int
+        self.points = fields.get("points", 0)  # type: int
+        self.dest = fields.get("dest")  # type: Optional[str]
+        self.spool_path = fields.get("spool_path")  # type: Optional[str]
+        self.owned = fields.get("owned", False)  # type: bool  # the spool's own copy, removed once delivered
+        self.size = fields.get("size", 0)  # type: int
+        # Set only when the spool could not be written: the batch is then kept in memory.
+        self.body = fields.get("body")  # type: Optional[bytes]
+        self.answer = None  # type: Optional[Dict[str, Any]]
+        self.error = None  # type: Optional[GriffinError]
+
+
+class _Spool:
+    """Files in the run directory that hold what is not delivered yet; one set per reporter."""
+
+    def __init__(self, directory: str, reporter_id: str):
+        self.directory = directory
+        self._id = reporter_id
+        self.metrics_path = os.path.join(directory, "metrics-%s.jsonl" % reporter_id)
+        self.state_path = os.path.join(directory, "state-%s.json" % reporter_id)
+        self._artifact_dir = os.path.join(directory, "artifacts")
+
+    def append_batch(self, batch_id: str, records: List[Dict[str, Any]]) -> Dict[str, Any]:
+        """Where the batch is kept: an offset and length in the spool file, or the bytes themselves."""
+        line = (json.dumps({"batchId": batch_id, "metrics": records}, separators=(",", ":")) + "\n").encode("utf-8")
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+            with open(self.metrics_path, "ab") as out:
+                offset = out.tell()
+                out.write(line)
+            return {"offset": offset, "length": len(line)}
+        except OSError as exc:
+            # A full or read-only disk must not stop training: memory holds the batch instead.
+            self._warn_once("cannot write the spool in %s (%s); keeping unsent metrics in memory" % (self.directory, exc))
+            return {"body": line.rstrip(b"\n")}
+
+    def _warn_once(self, message: str) -> None:
+        if not getattr(self, "_warned", False):
+            self._warned = True
+            _warn(message)
+
+    def read_batch(self, item: _Item) -> bytes:
+        if item.body is not None:
+            return item.body
+        with open(self.metrics_path, "rb") as spooled:
+            spooled.seek(item.offset)
+            return spooled.read(item.length).rstrip(b"\n")
+
+    def add_artifact(self, local_path: str, seq: int) -> Optional[str]:
+        """A copy, so that training code may overwrite or delete its file while the upload waits;
+        None when no copy could be made (the upload then reads the original)."""
+        target = os.path.join(self._artifact_dir, "%s-%06d" % (self._id, seq))
+        try:
+            os.makedirs(self._artifact_dir, exist_ok=True)
+            shutil.copyfile(local_path, target)
+            return target
+        except OSError as exc:
+            self._warn_once("cannot write the spool in %s (%s); artifacts are read from where they are" % (self.directory, exc))
+            return None
+
+    def write_state(self, state: Dict[str, Any]) -> None:
+        temp = self.state_path + ".tmp"
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+            with open(temp, "w") as out:
+                json.dump(state, out, indent=1, sort_keys=True)
+            os.replace(temp, self.state_path)
+        except OSError as exc:
+            _warn("cannot record the reporting outcome in %s: %s" % (self.state_path, exc))
+
+    def discard_delivered(self) -> None:
+        """Everything arrived: only the state file stays, as the record of that."""
+        for path in (self.metrics_path,):
+            if os.path.exists(path):
+                os.remove(path)
+
+
 class Reporter:
-    """Buffers metrics and sends them, with artifacts, to one run on the Griffin API."""
+    """Spools metrics and artifacts of one run and delivers them to the Griffin API in the background."""
 
     def __init__(
         self,
         environ: Optional[Mapping[str, str]] = None,
         batch_size: int = METRIC_BATCH_SIZE,
-        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        flush_interval: float = METRIC_FLUSH_INTERVAL_SECONDS,
+        report_timeout: Optional[float] = None,
         backoff_seconds: float = DEFAULT_BACKOFF_SECONDS,
+        max_backoff_seconds: float = MAX_BACKOFF_SECONDS,
+        spool_dir: Optional[str] = None,
         offline_artifact_dir: str = "artifacts",
     ):
         env = os.environ if environ is None else environ
@@ -151,11 +276,32 @@ class Reporter:
         if not self.context.offline and not self._token:
             raise GriffinError("GRIFFIN_RUN_ID is set but GRIFFIN_RUN_TOKEN is not")
         self._batch_size = max(1, batch_size)
-        self._max_attempts = max(1, max_attempts)
+        self._flush_interval = max(0.01, flush_interval)
+        self.report_timeout = report_timeout_from(env) if report_timeout is None else max(0.0, report_timeout)
         self._backoff_seconds = backoff_seconds
+        self._max_backoff_seconds = max_backoff_seconds
         self._offline_artifact_dir = offline_artifact_dir
+        self._id = uuid.uuid4().hex[:12]
+        base = self.context.run_dir or os.getcwd()
+        self._spool = _Spool(spool_dir or os.path.join(base, SPOOL_DIR_NAME), self._id)
+
+        self._cond = threading.Condition()
         self._buffer = []  # type: List[Dict[str, Any]]
-        self._lock = threading.Lock()
+        self._buffer_since = 0.0
+        self._queue = collections.deque()  # type: Deque[_Item]
+        self._seq = 0
+        self._delivered_seq = 0  # every item up to here has left the queue
+        self._delivered_points = 0
+        self._rejected = []  # type: List[_Item]
+        self._unreported_rejections = []  # type: List[_Item]
+        self._points_at_last_flush = 0
+        self._outage_since = None  # type: Optional[float]
+        self._last_error = None  # type: Optional[str]
+        self._closing = False
+        self._gave_up = False
+        self._closed = False
+        self._wake = threading.Event()
+        self._thread = None  # type: Optional[threading.Thread]
 
     # ---- metrics
 
@@ -163,57 +309,112 @@ class Reporter:
         self.log_metrics({key: value}, step=step)
 
     def log_metrics(self, metrics: Mapping[str, float], step: Optional[int] = None) -> None:
+        """Queue points for delivery; returns at once, whatever state Griffin is in."""
         timestamp = _now_millis()
         records = [r for r in (_metric_record(k, v, step, timestamp) for k, v in metrics.items()) if r]
         if self.context.offline:
             _print_metrics(records)
             return
-        with self._lock:
+        if not records:
+            return
+        with self._cond:
+            if not self._buffer:
+                self._buffer_since = time.monotonic()
             self._buffer.extend(records)
-            full = len(self._buffer) >= self._batch_size
-        if full:
-            # Training must not die because telemetry hiccuped; an explicit flush() still raises.
-            self._flush_quietly()
+            while len(self._buffer) >= self._batch_size:
+                self._cut_batch(self._batch_size)
+            self._ensure_sender()
+            self._cond.notify_all()
 
-    def flush(self) -> int:
-        """Send every buffered metric now. Returns how many were sent; raises GriffinError."""
-        sent = 0
-        while True:
-            with self._lock:
-                batch = self._buffer[: self._batch_size]
-                del self._buffer[: self._batch_size]
-            if not batch:
-                return sent
-            self._post_metrics(batch)
-            sent += len(batch)
+    def flush(self, timeout: Optional[float] = None) -> int:
+        """Wait until everything logged so far is delivered; returns how many metric points were
+        delivered since the previous flush.
 
-    def _flush_quietly(self) -> None:
-        try:
-            self.flush()
-        except GriffinError as exc:
-            _warn("metrics dropped: %s" % exc)
+        Waits while Griffin answers, and while it has been unreachable for less than the report
+        timeout (or `timeout` seconds, when given). What is still undelivered then stays spooled
+        and is retried in the background. Raises GriffinError if Griffin refused anything since
+        the previous flush (refused reports are dropped: sending them again cannot help).
+        """
+        if self.context.offline:
+            return 0
+        until = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            self._cut_batch(len(self._buffer))
+            self._cond.notify_all()
+            target = self._seq
+            while self._delivered_seq < target and not self._gave_up and self._thread is not None and self._thread.is_alive():
+                now = time.monotonic()
+                if until is not None and now >= until:
+                    break
+                if until is None and self._outage_since is not None and now - self._outage_since >= self.report_timeout:
+                    break
+                self._cond.wait(0.2)
+            refused, self._unreported_rejections = self._unreported_rejections, []
+            pending = [item for item in self._queue if item.seq <= target]
+            delivered_points = self._delivered_points - self._points_at_last_flush
+            self._points_at_last_flush = self._delivered_points
+        if pending:
+            _warn("%s not delivered yet (%s); kept in %s and retried in the background"
+                  % (_describe(pending), self._last_error or "Griffin is unreachable", self._spool.directory))
+        if refused:
+            raise refused[0].error  # type: ignore[misc]
+        return delivered_points
 
-    def _post_metrics(self, batch: List[Dict[str, Any]]) -> None:
-        body = json.dumps({"metrics": batch}).encode("utf-8")
-        # One key per batch, kept across retries, lets the server drop a duplicate delivery
-        # when a response was lost after the metrics were stored.
-        headers = {"Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex}
-        self._request("POST", self._run_path("metrics"), lambda: body, headers)
+    def pending(self) -> Dict[str, Any]:
+        """What is spooled and not delivered yet: metric points and artifact paths."""
+        with self._cond:
+            items = list(self._queue)
+            buffered = len(self._buffer)
+        return {
+            "metricPoints": buffered + sum(i.points for i in items if i.kind == "metrics"),
+            "artifacts": [i.dest for i in items if i.kind == "artifact"],
+        }
+
+    def _cut_batch(self, count: int) -> None:
+        """Turn the first `count` buffered points into a spooled batch (caller holds the lock)."""
+        if count <= 0:
+            return
+        records = self._buffer[:count]
+        del self._buffer[:count]
+        self._buffer_since = time.monotonic()
+        self._seq += 1
+        # The id travels with the batch through every retry: the service stores a batch id once.
+        batch_id = "%s-%d" % (self._id, self._seq)
+        kept = self._spool.append_batch(batch_id, records)
+        self._queue.append(_Item(self._seq, "metrics", batch_id=batch_id, points=len(records), **kept))
 
     # ---- artifacts
 
-    def upload_artifact(self, local_path: str, dest_path: Optional[str] = None) -> Dict[str, Any]:
-        """Upload one file as artifact `dest_path` (default: its file name) of this run."""
+    def upload_artifact(self, local_path: str, dest_path: Optional[str] = None, wait: bool = False) -> Dict[str, Any]:
+        """Upload one file as artifact `dest_path` (default: its file name) of this run.
+
+        The file is copied into the spool and delivered in the background, after the metrics
+        logged before it. With wait=True the call returns Griffin's answer once it has arrived
+        (and raises GriffinError if Griffin refused it).
+        """
         if not os.path.isfile(local_path):
             raise GriffinError("artifact %r is not a file" % local_path)
         dest = _checked_dest_path(dest_path or os.path.basename(local_path))
         if self.context.offline:
             return self._copy_artifact_locally(local_path, dest)
-        size = os.path.getsize(local_path)
-        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
-        path = self._run_path("artifacts/" + _quote_path(dest))
-        # The file is reopened for every attempt so that a retry sends it from the start.
-        return self._request("PUT", path, lambda: open(local_path, "rb"), headers)
+        with self._cond:
+            # Metrics logged before the artifact are delivered before it.
+            self._cut_batch(len(self._buffer))
+            self._seq += 1
+            spooled = self._spool.add_artifact(local_path, self._seq)
+            source = spooled or os.path.abspath(local_path)
+            item = _Item(self._seq, "artifact", dest=dest, spool_path=source, size=os.path.getsize(source), owned=spooled is not None)
+            self._queue.append(item)
+            self._ensure_sender()
+            self._cond.notify_all()
+        if wait:
+            self.flush()
+            if item.error is not None:
+                raise item.error
+            if item.answer is not None:
+                return item.answer
+        uri = (self.context.artifact_uri or "") + _quote_path(dest) if self.context.artifact_uri else None
+        return {"path": dest, "size": item.size, "uri": uri, "queued": item.answer is None}
 
     def _copy_artifact_locally(self, local_path: str, dest: str) -> Dict[str, Any]:
         target = os.path.join(self._offline_artifact_dir, *dest.split("/"))
@@ -223,37 +424,176 @@ class Reporter:
         print("[griffin] artifact %s -> %s" % (dest, target), flush=True)
         return {"path": dest, "size": os.path.getsize(target), "uri": _file_uri(target)}
 
+    # ---- closing
+
+    def close(self) -> Dict[str, Any]:
+        """Deliver what is spooled, waiting while Griffin has been away for less than the report
+        timeout, then record the outcome in the spool's state file. Returns that state."""
+        if self.context.offline:
+            return {"complete": True}
+        with self._cond:
+            if self._closed:
+                return self._state()
+            self._cut_batch(len(self._buffer))
+            self._closing = True
+            if self._queue:
+                self._ensure_sender()
+            self._wake.set()
+            self._cond.notify_all()
+            while self._queue and not self._gave_up and self._thread is not None and self._thread.is_alive():
+                self._cond.wait(0.5)
+            self._closed = True
+            state = self._state()
+            touched = self._seq > 0
+        if touched:
+            self._spool.write_state(state)
+            if state["complete"]:
+                self._spool.discard_delivered()
+            else:
+                _warn("giving up on reporting: %s never reached Griffin (%s); see %s"
+                      % (_describe(list(self._queue)), state["lastError"] or "unreachable", self._spool.state_path))
+        return state
+
+    def _state(self) -> Dict[str, Any]:
+        items = list(self._queue)
+        unreachable = None if self._outage_since is None else round(time.monotonic() - self._outage_since, 1)
+        return {
+            "format": STATE_FORMAT,
+            "runId": self.context.run_id,
+            "complete": not items,
+            "pending": {
+                "metricPoints": sum(i.points for i in items if i.kind == "metrics"),
+                "metricBatches": sum(1 for i in items if i.kind == "metrics"),
+                "artifacts": [i.dest for i in items if i.kind == "artifact"],
+            },
+            "rejected": {
+                "metricPoints": sum(i.points for i in self._rejected if i.kind == "metrics"),
+                "artifacts": [i.dest for i in self._rejected if i.kind == "artifact"],
+            },
+            "delivered": {"metricPoints": self._delivered_points},
+            "reportTimeoutSeconds": self.report_timeout,
+            "unreachableSeconds": unreachable if items else None,
+            "lastError": self._last_error if items else None,
+            "writtenAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+
+    # ---- the sender
+
+    def _ensure_sender(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._send_loop, name="griffin-reporter", daemon=True)
+            self._thread.start()
+
+    def _send_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue:
+                    if self._closing:
+                        return
+                    if self._buffer:
+                        due = self._buffer_since + self._flush_interval - time.monotonic()
+                        if due <= 0:
+                            self._cut_batch(len(self._buffer))
+                            continue
+                        self._cond.wait(due)
+                    else:
+                        self._cond.wait()
+                item = self._queue[0]
+            outcome = self._deliver(item)
+            with self._cond:
+                if outcome == "gave_up":
+                    self._gave_up = True
+                    self._cond.notify_all()
+                    return
+                self._queue.popleft()
+                self._delivered_seq = item.seq
+                if outcome == "delivered":
+                    self._delivered_points += item.points
+                    if item.owned and os.path.exists(item.spool_path or ""):
+                        os.remove(item.spool_path or "")
+                else:
+                    self._rejected.append(item)
+                    self._unreported_rejections.append(item)
+                    _warn("%s refused by Griffin and dropped: %s" % (_describe([item]), item.error))
+                self._cond.notify_all()
+
+    def _deliver(self, item: _Item) -> str:
+        """Try until delivered or refused; give up only once closing and unreachable for the timeout."""
+        attempt = 0
+        while True:
+            try:
+                item.answer = self._send_item(item)
+                with self._cond:
+                    self._outage_since = None
+                    self._last_error = None
+                return "delivered"
+            except GriffinError as exc:
+                item.error = exc
+                return "rejected"
+            except OSError as exc:
+                # Network errors arrive as _Retryable; this is the spooled copy (or the original
+                # file) gone or unreadable, which no retry can mend.
+                item.error = GriffinError("cannot read %s to send it: %s" % (_describe([item]), exc))
+                return "rejected"
+            except _Retryable as exc:
+                attempt += 1
+                now = time.monotonic()
+                with self._cond:
+                    if self._outage_since is None:
+                        self._outage_since = now
+                    self._last_error = exc.reason
+                    self._cond.notify_all()
+                    outage = now - self._outage_since
+                delay = self._retry_delay(attempt, exc.retry_after)
+                if self._closing:
+                    left = self.report_timeout - outage
+                    if left <= 0:
+                        return "gave_up"
+                    delay = min(delay, left)
+                # close() sets _wake once, so a long pause is cut short to re-check the deadline.
+                if self._wake.wait(delay):
+                    self._wake.clear()
+
+    def _send_item(self, item: _Item) -> Dict[str, Any]:
+        if item.kind == "metrics":
+            body = self._spool.read_batch(item)
+            return self._request("POST", self._run_path("metrics"), body, {"Content-Type": "application/json"})
+        path = self._run_path("artifacts/" + _quote_path(item.dest or ""))
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(item.size)}
+        with open(item.spool_path or "", "rb") as data:
+            return self._request("PUT", path, data, headers)
+
     # ---- HTTP
 
     def _run_path(self, suffix: str) -> str:
         run_id = urllib.parse.quote(self.context.run_id or "", safe="")
         return "/api/v1/runs/%s/%s" % (run_id, suffix)
 
-    def _request(
-        self, method: str, path: str, open_body: Callable[[], Any], headers: Dict[str, str]
-    ) -> Dict[str, Any]:
-        url = (self.context.api_url or "") + path
-        for attempt in range(1, self._max_attempts + 1):
-            request = urllib.request.Request(url, data=open_body(), method=method)
-            for name, value in headers.items():
-                request.add_header(name, value)
-            request.add_header("Authorization", "Bearer " + self._token)
-            try:
-                return _send(request)
-            except _Retryable as exc:
-                if attempt == self._max_attempts:
-                    raise GriffinError(
-                        "%s %s failed after %d attempts: %s" % (method, path, attempt, exc.reason),
-                        exc.status,
-                    ) from None
-                time.sleep(self._retry_delay(attempt, exc.retry_after))
-        raise AssertionError("unreachable")
+    def _request(self, method: str, path: str, data: Any, headers: Dict[str, str]) -> Dict[str, Any]:
+        """One exchange: the JSON answer; _Retryable for what is worth another try; GriffinError."""
+        request = urllib.request.Request((self.context.api_url or "") + path, data=data, method=method)
+        for name, value in headers.items():
+            request.add_header(name, value)
+        request.add_header("Authorization", "Bearer " + self._token)
+        return _send(request)
 
     def _retry_delay(self, attempt: int, retry_after: Optional[float]) -> float:
         if retry_after is not None:
             return min(retry_after, MAX_RETRY_AFTER_SECONDS)
-        # Jitter keeps many runs of one sweep from hammering a recovering server in step.
-        return self._backoff_seconds * (2 ** (attempt - 1)) * random.uniform(0.75, 1.25)
+        # Jitter keeps the many runs of one sweep from hammering a recovering server in step.
+        ceiling = min(self._max_backoff_seconds, self._backoff_seconds * (2 ** min(attempt - 1, 30)))
+        return ceiling * random.uniform(0.5, 1.0)
+
+
+def _describe(items: List[_Item]) -> str:
+    points = sum(i.points for i in items if i.kind == "metrics")
+    artifacts = [i.dest for i in items if i.kind == "artifact"]
+    parts = []
+    if points:
+        parts.append("%d metric point%s" % (points, "" if points == 1 else "s"))
+    if artifacts:
+        parts.append("artifact%s %s" % ("" if len(artifacts) == 1 else "s", ", ".join(str(a) for a in artifacts)))
+    return " and ".join(parts) or "nothing"
 
 
 class _Retryable(Exception):
@@ -275,7 +615,7 @@ def _send(request: urllib.request.Request) -> Dict[str, Any]:
         if exc.code in RETRYABLE_STATUSES:
             raise _Retryable(reason, exc.code, _retry_after(exc)) from None
         raise GriffinError("%s %s -> %s" % (request.get_method(), _path_of(request), reason), exc.code) from None
-    except (urllib.error.URLError, OSError) as exc:
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         # Connection refused or reset, DNS failure, timeout: the service may be restarting.
         raise _Retryable("connection error: %s" % getattr(exc, "reason", exc)) from None
     finally:
@@ -383,7 +723,8 @@ def _reporter() -> Reporter:
     with _default_lock:
         if _default_reporter is None:
             _default_reporter = Reporter()
-            atexit.register(_default_reporter._flush_quietly)
+            # At exit: deliver what is spooled (waiting out a short outage) before the process ends.
+            atexit.register(_default_reporter.close)
         return _default_reporter
 
 
@@ -395,9 +736,9 @@ def log_metrics(metrics: Mapping[str, float], step: Optional[int] = None) -> Non
     _reporter().log_metrics(metrics, step)
 
 
-def upload_artifact(local_path: str, dest_path: Optional[str] = None) -> Dict[str, Any]:
-    return _reporter().upload_artifact(local_path, dest_path)
+def upload_artifact(local_path: str, dest_path: Optional[str] = None, wait: bool = False) -> Dict[str, Any]:
+    return _reporter().upload_artifact(local_path, dest_path, wait)
 
 
-def flush() -> int:
-    return _reporter().flush()
+def flush(timeout: Optional[float] = None) -> int:
+    return _reporter().flush(timeout)
