@@ -81,7 +81,7 @@ async function workflowHint(ref) {
 }
 
 async function api(method, path, body, headers = {}, { quiet = false, onError } = {}) {
-  if (!token) fail('set GRIFFIN_TOKEN to a Griffin API token (the first start saves one in .griffin/admin-token)');
+  if (!token) fail('set GRIFFIN_TOKEN to a Griffin API token (the first start saves one in ~/.local/share/griffin/admin-token)');
   let res;
   try {
     res = await fetch(`${baseUrl}/api/v1${path}`, {

@@ -50,7 +50,9 @@ export function allRoutes(deps: AppDeps): RouteDef[] {
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
+  // The client address (rate limits, logs) is the socket's unless a proxy is configured: trusting
+  // X-Forwarded-For from anyone would let a client pick a fresh address for every request.
+  app.set('trust proxy', deps.config.trustProxy);
   app.set('json spaces', 0);
   if (deps.metrics) app.use(deps.metrics.requestObserver(deps.logger));
 

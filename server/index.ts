@@ -1,17 +1,25 @@
 import path from 'node:path';
 import type { Server } from 'node:http';
-import { loadConfig, PROJECT_ROOT } from './config.ts';
+import { forgetSecretSettings, loadConfig, PROJECT_ROOT } from './config.ts';
 import { createLogger } from './logger.ts';
 import { connect } from './db/connect.ts';
 import { migrateLatest } from './db/migrate.ts';
 import { wire } from './wire.ts';
 import { createApp } from './app.ts';
 import { seedCatalog } from './services/seed.ts';
+import { secureDataDir } from './services/dataDir.ts';
 
 /** Entry: config -> knex -> migrate -> wire -> listen -> workers. SIGTERM drains. */
 async function main(): Promise<void> {
   const config = loadConfig();
+  // Read once: processes started from here on (training code among them) never inherit them.
+  forgetSecretSettings(process.env);
+  // Everything the service creates (database, secret, logs, artifacts) is its own user's only.
+  process.umask(0o077);
   const logger = createLogger(config.logLevel);
+  for (const notice of config.startupNotices) logger.warn(notice);
+  const tightened = secureDataDir(config.dataDir);
+  if (tightened.length) logger.warn({ paths: tightened }, 'took group and other permissions away from files in the data directory');
   const db = connect({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   const applied = await migrateLatest(db);
   if (applied.length) logger.info({ migrations: applied }, 'applied migrations');

@@ -85,7 +85,7 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
   const stores = { catalog: new CatalogStore(db), runs: new RunStore(db), registry: new RegistryStore(db), tokens: new TokenStore(db) };
   const metrics = createMetrics({ countRuns: () => stores.runs.countByState() });
   const auth = new AuthService(stores.tokens, stores.runs, loadSecret(config), logger, config.authFailureLimit);
-  const catalog = new CatalogService(stores.catalog, config.codeRoot);
+  const catalog = new CatalogService(stores.catalog, config.codeRoot, config.dataDir);
   const executors = new ExecutorRegistry();
 
   const loops: WorkerLoop[] = [];
@@ -156,7 +156,7 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
     schedules,
     scheduler,
     metrics,
-    extraRoutes: [...scheduleRoutes(schedules, runs), ...bundleRoutes(runs, config.codeRoot)],
+    extraRoutes: [...scheduleRoutes(schedules, runs), ...bundleRoutes(runs, config.codeRoot, config.dataDir)],
     loops,
     startWorkers: () => {
       loops.forEach((l) => l.start());

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { RunService } from '../services/runService.ts';
-import { bundle, runBundleEntries } from '../services/codeBundle.ts';
+import { bundle, localDatasetFile, runBundleEntries } from '../services/codeBundle.ts';
+import { isRemoteUri, refuseDataDir, resolveInside } from '../services/paths.ts';
 import { defineRoute, type RouteDef } from './route.ts';
 
 const RunParams = z.object({ id: z.string().regex(/^[a-z0-9]{1,32}$/, 'is not a run id') });
@@ -8,9 +9,10 @@ const RunParams = z.object({ id: z.string().regex(/^[a-z0-9]{1,32}$/, 'is not a 
 /**
  * What a pod of the kubernetes or kuberay backend downloads before its entrypoint starts
  * (server/runtime/python/griffin_stage.py): the run's code when it lives on this host,
- * griffin_run.py and a local dataset, as one zip. The run's own token may fetch it.
+ * griffin_run.py and a local dataset, as one zip. The run's own token may fetch it. Nothing of
+ * Griffin's data directory is ever packed, even when a symbolic link now leads there.
  */
-export function bundleRoutes(runs: RunService, codeRoot: string): RouteDef[] {
+export function bundleRoutes(runs: RunService, codeRoot: string, dataDir: string): RouteDef[] {
   return [
     defineRoute({
       method: 'get',
@@ -22,6 +24,9 @@ export function bundleRoutes(runs: RunService, codeRoot: string): RouteDef[] {
       params: RunParams,
       handler: async ({ params, res }) => {
         const run = await runs.get(params.id);
+        if (!isRemoteUri(run.spec.model.codeUri)) refuseDataDir(resolveInside(codeRoot, run.spec.model.codeUri, 'model.codeUri'), dataDir, 'model.codeUri');
+        const dataset = localDatasetFile(run.spec, codeRoot);
+        if (dataset) refuseDataDir(dataset, dataDir, 'dataset.uri');
         const zip = bundle(runBundleEntries(run.spec, codeRoot));
         res
           .status(200)

@@ -22,10 +22,12 @@ export function connect(options: { databaseUrl?: string; dataDir: string }): Kne
       acquireConnectionTimeout: 10_000,
     });
   }
-  fs.mkdirSync(options.dataDir, { recursive: true });
+  fs.mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  const filename = path.join(options.dataDir, 'griffin.sqlite');
+  ownerOnlyDatabaseFiles(filename);
   return knexFactory({
     client: 'sqlite3',
-    connection: { filename: path.join(options.dataDir, 'griffin.sqlite') },
+    connection: { filename },
     useNullAsDefault: true,
     pool: {
       min: 1,
@@ -42,6 +44,21 @@ export function connect(options: { databaseUrl?: string; dataDir: string }): Kne
       },
     },
   });
+}
+
+/**
+ * The database file is created 0600 before SQLite opens it, and an existing one (and its -wal and
+ * -shm) is made 0600: SQLite gives the files it creates later the database file's mode.
+ */
+function ownerOnlyDatabaseFiles(filename: string): void {
+  fs.closeSync(fs.openSync(filename, 'a', 0o600));
+  for (const file of [filename, `${filename}-wal`, `${filename}-shm`, `${filename}-journal`]) {
+    try {
+      if (fs.statSync(file).mode & 0o077) fs.chmodSync(file, 0o600);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
 }
 
 /** True when the error is a unique-constraint violation, on either dialect. */

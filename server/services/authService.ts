@@ -76,6 +76,7 @@ export class AuthService {
     const { secret } = await this.createToken('bootstrap-admin', 'admin');
     const file = path.join(dataDir, 'admin-token');
     fs.writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+    fs.chmodSync(file, 0o600); // the mode above applies only to a new file
     return { printedToken: secret, file };
   }
 
@@ -84,21 +85,20 @@ export class AuthService {
     return `${RUN_TOKEN_PREFIX}${runId}_${mac}`;
   }
 
-  /** Resolves the Authorization header to a principal, or throws 401 (429 after repeated failures). */
+  /**
+   * Resolves the Authorization header to a principal, or throws 401 (429 once the client address
+   * has failed too often). A valid token always passes, also from a locked-out address: tokens are
+   * long random values that no rate of guessing finds, so the limit only sheds noisy or broken
+   * clients, and must not lock out the legitimate users who share their address (NAT, a proxy).
+   */
   async authenticate(header: string | undefined, clientKey: string): Promise<Principal> {
-    this.checkFailureBudget(clientKey);
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
-    if (!match) {
-      this.recordFailure(clientKey);
-      throw new Unauthorized();
-    }
-    const presented = match[1];
-    const principal = presented.startsWith(RUN_TOKEN_PREFIX) ? await this.verifyRunToken(presented) : await this.verifyUserToken(presented);
-    if (!principal) {
-      this.recordFailure(clientKey);
-      throw new Unauthorized('the bearer token is not valid (unknown, revoked, or its run has finished)');
-    }
-    return principal;
+    const presented = match?.[1];
+    const principal = presented === undefined ? undefined : presented.startsWith(RUN_TOKEN_PREFIX) ? await this.verifyRunToken(presented) : await this.verifyUserToken(presented);
+    if (principal) return principal;
+    this.checkFailureBudget(clientKey);
+    this.recordFailure(clientKey);
+    throw presented === undefined ? new Unauthorized() : new Unauthorized('the bearer token is not valid (unknown, revoked, or its run has finished)');
   }
 
   private async verifyUserToken(presented: string): Promise<Principal | undefined> {

@@ -4,7 +4,7 @@ import type { Dataset, Feature, Model, Page, ResolvedRunSpec, Runtime, Workflow,
 import { InputError, NotFound, Unprocessable } from '../errors.ts';
 import type { CatalogStore } from '../store/catalogStore.ts';
 import { checkDeclaredKeys, checkHyperparameters, coerceHyperparameters } from './hyperparameters.ts';
-import { isRemoteUri, resolveInside } from './paths.ts';
+import { isRemoteUri, resolveLocal } from './paths.ts';
 
 export function parseRef(ref: string): { name: string; version?: number } {
   const [name, version] = ref.split('@');
@@ -18,10 +18,12 @@ export class CatalogService {
   constructor(
     private readonly store: CatalogStore,
     private readonly codeRoot: string,
+    /** Griffin's own files: no model or dataset may point into (or contain) this directory. */
+    private readonly dataDir: string,
   ) {}
 
   private checkLocation(uri: string, field: string): void {
-    if (!isRemoteUri(uri)) resolveInside(this.codeRoot, uri, field);
+    if (!isRemoteUri(uri)) resolveLocal({ codeRoot: this.codeRoot, dataDir: this.dataDir }, uri, field);
   }
 
   async createModel(input: z.infer<typeof ModelCreate>): Promise<Model> {
@@ -186,6 +188,9 @@ export class CatalogService {
       throw new Unprocessable(`the ${spec.backend} backend needs a container image, and runtime "${runtime.name}" names none`, `${fieldPrefix}runtime`);
     }
     checkBackendFit(spec, model, runtime, fieldPrefix, overrides);
+    // Checked again at submission: a symbolic link may have changed since the definition was stored.
+    this.checkLocation(model.codeUri, `${fieldPrefix}model`);
+    this.checkLocation(dataset.uri, overrides?.datasetVersion ? 'overrides.datasetVersion' : `${fieldPrefix}dataset`);
     if (spec.backend === 'local' && isRemoteUri(model.codeUri)) {
       throw new Unprocessable(`the local backend runs code from this machine, but model "${model.name}@${model.version}" lives at ${model.codeUri}`, `${fieldPrefix}backend`);
     }

@@ -1,6 +1,7 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { InputError } from '../errors.ts';
+import { InputError, Unprocessable } from '../errors.ts';
 
 const REMOTE_SCHEME = /^(s3|gs|gcs|az|abfs|abfss|hdfs|https?):\/\//i;
 
@@ -27,6 +28,51 @@ export function resolveInside(root: string, userPath: string, field: string): st
   if (relative.startsWith('..') || path.isAbsolute(relative)) {
     throw new InputError(`${field} must stay inside the code root (${root})`, field);
   }
+  return resolved;
+}
+
+/** True when `child` is `parent` or lies below it (plain path comparison; see realPathOf for symlinks). */
+export function isWithin(parent: string, child: string): boolean {
+  const relative = path.relative(parent, child);
+  return relative === '' || (relative !== '..' && !relative.startsWith(`..${path.sep}`) && !path.isAbsolute(relative));
+}
+
+/**
+ * The path with every symbolic link resolved, also for a path that does not exist yet: the
+ * longest existing prefix is resolved and the missing rest appended.
+ */
+export function realPathOf(target: string): string {
+  const absolute = path.resolve(target);
+  const missing: string[] = [];
+  for (let current = absolute; ; current = path.dirname(current)) {
+    try {
+      return path.join(fs.realpathSync(current), ...missing);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw error;
+      if (path.dirname(current) === current) return absolute;
+      missing.unshift(path.basename(current));
+    }
+  }
+}
+
+/**
+ * Refuses a local code or dataset location that is Griffin's data directory, lies inside it, or
+ * contains it, after following symbolic links: that directory holds the database, the signing
+ * secret and the admin token, which no model or dataset may hand to training code or a bundle.
+ */
+export function refuseDataDir(location: string, dataDir: string, field: string): void {
+  const real = realPathOf(location);
+  const data = realPathOf(dataDir);
+  if (isWithin(data, real) || isWithin(real, data)) {
+    throw new Unprocessable(`${field} reaches Griffin's data directory (its database, secrets and run files); point it at code or data outside that directory`, field);
+  }
+}
+
+/** resolveInside, then refuseDataDir: where a local code or dataset URI may point. */
+export function resolveLocal(roots: { codeRoot: string; dataDir: string }, userPath: string, field: string): string {
+  const resolved = resolveInside(roots.codeRoot, userPath, field);
+  refuseDataDir(resolved, roots.dataDir, field);
   return resolved;
 }
 

@@ -96,5 +96,50 @@ describe('authentication and roles', () => {
     expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429]);
     expect(Number(last!.headers['retry-after'])).toBeGreaterThan(0);
     expect(last!.body.error.code).toBe('rate_limited');
+    await limited.close();
+  });
+
+  it('a valid token passes from a locked-out address, user and run tokens alike, while bad tokens from it stay locked out', async () => {
+    const limited = await startTestService(t.db, { dataDir: t.dataDir, env: { GRIFFIN_AUTH_FAILURE_LIMIT: '3' } });
+    const bad = () => limited.request.get('/api/v1/runs').set('Authorization', 'Bearer gft_bad');
+    const statuses = [];
+    for (let i = 0; i < 4; i += 1) statuses.push((await bad()).status);
+    expect(statuses).toEqual([401, 401, 401, 429]);
+    const viewer = await limited.tokenFor('viewer');
+    expect((await limited.request.get('/api/v1/runs').set('Authorization', `Bearer ${viewer}`)).status).toBe(200);
+    expect((await limited.admin(limited.request.get('/api/v1/whoami'))).body).toMatchObject({ role: 'admin' });
+    const run = await limited.admin(limited.request.post('/api/v1/runs')).send({ workflow: 'grocery-reorder' });
+    const runToken = limited.wired.auth.runToken(run.body.id);
+    expect((await limited.request.get(`/api/v1/runs/${run.body.id}`).set('Authorization', `Bearer ${runToken}`)).status).toBe(200);
+    expect((await bad()).status).toBe(429);
+    expect((await limited.request.get('/api/v1/runs')).status).toBe(429);
+    await limited.close();
+  });
+
+  it('counts failures by the socket address: rotating X-Forwarded-For from loopback does not escape the lock-out', async () => {
+    const limited = await startTestService(t.db, { dataDir: t.dataDir, env: { GRIFFIN_AUTH_FAILURE_LIMIT: '3' } });
+    const statuses = [];
+    for (let i = 0; i < 6; i += 1) {
+      statuses.push((await limited.request.get('/api/v1/runs').set('Authorization', 'Bearer gft_bad').set('X-Forwarded-For', `203.0.113.${i}`)).status);
+    }
+    expect(statuses).toEqual([401, 401, 401, 429, 429, 429]);
+    await limited.close();
+  });
+
+  it('with GRIFFIN_TRUST_PROXY, the client address comes from X-Forwarded-For set by the trusted proxy, so each client has its own budget', async () => {
+    const proxied = await startTestService(t.db, { dataDir: t.dataDir, env: { GRIFFIN_AUTH_FAILURE_LIMIT: '3', GRIFFIN_TRUST_PROXY: 'loopback' } });
+    const from = (client: string) => proxied.request.get('/api/v1/runs').set('Authorization', 'Bearer gft_bad').set('X-Forwarded-For', client);
+    const rotating = [];
+    for (let i = 0; i < 6; i += 1) rotating.push((await from(`203.0.113.${i}`)).status);
+    expect(rotating).toEqual([401, 401, 401, 401, 401, 401]);
+    const one = [];
+    for (let i = 0; i < 4; i += 1) one.push((await from('198.51.100.7')).status);
+    expect(one).toEqual([401, 401, 401, 429]);
+    expect((await from('198.51.100.8')).status).toBe(401);
+    await proxied.close();
+  });
+
+  it('refuses a GRIFFIN_TRUST_PROXY that is no address, subnet or named range', async () => {
+    await expect(startTestService(t.db, { dataDir: t.dataDir, env: { GRIFFIN_TRUST_PROXY: 'loopback, my-proxy' } })).rejects.toThrow(/GRIFFIN_TRUST_PROXY: "my-proxy" is not an address/);
   });
 });

@@ -48,7 +48,7 @@ export function SignInPage({ message, onSignedIn }: { message: string | null; on
             <span className="field-label">API token</span>
             <input type="password" name="token" autoComplete="current-password" autoFocus value={token} onChange={(e) => setToken(e.target.value)} placeholder="gft_…" />
           </label>
-          {error ? <div className="field-error" role="alert">{error}</div> : <div className="field-hint">The first start of the service prints an admin token and saves it in <code>.griffin/admin-token</code>. Admins create more under Tokens.</div>}
+          {error ? <div className="field-error" role="alert">{error}</div> : <div className="field-hint">The first start of the service prints an admin token and saves it in <code>admin-token</code> in its data directory (<code>~/.local/share/griffin</code> by default). Admins create more under Tokens.</div>}
         </div>
         <button className="btn btn-primary btn-block" type="submit" disabled={busy}>
           {busy ? 'Signing in…' : 'Sign in'}
