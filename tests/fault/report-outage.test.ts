@@ -22,6 +22,12 @@ describe('reports of runs that finish while Griffin is away', () => {
     dirs.push(dir);
     return dir;
   };
+  /** Where the test drops the release file: training may run as another user (griffin-run), which must see it. */
+  const releaseFile = () => {
+    const dir = tempDir('griffin-report-release-');
+    fs.chmodSync(dir, 0o755);
+    return path.join(dir, 'go');
+  };
   afterEach(async () => {
     for (const s of started.splice(0)) await s.stop('SIGKILL');
   });
@@ -65,14 +71,14 @@ describe('reports of runs that finish while Griffin is away', () => {
       expect(res.status, JSON.stringify(res.body)).toBe(201);
       ids.push(res.body.id);
     }
-    const runs: Array<{ id: string; workDir: string }> = [];
+    const runs: Array<{ id: string; workDir: string; exitFile: string }> = [];
     for (const id of ids) {
       runs.push(
         await until(`run ${id} to report phase 1`, async () => {
           const run = (await svc.api('GET', `/api/v1/runs/${id}`)).body;
           if (run.terminal) throw new Error(`run ${id} ended early: ${run.state} ${run.reason}`);
           const points = (await svc.api('GET', `/api/v1/runs/${id}/metrics?key=loss`)).body.items ?? [];
-          return run.state === 'running' && points.length === POINTS ? { id, workDir: run.backendRef.workDir as string } : undefined;
+          return run.state === 'running' && points.length === POINTS ? { id, workDir: run.backendRef.workDir as string, exitFile: run.backendRef.exitFile as string } : undefined;
         }),
       );
     }
@@ -80,9 +86,9 @@ describe('reports of runs that finish while Griffin is away', () => {
   };
 
   /** Training finished (or the process ended without finishing it: the test then reports what was lost). */
-  const trainingOver = async (runs: Array<{ id: string; workDir: string }>) => {
+  const trainingOver = async (runs: Array<{ id: string; workDir: string; exitFile: string }>) => {
     for (const run of runs) {
-      const ended = () => fs.existsSync(path.join(run.workDir, 'trained')) || fs.existsSync(path.join(path.dirname(run.workDir), 'exit-status'));
+      const ended = () => fs.existsSync(path.join(run.workDir, 'trained')) || fs.existsSync(run.exitFile);
       await until(`run ${run.id} to finish training`, () => (ended() ? true : undefined));
     }
   };
@@ -125,7 +131,7 @@ describe('reports of runs that finish while Griffin is away', () => {
 
   it('the service stopped for 60 s: every metric point arrives once, the artifact arrives, the version is registered', { timeout: 300_000 }, async () => {
     const dataDir = tempDir('griffin-report-outage-');
-    const release = path.join(tempDir('griffin-report-release-'), 'go');
+    const release = releaseFile();
     const env = { GRIFFIN_DATA_DIR: dataDir, GRIFFIN_MAX_LOCAL_RUNS: '4' };
     const first = await startServiceProcess(env);
     started.push(first);
@@ -137,7 +143,7 @@ describe('reports of runs that finish while Griffin is away', () => {
     // Training finishes while Griffin is away.
     await trainingOver(runs);
     // The processes stay, waiting to deliver their reports.
-    const exitedWhileAway = runs.filter((run) => fs.existsSync(path.join(path.dirname(run.workDir), 'exit-status'))).map((run) => run.id);
+    const exitedWhileAway = runs.filter((run) => fs.existsSync(run.exitFile)).map((run) => run.id);
     await sleep(Math.max(0, 60_000 - (Date.now() - stoppedAt)));
 
     const second = await startServiceProcess(env, first.port);
@@ -155,7 +161,7 @@ describe('reports of runs that finish while Griffin is away', () => {
 
   it('Griffin away for longer than GRIFFIN_REPORT_TIMEOUT: the run succeeds, its version is not registered, and the reason names the timeout', { timeout: 180_000 }, async () => {
     const dataDir = tempDir('griffin-report-timeout-');
-    const release = path.join(tempDir('griffin-report-release-'), 'go');
+    const release = releaseFile();
     const env = { GRIFFIN_DATA_DIR: dataDir, GRIFFIN_REPORT_TIMEOUT: '3' };
     const first = await startServiceProcess(env);
     started.push(first);
@@ -164,7 +170,7 @@ describe('reports of runs that finish while Griffin is away', () => {
     expect(await first.stop('SIGTERM')).toBe(0);
     fs.writeFileSync(release, '');
     // The process gives up after the timeout and exits with the training code's status.
-    const exitFile = path.join(path.dirname(run.workDir), 'exit-status');
+    const exitFile = run.exitFile;
     await until('the training process to give up and exit', () => (fs.existsSync(exitFile) ? true : undefined));
     expect(fs.readFileSync(exitFile, 'utf8')).toBe('0');
 
@@ -192,7 +198,7 @@ describe('reports of runs that finish while Griffin is away', () => {
     const cluster = await startPrivateCluster();
     clusters.push(cluster);
     const dataDir = tempDir('griffin-report-pg-');
-    const release = path.join(tempDir('griffin-report-release-'), 'go');
+    const release = releaseFile();
     const svc = await startServiceProcess({ GRIFFIN_DATABASE_URL: cluster.url, GRIFFIN_DATA_DIR: dataDir, GRIFFIN_MAX_LOCAL_RUNS: '4' });
     started.push(svc);
     const runs = await submitRuns(svc, 4, release, 'pg');
