@@ -8,7 +8,7 @@ import { PROJECT_ROOT } from './config.ts';
 import { NotFound } from './errors.ts';
 import { errorHandler } from './api/errorHandler.ts';
 import { mountRoutes, type RouteDef } from './api/route.ts';
-import { idempotentPosts } from './api/idempotency.ts';
+import { IdempotentReplay } from './api/idempotency.ts';
 import type { IdempotencyStore } from './store/idempotencyStore.ts';
 import { buildOpenApi } from './api/openapi.ts';
 import { mountHealth } from './api/metaRoutes.ts';
@@ -69,8 +69,8 @@ export function createApp(deps: AppDeps): express.Express {
   api.get('/openapi.json', (_req, res) => {
     res.json(openApi);
   });
-  if (deps.idempotency) api.use(idempotentPosts(deps.idempotency));
-  mountRoutes(api, routes, deps.auth, deps.logger);
+  const replay = deps.idempotency && new IdempotentReplay(deps.idempotency, { instanceId: deps.config.instanceId, leaseMs: deps.config.idempotencyLeaseSeconds * 1000 }, deps.logger);
+  mountRoutes(api, routes, deps.auth, deps.logger, replay);
   api.use((req: Request) => {
     throw new NotFound(`no API route ${req.method} ${req.baseUrl}${req.path}`);
   });

@@ -33,6 +33,8 @@ export interface Config {
   /** How often each replica checks the schedules table for changes made anywhere. */
   readonly scheduleSyncMs: number;
   readonly leaseSeconds: number;
+  /** How long an Idempotency-Key stays locked after its owner stops renewing it (a crash). */
+  readonly idempotencyLeaseSeconds: number;
   readonly maxConcurrentLocalRuns: number;
   /** The account local training runs as when the service runs as root. */
   readonly runAsUser: string;
@@ -230,6 +232,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, projectRoot: st
     reconcileFullSweepMs: intFrom(env, 'GRIFFIN_RECONCILE_FULL_SWEEP_MS', 10_000, 0),
     scheduleSyncMs: intFrom(env, 'GRIFFIN_SCHEDULE_SYNC_MS', 1000, 50),
     leaseSeconds: intFrom(env, 'GRIFFIN_LEASE_SECONDS', 30, 1),
+    idempotencyLeaseSeconds: intFrom(env, 'GRIFFIN_IDEMPOTENCY_LEASE_SECONDS', 60, 1),
     maxConcurrentLocalRuns: intFrom(env, 'GRIFFIN_MAX_LOCAL_RUNS', 4, 1),
     runAsUser: env.GRIFFIN_RUN_AS_USER || 'griffin-run',
     localWorkDir: env.GRIFFIN_LOCAL_WORK_DIR ? path.resolve(env.GRIFFIN_LOCAL_WORK_DIR) : undefined,

@@ -5,6 +5,7 @@ import { InputError } from '../errors.ts';
 import type { AuthService } from '../services/authService.ts';
 import type { Logger } from '../logger.ts';
 import { markRoute } from '../metrics.ts';
+import type { IdempotentReplay } from './idempotency.ts';
 
 export type Access =
   | { role: Role }
@@ -63,7 +64,8 @@ export function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, where: 'bo
 /** Express paths use ":id"; OpenAPI uses "{id}". */
 export const openApiPath = (p: string): string => p.replace(/:(\w+)(\(\*\))?\*?/g, '{$1}').replace(/\*(\w+)/g, '{$1}');
 
-export function mountRoutes(router: Router, routes: RouteDef[], auth: AuthService, logger: Logger): void {
+/** `replay` handles Idempotency-Key on POSTs, after authentication, authorization and validation. */
+export function mountRoutes(router: Router, routes: RouteDef[], auth: AuthService, logger: Logger, replay?: IdempotentReplay): void {
   for (const route of routes) {
     const pattern = openApiPath(route.path);
     const runScoped = route.path.startsWith('/runs/:id');
@@ -81,12 +83,15 @@ export function mountRoutes(router: Router, routes: RouteDef[], auth: AuthServic
         body = parseOrThrow(route.body, req.body ?? {}, 'body');
       }
       const log = runScoped && runId ? logger.child({ runId }) : logger;
-      const reply = await route.handler({ params, query, body, principal, req, res, log });
-      if (res.headersSent) return;
-      if (reply?.headers) res.set(reply.headers);
-      const status = reply?.status ?? route.successStatus ?? 200;
-      if (reply?.body === undefined) res.status(status).end();
-      else res.status(status).json(reply.body);
+      const execute = async (): Promise<Reply | undefined> => {
+        const reply = await route.handler({ params, query, body, principal, req, res, log });
+        return res.headersSent ? undefined : { ...reply, status: reply?.status ?? route.successStatus ?? 200 };
+      };
+      const reply = replay ? await replay.around(route, principal, req, execute) : await execute();
+      if (!reply || res.headersSent) return;
+      if (reply.headers) res.set(reply.headers);
+      if (reply.body === undefined) res.status(reply.status!).end();
+      else res.status(reply.status!).json(reply.body);
     });
   }
 }

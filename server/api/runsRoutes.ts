@@ -1,21 +1,13 @@
 import { z } from 'zod';
 import type { RunService } from '../services/runService.ts';
-import { InputError } from '../errors.ts';
 import { defineRoute, type RouteDef } from './route.ts';
+import { clientIdempotencyKey } from './idempotency.ts';
 import { DryRunQuery, LogCursorSet, LogQuery, MetricQuery, MetricsBatch, RunCancel, RunConsume, RunCreate, RunListQuery } from './schemas.ts';
 
 const RunParams = z.object({ id: z.string().regex(/^[a-z0-9]{1,32}$/, 'is not a run id') });
 const LogReaderParams = RunParams.extend({ reader: z.string().regex(/^[\x21-\x7e]{1,255}$/, 'is 1 to 255 printable ASCII characters without spaces') });
 const ArtifactParams = RunParams.extend({ path: z.union([z.string(), z.array(z.string())]) });
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 const FOLLOW_POLL_MS = 250;
-
-function idempotencyKeyOf(header: string | string[] | undefined): string | undefined {
-  if (header === undefined) return undefined;
-  const key = Array.isArray(header) ? header[0] : header;
-  if (!IDEMPOTENCY_KEY.test(key)) throw new InputError('Idempotency-Key must be 1 to 255 printable ASCII characters without spaces', 'Idempotency-Key');
-  return key;
-}
 
 const artifactPathOf = (raw: string | string[]): string => (Array.isArray(raw) ? raw.join('/') : raw);
 
@@ -32,7 +24,7 @@ export function runRoutes(runs: RunService): RouteDef[] {
       successStatus: 201,
       handler: async ({ body, query, req }) => {
         if (query.dryRun) return { status: 200, body: await runs.dryRun(body) };
-        const { run, created } = await runs.submit(body, idempotencyKeyOf(req.headers['idempotency-key']));
+        const { run, created } = await runs.submit(body, clientIdempotencyKey(req.headers['idempotency-key']));
         return { status: created ? 201 : 200, body: await runs.view(run), headers: { Location: `/api/v1/runs/${run.id}` } };
       },
     }),

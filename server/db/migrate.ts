@@ -49,3 +49,8 @@ export async function pendingMigrations(db: Knex): Promise<string[]> {
   const [, pending] = (await db.migrate.list(migrationConfig())) as [unknown[], Array<{ file: string } | string>];
   return pending.map((p) => (typeof p === 'string' ? p : p.file));
 }
+
+/** Runs one named migration down or up (migration tests put data in the tables between the two). */
+export async function migrateOne(db: Knex, name: string, direction: 'up' | 'down'): Promise<void> {
+  await db.migrate[direction]({ ...migrationConfig(), name });
+}

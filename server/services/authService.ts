@@ -12,6 +12,8 @@ import type { Logger } from '../logger.ts';
 const ROLE_RANK: Record<Role, number> = { viewer: 1, editor: 2, admin: 3 };
 const USER_TOKEN_PREFIX = 'gft_';
 const RUN_TOKEN_PREFIX = 'grt_';
+/** A user or run token secret wherever it appears in a text (for redaction). */
+export const TOKEN_SECRET_PATTERN = new RegExp(`(?:${USER_TOKEN_PREFIX}|${RUN_TOKEN_PREFIX})[A-Za-z0-9_-]+`, 'g');
 
 const FAILURE_WINDOW_MS = 60_000;
 

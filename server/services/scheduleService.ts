@@ -19,8 +19,14 @@ export interface FiringView extends ScheduleFiring {
 const MAX_UPDATE_ATTEMPTS = 3;
 const MANUAL_CLAIM_ATTEMPTS = 5;
 
+/**
+ * The scheduler's own idempotency key namespace. Firings submit through RunService directly;
+ * every client entry point refuses keys with this prefix, so no run outside a firing can hold one.
+ */
+export const SCHEDULER_KEY_PREFIX = 'schedule:';
+
 /** The idempotency key of the run a firing submits: one run per (schedule, scheduled time), ever. */
-export const firingIdempotencyKey = (scheduleId: string, scheduledAt: string): string => `schedule:${scheduleId}:${scheduledAt}`;
+export const firingIdempotencyKey = (scheduleId: string, scheduledAt: string): string => `${SCHEDULER_KEY_PREFIX}${scheduleId}:${scheduledAt}`;
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 

@@ -54,4 +54,72 @@ describe.each(supportedDatabases())('Idempotency-Key on mutating POSTs on %s', (
     expect(theirs.status).toBe(201);
     expect(theirs.body.version).not.toBe(mine.body.version);
   });
+
+  it('a replayed token creation is a 409 naming the token it created, never its secret, and creates no second token', async () => {
+    const create = () => svc.admin(svc.request.post('/api/v1/tokens')).set('Idempotency-Key', 'tok-1').send({ name: 'ci-bot', role: 'editor' });
+    const first = await create();
+    expect(first.status).toBe(201);
+    expect(first.body.token).toMatch(/^gft_/);
+    const replay = await create();
+    expect(replay.status).toBe(409);
+    expect(replay.body.error.field).toBe('Idempotency-Key');
+    expect(replay.body.error.message).toMatch(/already created.*the secret is shown only once/);
+    expect(replay.body.error.tokenId).toBe(first.body.id);
+    expect(JSON.stringify(replay.body)).not.toContain(first.body.token);
+    const tokens = (await svc.admin(svc.request.get('/api/v1/tokens'))).body.items as Array<{ name: string }>;
+    expect(tokens.filter((x) => x.name === 'ci-bot')).toHaveLength(1);
+  });
+
+  it('the query string is part of the request: the same key with another query is a 409', async () => {
+    const s = (await svc.admin(svc.request.post('/api/v1/schedules')).send({ name: 'idem-trigger', cron: '0 3 * * *', timezone: 'UTC', workflow: 'grocery-reorder' })).body;
+    const trigger = (policy: string) => svc.admin(svc.request.post(`/api/v1/schedules/${s.id}/trigger`)).query({ overlapPolicy: policy }).set('Idempotency-Key', 'trig-1').send({});
+    expect((await trigger('allow')).status).toBeLessThan(300);
+    const other = await trigger('skip');
+    expect(other.status).toBe(409);
+    expect(other.body.error.message).toMatch(/different request/);
+  });
+
+  describe('keys left in flight', () => {
+    const inFlight = async (key: string, owner: string, leaseExpiresAt: string) => {
+      const { replayScope } = await import('../../server/api/idempotency.ts');
+      const admin = (await svc.admin(svc.request.get('/api/v1/whoami'))).body;
+      const scope = replayScope(admin, '/registry/models');
+      const { sha256Hex, canonicalJson } = await import('../../server/ids.ts');
+      await t.db('idempotency_keys').insert({ scope, key, request_hash: sha256Hex(canonicalJson({ body: { name: key }, query: {} })), owner, lease_expires_at: leaseExpiresAt, created_at: new Date().toISOString() });
+    };
+    const createModel = (key: string) => svc.admin(svc.request.post('/api/v1/registry/models')).set('Idempotency-Key', key).send({ name: key });
+
+    it('a key whose owner still holds its lease answers "still being processed"', async () => {
+      await inFlight('live-owner', 'replica-b', new Date(Date.now() + 60_000).toISOString());
+      const res = await createModel('live-owner');
+      expect(res.status).toBe(409);
+      expect(res.body.error.message).toMatch(/still being processed/);
+      expect((await svc.admin(svc.request.get('/api/v1/registry/models/live-owner'))).status).toBe(404);
+    });
+
+    it('a key whose owner\'s lease expired is taken over: the request runs and its answer is kept for the next replay', async () => {
+      await inFlight('dead-owner', 'replica-gone', new Date(Date.now() - 1000).toISOString());
+      const res = await createModel('dead-owner');
+      expect(res.status).toBe(201);
+      const replay = await createModel('dead-owner');
+      expect(replay.status).toBe(201);
+      expect(replay.body).toEqual(res.body);
+      const [row] = await t.db('idempotency_keys').where({ key: 'dead-owner' });
+      expect(row.owner).toBe(svc.wired.config.instanceId);
+    });
+
+    it('a key held under this instance id by no live request here was a restarted predecessor\'s: taken over at once', async () => {
+      await inFlight('restarted-owner', svc.wired.config.instanceId, new Date(Date.now() + 60_000).toISOString());
+      expect((await createModel('restarted-owner')).status).toBe(201);
+    });
+
+    it('concurrent requests with one key run it once: the others are told it is still being processed or get its answer', async () => {
+      const answers = await Promise.all(Array.from({ length: 8 }, () => createModel('concurrent-key')));
+      expect(answers.filter((a) => a.status === 201)).toHaveLength(answers.filter((a) => a.status !== 409).length);
+      expect(answers.every((a) => a.status === 201 || (a.status === 409 && /still being processed/.test(a.body.error.message)))).toBe(true);
+      expect((await svc.admin(svc.request.get('/api/v1/registry/models/concurrent-key'))).status).toBe(200);
+      const [row] = await t.db('idempotency_keys').where({ key: 'concurrent-key' });
+      expect(Number(row.status)).toBe(201);
+    });
+  });
 });
