@@ -5,7 +5,9 @@ import type { Knex } from 'knex';
 import type { Logger } from './logger.ts';
 import type { Config } from './config.ts';
 import { PROJECT_ROOT } from './config.ts';
-import { NotFound } from './errors.ts';
+import { NotFound, UnsupportedMediaType } from './errors.ts';
+import { checkDepth } from './api/inputChecks.ts';
+import { methodNotAllowed, methodsByPath } from './api/methods.ts';
 import { errorHandler } from './api/errorHandler.ts';
 import { mountRoutes, type RouteDef } from './api/route.ts';
 import { IdempotentReplay } from './api/idempotency.ts';
@@ -13,6 +15,7 @@ import type { IdempotencyStore } from './store/idempotencyStore.ts';
 import { buildOpenApi } from './api/openapi.ts';
 import { mountHealth } from './api/metaRoutes.ts';
 import { runRoutes } from './api/runsRoutes.ts';
+import { DEFAULT_FOLLOW } from './api/logFollow.ts';
 import { catalogRoutes } from './api/catalogRoutes.ts';
 import { registryRoutes } from './api/registryRoutes.ts';
 import { tokenRoutes } from './api/tokenRoutes.ts';
@@ -43,7 +46,7 @@ export const API_VERSION = '1.0.0';
 const WEB_DIST = path.join(PROJECT_ROOT, 'server', 'web', 'dist');
 
 export function allRoutes(deps: AppDeps): RouteDef[] {
-  return [...runRoutes(deps.runs), ...catalogRoutes(deps.catalog), ...registryRoutes(deps.registry), ...tokenRoutes(deps.auth), ...operatorRoutes(), ...(deps.extraRoutes ?? [])];
+  return [...runRoutes(deps.runs, { ...DEFAULT_FOLLOW, stallMs: deps.config.logFollowStallSeconds * 1000 }), ...catalogRoutes(deps.catalog), ...registryRoutes(deps.registry), ...tokenRoutes(deps.auth), ...operatorRoutes(), ...(deps.extraRoutes ?? [])];
 }
 
 /** Builds the HTTP app from already-wired services; it starts nothing and owns no state. */
@@ -65,12 +68,18 @@ export function createApp(deps: AppDeps): express.Express {
   const api = express.Router();
   const jsonBody = express.json({ limit: deps.config.maxBodyBytes, strict: true, type: ['application/json', 'application/*+json'] });
   // Artifact uploads stream their raw body; everything else is JSON.
-  api.use((req: Request, res: Response, next: NextFunction) => (req.method === 'PUT' && /\/artifacts\//.test(req.path) ? next() : jsonBody(req, res, next)));
+  api.use((req: Request, res: Response, next: NextFunction) => (req.method === 'PUT' && /\/artifacts\//.test(req.path) ? refuseEncodedUpload(req, next) : jsonBody(req, res, next)));
+  // Before anything hashes or walks the body (idempotency, canonicalJson, zod).
+  api.use((req: Request, _res: Response, next: NextFunction) => {
+    checkDepth(req.body);
+    next();
+  });
   api.get('/openapi.json', (_req, res) => {
     res.json(openApi);
   });
   const replay = deps.idempotency && new IdempotentReplay(deps.idempotency, { instanceId: deps.config.instanceId, leaseMs: deps.config.idempotencyLeaseSeconds * 1000 }, deps.logger);
   mountRoutes(api, routes, deps.auth, deps.logger, replay);
+  api.use(methodNotAllowed(methodsByPath([...routes, { method: 'get', path: '/openapi.json' }])));
   api.use((req: Request) => {
     throw new NotFound(`no API route ${req.method} ${req.baseUrl}${req.path}`);
   });
@@ -80,8 +89,17 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   mountWeb(app);
+  // Outside the API everything (UI, probes, /metrics) is read-only.
+  app.use(methodNotAllowed(() => ['GET', 'HEAD']));
   app.use(errorHandler(deps.logger));
   return app;
+}
+
+/** Artifacts are stored byte for byte: a compressed upload would be stored compressed, under the name of the plain file. */
+function refuseEncodedUpload(req: Request, next: NextFunction): void {
+  const encoding = String(req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+  if (encoding !== 'identity') throw new UnsupportedMediaType(`artifact uploads are stored as sent; send them without Content-Encoding (got "${encoding}")`, 'Content-Encoding');
+  next();
 }
 
 /**

@@ -47,6 +47,8 @@ export interface Config {
   readonly maxArtifactBytes: number;
   /** How long a training process keeps trying to deliver its reports while Griffin is unreachable (GRIFFIN_REPORT_TIMEOUT). */
   readonly reportTimeoutSeconds: number;
+  /** A `logs?follow=true` reader that takes no data for this long is dropped. */
+  readonly logFollowStallSeconds: number;
   readonly instanceId: string;
   /** Failed authentications per client address and minute before 429s. */
   readonly authFailureLimit: number;
@@ -241,6 +243,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, projectRoot: st
     maxBodyBytes: intFrom(env, 'GRIFFIN_MAX_BODY_BYTES', 1024 * 1024, 1024),
     maxArtifactBytes: intFrom(env, 'GRIFFIN_MAX_ARTIFACT_BYTES', 256 * 1024 * 1024, 1024),
     reportTimeoutSeconds: intFrom(env, 'GRIFFIN_REPORT_TIMEOUT', 900, 0),
+    logFollowStallSeconds: intFrom(env, 'GRIFFIN_LOG_FOLLOW_STALL_SECONDS', 30, 1),
     authFailureLimit: intFrom(env, 'GRIFFIN_AUTH_FAILURE_LIMIT', 20, 1),
     trustProxy: trustProxyFrom(env),
     rayAddress: env.GRIFFIN_RAY_ADDRESS?.replace(/\/+$/, '') || undefined,

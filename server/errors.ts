@@ -7,8 +7,10 @@ export type ErrorCode =
   | 'unauthenticated'
   | 'permission_denied'
   | 'not_found'
+  | 'method_not_allowed'
   | 'conflict'
   | 'payload_too_large'
+  | 'unsupported_media_type'
   | 'unprocessable'
   | 'rate_limited'
   | 'upstream'
@@ -48,6 +50,22 @@ export class Forbidden extends GriffinError {
 export class NotFound extends GriffinError {
   constructor(message: string, field?: string) {
     super(404, 'not_found', message, field);
+  }
+}
+
+export class MethodNotAllowed extends GriffinError {
+  constructor(
+    message: string,
+    /** The Allow header: the methods the path does support. */
+    readonly allow: string,
+  ) {
+    super(405, 'method_not_allowed', message);
+  }
+}
+
+export class UnsupportedMediaType extends GriffinError {
+  constructor(message: string, field?: string) {
+    super(415, 'unsupported_media_type', message, field);
   }
 }
 

@@ -20,6 +20,7 @@ export function bundleRoutes(runs: RunService, codeRoot: string, dataDir: string
       tag: 'runs',
       summary: "The run's files for a cluster pod (zip: code, .griffin/griffin_run.py, .griffin/dataset/).",
       responseDescription: 'application/zip',
+      responseTypes: ['application/zip'],
       access: { role: 'viewer', runToken: true },
       params: RunParams,
       handler: async ({ params, res }) => {

@@ -1,10 +1,8 @@
 import { z } from 'zod';
 import type { CatalogService } from '../services/catalogService.ts';
 import { defineRoute, type RouteDef } from './route.ts';
-import { DatasetCreate, FeatureCreate, ModelCreate, NAME, NameQuery, PageQuery, RuntimeCreate, WorkflowCreate } from './schemas.ts';
+import { DatasetCreate, FeatureCreate, ModelCreate, NameParams, NameQuery, PageQuery, RuntimeCreate, VersionParams, WorkflowCreate } from './schemas.ts';
 
-const NameParams = z.object({ name: NAME });
-const VersionParams = NameParams.extend({ version: z.coerce.number().int().positive() });
 
 /**
  * Versioned definitions share one shape of routes: POST creates the next version, GET /{name} is
@@ -65,6 +63,8 @@ export function catalogRoutes(catalog: CatalogService): RouteDef[] {
       summary: 'Create or update a feature.',
       access: { role: 'editor' },
       body: FeatureCreate,
+      successStatus: 201,
+      alsoStatuses: [200],
       handler: async ({ body }) => {
         const { feature, created } = await catalog.upsertFeature(body);
         return { status: created ? 201 : 200, body: feature };
@@ -91,6 +91,8 @@ export function catalogRoutes(catalog: CatalogService): RouteDef[] {
       summary: 'Create or update a standard runtime (admin: the list is curated).',
       access: { role: 'admin' },
       body: RuntimeCreate,
+      successStatus: 201,
+      alsoStatuses: [200],
       handler: async ({ body }) => {
         const { runtime, created } = await catalog.upsertRuntime(body);
         return { status: created ? 201 : 200, body: runtime };

@@ -35,7 +35,10 @@ const ERROR_RESPONSES = {
   '401': { description: 'Missing or invalid bearer token', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
   '403': { description: 'The token lacks the role for this action', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
   '404': { description: 'Not found', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+  '405': { description: 'The path does not support this method; `Allow` lists those it does', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
   '409': { description: 'Conflict with the current state', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+  '413': { description: 'The request body is larger than the limit', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+  '415': { description: 'Unsupported Content-Encoding or charset', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
   '422': { description: 'Valid input that does not fit together', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
   '429': { description: 'Too many failed authentications', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
   '503': { description: 'Metadata database unreachable; retry', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
@@ -47,6 +50,13 @@ export function buildOpenApi(routes: RouteDef[], version: string): Record<string
   for (const route of routes) {
     const p = `/api/v1${openApiPath(route.path)}`;
     const success = String(route.successStatus ?? 200);
+    const content = Object.fromEntries((route.responseTypes ?? ['application/json']).map((type) => [type, { schema: {} }]));
+    const successes = Object.fromEntries(
+      [success, ...(route.alsoStatuses ?? []).map(String)].map((status) => [
+        status,
+        { description: status === success ? (route.responseDescription ?? 'Success') : 'Success', ...(status === '204' ? {} : { content }) },
+      ]),
+    );
     const operation: Record<string, unknown> = {
       operationId: `${route.method}${p.replace(/[{}]/g, '').replace(/[^A-Za-z0-9]+(\w)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : ''))}`,
       summary: route.summary,
@@ -55,7 +65,7 @@ export function buildOpenApi(routes: RouteDef[], version: string): Record<string
       'x-griffin-run-token': 'runToken' in route.access,
       parameters: [...parameters(route.params, 'path'), ...parameters(route.query, 'query')],
       responses: {
-        [success]: { description: route.responseDescription ?? 'Success', ...(success === '204' ? {} : { content: { 'application/json': { schema: {} } } }) },
+        ...successes,
         ...ERROR_RESPONSES,
       },
     };
@@ -63,7 +73,8 @@ export function buildOpenApi(routes: RouteDef[], version: string): Record<string
       (operation.parameters as unknown[]).push({ name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', maxLength: 255 } });
     }
     if (route.body) operation.requestBody = { required: true, content: { 'application/json': { schema: jsonSchema(route.body) } } };
-    if (route.rawBody) operation.requestBody = { required: true, content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } };
+    // An empty body is an empty file, so the body is not required.
+    if (route.rawBody) operation.requestBody = { required: false, description: "the file's bytes, stored as sent", content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } };
     paths[p] = { ...(paths[p] ?? {}), [route.method]: operation };
   }
   return {

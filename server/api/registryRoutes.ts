@@ -1,10 +1,8 @@
 import { z } from 'zod';
 import type { RegistryService } from '../services/registryService.ts';
 import { defineRoute, type RouteDef } from './route.ts';
-import { AliasSet, ModelVersionCreate, ModelVersionUpdate, NAME, PageQuery, RegisteredModelCreate } from './schemas.ts';
+import { AliasSet, ModelVersionCreate, ModelVersionUpdate, NameParams, PageQuery, RegisteredModelCreate, VersionParams } from './schemas.ts';
 
-const NameParams = z.object({ name: NAME });
-const VersionParams = NameParams.extend({ version: z.coerce.number().int().positive() });
 const AliasParams = NameParams.extend({ alias: z.string().regex(/^[a-z][a-z0-9_-]{0,99}$/, 'is not a valid alias') });
 const VersionListQuery = PageQuery.extend({ runId: z.string().max(32).optional() });
 
@@ -22,6 +20,7 @@ export function registryRoutes(registry: RegistryService): RouteDef[] {
       params: NameParams,
       body: ModelVersionCreate,
       successStatus: 201,
+      alsoStatuses: [200],
       handler: async ({ params, body }) => {
         const { version, created } = await registry.registerVersion(params.name, body);
         return { status: created ? 201 : 200, body: registry.view(version) };

@@ -6,6 +6,7 @@ import type { AuthService } from '../services/authService.ts';
 import type { Logger } from '../logger.ts';
 import { markRoute } from '../metrics.ts';
 import type { IdempotentReplay } from './idempotency.ts';
+import { refuseNul } from './inputChecks.ts';
 
 export type Access =
   | { role: Role }
@@ -45,7 +46,11 @@ export interface RouteDef<P = any, Q = any, B = any> {
   /** The request body is a raw byte stream (artifact upload), not JSON. */
   rawBody?: boolean;
   successStatus?: number;
+  /** Other 2xx statuses the handler answers with, e.g. 200 when a create finds what it would create. */
+  alsoStatuses?: number[];
   responseDescription?: string;
+  /** Media types of the success response, when not JSON (e.g. application/zip, or any type for an artifact). */
+  responseTypes?: string[];
   handler: (ctx: RouteContext<P, Q, B>) => Promise<Reply | void>;
 }
 
@@ -56,9 +61,10 @@ export function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, where: 'bo
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
-  const field = issue.path.map(String).join('.');
-  const label = field || (where === 'body' ? 'body' : where);
-  throw new InputError(`${label}: ${issue.message}`, field || undefined);
+  // An unknown key is reported on the object that holds it; name the key itself.
+  const at = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]] : issue.path;
+  const field = at.map(String).join('.') || where;
+  throw new InputError(`${field}: ${issue.message}`, field);
 }
 
 /** Express paths use ":id"; OpenAPI uses "{id}". */
@@ -72,14 +78,17 @@ export function mountRoutes(router: Router, routes: RouteDef[], auth: AuthServic
     router[route.method](route.path, async (req: Request, res: Response) => {
       markRoute(res, `${req.baseUrl}${pattern}`);
       const principal = await auth.authenticate(req.headers.authorization, req.ip ?? 'unknown');
+      refuseNul(req.params, 'path');
       const params = route.params ? parseOrThrow(route.params, req.params, 'path') : req.params;
       const runId = typeof (params as Record<string, unknown>).id === 'string' ? String((params as Record<string, unknown>).id) : undefined;
       if (runScoped && runId) markRoute(res, `${req.baseUrl}${pattern}`, runId);
       auth.authorize(principal, route.access.role, { runId, allowRunToken: 'runToken' in route.access });
+      refuseNul(req.query, 'query');
       const query = route.query ? parseOrThrow(route.query, req.query, 'query') : req.query;
       let body: unknown = undefined;
       if (route.body) {
         if (!req.is('application/json') && req.body === undefined) throw new InputError('the request body must be JSON (Content-Type: application/json)', 'body');
+        refuseNul(req.body, 'body');
         body = parseOrThrow(route.body, req.body ?? {}, 'body');
       }
       const log = runScoped && runId ? logger.child({ runId }) : logger;

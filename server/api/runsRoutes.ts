@@ -2,16 +2,16 @@ import { z } from 'zod';
 import type { RunService } from '../services/runService.ts';
 import { defineRoute, type RouteDef } from './route.ts';
 import { clientIdempotencyKey } from './idempotency.ts';
+import { DEFAULT_FOLLOW, followLog, type FollowOptions } from './logFollow.ts';
 import { DryRunQuery, LogCursorSet, LogQuery, MetricQuery, MetricsBatch, RunCancel, RunConsume, RunCreate, RunListQuery } from './schemas.ts';
 
 const RunParams = z.object({ id: z.string().regex(/^[a-z0-9]{1,32}$/, 'is not a run id') });
 const LogReaderParams = RunParams.extend({ reader: z.string().regex(/^[\x21-\x7e]{1,255}$/, 'is 1 to 255 printable ASCII characters without spaces') });
 const ArtifactParams = RunParams.extend({ path: z.union([z.string(), z.array(z.string())]) });
-const FOLLOW_POLL_MS = 250;
 
 const artifactPathOf = (raw: string | string[]): string => (Array.isArray(raw) ? raw.join('/') : raw);
 
-export function runRoutes(runs: RunService): RouteDef[] {
+export function runRoutes(runs: RunService, follow: FollowOptions = DEFAULT_FOLLOW): RouteDef[] {
   return [
     defineRoute({
       method: 'post',
@@ -22,6 +22,8 @@ export function runRoutes(runs: RunService): RouteDef[] {
       body: RunCreate,
       query: DryRunQuery,
       successStatus: 201,
+      // 200: an Idempotency-Key replay, or a dry run.
+      alsoStatuses: [200],
       handler: async ({ body, query, req }) => {
         if (query.dryRun) return { status: 200, body: await runs.dryRun(body) };
         const { run, created } = await runs.submit(body, clientIdempotencyKey(req.headers['idempotency-key']));
@@ -97,24 +99,13 @@ export function runRoutes(runs: RunService): RouteDef[] {
       access: { role: 'viewer' },
       params: RunParams,
       query: LogQuery,
-      handler: async ({ params, query, req, res }) => {
+      responseTypes: ['application/json', 'text/plain'],
+      handler: async ({ params, query, res, log }) => {
         if (!query.follow) return { body: await runs.logs(params.id, query.cursor, query.limit) };
         await runs.get(params.id);
         res.status(200).set({ 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no' });
         res.flushHeaders();
-        let cursor = query.cursor;
-        let closed = false;
-        req.on('close', () => {
-          closed = true;
-        });
-        while (!closed) {
-          const chunk = await runs.logs(params.id, cursor, 256 * 1024);
-          if (chunk.text) res.write(chunk.text);
-          cursor = chunk.nextCursor;
-          if (chunk.complete) break;
-          if (!chunk.text) await new Promise((resolve) => setTimeout(resolve, FOLLOW_POLL_MS));
-        }
-        res.end();
+        await followLog((cursor, limit) => runs.logs(params.id, cursor, limit), query.cursor, res, log, follow);
       },
     }),
     defineRoute({
@@ -164,6 +155,7 @@ export function runRoutes(runs: RunService): RouteDef[] {
       tag: 'runs',
       summary: 'Download an artifact.',
       access: { role: 'viewer' },
+      responseTypes: ['*/*'],
       params: ArtifactParams,
       handler: async ({ params, res }) => {
         const file = await runs.artifactFile(params.id, artifactPathOf(params.path));

@@ -11,12 +11,22 @@ export const NAME = z
   .max(200)
   .regex(/^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$/, 'must be lowercase letters, digits, ".", "_" or "-", starting and ending with a letter or digit');
 
+/**
+ * The largest value an integer column holds on both databases (PostgreSQL `integer`): version
+ * numbers and counts above it would fail inside the database instead of being refused here.
+ */
+export const INT32_MAX = 2_147_483_647;
+
+/** A version number of a model, dataset, workflow or registered model. */
+export const VERSION = z.number().int().positive().max(INT32_MAX);
+
 /** "name" (latest version) or "name@3". */
 export const VERSIONED_REF = z
   .string()
   .min(1)
   .max(220)
-  .regex(/^[a-z0-9]([a-z0-9._-]*[a-z0-9])?(@[1-9][0-9]*)?$/, 'must be "name" or "name@version"');
+  .regex(/^[a-z0-9]([a-z0-9._-]*[a-z0-9])?(@[1-9][0-9]{0,9})?$/, 'must be "name" or "name@version"')
+  .refine((ref) => !ref.includes('@') || Number(ref.slice(ref.indexOf('@') + 1)) <= INT32_MAX, `the version after "@" must be at most ${INT32_MAX}`);
 
 export const BACKENDS = ['local', 'ray', 'kubernetes', 'kuberay'] as const;
 export const Backend = z.enum(BACKENDS);
@@ -100,7 +110,7 @@ export const WorkflowCreate = WorkflowSpec.extend({
 
 export const RunOverrides = z.strictObject({
   hyperparameters: JsonObject.optional(),
-  datasetVersion: z.number().int().positive().optional(),
+  datasetVersion: VERSION.optional(),
   resources: Resources.optional(),
   timeoutSeconds: z.number().int().positive().max(7 * 24 * 3600).optional(),
   backend: Backend.optional(),
@@ -110,8 +120,8 @@ export const AirflowContext = z.strictObject({
   dagId: z.string().min(1).max(250),
   dagRunId: z.string().min(1).max(250),
   taskId: z.string().min(1).max(250),
-  tryNumber: z.number().int().min(0).optional(),
-  mapIndex: z.number().int().min(-1).default(-1),
+  tryNumber: z.number().int().min(0).max(INT32_MAX).optional(),
+  mapIndex: z.number().int().min(-1).max(INT32_MAX).default(-1),
 });
 
 export const RunCreate = z
@@ -184,12 +194,16 @@ export const RegisteredModelCreate = z.strictObject({
   tags: z.record(z.string(), z.string().max(1000)).default({}),
 });
 
-export const AliasSet = z.strictObject({ version: z.number().int().positive() });
+export const AliasSet = z.strictObject({ version: VERSION });
 
 export const TokenCreate = z.strictObject({
   name: z.string().min(1).max(200),
   role: z.enum(ROLES),
 });
+
+/** Path parameters of one version: /{name}/versions/{version}. */
+export const NameParams = z.object({ name: NAME });
+export const VersionParams = NameParams.extend({ version: z.coerce.number().int().positive().max(INT32_MAX) });
 
 export const PageQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(50),

@@ -66,3 +66,59 @@ export function isUniqueViolation(error: unknown): boolean {
   const e = error as { code?: string; errno?: number; message?: string };
   return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT' && /UNIQUE/.test(e.message ?? '');
 }
+
+/** A database error that means "the store cannot serve this right now", with what an operator should look at. */
+export interface StorageFault {
+  /** The driver's code: SQLITE_FULL, a PostgreSQL SQLSTATE such as 53100, ECONNREFUSED, ... */
+  code: string;
+  hint: string;
+}
+
+const SQLITE_FAULTS: Record<string, string> = {
+  SQLITE_BUSY: 'the database is locked by another writer; retry',
+  SQLITE_LOCKED: 'the database is locked by another writer; retry',
+  SQLITE_FULL: 'the disk holding the database is full; free space in the data directory',
+  SQLITE_READONLY: 'the database is read-only for the service: check the owner and mode of the data directory and its griffin.sqlite* files',
+  SQLITE_IOERR: 'reading or writing the database files failed: check the disk, the file system and the permissions of griffin.sqlite and its -wal and -shm files',
+  SQLITE_CANTOPEN: 'a database file cannot be opened: check that the data directory exists and that the service may write griffin.sqlite and its -wal and -shm files',
+  SQLITE_PROTOCOL: 'the database lock protocol failed, usually a transient race on the -shm file; retry',
+  SQLITE_NOMEM: 'SQLite ran out of memory',
+};
+
+/** PostgreSQL SQLSTATEs, by class (first two characters) or in full, that a retry may get past. */
+const POSTGRES_FAULTS: Array<[RegExp, string]> = [
+  [/^08/, 'the connection to PostgreSQL failed'],
+  [/^53100$/, "PostgreSQL's disk is full"],
+  [/^53300$/, 'PostgreSQL has no free connection slots'],
+  [/^53/, 'PostgreSQL is short of resources (memory, disk or connections)'],
+  [/^57P0[1-3]$/, 'PostgreSQL is shutting down, restarting or not yet accepting connections'],
+  [/^57014$/, 'PostgreSQL cancelled the statement (statement timeout or an operator)'],
+  [/^58/, 'PostgreSQL reported an I/O error on its own files'],
+  [/^25006$/, 'PostgreSQL accepts only reads (a standby, or default_transaction_read_only)'],
+  [/^(40001|40P01)$/, 'a concurrent transaction conflicted with this one; retry'],
+];
+
+const NETWORK_FAULTS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/**
+ * Classifies an error from either database as a storage fault (the request may succeed later:
+ * 503) or not (undefined: a bug, 500). A full or unwritable SQLite file, a PostgreSQL that is
+ * down, full or read-only all land here.
+ */
+export function storageFault(error: unknown): StorageFault | undefined {
+  const e = error as { code?: unknown; message?: unknown } | null | undefined;
+  const code = typeof e?.code === 'string' ? e.code : '';
+  const message = typeof e?.message === 'string' ? e.message : '';
+  if (SQLITE_FAULTS[code]) return { code, hint: SQLITE_FAULTS[code] };
+  if (/^[0-9A-Z]{5}$/.test(code)) {
+    const match = POSTGRES_FAULTS.find(([pattern]) => pattern.test(code));
+    if (match) return { code, hint: match[1] };
+  }
+  if (NETWORK_FAULTS.has(code)) return { code, hint: 'the database server cannot be reached' };
+  if (/Knex: Timeout acquiring a connection/.test(message)) return { code: 'POOL_TIMEOUT', hint: 'no database connection became free in time; the database is slow or unreachable' };
+  // "not queryable": pg refuses further queries (e.g. the ROLLBACK) on a client whose connection broke mid-transaction.
+  if (/Connection terminated|Client has encountered a connection error and is not queryable/.test(message)) {
+    return { code: 'CONNECTION_LOST', hint: 'the connection to the database broke during the request' };
+  }
+  return undefined;
+}

@@ -1,10 +1,11 @@
+import path from 'node:path';
 import type { z } from 'zod';
 import type { DatasetCreate, FeatureCreate, ModelCreate, RuntimeCreate, WorkflowCreate, WorkflowSpecInput, RunOverridesInput } from '../api/schemas.ts';
 import type { Dataset, Feature, Model, Page, ResolvedRunSpec, Runtime, Workflow, WorkflowDefinition } from '../domain.ts';
 import { InputError, NotFound, Unprocessable } from '../errors.ts';
 import type { CatalogStore } from '../store/catalogStore.ts';
 import { checkDeclaredKeys, checkHyperparameters, coerceHyperparameters } from './hyperparameters.ts';
-import { isRemoteUri, resolveLocal } from './paths.ts';
+import { isRemoteUri, resolveInside, resolveLocal, skippedSegment, SKIPPED_CODE_DIRS } from './paths.ts';
 
 export function parseRef(ref: string): { name: string; version?: number } {
   const [name, version] = ref.split('@');
@@ -26,8 +27,19 @@ export class CatalogService {
     if (!isRemoteUri(uri)) resolveLocal({ codeRoot: this.codeRoot, dataDir: this.dataDir }, uri, field);
   }
 
+  /** The executors never copy dependency and cache directories, so code cannot live in one. */
+  private checkCodeDir(codeUri: string): void {
+    if (isRemoteUri(codeUri)) return;
+    const relative = path.relative(this.codeRoot, resolveInside(this.codeRoot, codeUri, 'codeUri'));
+    const skipped = skippedSegment(relative);
+    if (skipped) {
+      throw new InputError(`codeUri: ${codeUri} lies in a ${skipped} directory, which Griffin never copies into a run (${SKIPPED_CODE_DIRS.join(', ')}); point codeUri at the training code`, 'codeUri');
+    }
+  }
+
   async createModel(input: z.infer<typeof ModelCreate>): Promise<Model> {
     this.checkLocation(input.codeUri, 'codeUri');
+    this.checkCodeDir(input.codeUri);
     checkDeclaredKeys(input.defaultHyperparameters, input.hyperparameterSchema, (key) => `defaultHyperparameters.${key}`, input.name);
     checkHyperparameters(input.defaultHyperparameters, input.hyperparameterSchema, 'defaultHyperparameters');
     return this.store.createModel(input);

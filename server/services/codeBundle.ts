@@ -4,7 +4,7 @@ import path from 'node:path';
 import { PROJECT_ROOT } from '../config.ts';
 import type { ResolvedRunSpec } from '../domain.ts';
 import { Unprocessable } from '../errors.ts';
-import { isRemoteUri, resolveInside } from './paths.ts';
+import { isRemoteUri, resolveInside, SKIPPED_CODE_DIRS } from './paths.ts';
 import { createZip, type ZipEntry } from './zip.ts';
 
 /** The stdlib-only reporting helper every run may import (griffin_run). */
@@ -12,7 +12,7 @@ export const PYTHON_HELPER_DIR = path.join(PROJECT_ROOT, 'server', 'runtime', 'p
 export const HELPER_MODULES = ['griffin_run.py'];
 
 // The same things the local executor leaves out when it copies code into a run directory.
-const SKIPPED = /(^|\/)(__pycache__|\.git|node_modules|\.pytest_cache|\.mypy_cache|\.venv)$/;
+const SKIPPED = new RegExp(`(^|/)(${SKIPPED_CODE_DIRS.map((d) => d.replace('.', '\\.')).join('|')})$`);
 const MAX_FILES = 10_000;
 export const MAX_BUNDLE_BYTES = 100 * 1024 * 1024;
 
@@ -50,6 +50,22 @@ export function directoryEntries(dir: string, prefix = ''): ZipEntry[] {
   return entries;
 }
 
+/**
+ * The directory a local codeUri names, which must exist on this host: a model registered before
+ * its directory was moved or deleted is a 422 naming it, not a file-system error.
+ */
+export function localCodeDir(codeRoot: string, codeUri: string): string {
+  const dir = resolveInside(codeRoot, codeUri, 'model.codeUri');
+  let isDirectory = false;
+  try {
+    isDirectory = fs.statSync(dir).isDirectory();
+  } catch {
+    throw new Unprocessable(`model.codeUri: the code directory ${codeUri} (${dir}) does not exist on this host`, 'model.codeUri');
+  }
+  if (!isDirectory) throw new Unprocessable(`model.codeUri: ${codeUri} (${dir}) is a file, not a code directory`, 'model.codeUri');
+  return dir;
+}
+
 /** griffin_run.py (and nothing else from the helper directory), under `prefix`. */
 export function helperEntries(prefix = ''): ZipEntry[] {
   return HELPER_MODULES.map((name) => ({ name: `${prefix}${name}`, data: fs.readFileSync(path.join(PYTHON_HELPER_DIR, name)) }));
@@ -78,7 +94,7 @@ export function localDatasetFile(spec: Pick<ResolvedRunSpec, 'dataset'>, codeRoo
  */
 export function runBundleEntries(spec: Pick<ResolvedRunSpec, 'model' | 'dataset'>, codeRoot: string): ZipEntry[] {
   const entries: ZipEntry[] = [];
-  if (!isRemoteUri(spec.model.codeUri)) entries.push(...directoryEntries(resolveInside(codeRoot, spec.model.codeUri, 'model.codeUri')));
+  if (!isRemoteUri(spec.model.codeUri)) entries.push(...directoryEntries(localCodeDir(codeRoot, spec.model.codeUri)));
   entries.push(...helperEntries(`${STAGED_HELPER_DIR}/`));
   const dataset = localDatasetFile(spec, codeRoot);
   if (dataset) {

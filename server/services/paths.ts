@@ -76,6 +76,17 @@ export function resolveLocal(roots: { codeRoot: string; dataDir: string }, userP
   return resolved;
 }
 
+/**
+ * Directories never copied into a run's work directory or a cluster bundle (caches, VCS data,
+ * dependencies). A codeUri naming one, or inside one, would launch an empty directory.
+ */
+export const SKIPPED_CODE_DIRS = ['__pycache__', '.git', 'node_modules', '.pytest_cache', '.mypy_cache', '.venv'] as const;
+
+/** The first segment of a relative path that is a skipped directory, if any. */
+export function skippedSegment(relative: string): string | undefined {
+  return relative.split(/[\\/]/).find((segment) => (SKIPPED_CODE_DIRS as readonly string[]).includes(segment));
+}
+
 /** A dataset or code URI as the training process should see it: remote URIs as given, paths as file:// URIs. */
 export function uriForProcess(root: string, uri: string, field: string): string {
   if (isRemoteUri(uri)) return uri;

@@ -335,7 +335,14 @@ export class RunService {
     if (isTerminal(run.state)) throw new Conflict(`run ${id} has ended (${run.state}); it takes no more artifacts`, 'id');
     const relative = checkArtifactPath(rawPath);
     const target = path.join(this.artifactDir(id), relative);
-    fs.mkdirSync(path.dirname(target), { recursive: true });
+    const collision = () => new Conflict(`artifact path "${relative}" collides with another artifact of run ${id}: one path cannot be both a file and a directory`, 'path');
+    try {
+      fs.mkdirSync(path.dirname(target), { recursive: true });
+    } catch (error) {
+      if (['ENOTDIR', 'EEXIST'].includes((error as NodeJS.ErrnoException).code ?? '')) throw collision();
+      throw error;
+    }
+    if (fs.existsSync(target) && fs.statSync(target).isDirectory()) throw collision();
     const temp = `${target}.upload-${crypto.randomBytes(4).toString('hex')}`;
     const hash = crypto.createHash('sha256');
     let size = 0;

@@ -155,10 +155,10 @@ export class CatalogStore {
     filter: { name?: string; limit: number; pageToken?: string },
     map: (row: Row) => T,
   ): Promise<Page<T>> {
-    const after = decodePageToken(filter.pageToken);
+    const after = decodePageToken(filter.pageToken, ['int']);
     const query = this.db(table).select('*').orderBy([{ column: 'id', order: 'asc' }]).limit(filter.limit + 1);
     if (filter.name) query.where({ name: filter.name });
-    if (after) query.where('id', '>', Number(after[0]));
+    if (after) query.where('id', '>', after[0]);
     const rows = (await query) as Array<Row & { id: number }>;
     const page = rows.slice(0, filter.limit);
     return {
@@ -250,9 +250,9 @@ export class CatalogStore {
   }
 
   async listFeatures(filter: { limit: number; pageToken?: string }): Promise<Page<Feature>> {
-    const after = decodePageToken(filter.pageToken);
+    const after = decodePageToken(filter.pageToken, ['text']);
     const query = this.db('features').orderBy('name').limit(filter.limit + 1);
-    if (after) query.where('name', '>', String(after[0]));
+    if (after) query.where('name', '>', after[0]);
     const rows = (await query) as FeatureRow[];
     const page = rows.slice(0, filter.limit);
     return {

@@ -76,9 +76,9 @@ export class RegistryStore {
   }
 
   async listModels(filter: { limit: number; pageToken?: string }): Promise<Page<RegisteredModel>> {
-    const after = decodePageToken(filter.pageToken);
+    const after = decodePageToken(filter.pageToken, ['text']);
     const query = this.db('registered_models').orderBy('name').limit(filter.limit + 1);
-    if (after) query.where('name', '>', String(after[0]));
+    if (after) query.where('name', '>', after[0]);
     const rows = (await query) as ModelRow[];
     const page = rows.slice(0, filter.limit);
     return {
@@ -124,10 +124,10 @@ export class RegistryStore {
   }
 
   async listVersions(filter: { name: string; runId?: string; limit: number; pageToken?: string }): Promise<Page<ModelVersion>> {
-    const after = decodePageToken(filter.pageToken);
+    const after = decodePageToken(filter.pageToken, ['int']);
     const query = this.versionQuery().where({ 'm.name': filter.name }).orderBy('v.version', 'desc').limit(filter.limit + 1);
     if (filter.runId) query.where({ 'v.run_id': filter.runId });
-    if (after) query.where('v.version', '<', Number(after[0]));
+    if (after) query.where('v.version', '<', after[0]);
     const rows = (await query) as VersionRow[];
     const page = rows.slice(0, filter.limit);
     return {

@@ -180,7 +180,7 @@ export class RunStore {
   }
 
   async list(filter: RunFilter): Promise<Page<Run>> {
-    const after = decodePageToken(filter.pageToken);
+    const after = decodePageToken(filter.pageToken, ['text', 'text']);
     const query = this.db('runs')
       .orderBy([
         { column: 'created_at', order: 'desc' },
@@ -193,7 +193,7 @@ export class RunStore {
     if (filter.dagId) query.where({ dag_id: filter.dagId });
     if (filter.idempotencyKey) query.where({ idempotency_key: filter.idempotencyKey });
     if (after) {
-      const [createdAt, id] = after.map(String);
+      const [createdAt, id] = after;
       query.where((q) => q.where('created_at', '<', createdAt).orWhere((q2) => q2.where('created_at', '=', createdAt).andWhere('id', '<', id)));
     }
     const rows = (await query) as RunRow[];

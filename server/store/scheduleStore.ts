@@ -188,10 +188,10 @@ export class ScheduleStore {
   }
 
   async list(filter: { enabled?: boolean; limit: number; pageToken?: string }): Promise<Page<Schedule>> {
-    const after = decodePageToken(filter.pageToken);
+    const after = decodePageToken(filter.pageToken, ['text']);
     const query = this.db('schedules').orderBy('name').limit(filter.limit + 1);
     if (filter.enabled !== undefined) query.where({ enabled: filter.enabled });
-    if (after) query.where('name', '>', String(after[0]));
+    if (after) query.where('name', '>', after[0]);
     const rows = (await query) as ScheduleRow[];
     const page = rows.slice(0, filter.limit);
     return {
@@ -318,7 +318,7 @@ export class ScheduleStore {
 
   /** Firing history, newest scheduled time first. */
   async firings(scheduleId: string, page: { limit: number; pageToken?: string }): Promise<Page<ScheduleFiring>> {
-    const after = decodePageToken(page.pageToken);
+    const after = decodePageToken(page.pageToken, ['text', 'int']);
     const query = this.db('schedule_firings as f')
       .leftJoin('runs as r', 'r.id', 'f.run_id')
       .where('f.schedule_id', scheduleId)
@@ -329,7 +329,7 @@ export class ScheduleStore {
       .limit(page.limit + 1)
       .select(FIRING_COLUMNS);
     if (after) {
-      const [scheduledAt, id] = [String(after[0]), Number(after[1])];
+      const [scheduledAt, id] = after;
       query.where((q) => q.where('f.scheduled_at', '<', scheduledAt).orWhere((q2) => q2.where('f.scheduled_at', '=', scheduledAt).andWhere('f.id', '<', id)));
     }
     const rows = (await query) as FiringRow[];

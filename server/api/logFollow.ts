@@ -1,0 +1,75 @@
+import type { Response } from 'express';
+import type { LogChunk } from '../executors/types.ts';
+import type { Logger } from '../logger.ts';
+
+export interface FollowOptions {
+  /**
+   * Bytes a follower may have written but not yet sent: the log is read only into the room left
+   * under this cap, so a slow reader costs at most this much memory, never the log's size.
+   */
+  bufferCapBytes: number;
+  /** A reader that takes none of its buffer for this long is dropped, with a last line saying so. */
+  stallMs: number;
+  /** How often a caught-up follower looks for new output. */
+  pollMs: number;
+}
+
+export const DEFAULT_FOLLOW: FollowOptions = { bufferCapBytes: 256 * 1024, stallMs: 30_000, pollMs: 250 };
+
+/** After the last line, how long a dropped reader has to take it before its connection is cut. */
+const DROP_GRACE_MS = 5_000;
+
+type Read = (cursor: number, limit: number) => Promise<LogChunk & { complete: boolean }>;
+
+/**
+ * Streams a run's log from `cursor` until the run ends, respecting backpressure: when the
+ * response's buffer is full it stops reading and waits for 'drain'; a reader that stays stalled
+ * past `stallMs` gets a final line saying how to resume, and is disconnected.
+ */
+export async function followLog(read: Read, cursor: number, res: Response, log: Logger, options: FollowOptions = DEFAULT_FOLLOW): Promise<void> {
+  let closed = false;
+  let wake: (() => void) | undefined;
+  res.once('close', () => {
+    closed = true;
+    wake?.();
+  });
+  /** Resolves on 'drain', on close, or after `ms`; true when there is room to write again. */
+  const waitFor = (event: 'drain' | 'timer', ms: number) =>
+    new Promise<boolean>((resolve) => {
+      const done = (value: boolean) => {
+        clearTimeout(timer);
+        res.off('drain', onDrain);
+        wake = undefined;
+        resolve(value);
+      };
+      const onDrain = () => done(true);
+      const timer = setTimeout(() => done(event === 'timer'), ms);
+      if (event === 'drain') res.on('drain', onDrain);
+      wake = () => done(false);
+    });
+
+  while (!closed) {
+    const room = options.bufferCapBytes - res.writableLength;
+    if (room <= 0 || res.writableNeedDrain) {
+      if (await waitFor('drain', options.stallMs)) continue;
+      if (!closed) drop(res, log, cursor, options.stallMs);
+      return;
+    }
+    const chunk = await read(cursor, room);
+    if (closed) return;
+    cursor = chunk.nextCursor;
+    if (chunk.text) res.write(chunk.text);
+    if (chunk.complete) break;
+    if (!chunk.text) await waitFor('timer', options.pollMs);
+  }
+  if (!closed) res.end();
+}
+
+function drop(res: Response, log: Logger, cursor: number, stallMs: number): void {
+  log.warn({ cursor, stalledMs: stallMs, bufferedBytes: res.writableLength }, 'log follower dropped: it stopped reading');
+  // The reader knows how many bytes reached it; the server only knows what it queued.
+  res.end(`\n[griffin] log stream closed: this reader took nothing for ${Math.round(stallMs / 1000)} s; reconnect with ?follow=true&cursor=<the cursor you started from plus the bytes you received before this line>\n`);
+  const cut = setTimeout(() => res.destroy(), DROP_GRACE_MS);
+  cut.unref();
+  res.once('close', () => clearTimeout(cut));
+}
