@@ -69,7 +69,10 @@ function drop(res: Response, log: Logger, cursor: number, stallMs: number): void
   log.warn({ cursor, stalledMs: stallMs, bufferedBytes: res.writableLength }, 'log follower dropped: it stopped reading');
   // The reader knows how many bytes reached it; the server only knows what it queued.
   res.end(`\n[griffin] log stream closed: this reader took nothing for ${Math.round(stallMs / 1000)} s; reconnect with ?follow=true&cursor=<the cursor you started from plus the bytes you received before this line>\n`);
-  const cut = setTimeout(() => res.destroy(), DROP_GRACE_MS);
+  // Not kept alive: the connection closes once the last line is out, or after the grace period.
+  const socket = res.socket;
+  const cut = setTimeout(() => socket?.destroy(), DROP_GRACE_MS);
   cut.unref();
-  res.once('close', () => clearTimeout(cut));
+  res.once('finish', () => socket?.end());
+  socket?.once('close', () => clearTimeout(cut));
 }
