@@ -174,7 +174,7 @@ describe('the data directory is private to the service user', () => {
     await Promise.all(services.map((s) => s.stop('SIGTERM')));
   });
 
-  it('is created 0700 with its database, -wal, -shm, secret, admin token and artifacts 0600, and loose modes left by an older version are tightened at start', async () => {
+  it('is created 0700 with its database (rollback journal: no -wal or -shm), secret, admin token and artifacts 0600, and loose modes left by an older version are tightened at start', async () => {
     const dataDir = path.join(tmp('griffin-parent-'), 'nested', 'griffin');
     const env = { GRIFFIN_DATA_DIR: dataDir, GRIFFIN_ADMIN_TOKEN: '', GRIFFIN_LOAD_EXAMPLES: 'false', GRIFFIN_WORKERS: 'false' };
     const first = await startServiceProcess(env);
@@ -189,7 +189,9 @@ describe('the data directory is private to the service user', () => {
     const uploaded = await fetch(`${first.baseUrl}/api/v1/runs/${run.body.id}/artifacts/model.json`, { method: 'PUT', headers: bearer(adminToken), body: '{"w": [1]}' });
     expect(uploaded.status).toBe(201);
 
-    const files = ['griffin.sqlite', 'griffin.sqlite-wal', 'griffin.sqlite-shm', 'secret', 'admin-token', `artifacts/${run.body.id}/model.json`];
+    const files = ['griffin.sqlite', 'secret', 'admin-token', `artifacts/${run.body.id}/model.json`];
+    // The journal exists only during a write, created with the database's mode; no -wal or -shm.
+    expect(fs.readdirSync(dataDir).filter((f) => f.startsWith('griffin.sqlite'))).toEqual(['griffin.sqlite']);
     expect(modeOf(dataDir)).toBe('0700');
     expect(modeOf(path.join(dataDir, 'artifacts'))).toBe('0700');
     for (const file of files) expect(`${file} ${modeOf(path.join(dataDir, file))}`).toBe(`${file} 0600`);
@@ -202,7 +204,7 @@ describe('the data directory is private to the service user', () => {
     services.push(second);
     expect(modeOf(dataDir)).toBe('0700');
     expect(modeOf(path.join(dataDir, 'artifacts'))).toBe('0700');
-    for (const file of ['griffin.sqlite', 'griffin.sqlite-wal', 'griffin.sqlite-shm', 'secret', 'admin-token']) {
+    for (const file of ['griffin.sqlite', 'secret', 'admin-token']) {
       expect(`${file} ${modeOf(path.join(dataDir, file))}`).toBe(`${file} 0600`);
     }
     expect(second.output()).toMatch(/took group and other permissions away/);
