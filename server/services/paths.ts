@@ -23,6 +23,10 @@ export function resolveInside(root: string, userPath: string, field: string): st
     throw new InputError(`${field} uses an unsupported scheme; use a path, a file:// URI, or one of s3://, gs://, https://`, field);
   }
   if (candidate.includes('\0')) throw new InputError(`${field} contains a NUL byte`, field);
+  // What file systems hold (NAME_MAX): a longer name is not a path to check, and stat would throw ENAMETOOLONG.
+  if (candidate.split(/[\\/]/).some((segment) => Buffer.byteLength(segment) > 255)) {
+    throw new InputError(`${field} has a path segment longer than 255 bytes`, field);
+  }
   const resolved = path.resolve(root, candidate);
   const relative = path.relative(root, resolved);
   if (relative.startsWith('..') || path.isAbsolute(relative)) {

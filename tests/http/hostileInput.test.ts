@@ -192,6 +192,10 @@ describe.each(supportedDatabases())('hostile input on %s', (dbId) => {
         expectBadField(res, 'codeUri', /never copies into a run/);
       }
       expect((await admin(svc.request.get('/api/v1/models/deps'))).status).toBe(404);
+      // Longer than a file name can be: a 400, not ENAMETOOLONG from the file system.
+      const long = await admin(svc.request.post('/api/v1/models')).send({ name: 'long', framework: 'x', codeUri: '0'.repeat(300), entrypoint: 'python train.py' });
+      expectBadField(long, 'codeUri', /longer than 255 bytes/);
+      expectBadField(await admin(svc.request.post('/api/v1/datasets')).send({ name: 'long', uri: `data/${'d'.repeat(256)}.csv` }), 'uri', /longer than 255 bytes/);
     });
   });
 
