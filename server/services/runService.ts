@@ -40,13 +40,26 @@ export interface SubmitResult {
 const MAX_SUBMIT_ATTEMPTS = 4;
 
 /**
- * The part of a submission that decides "same request": an Airflow retry sends the same body with
- * a higher try number, and must re-attach rather than conflict.
+ * The part of a submission that decides "same request". An Airflow retry sends the same body with
+ * a higher try number, and must re-attach rather than conflict. rerunIfFailed says what to do with
+ * the run a key already has, not what to run, so a first request without it and a later one with it
+ * are the same request.
  */
-function idempotentPart(input: RunCreateInput): RunCreateInput {
-  if (!input.airflow) return input;
-  const { tryNumber: _ignored, ...airflow } = input.airflow;
-  return { ...input, airflow: airflow as RunCreateInput['airflow'] };
+function idempotentPart(input: RunCreateInput): Omit<RunCreateInput, 'rerunIfFailed'> {
+  const { rerunIfFailed: _policy, ...request } = input;
+  if (!request.airflow) return request;
+  const { tryNumber: _ignored, ...airflow } = request.airflow;
+  return { ...request, airflow: airflow as RunCreateInput['airflow'] };
+}
+
+/**
+ * The hashes a stored run may carry for this request: today's, and the two that runs stored before
+ * rerunIfFailed left the hash (it was hashed as given, false by default) carry.
+ */
+function requestHashes(input: RunCreateInput): { current: string; accepted: string[] } {
+  const part = idempotentPart(input);
+  const current = sha256Hex(canonicalJson(part));
+  return { current, accepted: [current, sha256Hex(canonicalJson({ ...part, rerunIfFailed: false })), sha256Hex(canonicalJson({ ...part, rerunIfFailed: true }))] };
 }
 
 /**
@@ -78,13 +91,13 @@ export class RunService {
    * so any number of concurrent identical requests leave exactly one run.
    */
   async submit(input: RunCreateInput, idempotencyKey: string | undefined, extra: { trigger?: Run['trigger']; triggerInfo?: Record<string, unknown> } = {}): Promise<SubmitResult> {
-    const requestHash = sha256Hex(canonicalJson(idempotentPart(input)));
+    const { current: requestHash, accepted } = requestHashes(input);
     for (let attempt = 0; attempt < MAX_SUBMIT_ATTEMPTS; attempt += 1) {
       let generation: number | null = null;
       if (idempotencyKey) {
         const existing = await this.runs.latestByIdempotencyKey(idempotencyKey);
         if (existing) {
-          if (existing.requestHash !== requestHash) {
+          if (!accepted.includes(existing.requestHash ?? '')) {
             throw new Conflict(`Idempotency-Key "${idempotencyKey}" was already used for run ${existing.id} with a different request body`, 'Idempotency-Key');
           }
           if (!startsNewGeneration(existing, input)) return { run: existing, created: false };

@@ -70,6 +70,18 @@ describe.each(supportedDatabases())('Airflow tries and their runs on %s', (dbId)
     expect(next.body.cancelRequestedByTry).toBeNull();
   });
 
+  it('rerunIfFailed works when the first request under the key did not carry it', async () => {
+    const first = await svc.admin(svc.request.post('/api/v1/runs')).set('Idempotency-Key', 'tries/late-rerun').send({ workflow: 'grocery-reorder' });
+    expect(first.status).toBe(201);
+    await svc.admin(svc.request.post(`/api/v1/runs/${first.body.id}/cancel`)).send({});
+    const rerun = await svc.admin(svc.request.post('/api/v1/runs')).set('Idempotency-Key', 'tries/late-rerun').send({ workflow: 'grocery-reorder', rerunIfFailed: true });
+    expect(rerun.status).toBe(201);
+    expect(rerun.body.id).not.toBe(first.body.id);
+    // Another body is still another request.
+    const other = await svc.admin(svc.request.post('/api/v1/runs')).set('Idempotency-Key', 'tries/late-rerun').send({ workflow: 'grocery-reorder', rerunIfFailed: true, overrides: { timeoutSeconds: 5 } });
+    expect(other.status).toBe(409);
+  });
+
   it('a user cancel (no try number) leaves cancelRequestedByTry empty', async () => {
     const first = await submit('tries/user-cancel', 1);
     const cancel = await svc.admin(svc.request.post(`/api/v1/runs/${first.body.id}/cancel`)).send({ reason: 'from the UI' });
