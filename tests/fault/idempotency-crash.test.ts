@@ -21,7 +21,8 @@ async function register(baseUrl: string, key: string): Promise<Answer> {
       method: 'POST',
       headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, 'Content-Type': 'application/json', 'Idempotency-Key': key },
       body: JSON.stringify({ artifactUri: `s3://bucket/${key}` }),
-      signal: AbortSignal.timeout(15_000),
+      // Generous: 300 requests at once on a busy 2-core machine queue for a while behind one SQLite writer.
+      signal: AbortSignal.timeout(60_000),
     });
     const body = (await res.json().catch(() => ({}))) as { version?: number; error?: { message: string } };
     return { key, status: res.status, version: body.version, message: body.error?.message };
