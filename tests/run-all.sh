@@ -30,7 +30,15 @@ if [[ ",${GRIFFIN_TEST_SKIP:-}," == *,airflow,* ]]; then
   python_bin=python3
   pytest_targets=(server/runtime/python examples)
 fi
-tier "python: training helper, examples, Airflow provider" "$python_bin" -m pytest -q -p no:cacheprovider "${pytest_targets[@]}"
+tier "python: training helper, examples, Airflow provider" "$python_bin" -m pytest -q -p no:cacheprovider \
+  --ignore=airflow-plugin/tests/deployment "${pytest_targets[@]}"
+
+# A real Airflow 3 deployment (api-server, scheduler, dag-processor, triggerer; LocalExecutor on
+# PostgreSQL) against the real service: restarts, clears, kills and deadlines. A few minutes.
+if [[ ",${GRIFFIN_TEST_SKIP:-}," != *,airflow,* ]]; then
+  tier "Airflow deployment: the provider in a running Airflow" \
+    "$GRIFFIN_AIRFLOW_PYTHON" -m pytest -q -p no:cacheprovider airflow-plugin/tests/deployment
+fi
 
 echo
 if ((${#failed[@]})); then
