@@ -31,7 +31,16 @@ describe('reports of runs that finish while Griffin is away', () => {
   afterEach(async () => {
     for (const s of started.splice(0)) await s.stop('SIGKILL');
   });
+  // Training processes outlive the service by design; a test that failed halfway must not leave them waiting.
+  const trainingGroups: number[] = [];
   afterAll(async () => {
+    for (const pgid of trainingGroups) {
+      try {
+        process.kill(-pgid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
     for (const c of clusters) await c.destroy();
     for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
   });
@@ -78,6 +87,7 @@ describe('reports of runs that finish while Griffin is away', () => {
           const run = (await svc.api('GET', `/api/v1/runs/${id}`)).body;
           if (run.terminal) throw new Error(`run ${id} ended early: ${run.state} ${run.reason}`);
           const points = (await svc.api('GET', `/api/v1/runs/${id}/metrics?key=loss`)).body.items ?? [];
+          if (run.backendRef?.pid && !trainingGroups.includes(run.backendRef.pid)) trainingGroups.push(run.backendRef.pid);
           return run.state === 'running' && points.length === POINTS ? { id, workDir: run.backendRef.workDir as string, exitFile: run.backendRef.exitFile as string } : undefined;
         }),
       );
