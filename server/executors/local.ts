@@ -446,6 +446,18 @@ export class LocalExecutor implements Executor {
   async logs(run: Run, cursor: number, limit: number): Promise<LogChunk> {
     return readLogFile(this.logPath(run.id), cursor, limit);
   }
+
+  /** The log is a file: its last bytes are read directly, however long it is. */
+  async logTail(run: Run, bytes: number): Promise<string> {
+    const file = this.logPath(run.id);
+    let size: number;
+    try {
+      size = fs.statSync(file).size;
+    } catch {
+      return '';
+    }
+    return readLogFile(file, Math.max(0, size - bytes), bytes).text;
+  }
 }
 
 /** Reads up to `limit` bytes from `cursor`, ending on a line break when the chunk is cut short. */

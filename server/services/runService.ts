@@ -53,13 +53,13 @@ function idempotentPart(input: RunCreateInput): Omit<RunCreateInput, 'rerunIfFai
 }
 
 /**
- * The hashes a stored run may carry for this request: today's, and the two that runs stored before
- * rerunIfFailed left the hash (it was hashed as given, false by default) carry.
+ * Whether a stored run's request hash is this request's: today's form, or one of the two forms that
+ * runs stored before rerunIfFailed left the hash carry (it was hashed as given, false by default).
+ * The older forms are hashed only when today's does not match, so the common case costs one hash.
  */
-function requestHashes(input: RunCreateInput): { current: string; accepted: string[] } {
-  const part = idempotentPart(input);
-  const current = sha256Hex(canonicalJson(part));
-  return { current, accepted: [current, sha256Hex(canonicalJson({ ...part, rerunIfFailed: false })), sha256Hex(canonicalJson({ ...part, rerunIfFailed: true }))] };
+function sameRequest(storedHash: string | null, currentHash: string, part: ReturnType<typeof idempotentPart>): boolean {
+  if (storedHash === currentHash) return true;
+  return [false, true].some((rerunIfFailed) => sha256Hex(canonicalJson({ ...part, rerunIfFailed })) === storedHash);
 }
 
 /**
@@ -91,13 +91,14 @@ export class RunService {
    * so any number of concurrent identical requests leave exactly one run.
    */
   async submit(input: RunCreateInput, idempotencyKey: string | undefined, extra: { trigger?: Run['trigger']; triggerInfo?: Record<string, unknown> } = {}): Promise<SubmitResult> {
-    const { current: requestHash, accepted } = requestHashes(input);
+    const request = idempotentPart(input);
+    const requestHash = sha256Hex(canonicalJson(request));
     for (let attempt = 0; attempt < MAX_SUBMIT_ATTEMPTS; attempt += 1) {
       let generation: number | null = null;
       if (idempotencyKey) {
         const existing = await this.runs.latestByIdempotencyKey(idempotencyKey);
         if (existing) {
-          if (!accepted.includes(existing.requestHash ?? '')) {
+          if (!sameRequest(existing.requestHash, requestHash, request)) {
             throw new Conflict(`Idempotency-Key "${idempotencyKey}" was already used for run ${existing.id} with a different request body`, 'Idempotency-Key');
           }
           if (!startsNewGeneration(existing, input)) return { run: existing, created: false };
