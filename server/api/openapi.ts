@@ -13,8 +13,8 @@ const ERROR_SCHEMA = {
   },
 };
 
-function jsonSchema(schema: z.ZodType): Record<string, unknown> {
-  const out = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+function jsonSchema(schema: z.ZodType, io: 'input' | 'output' = 'input'): Record<string, unknown> {
+  const out = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<string, unknown>;
   delete out.$schema;
   return out;
 }
@@ -50,7 +50,8 @@ export function buildOpenApi(routes: RouteDef[], version: string): Record<string
   for (const route of routes) {
     const p = `/api/v1${openApiPath(route.path)}`;
     const success = String(route.successStatus ?? 200);
-    const content = Object.fromEntries((route.responseTypes ?? ['application/json']).map((type) => [type, { schema: {} }]));
+    const body = route.response ? jsonSchema(route.response, 'output') : {};
+    const content = Object.fromEntries((route.responseTypes ?? ['application/json']).map((type) => [type, { schema: type === 'application/json' ? body : {} }]));
     const successes = Object.fromEntries(
       [success, ...(route.alsoStatuses ?? []).map(String)].map((status) => [
         status,

@@ -49,6 +49,8 @@ export interface RouteDef<P = any, Q = any, B = any> {
   /** Other 2xx statuses the handler answers with, e.g. 200 when a create finds what it would create. */
   alsoStatuses?: number[];
   responseDescription?: string;
+  /** The shape of the success response body (JSON), for the OpenAPI document. */
+  response?: z.ZodType;
   /** Media types of the success response, when not JSON (e.g. application/zip, or any type for an artifact). */
   responseTypes?: string[];
   handler: (ctx: RouteContext<P, Q, B>) => Promise<Reply | void>;

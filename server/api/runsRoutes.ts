@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { RunService } from '../services/runService.ts';
 import { defineRoute, type RouteDef } from './route.ts';
 import { clientIdempotencyKey } from './idempotency.ts';
+import { MetricListResponse, RunPageResponse } from './responses.ts';
 import { DEFAULT_FOLLOW, followLog, type FollowOptions } from './logFollow.ts';
 import { DryRunQuery, LogCursorSet, LogQuery, MetricQuery, MetricsBatch, RunCancel, RunConsume, RunCreate, RunListQuery } from './schemas.ts';
 
@@ -34,13 +35,11 @@ export function runRoutes(runs: RunService, follow: FollowOptions = DEFAULT_FOLL
       method: 'get',
       path: '/runs',
       tag: 'runs',
-      summary: 'List runs, newest first; filter by state, workflow, trigger, DAG or idempotency key.',
+      summary: 'List runs, newest first; filter by state, workflow, trigger, DAG or idempotency key; include=latestMetrics adds each run\'s last metric values.',
       access: { role: 'viewer' },
       query: RunListQuery,
-      handler: async ({ query }) => {
-        const page = await runs.list(query);
-        return { body: { items: await Promise.all(page.items.map((r) => runs.view(r))), nextPageToken: page.nextPageToken } };
-      },
+      response: RunPageResponse,
+      handler: async ({ query }) => ({ body: await runs.viewPage(await runs.list(query), { latestMetrics: query.include === 'latestMetrics' }) }),
     }),
     defineRoute({
       method: 'get',
@@ -127,6 +126,7 @@ export function runRoutes(runs: RunService, follow: FollowOptions = DEFAULT_FOLL
       access: { role: 'viewer' },
       params: RunParams,
       query: MetricQuery,
+      response: MetricListResponse,
       handler: async ({ params, query }) => ({ body: { items: await runs.metrics(params.id, query.key) } }),
     }),
     defineRoute({

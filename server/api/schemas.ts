@@ -216,6 +216,8 @@ export const RunListQuery = PageQuery.extend({
   trigger: z.enum(TRIGGERS).optional(),
   dagId: z.string().max(250).optional(),
   idempotencyKey: z.string().max(255).optional(),
+  /** latestMetrics: each run carries the last value of each of its metrics (the runs list's metric columns). */
+  include: z.enum(['latestMetrics'], { message: 'must be "latestMetrics" (the only extra a run list can include)' }).optional(),
 });
 
 export const NameQuery = PageQuery.extend({ name: NAME.optional() });

@@ -215,6 +215,18 @@ export class RunService {
     return this.runs.list(filter);
   }
 
+  /** A page of runs in their public shape; with latestMetrics, each with its metrics' last values, read in one query. */
+  async viewPage(page: Page<Run>, include: { latestMetrics?: boolean } = {}): Promise<Page<RunView>> {
+    const latest = include.latestMetrics ? await this.runs.latestMetricsOf(page.items.map((r) => r.id)) : null;
+    const items = await Promise.all(
+      page.items.map(async (r) => {
+        const view = await this.view(r);
+        return latest ? { ...view, latestMetrics: latest.get(r.id) ?? {} } : view;
+      }),
+    );
+    return { items, nextPageToken: page.nextPageToken };
+  }
+
   /** The public shape of a run, with links; `detail` adds its events and latest metrics. */
   async view(run: Run, detail = false): Promise<RunView> {
     const info = run.triggerInfo ?? {};

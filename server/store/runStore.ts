@@ -390,21 +390,35 @@ export class RunStore {
     return rows.map((r) => ({ key: r.key, value: Number(r.value), step: toNumber(r.step), timestamp: r.timestamp }));
   }
 
-  /**
-   * The last value of each key: highest step, then the latest written. A window function picks
-   * them in the database, so a run with many thousands of points costs one row per key here.
-   */
+  /** The last value of each key of one run (see latestMetricsOf). */
   async latestMetrics(runId: string): Promise<Record<string, Omit<Metric, 'key'>>> {
+    return (await this.latestMetricsOf([runId])).get(runId) ?? {};
+  }
+
+  /**
+   * The last value of each key of each run: highest step, then the latest written. A window
+   * function picks them in the database, in one query for a whole page of runs, so a run with
+   * many thousands of points costs one row per key here. Runs without metrics are left out.
+   */
+  async latestMetricsOf(runIds: string[]): Promise<Map<string, Record<string, Omit<Metric, 'key'>>>> {
+    const byRun = new Map<string, Record<string, Omit<Metric, 'key'>>>();
+    if (runIds.length === 0) return byRun;
     const ranked = this.db('run_metrics')
-      .where({ run_id: runId })
-      .select('key', 'value', 'step', 'timestamp', this.db.raw('row_number() over (partition by ?? order by ?? desc, ?? desc) as rn', ['key', 'step', 'id']));
-    const rows = (await this.db.select('key', 'value', 'step', 'timestamp').from(ranked.as('ranked')).where('rn', 1)) as Array<{
+      .whereIn('run_id', runIds)
+      .select('run_id', 'key', 'value', 'step', 'timestamp', this.db.raw('row_number() over (partition by ??, ?? order by ?? desc, ?? desc) as rn', ['run_id', 'key', 'step', 'id']));
+    const rows = (await this.db.select('run_id', 'key', 'value', 'step', 'timestamp').from(ranked.as('ranked')).where('rn', 1)) as Array<{
+      run_id: string;
       key: string;
       value: number;
       step: number | string;
       timestamp: string;
     }>;
-    return Object.fromEntries(rows.map((r) => [r.key, { value: Number(r.value), step: toNumber(r.step), timestamp: r.timestamp }]));
+    for (const r of rows) {
+      const metrics = byRun.get(r.run_id) ?? {};
+      metrics[r.key] = { value: Number(r.value), step: toNumber(r.step), timestamp: r.timestamp };
+      byRun.set(r.run_id, metrics);
+    }
+    return byRun;
   }
 
   async upsertArtifact(runId: string, artifact: Omit<Artifact, 'createdAt'>): Promise<Artifact> {

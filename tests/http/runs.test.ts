@@ -1,3 +1,4 @@
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, supportedDatabases, type TestDatabase } from '../helpers/databases.ts';
 import { startTestService, type TestService } from '../helpers/service.ts';
@@ -133,5 +134,41 @@ describe.each(supportedDatabases())('run submission on %s', (dbId) => {
     const cancelled = await svc.admin(svc.request.get('/api/v1/runs?state=cancelled'));
     expect(cancelled.body.items.every((r: { state: string }) => r.state === 'cancelled')).toBe(true);
     expect((await svc.admin(svc.request.get('/api/v1/runs?state=bogus'))).status).toBe(400);
+  });
+
+  it('include=latestMetrics gives each listed run the last value of each metric, as the OpenAPI document describes', async () => {
+    const submit = async () => (await svc.admin(svc.request.post('/api/v1/runs')).send({ workflow: 'grocery-reorder', overrides: { hyperparameters: { learning_rate: 0.1 } } })).body;
+    const [a, b, quiet] = [await submit(), await submit(), await submit()];
+    const post = (id: string, metrics: unknown[]) => svc.admin(svc.request.post(`/api/v1/runs/${id}/metrics`)).send({ metrics });
+    // Step 3 written before step 2: "last" is the highest step, not the latest write.
+    expect((await post(a.id, [{ key: 'val_loss', value: 0.3, step: 3 }, { key: 'val_loss', value: 0.5, step: 2 }, { key: 'auc', value: 0.81, step: 3 }])).status).toBe(201);
+    expect((await post(b.id, [{ key: 'val_loss', value: 0.7, step: 1 }, { key: 'val_loss', value: 0.6, step: 1 }])).status).toBe(201);
+
+    const viewer = await svc.tokenFor('viewer');
+    const listed = await svc.request.get(`/api/v1/runs?workflow=grocery-reorder&include=latestMetrics&limit=500`).set('Authorization', `Bearer ${viewer}`);
+    expect(listed.status).toBe(200);
+    const byId = new Map(listed.body.items.map((r: { id: string }) => [r.id, r]));
+    expect((byId.get(a.id) as any).latestMetrics).toMatchObject({ val_loss: { value: 0.3, step: 3 }, auc: { value: 0.81, step: 3 } });
+    // Two points at one step: the one written last.
+    expect((byId.get(b.id) as any).latestMetrics).toMatchObject({ val_loss: { value: 0.6, step: 1 } });
+    expect(Object.keys((byId.get(b.id) as any).latestMetrics)).toEqual(['val_loss']);
+    expect((byId.get(quiet.id) as any).latestMetrics).toEqual({});
+    expect((byId.get(a.id) as any).spec.hyperparameters.learning_rate).toBe(0.1);
+
+    const doc = (await svc.admin(svc.request.get('/api/v1/openapi.json'))).body;
+    const schema = doc.paths['/api/v1/runs'].get.responses['200'].content['application/json'].schema;
+    expect(schema.properties.items.items.properties.latestMetrics).toBeDefined();
+    const validate = new Ajv2020({ strict: false, validateFormats: false }).compile(schema);
+    expect(validate(listed.body), JSON.stringify(validate.errors)).toBe(true);
+
+    // Without include the list stays as it was: no metric reads.
+    const plain = await svc.admin(svc.request.get('/api/v1/runs?workflow=grocery-reorder'));
+    expect(plain.body.items.every((r: object) => !('latestMetrics' in r))).toBe(true);
+    const bad = await svc.admin(svc.request.get('/api/v1/runs?include=metrics'));
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toMatchObject({ field: 'include' });
+    expect(bad.body.error.message).toContain('latestMetrics');
+    expect((await svc.request.get('/api/v1/runs?include=latestMetrics')).status).toBe(401);
+    for (const run of [a, b, quiet]) await svc.admin(svc.request.post(`/api/v1/runs/${run.id}/cancel`)).send({});
   });
 });
