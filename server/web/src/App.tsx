@@ -13,6 +13,7 @@ import { RegistryPage, RegisteredModelPage } from './pages/RegistryPage';
 import { ModelVersionPage } from './pages/ModelVersionPage';
 import { SchedulesPage } from './pages/SchedulesPage';
 import { TokensPage } from './pages/TokensPage';
+import { ComparePage } from './pages/ComparePage';
 
 interface RouteDef {
   pattern: string;
@@ -22,6 +23,7 @@ interface RouteDef {
 const ROUTES: RouteDef[] = [
   { pattern: '/runs', render: () => <RunsPage /> },
   { pattern: '/runs/:id', render: (p) => <RunPage id={p.id} /> },
+  { pattern: '/compare', render: () => <ComparePage /> },
   { pattern: '/workflows', render: () => <WorkflowsPage /> },
   { pattern: '/workflows/new', render: () => <WorkflowPage name={null} /> },
   { pattern: '/workflows/:name', render: (p) => <WorkflowPage name={p.name} /> },

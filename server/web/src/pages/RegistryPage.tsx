@@ -5,7 +5,7 @@ import { useLoad, useNow } from '../hooks';
 import { num, relativeTime } from '../format';
 import { Link } from '../router';
 import { Card, Empty, ErrorBanner, Loading, PageHeader } from '../components/ui';
-import { Bars } from '../components/LineChart';
+import { bestValue, joinList, metricDirection } from '../comparison';
 import { PromoteButton } from '../components/Promote';
 import type { ModelVersion, Page, RegisteredModel } from '../types';
 
@@ -76,8 +76,8 @@ function AliasChips({ aliases, name }: { aliases: Record<string, number>; name: 
   );
 }
 
-/** Lower is better for losses and errors; higher for everything else. */
-export const lowerIsBetter = (key: string) => /loss|error|rmse|mae|mse|perplexity/i.test(key);
+/** The comparison page holds one line per version; past that, the newest. */
+const COMPARE_MAX = 12;
 
 export function RegisteredModelPage({ name }: { name: string }) {
   const { can } = useAuth();
@@ -86,8 +86,7 @@ export function RegisteredModelPage({ name }: { name: string }) {
   const versions = useLoad(() => get<Page<ModelVersion>>(`/registry/models/${enc(name)}/versions?limit=500`), [name]);
   const items = versions.data?.items ?? [];
   const metricKeys = [...new Set(items.flatMap((v) => Object.keys(v.metrics)))].sort();
-  const [compareKey, setCompareKey] = useState<string | null>(null);
-  const key = compareKey ?? metricKeys.find((k) => /auc/i.test(k)) ?? metricKeys[0];
+  const [picked, setPicked] = useState<number[]>([]);
   const reload = () => {
     void model.reload();
     void versions.reload();
@@ -103,10 +102,25 @@ export function RegisteredModelPage({ name }: { name: string }) {
   if (!model.data) return <Loading />;
   const aliases = model.data.aliases ?? {};
   const production = aliases.production;
-  const best = (k: string) => {
-    const vals = items.map((v) => v.metrics[k]).filter((x): x is number => typeof x === 'number');
-    return lowerIsBetter(k) ? Math.min(...vals) : Math.max(...vals);
-  };
+  const best = (k: string) => bestValue(items.map((v) => v.metrics[k]), metricDirection(k));
+  const compareHref = (versions: number[]) => `/compare?versions=${joinList(versions.map((v) => `${name}@${v}`))}`;
+  const pick = (version: number, on: boolean) => setPicked((p) => (on ? [...p.filter((x) => x !== version), version] : p.filter((x) => x !== version)));
+  const compareActions = (
+    <>
+      <span className="muted small">best value per metric in bold</span>
+      {picked.length >= 2 ? (
+        <Link className="btn btn-primary btn-small" to={compareHref([...picked].sort((a, b) => a - b))} data-testid="compare-versions">
+          Compare {picked.length} versions
+        </Link>
+      ) : (
+        items.length >= 2 && (
+          <Link className="btn btn-small" to={compareHref(items.slice(0, COMPARE_MAX).map((v) => v.version).reverse())} data-testid="compare-versions" title="or tick the versions to compare">
+            Compare {items.length > COMPARE_MAX ? `the latest ${COMPARE_MAX}` : 'all'} versions
+          </Link>
+        )
+      )}
+    </>
+  );
 
   return (
     <div className="page">
@@ -117,7 +131,7 @@ export function RegisteredModelPage({ name }: { name: string }) {
         actions={<AliasChips aliases={aliases} name={name} />}
       />
       <ErrorBanner error={versions.error} title="Could not load versions" />
-      <Card title="Versions" actions={<span className="muted small">best value per metric in bold</span>}>
+      <Card title="Versions" actions={compareActions}>
         {items.length === 0 ? (
           <Empty>No versions yet.</Empty>
         ) : (
@@ -125,11 +139,12 @@ export function RegisteredModelPage({ name }: { name: string }) {
             <table className="table versions-table">
               <thead>
                 <tr>
+                  {items.length >= 2 && <th aria-label="compare" />}
                   <th>Version</th>
                   <th>Aliases</th>
                   {metricKeys.map((k) => (
-                    <th key={k} className="num" title={lowerIsBetter(k) ? 'lower is better' : 'higher is better'}>
-                      {k} {lowerIsBetter(k) ? '↓' : '↑'}
+                    <th key={k} className="num" title={metricDirection(k) === 'min' ? 'lower is better' : 'higher is better'}>
+                      {k} {metricDirection(k) === 'min' ? '↓' : '↑'}
                     </th>
                   ))}
                   <th className="right">Production</th>
@@ -138,6 +153,11 @@ export function RegisteredModelPage({ name }: { name: string }) {
               <tbody>
                 {items.map((v) => (
                   <tr key={v.version} data-version={v.version}>
+                    {items.length >= 2 && (
+                      <td>
+                        <input type="checkbox" name="compare-version" value={v.version} aria-label={`compare v${v.version}`} checked={picked.includes(v.version)} onChange={(e) => pick(v.version, e.target.checked)} />
+                      </td>
+                    )}
                     <td>
                       <Link to={`/registry/${name}/versions/${v.version}`} className="strong">
                         v{v.version}
@@ -160,7 +180,7 @@ export function RegisteredModelPage({ name }: { name: string }) {
                       )}
                     </td>
                     {metricKeys.map((k) => (
-                      <td key={k} className={`num${v.metrics[k] === best(k) && items.length > 1 ? ' best' : ''}`}>
+                      <td key={k} className={`num${v.metrics[k] === best(k) ? ' best' : ''}`}>
                         {num(v.metrics[k])}
                       </td>
                     ))}
@@ -175,20 +195,6 @@ export function RegisteredModelPage({ name }: { name: string }) {
         )}
       </Card>
       <div className="grid-2">
-        {key && items.length > 0 && (
-          <Card
-            title="Compare versions"
-            actions={
-              <select value={key} onChange={(e) => setCompareKey(e.target.value)} aria-label="metric">
-                {metricKeys.map((k) => (
-                  <option key={k}>{k}</option>
-                ))}
-              </select>
-            }
-          >
-            <Bars items={[...items].reverse().map((v) => ({ label: `v${v.version}`, value: v.metrics[key] }))} best={lowerIsBetter(key) ? 'min' : 'max'} />
-          </Card>
-        )}
         {can('editor') && items.length > 0 && <AliasForm name={name} aliases={aliases} versions={items.map((v) => v.version)} onDone={reload} />}
       </div>
     </div>

@@ -5,7 +5,7 @@ import { useLoad, useNow } from '../hooks';
 import { bytes, dateTime, duration, num, plain, relativeTime, runDuration } from '../format';
 import { Link } from '../router';
 import { Card, Empty, ErrorBanner, KeyValues, Loading, PageHeader, ParamsTable, StateBadge } from '../components/ui';
-import { LineChart } from '../components/LineChart';
+import { CHART_COLORS, LineChart } from '../components/LineChart';
 import { LineageChain } from '../components/Lineage';
 import { BackendRef } from '../components/BackendRef';
 import type { Artifact, Metric, Run } from '../types';
@@ -13,7 +13,6 @@ import type { Artifact, Metric, Run } from '../types';
 const RUN_POLL_MS = 1500;
 const LOG_POLL_MS = 1000;
 const LOG_KEEP_CHARS = 2_000_000;
-export const CHART_COLORS = ['#3b5bdb', '#e8590c', '#2b8a3e', '#ae3ec9', '#0c8599', '#c2255c', '#5c940d', '#1971c2'];
 
 export function RunPage({ id }: { id: string }) {
   const run = useLoad(() => get<Run>(`/runs/${enc(id)}`), [id]);

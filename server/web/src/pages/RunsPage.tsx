@@ -1,10 +1,12 @@
 import { useState } from 'react';
 import { get, query } from '../api';
 import { useLoad, useNow } from '../hooks';
-import { relativeTime, runDuration } from '../format';
+import { num, plain, relativeTime, runDuration } from '../format';
 import { Link, setSearch, useLocation } from '../router';
 import { Empty, ErrorBanner, Loading, PageHeader, RUN_STATES, StateBadge } from '../components/ui';
+import { compareCells, joinList, metricDirection, splitList } from '../comparison';
 import type { Page, Run, Workflow } from '../types';
+import './compare.css';
 
 const TRIGGERS = ['ui', 'http', 'cli', 'airflow', 'schedule'];
 const PAGE = 50;
@@ -16,10 +18,14 @@ export function RunsPage() {
   const [dagDraft, setDagDraft] = useState(filters.dagId);
   const now = useNow();
   // The whole visible window is re-read every 2 s, so new runs and state changes appear by themselves.
-  const runs = useLoad(() => get<Page<Run>>(`/runs${query({ ...filters, limit })}`), [filters.state, filters.workflow, filters.trigger, filters.dagId, limit], 2000);
+  const runs = useLoad(() => get<Page<Run>>(`/runs${query({ ...filters, limit, include: 'latestMetrics' })}`), [filters.state, filters.workflow, filters.trigger, filters.dagId, limit], 2000);
   const workflows = useLoad(() => get<Page<Workflow>>('/workflows?limit=500'), []);
   const workflowNames = [...new Set((workflows.data?.items ?? []).map((w) => w.name))].sort();
   const active = Object.values(filters).some(Boolean);
+  const columns = columnsFrom(search);
+  const [selected, setSelected] = useState<string[]>([]);
+  const items = runs.data ? sortRuns(runs.data.items, columns.sort) : [];
+  const toggle = (id: string, on: boolean) => setSelected((s) => (on ? [...s.filter((x) => x !== id), id] : s.filter((x) => x !== id)));
 
   return (
     <div className="page">
@@ -72,6 +78,7 @@ export function RunsPage() {
             <input name="dagId" placeholder="dag_id, then Enter" value={dagDraft} onChange={(e) => setDagDraft(e.target.value)} onBlur={() => setSearch({ dagId: dagDraft.trim() })} />
           </label>
         </form>
+        {runs.data && <ColumnChooser runs={runs.data.items} columns={columns} />}
         {active && (
           <button
             className="btn btn-ghost btn-small"
@@ -88,6 +95,25 @@ export function RunsPage() {
         </span>
       </div>
       <ErrorBanner error={runs.error} title="Could not load runs" />
+      {runs.data && runs.data.items.length > 0 && (
+        <div className="selection-bar">
+          {selected.length >= 2 ? (
+            <Link className="btn btn-primary btn-small" to={`/compare?runs=${joinList(selected)}`} data-testid="compare-runs">
+              Compare {selected.length} runs
+            </Link>
+          ) : (
+            <button type="button" className="btn btn-small" disabled data-testid="compare-runs">
+              Compare
+            </button>
+          )}
+          <span className="muted">{selected.length === 0 ? 'Tick two or more runs to compare them.' : `${selected.length} selected`}</span>
+          {selected.length > 0 && (
+            <button type="button" className="btn btn-ghost btn-small" onClick={() => setSelected([])}>
+              Clear selection
+            </button>
+          )}
+        </div>
+      )}
       {runs.loading && !runs.data ? (
         <Loading what="Loading runs" />
       ) : runs.data && runs.data.items.length === 0 ? (
@@ -100,6 +126,9 @@ export function RunsPage() {
             <table className="table runs-table">
               <thead>
                 <tr>
+                  <th className="select-cell">
+                    <span className="sr-only">select</span>
+                  </th>
                   <th>Run</th>
                   <th>State</th>
                   <th>Workflow</th>
@@ -108,11 +137,20 @@ export function RunsPage() {
                   <th>Created</th>
                   <th>Duration</th>
                   <th>Model version</th>
+                  {columns.metrics.map((k) => (
+                    <SortableHead key={`m:${k}`} column={{ kind: 'metric', key: k }} sort={columns.sort} />
+                  ))}
+                  {columns.params.map((k) => (
+                    <SortableHead key={`p:${k}`} column={{ kind: 'param', key: k }} sort={columns.sort} />
+                  ))}
                 </tr>
               </thead>
               <tbody>
-                {runs.data.items.map((r) => (
+                {items.map((r) => (
                   <tr key={r.id} data-run={r.id}>
+                    <td className="select-cell">
+                      <input type="checkbox" name="select" value={r.id} aria-label={`select run ${r.id}`} checked={selected.includes(r.id)} onChange={(e) => toggle(r.id, e.target.checked)} />
+                    </td>
                     <td>
                       <Link to={`/runs/${r.id}`} className="mono strong">
                         {r.id}
@@ -130,6 +168,16 @@ export function RunsPage() {
                     <td title={r.createdAt}>{relativeTime(r.createdAt, now)}</td>
                     <td>{runDuration(r, now)}</td>
                     <td>{r.modelVersion ? <Link to={`/registry/${r.modelVersion.name}/versions/${r.modelVersion.version}`}>{`${r.modelVersion.name} v${r.modelVersion.version}`}</Link> : <span className="muted">—</span>}</td>
+                    {columns.metrics.map((k) => (
+                      <td key={`m:${k}`} className="num mono" data-metric={k} title={r.latestMetrics?.[k] ? `step ${r.latestMetrics[k].step}` : 'not reported'}>
+                        {num(r.latestMetrics?.[k]?.value)}
+                      </td>
+                    ))}
+                    {columns.params.map((k) => (
+                      <td key={`p:${k}`} className="num mono" data-param={k}>
+                        {k in r.spec.hyperparameters ? plain(r.spec.hyperparameters[k]) : <span className="muted">—</span>}
+                      </td>
+                    ))}
                   </tr>
                 ))}
               </tbody>
@@ -145,5 +193,89 @@ export function RunsPage() {
         </div>
       )}
     </div>
+  );
+}
+
+/*
+ * Metric and parameter columns, chosen by the user and kept in the URL (metrics=, params=, sort=,
+ * order=), so a reload or a shared link shows the same table.
+ */
+
+interface Column {
+  kind: 'metric' | 'param';
+  key: string;
+}
+
+interface Columns {
+  metrics: string[];
+  params: string[];
+  sort: (Column & { order: 'asc' | 'desc' }) | null;
+}
+
+function columnsFrom(search: URLSearchParams): Columns {
+  const sort = search.get('sort') ?? '';
+  const at = sort.indexOf(':');
+  const kind = sort.slice(0, at);
+  const order = search.get('order') === 'asc' ? 'asc' : 'desc';
+  return {
+    metrics: splitList(search.get('metrics')),
+    params: splitList(search.get('params')),
+    sort: at > 0 && (kind === 'metric' || kind === 'param') ? { kind, key: sort.slice(at + 1), order } : null,
+  };
+}
+
+const cellOf = (run: Run, c: Column): unknown => (c.kind === 'metric' ? run.latestMetrics?.[c.key]?.value : run.spec.hyperparameters[c.key]);
+
+/** The runs shown, sorted by a chosen column (numbers by value, missing values last); otherwise newest first as served. */
+function sortRuns(runs: Run[], sort: Columns['sort']): Run[] {
+  if (!sort) return runs;
+  return [...runs].sort((a, b) => compareCells(cellOf(a, sort), cellOf(b, sort), sort.order));
+}
+
+function SortableHead({ column, sort }: { column: Column; sort: Columns['sort'] }) {
+  const current = sort && sort.kind === column.kind && sort.key === column.key ? sort.order : null;
+  // A metric first sorts best first; a parameter ascending. Clicking again flips.
+  const first = column.kind === 'metric' && metricDirection(column.key) === 'max' ? 'desc' : 'asc';
+  const next = current ? (current === 'asc' ? 'desc' : 'asc') : first;
+  return (
+    <th className={`num sortable col-${column.kind}`} aria-sort={current === 'asc' ? 'ascending' : current === 'desc' ? 'descending' : 'none'} data-column={`${column.kind}:${column.key}`}>
+      <button type="button" onClick={() => setSearch({ sort: `${column.kind}:${column.key}`, order: next })} title={`${column.kind === 'metric' ? 'last value of metric' : 'hyperparameter'} ${column.key}; click to sort`}>
+        {column.key}
+      </button>
+    </th>
+  );
+}
+
+function ColumnChooser({ runs, columns }: { runs: Run[]; columns: Columns }) {
+  // The keys of the runs listed, and any the URL names that this page of runs lacks.
+  const metricKeys = [...new Set([...runs.flatMap((r) => Object.keys(r.latestMetrics ?? {})), ...columns.metrics])].sort((a, b) => a.localeCompare(b));
+  const paramKeys = [...new Set([...runs.flatMap((r) => Object.keys(r.spec.hyperparameters)), ...columns.params])].sort((a, b) => a.localeCompare(b));
+  const chosen = columns.metrics.length + columns.params.length;
+  const set = (kind: 'metric' | 'param', key: string, on: boolean) => {
+    const list = kind === 'metric' ? columns.metrics : columns.params;
+    const next = on ? [...list.filter((k) => k !== key), key] : list.filter((k) => k !== key);
+    const dropsSort = !on && columns.sort?.kind === kind && columns.sort.key === key;
+    setSearch({ [kind === 'metric' ? 'metrics' : 'params']: joinList(next), ...(dropsSort ? { sort: '', order: '' } : {}) });
+  };
+  const group = (kind: 'metric' | 'param', title: string, keys: string[], on: string[]) => (
+    <>
+      <h3>{title}</h3>
+      {keys.length === 0 && <div className="muted small">none in these runs</div>}
+      {keys.map((k) => (
+        <label key={k}>
+          <input type="checkbox" name={`${kind}-column`} value={k} checked={on.includes(k)} onChange={(e) => set(kind, k, e.target.checked)} />
+          {k}
+        </label>
+      ))}
+    </>
+  );
+  return (
+    <details className="column-chooser" data-testid="column-chooser">
+      <summary className="btn btn-small">Columns{chosen ? ` (${chosen})` : ''} ▾</summary>
+      <div className="chooser-panel">
+        {group('metric', 'Metrics (last value)', metricKeys, columns.metrics)}
+        {group('param', 'Hyperparameters', paramKeys, columns.params)}
+      </div>
+    </details>
   );
 }
