@@ -104,9 +104,13 @@ export function LineChart({
   const yTicks = ticks(y0, y1, 4).map((t) => (scale === 'log' ? 10 ** t : t));
 
   const shownStep = hoverStep ?? x1;
+  /** A series' value at the step shown, or its last one before it (a shorter run ended earlier). */
   const valueAt = (s: (typeof drawn)[number]) => {
-    const i = s.points.findIndex((p) => p.step === shownStep);
-    return i < 0 ? undefined : { raw: s.points[i].value, smoothed: s.smoothed[i].value };
+    let i = -1;
+    s.points.forEach((p, j) => {
+      if (p.step <= shownStep) i = j;
+    });
+    return i < 0 ? undefined : { step: s.points[i].step, raw: s.points[i].value, smoothed: s.smoothed[i].value };
   };
 
   const onMove = (e: React.MouseEvent<SVGSVGElement>) => {
@@ -168,7 +172,10 @@ export function LineChart({
               <li key={s.id} data-legend={s.id}>
                 <span className="swatch" style={{ background: s.color }} aria-hidden />
                 <span className="legend-label">{s.label}</span>
-                <span className="legend-value mono">{v ? num(smoothing > 0 ? v.smoothed : v.raw) : '—'}</span>
+                <span className="legend-value mono" title={v ? `step ${v.step}` : undefined}>
+                  {v ? num(smoothing > 0 ? v.smoothed : v.raw) : '—'}
+                  {v && v.step !== shownStep && <span className="muted"> @ {v.step}</span>}
+                </span>
               </li>
             );
           })}

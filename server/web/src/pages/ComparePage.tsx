@@ -3,7 +3,7 @@ import { ApiError, enc, errorText, get } from '../api';
 import { useLoad } from '../hooks';
 import { num, plain } from '../format';
 import { Link, setSearch, useLocation } from '../router';
-import { Card, Empty, ErrorBanner, Loading, Notice, PageHeader, StateBadge } from '../components/ui';
+import { Card, Empty, ErrorBanner, Loading, Notice, PageHeader, StateBadge, TERMINAL } from '../components/ui';
 import { CHART_COLORS, LineChart, type Point, type Scale } from '../components/LineChart';
 import { bestValue, formatDirections, joinList, metricDirection, paramRows, parseDirections, splitList, worstValue, type Direction } from '../comparison';
 import type { Metric, ModelVersion, Run } from '../types';
@@ -11,6 +11,7 @@ import './compare.css';
 
 /** One colour per subject: more would repeat colours and make the charts ambiguous. */
 const MAX_SUBJECTS = CHART_COLORS.length;
+const LIVE_MS = 3000;
 
 /** A run, or a model version resolved to its run where it has one, as the comparison shows it. */
 interface Subject {
@@ -83,7 +84,8 @@ async function versionSubject(ref: string, color: string): Promise<Subject> {
     color,
     state: null,
     params: {},
-    context: Object.fromEntries(Object.entries(mv.tags).map(([k, v]) => [`tag ${k}`, v])),
+    // griffin.* tags repeat the run's own facts, shown from the run below.
+    context: Object.fromEntries(Object.entries(mv.tags).filter(([k]) => !(mv.runId && k.startsWith('griffin.'))).map(([k, v]) => [`tag ${k}`, v])),
     finals: mv.metrics,
     history: {},
     note: mv.runId ? null : 'registered without a run: its metric snapshot only, no curves or parameters',
@@ -120,7 +122,10 @@ export function ComparePage() {
   const requested = [...runRefs.map((ref) => ({ kind: 'run' as const, ref })), ...versionRefs.map((ref) => ({ kind: 'version' as const, ref }))];
   const refs = requested.slice(0, MAX_SUBJECTS);
   const key = refs.map((r) => `${r.kind}:${r.ref}`).join('|');
-  const loaded = useLoad(() => loadSubjects(refs), [key]);
+  // Runs still training are re-read, so their curves grow as on the run page.
+  const [live, setLive] = useState(false);
+  const loaded = useLoad(() => loadSubjects(refs), [key], live ? LIVE_MS : null);
+  useEffect(() => setLive(Boolean(loaded.data?.subjects.some((s) => s.state && !TERMINAL.includes(s.state)))), [loaded.data]);
 
   const scale: Scale = search.get('scale') === 'log' ? 'log' : 'linear';
   const smoothing = Math.min(Math.max(Number(search.get('smooth')) || 0, 0), 0.95);
@@ -236,7 +241,8 @@ function FinalValues({ subjects, chosen }: { subjects: Subject[]; chosen: Record
                 const dir = metricDirection(k, chosen);
                 const values = subjects.map((s) => s.finals[k]);
                 const best = bestValue(values, dir);
-                const worst = worstValue(values, dir);
+                // With two values the other one is simply not the best; "worst" says something from three on.
+                const worst = values.filter((v) => typeof v === 'number').length > 2 ? worstValue(values, dir) : undefined;
                 return (
                   <tr key={k} data-final={k} data-direction={dir}>
                     <th className="mono">{k}</th>
@@ -270,7 +276,8 @@ function FinalValues({ subjects, chosen }: { subjects: Subject[]; chosen: Record
   );
 }
 
-const deltaText = (d: number): string => `${d > 0 ? '+' : '−'}${num(Math.abs(d))} vs best`;
+/** Three significant digits in plain decimals: a gap of 0.00023 reads as such, not as 2.3e-4. */
+const deltaText = (d: number): string => `${d > 0 ? '+' : '−'}${Number(Math.abs(d).toPrecision(3))} vs best`;
 
 /**
  * The values of one metric as dots on an axis that spans only their range, so a difference in the

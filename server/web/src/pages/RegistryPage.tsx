@@ -7,6 +7,7 @@ import { Link } from '../router';
 import { Card, Empty, ErrorBanner, Loading, PageHeader } from '../components/ui';
 import { bestValue, joinList, metricDirection } from '../comparison';
 import { PromoteButton } from '../components/Promote';
+import './compare.css';
 import type { ModelVersion, Page, RegisteredModel } from '../types';
 
 export function RegistryPage() {
@@ -139,7 +140,6 @@ export function RegisteredModelPage({ name }: { name: string }) {
             <table className="table versions-table">
               <thead>
                 <tr>
-                  {items.length >= 2 && <th aria-label="compare" />}
                   <th>Version</th>
                   <th>Aliases</th>
                   {metricKeys.map((k) => (
@@ -153,12 +153,10 @@ export function RegisteredModelPage({ name }: { name: string }) {
               <tbody>
                 {items.map((v) => (
                   <tr key={v.version} data-version={v.version}>
-                    {items.length >= 2 && (
-                      <td>
-                        <input type="checkbox" name="compare-version" value={v.version} aria-label={`compare v${v.version}`} checked={picked.includes(v.version)} onChange={(e) => pick(v.version, e.target.checked)} />
-                      </td>
-                    )}
                     <td>
+                      {items.length >= 2 && (
+                        <input type="checkbox" className="version-pick" name="compare-version" value={v.version} aria-label={`compare v${v.version}`} checked={picked.includes(v.version)} onChange={(e) => pick(v.version, e.target.checked)} />
+                      )}
                       <Link to={`/registry/${name}/versions/${v.version}`} className="strong">
                         v{v.version}
                       </Link>

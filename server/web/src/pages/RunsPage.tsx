@@ -123,7 +123,7 @@ export function RunsPage() {
       ) : (
         runs.data && (
           <div className="table-wrap">
-            <table className="table runs-table">
+            <table className={`table runs-table${columns.metrics.length + columns.params.length ? ' with-columns' : ''}`}>
               <thead>
                 <tr>
                   <th className="select-cell">

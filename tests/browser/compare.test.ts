@@ -1,0 +1,245 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { PROJECT_ROOT } from '../../server/config.ts';
+import { startServiceProcess, type ServiceProcess } from '../helpers/process.ts';
+import { ADMIN_TOKEN } from '../helpers/service.ts';
+
+/*
+ * Comparing runs as a user does: three real runs of the example workflow with different
+ * hyperparameters (the local backend trains them), chosen on the runs list and opened side by side;
+ * then two of the versions they registered, from the registry. The real service as a process,
+ * serving the built UI, in headless Chromium (playwright-core, no browser download), as in
+ * ui.test.ts. Screenshots land in test-results/screenshots/.
+ */
+
+const SKIPPED = (process.env.GRIFFIN_TEST_SKIP ?? '')
+  .split(',')
+  .map((s) => s.trim())
+  .includes('chromium');
+const CHROMIUM = process.env.GRIFFIN_CHROMIUM || '/usr/bin/chromium';
+const SHOTS = path.join(PROJECT_ROOT, 'test-results', 'screenshots');
+const VIEWPORT = { width: 1366, height: 860 };
+
+/** Different enough to tell apart on every chart, quick enough to train in seconds. */
+const SETTINGS = [
+  { learning_rate: 0.01, epochs: 4 },
+  { learning_rate: 0.05, epochs: 6 },
+  { learning_rate: 0.4, epochs: 5 },
+];
+
+interface TrainedRun {
+  id: string;
+  hyperparameters: Record<string, unknown>;
+  latest: Record<string, { value: number; step: number }>;
+  version: number;
+}
+
+describe.skipIf(SKIPPED)('comparing runs in the web UI (headless Chromium)', () => {
+  let service: ServiceProcess;
+  let browser: Browser;
+  let dataDir: string;
+  let runs: TrainedRun[] = [];
+  const contexts: BrowserContext[] = [];
+  const pageErrors: string[] = [];
+
+  beforeAll(async () => {
+    if (!fs.existsSync(CHROMIUM)) throw new Error(`Chromium is not at ${CHROMIUM}: point GRIFFIN_CHROMIUM at a Chromium binary, or skip browser tests with GRIFFIN_TEST_SKIP=chromium.`);
+    const build = spawnSync(process.execPath, [path.join(PROJECT_ROOT, 'server', 'web', 'ensure-built.mjs'), '--strict'], { encoding: 'utf8' });
+    if (build.status !== 0) throw new Error(`the web UI did not build:\n${build.stdout}${build.stderr}`);
+    fs.mkdirSync(SHOTS, { recursive: true });
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'griffin-compare-'));
+    service = await startServiceProcess({ GRIFFIN_DATA_DIR: dataDir, GRIFFIN_LOG_LEVEL: 'warn' });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+
+    // One after another, so the registered versions are numbered in SETTINGS order.
+    for (const hp of SETTINGS) {
+      const submitted = await service.api('POST', '/api/v1/runs', { workflow: 'grocery-reorder', overrides: { hyperparameters: hp } });
+      expect(submitted.status).toBe(201);
+      let run = submitted.body;
+      while (!run.terminal) {
+        await new Promise((r) => setTimeout(r, 250));
+        run = (await service.api('GET', `/api/v1/runs/${submitted.body.id}`)).body;
+      }
+      expect(run.state, run.reason).toBe('succeeded');
+      runs.push({ id: run.id, hyperparameters: run.spec.hyperparameters, latest: run.latestMetrics, version: run.modelVersion.version });
+    }
+  }, 300_000);
+
+  afterAll(async () => {
+    for (const c of contexts) await c.close().catch(() => {});
+    await browser?.close();
+    await service?.stop();
+    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  async function signedInPage(): Promise<Page> {
+    const context = await browser.newContext({ viewport: VIEWPORT, baseURL: service.baseUrl });
+    contexts.push(context);
+    const page = await context.newPage();
+    page.setDefaultTimeout(20_000);
+    page.on('pageerror', (e) => pageErrors.push(`${page.url()}: ${e.message}`));
+    await page.goto('/signin');
+    await page.fill('input[name="token"]', ADMIN_TOKEN);
+    await page.click('button[type="submit"]');
+    await page.waitForSelector('.sidebar');
+    return page;
+  }
+
+  const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+  const argBest = (key: string, better: 'min' | 'max') => [...runs].sort((a, b) => (better === 'min' ? a.latest[key].value - b.latest[key].value : b.latest[key].value - a.latest[key].value))[0];
+  /** The run ids of the runs table, top to bottom. */
+  const rowOrder = (page: Page) => page.locator('tr[data-run]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-run')));
+
+  it('the runs list shows chosen metric and parameter columns, sorts them, and keeps the choice in the URL through a reload', async () => {
+    const page = await signedInPage();
+    await page.goto('/runs');
+    for (const r of runs) await page.waitForSelector(`tr[data-run="${r.id}"] .badge[data-state="succeeded"]`);
+
+    await page.click('[data-testid="column-chooser"] summary');
+    await page.check('input[name="metric-column"][value="val_auc"]');
+    await page.check('input[name="param-column"][value="learning_rate"]');
+    await page.waitForURL(/metrics=val_auc/);
+    expect(new URL(page.url()).searchParams.get('params')).toBe('learning_rate');
+    await page.click('[data-testid="column-chooser"] summary');
+    for (const r of runs) {
+      const cell = page.locator(`tr[data-run="${r.id}"] td[data-param="learning_rate"]`);
+      expect(await cell.textContent()).toBe(String(r.hyperparameters.learning_rate));
+      expect(await page.locator(`tr[data-run="${r.id}"] td[data-metric="val_auc"]`).textContent()).toMatch(/^0\.\d+$/);
+    }
+
+    // A higher-is-better metric sorts best first, and a second click flips it.
+    const byAuc = [...runs].sort((a, b) => b.latest.val_auc.value - a.latest.val_auc.value).map((r) => r.id);
+    await page.click('th[data-column="metric:val_auc"] button');
+    await page.waitForSelector('th[data-column="metric:val_auc"][aria-sort="descending"]');
+    expect(await rowOrder(page)).toEqual(byAuc);
+    await page.click('th[data-column="metric:val_auc"] button');
+    await page.waitForSelector('th[data-column="metric:val_auc"][aria-sort="ascending"]');
+    expect(await rowOrder(page)).toEqual([...byAuc].reverse());
+    // Parameters sort by number: 0.4 after 0.05 (as text it would come first).
+    await page.click('th[data-column="param:learning_rate"] button');
+    await page.waitForSelector('th[data-column="param:learning_rate"][aria-sort="ascending"]');
+    expect(await rowOrder(page)).toEqual(runs.map((r) => r.id));
+
+    // A reload (or the link shared) shows the same columns, sorted the same way.
+    const url = page.url();
+    expect(url).toMatch(/sort=param%3Alearning_rate|sort=param:learning_rate/);
+    await page.reload();
+    await page.waitForSelector('th[data-column="param:learning_rate"][aria-sort="ascending"]');
+    await page.waitForSelector('th[data-column="metric:val_auc"]');
+    expect(await rowOrder(page)).toEqual(runs.map((r) => r.id));
+    expect(page.url()).toBe(url);
+    await shot(page, '20-runs-metric-columns');
+    expect(pageErrors).toEqual([]);
+  }, 90_000);
+
+  it('three runs ticked on the runs list open side by side: overlaid curves, a parameter diff, the best value per direction, a log scale', async () => {
+    const page = await signedInPage();
+    await page.goto('/runs');
+    expect(await page.locator('[data-testid="compare-runs"]').isDisabled()).toBe(true);
+    for (const r of runs) await page.check(`tr[data-run="${r.id}"] input[name="select"]`);
+    await page.click('[data-testid="compare-runs"] >> text=Compare 3 runs');
+    await page.waitForURL(/\/compare\?runs=/);
+    expect(new URL(page.url()).searchParams.get('runs')).toBe(runs.map((r) => r.id).join(','));
+
+    // One chart per metric, one line per run, with a legend naming each run.
+    const lossChart = page.locator('figure.chart[data-metric="val_loss"]');
+    await lossChart.locator('path.series').nth(2).waitFor();
+    expect(await lossChart.locator('path.series').count()).toBe(3);
+    expect(await lossChart.locator('path.series').evaluateAll((ps) => ps.map((p) => p.getAttribute('data-series')))).toEqual(runs.map((r) => r.id));
+    for (const r of runs) await lossChart.locator(`.chart-legend [data-legend="${r.id}"] >> text=${r.id}`).waitFor();
+    expect(await page.locator('figure.chart[data-metric="val_auc"] path.series').count()).toBe(3);
+    // The y axis spans the values, not 0 to the largest: its lowest tick is above 0.
+    const lowestAucTick = await page.locator('figure.chart[data-metric="val_auc"] text.tick').evaluateAll((ts) => Math.min(...ts.slice(0, 4).map((t) => Number(t.textContent))));
+    expect(lowestAucTick).toBeGreaterThan(0.3);
+
+    // Parameters: the rows that differ are marked; the others are not, and can be hidden.
+    for (const key of ['learning_rate', 'epochs']) await page.waitForSelector(`tr[data-param="${key}"].differs`);
+    const same = page.locator('tr[data-param="batch_size"]');
+    expect(await same.getAttribute('data-differs')).toBe('false');
+    expect(await page.locator('tr[data-param="learning_rate"] td').allTextContents()).toEqual(runs.map((r) => String(r.hyperparameters.learning_rate)));
+    await page.check('input[name="onlyDiff"]');
+    await page.waitForURL(/diff=only/);
+    expect(await same.count()).toBe(0);
+    expect(await page.locator('tr[data-param="learning_rate"].differs').count()).toBe(1);
+
+    // Final values: the best is the lowest loss and the highest AUC.
+    for (const [key, better] of [['val_loss', 'min'], ['train_loss', 'min'], ['val_auc', 'max'], ['auc', 'max']] as const) {
+      const row = page.locator(`tr[data-final="${key}"]`);
+      expect(await row.getAttribute('data-direction')).toBe(better);
+      expect(await row.locator('td[data-mark="best"]').getAttribute('data-subject')).toBe(argBest(key, better).id);
+      expect(await row.locator('td[data-mark="best"]').count()).toBe(1);
+    }
+    // The user can say a metric is better the other way round; the best moves with it.
+    await page.click('tr[data-final="val_auc"] button.direction');
+    await page.waitForSelector('tr[data-final="val_auc"][data-direction="min"]');
+    expect(await page.locator('tr[data-final="val_auc"] td[data-mark="best"]').getAttribute('data-subject')).toBe(argBest('val_auc', 'min').id);
+    await page.click('tr[data-final="val_auc"] button.direction');
+    await page.waitForSelector('tr[data-final="val_auc"][data-direction="max"]');
+    await shot(page, '21-compare-runs');
+
+    // Log scale and smoothing redraw every chart and stay in the URL.
+    await page.click('button[data-scale="log"]');
+    await page.waitForSelector('figure.chart[data-metric="val_loss"][data-scale="log"]');
+    expect(new URL(page.url()).searchParams.get('scale')).toBe('log');
+    expect(await page.locator('figure.chart[data-scale="linear"]').count()).toBe(0);
+    const linearPath = await page.locator('figure.chart[data-metric="train_loss"] path.series').first().getAttribute('d');
+    await page.fill('input[name="smoothing"]', '0.6');
+    await page.waitForURL(/smooth=0\.6/);
+    await page.locator('figure.chart[data-metric="train_loss"] path.raw').first().waitFor();
+    expect(await page.locator('figure.chart[data-metric="train_loss"] path.series').first().getAttribute('d')).not.toBe(linearPath);
+    await page.reload();
+    await page.waitForSelector('figure.chart[data-metric="val_loss"][data-scale="log"]');
+    expect(await page.locator('input[name="smoothing"]').inputValue()).toBe('0.6');
+    expect(await page.locator('input[name="onlyDiff"]').isChecked()).toBe(true);
+    await shot(page, '22-compare-runs-log-smoothed');
+    expect(pageErrors).toEqual([]);
+  }, 90_000);
+
+  it('the registry links two versions into the comparison, resolved to their runs', async () => {
+    const page = await signedInPage();
+    await page.goto('/registry/grocery-reorder');
+    await page.waitForSelector('tr[data-version="3"]');
+    const [first, last] = [runs[0], runs[2]];
+    await page.check(`input[name="compare-version"][value="${first.version}"]`);
+    await page.check(`input[name="compare-version"][value="${last.version}"]`);
+    await shot(page, '23-registry-compare-versions');
+    await page.click('[data-testid="compare-versions"] >> text=Compare 2 versions');
+    await page.waitForURL(/\/compare\?versions=/);
+    expect(new URL(page.url()).searchParams.get('versions')).toBe(`grocery-reorder@${first.version},grocery-reorder@${last.version}`);
+    await page.waitForSelector('.page-header h1 >> text=Compare 2 model versions');
+    const chart = page.locator('figure.chart[data-metric="val_loss"]');
+    await chart.locator('path.series').nth(1).waitFor();
+    expect(await chart.locator('path.series').count()).toBe(2);
+    await chart.locator('.chart-legend >> text=grocery-reorder v1').waitFor();
+    await page.waitForSelector('tr[data-param="learning_rate"].differs');
+    await page.waitForSelector(`tr[data-param="run"] >> text=${first.id}`);
+    // The registered snapshot's auc decides the best between the two.
+    const better = first.latest.auc.value > last.latest.auc.value ? first : last;
+    expect(await page.locator('tr[data-final="auc"] td[data-mark="best"]').getAttribute('data-subject')).toBe(`grocery-reorder@${better.version}`);
+    await shot(page, '24-compare-versions');
+    expect(pageErrors).toEqual([]);
+  }, 60_000);
+
+  it('a run or version that cannot be read is named and left out; the rest still compare', async () => {
+    const page = await signedInPage();
+    await page.goto(`/compare?runs=${runs[0].id},${runs[1].id},nosuchrun000`);
+    await page.waitForSelector('[data-failed="nosuchrun000"] >> text=not found');
+    await page.locator('figure.chart[data-metric="val_loss"] path.series').nth(1).waitFor();
+    expect(await page.locator('figure.chart[data-metric="val_loss"] path.series').count()).toBe(2);
+    // The × leaves a run out of the comparison (and out of the URL).
+    await page.click(`button[aria-label="remove ${runs[1].id}"]`);
+    await page.waitForURL((u) => u.searchParams.get('runs') === `${runs[0].id},nosuchrun000`);
+    await page.waitForSelector('text=Only one left to show');
+
+    await page.goto('/compare?versions=grocery-reorder,grocery-reorder@99');
+    await page.waitForSelector('[data-failed="grocery-reorder"] >> text=/name@version/');
+    await page.waitForSelector('[data-failed="grocery-reorder@99"] >> text=not found');
+    await page.goto('/compare');
+    await page.waitForSelector('text=Nothing to compare yet');
+    expect(pageErrors).toEqual([]);
+  }, 60_000);
+});
