@@ -104,7 +104,10 @@ describe.skipIf(SKIPPED)('comparing runs in the web UI (headless Chromium)', () 
     await page.check('input[name="param-column"][value="learning_rate"]');
     await page.waitForURL(/metrics=val_auc/);
     expect(new URL(page.url()).searchParams.get('params')).toBe('learning_rate');
-    await page.click('[data-testid="column-chooser"] summary');
+    await shot(page, '19-runs-column-chooser');
+    // A click elsewhere closes the chooser.
+    await page.click('h1');
+    await page.waitForSelector('[data-testid="column-chooser"] .chooser-panel', { state: 'hidden' });
     for (const r of runs) {
       const cell = page.locator(`tr[data-run="${r.id}"] td[data-param="learning_rate"]`);
       expect(await cell.textContent()).toBe(String(r.hyperparameters.learning_rate));
@@ -196,6 +199,16 @@ describe.skipIf(SKIPPED)('comparing runs in the web UI (headless Chromium)', () 
     expect(await page.locator('input[name="smoothing"]').inputValue()).toBe('0.6');
     expect(await page.locator('input[name="onlyDiff"]').isChecked()).toBe(true);
     await shot(page, '22-compare-runs-log-smoothed');
+    // On a phone the page stacks: no part of it is wider than the screen (tables scroll inside their frame).
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.waitForSelector('figure.chart[data-metric="val_loss"]');
+    const wider = await page.evaluate(() =>
+      [...document.querySelectorAll('.compare-page *')]
+        .filter((el) => !el.closest('.table-wrap') && el.getBoundingClientRect().right > window.innerWidth + 1)
+        .map((el) => `${el.tagName.toLowerCase()}.${el.className}`),
+    );
+    expect(wider).toEqual([]);
+    await shot(page, '22b-compare-runs-phone');
     expect(pageErrors).toEqual([]);
   }, 90_000);
 

@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { get, query } from '../api';
 import { useLoad, useNow } from '../hooks';
 import { num, plain, relativeTime, runDuration } from '../format';
@@ -251,6 +251,15 @@ function ColumnChooser({ runs, columns }: { runs: Run[]; columns: Columns }) {
   const metricKeys = [...new Set([...runs.flatMap((r) => Object.keys(r.latestMetrics ?? {})), ...columns.metrics])].sort((a, b) => a.localeCompare(b));
   const paramKeys = [...new Set([...runs.flatMap((r) => Object.keys(r.spec.hyperparameters)), ...columns.params])].sort((a, b) => a.localeCompare(b));
   const chosen = columns.metrics.length + columns.params.length;
+  // Open, it closes on a click elsewhere, as a menu does.
+  const details = useRef<HTMLDetailsElement>(null);
+  useEffect(() => {
+    const close = (e: MouseEvent) => {
+      if (details.current?.open && !details.current.contains(e.target as Node)) details.current.open = false;
+    };
+    document.addEventListener('mousedown', close);
+    return () => document.removeEventListener('mousedown', close);
+  }, []);
   const set = (kind: 'metric' | 'param', key: string, on: boolean) => {
     const list = kind === 'metric' ? columns.metrics : columns.params;
     const next = on ? [...list.filter((k) => k !== key), key] : list.filter((k) => k !== key);
@@ -270,7 +279,7 @@ function ColumnChooser({ runs, columns }: { runs: Run[]; columns: Columns }) {
     </>
   );
   return (
-    <details className="column-chooser" data-testid="column-chooser">
+    <details className="column-chooser" data-testid="column-chooser" ref={details}>
       <summary className="btn btn-small">Columns{chosen ? ` (${chosen})` : ''} ▾</summary>
       <div className="chooser-panel">
         {group('metric', 'Metrics (last value)', metricKeys, columns.metrics)}
