@@ -237,6 +237,26 @@ describe.skipIf(SKIPPED)('comparing runs in the web UI (headless Chromium)', () 
     expect(pageErrors).toEqual([]);
   }, 60_000);
 
+  it('a run still training grows on the comparison without a reload', async () => {
+    // Long epochs keep it running; the test reports a metric of its own (a key the training code
+    // never logs) through the API, point by point, as a training process would.
+    const slow = await service.api('POST', '/api/v1/runs', { workflow: 'grocery-reorder', overrides: { hyperparameters: { epochs: 50, sleep_per_epoch: 2 } } });
+    expect(slow.status).toBe(201);
+    const report = (step: number) => service.api('POST', `/api/v1/runs/${slow.body.id}/metrics`, { metrics: [{ key: 'probe_loss', value: 1 / step, step }] });
+    for (const step of [1, 2]) expect((await report(step)).status).toBe(201);
+    const page = await signedInPage();
+    await page.goto(`/compare?runs=${runs[0].id},${slow.body.id}`);
+    const pointsOf = `figure.chart[data-metric="probe_loss"] path.series[data-series="${slow.body.id}"]`;
+    await page.locator(pointsOf).waitFor();
+    expect(((await page.locator(pointsOf).getAttribute('d')) ?? '').split('L').length).toBe(2);
+    await page.waitForSelector(`[data-subject="${slow.body.id}"] .badge[data-state="running"]`);
+    for (const step of [3, 4]) expect((await report(step)).status).toBe(201);
+    await page.waitForFunction((sel) => (document.querySelector(sel)?.getAttribute('d') ?? '').split('L').length === 4, pointsOf);
+    expect(await page.locator(`tr[data-final="probe_loss"] td[data-subject="${slow.body.id}"]`).textContent()).toContain('0.25');
+    expect((await service.api('POST', `/api/v1/runs/${slow.body.id}/cancel`, {})).status).toBe(202);
+    expect(pageErrors).toEqual([]);
+  }, 90_000);
+
   it('a run or version that cannot be read is named and left out; the rest still compare', async () => {
     const page = await signedInPage();
     await page.goto(`/compare?runs=${runs[0].id},${runs[1].id},nosuchrun000`);
