@@ -177,7 +177,8 @@ describe.skipIf(SKIPPED)('web UI (headless Chromium)', () => {
   }, 90_000);
 
   it('starting a run on a backend that is not configured shows why on the form', async () => {
-    const created = await service.api('POST', '/api/v1/workflows', {
+    // Forced: this server has no Kubernetes, so a plain save is refused (tests/http/newcomer.test.ts).
+    const created = await service.api('POST', '/api/v1/workflows?force=true', {
       name: 'needs-kubernetes',
       model: 'logistic-regression',
       dataset: 'grocery-reorder',
