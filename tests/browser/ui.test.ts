@@ -422,7 +422,7 @@ describe.skipIf(SKIPPED)('web UI (headless Chromium)', () => {
   }, 120_000);
 
   it("Run again opens the run form with the run's overrides filled in, and starts a run with them", async () => {
-    const submitted = await service.api('POST', '/api/v1/runs', { workflow: 'grocery-reorder@1', overrides: { hyperparameters: { epochs: 3, l2: 0.25 }, timeoutSeconds: 600 } });
+    const submitted = await service.api('POST', '/api/v1/runs', { workflow: 'grocery-reorder@1', overrides: { hyperparameters: { epochs: 3, l2: 0.25 }, timeoutSeconds: 900 } });
     expect(submitted.status).toBe(201);
     await finished(submitted.body.id);
     const page = await newPage();
@@ -433,14 +433,14 @@ describe.skipIf(SKIPPED)('web UI (headless Chromium)', () => {
     await page.waitForSelector(`.banner >> text=${submitted.body.id}`);
     expect(await page.inputValue('input[name="hp.epochs"]')).toBe('3');
     expect(await page.inputValue('input[name="hp.l2"]')).toBe('0.25');
-    expect(await page.inputValue('input[name="timeoutSeconds"]')).toBe('600');
+    expect(await page.inputValue('input[name="timeoutSeconds"]')).toBe('900');
     // What the run did not change stays empty: the workflow's value applies.
     expect(await page.inputValue('input[name="hp.batch_size"]')).toBe('');
     await shot(page, '16-run-again');
     await page.click('[data-testid="start-run"]');
     await page.waitForURL((url) => /\/runs\/[a-z0-9]+$/.test(url.pathname) && !url.pathname.endsWith(submitted.body.id));
     const again = await service.api('GET', `/api/v1/runs/${page.url().split('/').pop()}`);
-    expect(again.body.spec).toMatchObject({ hyperparameters: { epochs: 3, l2: 0.25 }, timeoutSeconds: 600 });
+    expect(again.body.spec).toMatchObject({ hyperparameters: { epochs: 3, l2: 0.25 }, timeoutSeconds: 900 });
     await finished(again.body.id);
     expect(pageErrors).toEqual([]);
   }, 90_000);
@@ -486,6 +486,7 @@ describe.skipIf(SKIPPED)('web UI (headless Chromium)', () => {
     const page = await newPage();
     await signIn(page);
     await page.goto('/workflows/backend-choice?tab=run');
+    await page.waitForSelector('select[name="backend"] option >> text=ray (not configured on this server)', { state: 'attached' });
     const options = await page.locator('select[name="backend"] option').allTextContents();
     expect(options).toEqual(['local', 'ray (not configured on this server)', 'kubernetes (not configured on this server)', 'kuberay (not configured on this server)']);
     expect(await page.locator('[data-testid="backend-warning"]').count()).toBe(0);

@@ -19,7 +19,7 @@ const isNamed = (s: Schedule, ref: string) => s.id === ref || s.name === ref;
 function FireTime({ at, timezone, now }: { at: string; timezone: string; now: number }) {
   return (
     <span title={`${at} (UTC)`}>
-      {dateTime(at, timezone)} <span className="muted small">({relativeTime(at, now)})</span>
+      {dateTime(at, timezone)} <span className="muted small when-rel">({relativeTime(at, now)})</span>
     </span>
   );
 }
@@ -140,7 +140,7 @@ export function SchedulesPage({ selected }: { selected?: string }) {
                   <span className="muted">{s.enabled ? '—' : 'paused'}</span>
                 ),
             },
-            { key: 'actions', header: '', className: 'right nowrap', cell: (s) => <ScheduleActions schedule={s} onDone={schedules.reload} /> },
+            { key: 'actions', header: '', className: 'right', cell: (s) => <ScheduleActions schedule={s} onDone={schedules.reload} /> },
           ]}
         />
       )}
