@@ -3,7 +3,8 @@ import { ApiError, enc, get, post } from '../api';
 import { useAuth } from '../auth';
 import { useLoad } from '../hooks';
 import { dateTime, plain } from '../format';
-import { compact, parseJsonObject, placeError, splitList, type FieldErrors } from '../forms';
+import { compact, parseJsonObject, splitList, type FieldErrors } from '../forms';
+import { useForm } from '../useForm';
 import { Link, navigate } from '../router';
 import { Card, Chips, Empty, ErrorBanner, Field, KeyValues, Loading, Notice, PageHeader, Tabs } from '../components/ui';
 import { latestByName } from './WorkflowsPage';
@@ -50,25 +51,14 @@ function CreateToggle({ label, children }: { label: string; children: (close: ()
 
 /** The create forms share this: POST, then field errors in place or a banner. */
 function useCreate<T>(path: string, fields: string[], onDone: (created: T) => void) {
-  const [errors, setErrors] = useState<FieldErrors>({});
-  const [general, setGeneral] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (body: Record<string, unknown> | null, localErrors?: FieldErrors) => {
-    setErrors(localErrors ?? {});
-    setGeneral(null);
-    if (!body) return;
-    setBusy(true);
-    try {
+  const form = useForm({}, fields);
+  const submit = (body: Record<string, unknown> | null, localErrors?: FieldErrors) =>
+    form.run(async () => {
+      if (localErrors) form.setErrors(localErrors);
+      if (!body) return;
       onDone(await post<T>(path, body));
-    } catch (e) {
-      const placed = placeError(e, fields);
-      setErrors(placed.fieldErrors);
-      setGeneral(placed.unplaced);
-    } finally {
-      setBusy(false);
-    }
-  };
-  return { errors, general, busy, submit };
+    });
+  return { errors: form.errors, general: form.general, busy: form.busy, submit };
 }
 
 function Models() {
