@@ -203,3 +203,40 @@ describe.each(supportedDatabases())('a workflow version on a backend this server
     expect(doc.paths['/api/v1/backends'].get['x-griffin-role']).toBe('viewer');
   });
 });
+
+describe('validation messages are plain sentences, not zod text', () => {
+  let t: TestDatabase;
+  let svc: TestService;
+  beforeAll(async () => {
+    t = await createTestDatabase('sqlite');
+    svc = await startTestService(t.db, { dataDir: t.dataDir });
+  });
+  afterAll(async () => {
+    await svc.close();
+    await t.destroy();
+  });
+  const spec = { name: 'plain', model: 'logistic-regression', dataset: 'grocery-reorder', runtime: 'python3' };
+
+  it.each([
+    [{ ...spec, name: '' }, 'name', 'name: must not be empty'],
+    [{ ...spec, timeoutSeconds: -5 }, 'timeoutSeconds', 'timeoutSeconds: must be greater than 0'],
+    [{ ...spec, timeoutSeconds: 'soon' }, 'timeoutSeconds', 'timeoutSeconds: must be a number, not text'],
+    [{ name: 'plain', model: 'logistic-regression', dataset: 'grocery-reorder' }, 'runtime', 'runtime: is required'],
+    [{ ...spec, backend: 'mars' }, 'backend', 'backend: must be one of: "local", "ray", "kubernetes", "kuberay"'],
+    [{ ...spec, epochs: 3 }, 'epochs', 'epochs: is not a field of this request (check its spelling)'],
+    // A message the schema words itself is kept as it is.
+    [{ ...spec, name: 'Not A Name' }, 'name', 'name: must be lowercase letters'],
+  ])('%j is a 400 naming %s: "%s"', async (body, field, message) => {
+    const res = await svc.admin(svc.request.post('/api/v1/workflows')).send(body);
+    expect(res.status).toBe(400);
+    expect(res.body.error.field).toBe(field);
+    expect(res.body.error.message.startsWith(message)).toBe(true);
+    expect(res.body.error.message).not.toMatch(/Too small|Too big|Invalid input|expected \w+, received|Unrecognized/);
+  });
+
+  it('a whole number field given a fraction says so, in an override too', async () => {
+    const res = await svc.admin(svc.request.post('/api/v1/runs')).send({ workflow: 'grocery-reorder', overrides: { timeoutSeconds: 1.5 } });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({ field: 'overrides.timeoutSeconds', message: 'overrides.timeoutSeconds: must be a whole number' });
+  });
+});

@@ -57,7 +57,7 @@ export function RunPage({ id }: { id: string }) {
         }
         subtitle={
           <>
-            {r.workflow ? <Link to={`/workflows/${r.workflow.name}`}>{`${r.workflow.name}@${r.workflow.version}`}</Link> : 'inline spec'} · started by <strong>{r.trigger}</strong> · on <strong>{r.backend}</strong> · created {relativeTime(r.createdAt, now)}
+            {r.workflow ? <Link to={`/workflows/${r.workflow.name}`}>{`${r.workflow.name}@${r.workflow.version}`}</Link> : 'inline spec'} · started by <strong>{r.trigger}</strong> · on <strong>{r.backend}</strong> · created <time title={dateTime(r.createdAt)}>{relativeTime(r.createdAt, now)}</time>
           </>
         }
         actions={<RunActions run={r} onChanged={run.reload} />}
