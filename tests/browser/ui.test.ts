@@ -486,9 +486,9 @@ describe.skipIf(SKIPPED)('web UI (headless Chromium)', () => {
     const page = await newPage();
     await signIn(page);
     await page.goto('/workflows/backend-choice?tab=run');
-    await page.waitForSelector('select[name="backend"] option >> text=ray (not configured on this server)', { state: 'attached' });
+    await page.waitForSelector('select[name="backend"] option >> text=ray (not configured)', { state: 'attached' });
     const options = await page.locator('select[name="backend"] option').allTextContents();
-    expect(options).toEqual(['local', 'ray (not configured on this server)', 'kubernetes (not configured on this server)', 'kuberay (not configured on this server)']);
+    expect(options).toEqual(['local', 'ray (not configured)', 'kubernetes (not configured)', 'kuberay (not configured)']);
     expect(await page.locator('[data-testid="backend-warning"]').count()).toBe(0);
     await page.selectOption('select[name="backend"]', 'ray');
     expect(await page.locator('[data-testid="backend-warning"]').textContent()).toContain('GRIFFIN_RAY_ADDRESS');

@@ -15,4 +15,4 @@ export function useBackends(): { status: (name: string) => BackendStatus | undef
 }
 
 /** The option text for a backend: its name, and "not configured" when the server lacks it. */
-export const backendLabel = (name: string, status?: BackendStatus) => (status && !status.configured ? `${name} (not configured on this server)` : name);
+export const backendLabel = (name: string, status?: BackendStatus) => (status && !status.configured ? `${name} (not configured)` : name);
