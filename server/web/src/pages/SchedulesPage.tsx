@@ -272,7 +272,7 @@ function ScheduleDetail({ schedule: s, onChanged }: { schedule: Schedule; onChan
             ['Overlap policy', plain(s.overlapPolicy)],
             ['Catch-up policy', plain(s.catchUpPolicy)],
             ['Max concurrent runs', s.maxConcurrentRuns === null ? 'no limit' : plain(s.maxConcurrentRuns)],
-            ['Last fired', typeof s.lastFiredAt === 'string' ? dateTime(s.lastFiredAt, s.timezone) : 'never'],
+            ['Last cron firing', typeof s.lastFiredAt === 'string' ? dateTime(s.lastFiredAt, s.timezone) : 'never'],
           ]}
         />
         <h3>Next fire times</h3>
