@@ -10,6 +10,7 @@ const USAGE = `usage: griffin <command> [options]
   logs <run-id> [--follow]
   cancel <run-id> [--reason text]
   workflows list [--limit n]
+  backends                       which backends this server runs, and what to set for the others
   token create <name> --role viewer|editor|admin | token list | token revoke <token-id>
   schedule create <name> --cron "<expr>" --workflow <workflow[@version]> [--timezone tz] [--set key=value ...]
            [--backend b] [--timeout s] [--overlap skip|allow|cancel_previous] [--catch-up skip|run_once]
@@ -313,10 +314,20 @@ async function main() {
         process.stdout.write('no workflows\n');
         return;
       }
-      process.stdout.write(`${'WORKFLOW'.padEnd(28)}  ${'LATEST'.padEnd(6)}  ${'BACKEND'.padEnd(10)}  MODEL\n`);
+      // A workflow whose backend this server does not run fails every submit: say so in the list.
+      const backends = (await api('GET', '/backends', undefined, {}, { quiet: true })) ?? { items: [] };
+      const off = new Set(backends.items.filter((b) => !b.configured).map((b) => b.name));
+      const backendCell = (b) => (off.has(b) ? `${b} (not configured)` : b);
+      process.stdout.write(`${'WORKFLOW'.padEnd(28)}  ${'LATEST'.padEnd(6)}  ${'BACKEND'.padEnd(24)}  MODEL\n`);
       for (const w of [...latest.values()].sort((a, b) => a.name.localeCompare(b.name))) {
-        process.stdout.write(`${w.name.padEnd(28)}  ${`v${w.version}`.padEnd(6)}  ${w.backend.padEnd(10)}  ${w.model}\n`);
+        process.stdout.write(`${w.name.padEnd(28)}  ${`v${w.version}`.padEnd(6)}  ${backendCell(w.backend).padEnd(24)}  ${w.model}\n`);
       }
+      return;
+    }
+    case 'backends': {
+      const page = await api('GET', '/backends');
+      process.stdout.write(`${'BACKEND'.padEnd(12)}  ${'CONFIGURED'.padEnd(10)}  HINT\n`);
+      for (const b of page.items) process.stdout.write(`${b.name.padEnd(12)}  ${(b.configured ? 'yes' : 'no').padEnd(10)}  ${b.hint ?? ''}\n`);
       return;
     }
     case 'token': {

@@ -29,6 +29,7 @@ import { ScheduleService } from './services/scheduleService.ts';
 import { Scheduler } from './workers/scheduler.ts';
 import { scheduleRoutes } from './api/scheduleRoutes.ts';
 import { bundleRoutes } from './api/bundleRoutes.ts';
+import { backendRoutes } from './api/backendRoutes.ts';
 import type { AppDeps } from './app.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 
@@ -85,8 +86,8 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
   const stores = { catalog: new CatalogStore(db), runs: new RunStore(db), registry: new RegistryStore(db), tokens: new TokenStore(db) };
   const metrics = createMetrics({ countRuns: () => stores.runs.countByState() });
   const auth = new AuthService(stores.tokens, stores.runs, loadSecret(config), logger, config.authFailureLimit);
-  const catalog = new CatalogService(stores.catalog, config.codeRoot, config.dataDir);
   const executors = new ExecutorRegistry();
+  const catalog = new CatalogService(stores.catalog, config.codeRoot, config.dataDir, executors);
 
   const loops: WorkerLoop[] = [];
   const wakeDispatcher = () => loops[0]?.wake();
@@ -156,7 +157,7 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
     schedules,
     scheduler,
     metrics,
-    extraRoutes: [...scheduleRoutes(schedules, runs), ...bundleRoutes(runs, config.codeRoot, config.dataDir)],
+    extraRoutes: [...scheduleRoutes(schedules, runs), ...bundleRoutes(runs, config.codeRoot, config.dataDir), ...backendRoutes(executors)],
     loops,
     startWorkers: () => {
       loops.forEach((l) => l.start());

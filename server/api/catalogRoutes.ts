@@ -1,25 +1,37 @@
 import { z } from 'zod';
 import type { CatalogService } from '../services/catalogService.ts';
 import { defineRoute, type RouteDef } from './route.ts';
-import { DatasetCreate, FeatureCreate, ModelCreate, NameParams, NameQuery, PageQuery, RuntimeCreate, VersionParams, WorkflowCreate } from './schemas.ts';
-
+import { DatasetCreate, FeatureCreate, ModelCreate, NameParams, NameQuery, PageQuery, RuntimeCreate, VersionParams, WorkflowCreate, WorkflowCreateQuery } from './schemas.ts';
 
 /**
  * Versioned definitions share one shape of routes: POST creates the next version, GET /{name} is
  * the latest, /{name}/versions/{n} one version.
  */
-function versionedRoutes<T>(
+function versionedRoutes<T, Q = unknown>(
   path: string,
   tag: string,
   schema: z.ZodType<T>,
   ops: {
-    create: (input: T) => Promise<unknown>;
+    /** The create route's query parameters, when it has any. */
+    createQuery?: z.ZodType<Q>;
+    createSummary?: string;
+    create: (input: T, query: Q) => Promise<unknown>;
     get: (name: string, version?: number) => Promise<unknown>;
     list: (filter: { name?: string; limit: number; pageToken?: string }) => Promise<unknown>;
   },
 ): RouteDef[] {
   return [
-    defineRoute({ method: 'post', path, tag, summary: `Create a new ${tag} version (immutable once written).`, access: { role: 'editor' }, body: schema, successStatus: 201, handler: async ({ body }) => ({ body: await ops.create(body) }) }),
+    defineRoute({
+      method: 'post',
+      path,
+      tag,
+      summary: ops.createSummary ?? `Create a new ${tag} version (immutable once written).`,
+      access: { role: 'editor' },
+      body: schema,
+      query: ops.createQuery,
+      successStatus: 201,
+      handler: async ({ body, query }) => ({ body: await ops.create(body, query as Q) }),
+    }),
     defineRoute({ method: 'get', path, tag, summary: `List ${tag} versions; filter by name.`, access: { role: 'viewer' }, query: NameQuery, handler: async ({ query }) => ({ body: await ops.list(query) }) }),
     defineRoute({ method: 'get', path: `${path}/:name`, tag, summary: `The latest version of a ${tag}.`, access: { role: 'viewer' }, params: NameParams, handler: async ({ params }) => ({ body: await ops.get(params.name) }) }),
     defineRoute({
@@ -52,7 +64,10 @@ export function catalogRoutes(catalog: CatalogService): RouteDef[] {
       list: (f) => catalog.listDatasets(f),
     }),
     ...versionedRoutes('/workflows', 'workflows', WorkflowCreate, {
-      create: (b) => catalog.createWorkflow(b),
+      createQuery: WorkflowCreateQuery,
+      createSummary:
+        'Create a new workflow version (immutable once written). A backend this server has not configured (GET /backends) is a 422 naming `backend`, unless ?force=true: then the version is saved and the answer carries `warnings`.',
+      create: (b, q) => catalog.createWorkflow(b, { force: q.force }),
       get: (n, v) => catalog.getWorkflow(n, v),
       list: (f) => catalog.listWorkflows(f),
     }),

@@ -7,6 +7,7 @@ import type { Logger } from '../logger.ts';
 import { markRoute } from '../metrics.ts';
 import type { IdempotentReplay } from './idempotency.ts';
 import { refuseNul } from './inputChecks.ts';
+import { plainIssue } from './plainIssue.ts';
 
 export type Access =
   | { role: Role }
@@ -58,7 +59,7 @@ export interface RouteDef<P = any, Q = any, B = any> {
 
 export const defineRoute = <P, Q, B>(def: RouteDef<P, Q, B>): RouteDef<P, Q, B> => def;
 
-/** Turns the first zod issue into a 400 naming the field, e.g. "overrides.timeoutSeconds". */
+/** Turns the first zod issue into a 400 naming the field, e.g. "overrides.timeoutSeconds: must be greater than 0". */
 export function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, where: 'body' | 'query' | 'path'): T {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
@@ -66,7 +67,7 @@ export function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, where: 'bo
   // An unknown key is reported on the object that holds it; name the key itself.
   const at = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]] : issue.path;
   const field = at.map(String).join('.') || where;
-  throw new InputError(`${field}: ${issue.message}`, field);
+  throw new InputError(`${field}: ${plainIssue(issue, value)}`, field);
 }
 
 /** Express paths use ":id"; OpenAPI uses "{id}". */

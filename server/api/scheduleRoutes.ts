@@ -11,12 +11,12 @@ export function scheduleRoutes(schedules: ScheduleService, runs: RunService): Ro
       method: 'get',
       path: '/schedules',
       tag: 'schedules',
-      summary: 'List schedules by name, each with its next fire times.',
+      summary: 'List schedules by name, each with its next fire times and its last firing (`lastFiring`: outcome, run and run state; null before the first).',
       access: { role: 'viewer' },
       query: ScheduleListQuery,
       handler: async ({ query }) => {
         const page = await schedules.list(query);
-        return { body: { items: page.items.map((s) => schedules.view(s)), nextPageToken: page.nextPageToken } };
+        return { body: { items: await schedules.listItems(page.items), nextPageToken: page.nextPageToken } };
       },
     }),
     defineRoute({

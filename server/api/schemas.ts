@@ -232,6 +232,13 @@ export const LogQuery = z.object({
 });
 
 export const MetricQuery = z.object({ key: z.string().max(250).optional() });
+/** `?force=true` saves a workflow version on a backend this server has not configured (with a warning). */
+export const WorkflowCreateQuery = z.object({
+  force: z
+    .enum(['true', 'false', '1', '0'])
+    .default('false')
+    .transform((v) => v === 'true' || v === '1'),
+});
 export const DryRunQuery = z.object({
   dryRun: z
     .enum(['true', 'false', '1', '0'])

@@ -19,7 +19,7 @@ export class ExecutorRegistry {
   get(name: BackendName, field = 'backend'): Executor {
     const executor = this.executors.get(name);
     if (!executor) {
-      const hint = this.missingHints.get(name) ?? 'it is not configured on this server';
+      const hint = this.missingHint(name);
       throw new Unprocessable(`the ${name} backend is not available: ${hint}`, field);
     }
     return executor;
@@ -32,4 +32,13 @@ export class ExecutorRegistry {
   names(): BackendName[] {
     return [...this.executors.keys()];
   }
+
+  /** Why a backend is not configured (what to set), or undefined when it is. */
+  missingHint(name: BackendName): string | undefined {
+    if (this.executors.has(name)) return undefined;
+    return this.missingHints.get(name) ?? 'it is not configured on this server';
+  }
 }
+
+/** What the catalog needs to know about backends: which ones this server can run, and why not. */
+export type BackendAvailability = Pick<ExecutorRegistry, 'has' | 'missingHint'>;

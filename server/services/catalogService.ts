@@ -4,6 +4,7 @@ import type { DatasetCreate, FeatureCreate, ModelCreate, RuntimeCreate, Workflow
 import type { Dataset, Feature, Model, Page, ResolvedRunSpec, Runtime, Workflow, WorkflowDefinition } from '../domain.ts';
 import { InputError, NotFound, Unprocessable } from '../errors.ts';
 import type { CatalogStore } from '../store/catalogStore.ts';
+import type { BackendAvailability } from '../executors/registry.ts';
 import { checkDeclaredKeys, checkHyperparameters, coerceHyperparameters } from './hyperparameters.ts';
 import { isRemoteUri, resolveInside, resolveLocal, skippedSegment, SKIPPED_CODE_DIRS } from './paths.ts';
 
@@ -21,6 +22,8 @@ export class CatalogService {
     private readonly codeRoot: string,
     /** Griffin's own files: no model or dataset may point into (or contain) this directory. */
     private readonly dataDir: string,
+    /** Which backends this server runs: a workflow version on another one is refused unless forced. */
+    private readonly backends: BackendAvailability,
   ) {}
 
   private checkLocation(uri: string, field: string): void {
@@ -116,15 +119,28 @@ export class CatalogService {
   }
 
   /** A new workflow version pins the exact model and dataset versions it was checked against. */
-  async createWorkflow(input: z.infer<typeof WorkflowCreate>): Promise<Workflow> {
+  /**
+   * A new workflow version becomes the latest, which CLI submits and schedules use: one on a backend
+   * this server cannot run is refused, unless `force` (a backend being set up), and then it carries
+   * a warning.
+   */
+  async createWorkflow(input: z.infer<typeof WorkflowCreate>, options: { force?: boolean } = {}): Promise<Workflow & { warnings?: string[] }> {
     const { name, description, ...spec } = input;
     const checked = await this.checkSpec(spec, '');
+    const missing = this.backends.missingHint(spec.backend);
+    if (missing && !options.force) {
+      throw new Unprocessable(
+        `the ${spec.backend} backend is not configured on this server (${missing}), so runs of this version would fail; choose a configured backend, or save it anyway with ?force=true`,
+        'backend',
+      );
+    }
     const definition: WorkflowDefinition = {
       ...spec,
       model: `${checked.model.name}@${checked.model.version}`,
       dataset: `${checked.dataset.name}@${checked.dataset.version}`,
     };
-    return this.store.createWorkflow(name, description, definition);
+    const workflow = await this.store.createWorkflow(name, description, definition);
+    return missing ? { ...workflow, warnings: [`the ${spec.backend} backend is not configured on this server (${missing}): runs of this version fail until it is`] } : workflow;
   }
 
   async getWorkflow(name: string, version?: number): Promise<Workflow> {

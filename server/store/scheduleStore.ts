@@ -316,6 +316,14 @@ export class ScheduleStore {
     return row && firingFromRow(row);
   }
 
+  /** Each schedule's most recent firing (the last one recorded), for the list's "last run" column. */
+  async latestFirings(scheduleIds: string[]): Promise<Map<string, ScheduleFiring>> {
+    if (!scheduleIds.length) return new Map();
+    const newest = this.db('schedule_firings').whereIn('schedule_id', scheduleIds).groupBy('schedule_id').max('id');
+    const rows = (await this.db('schedule_firings as f').leftJoin('runs as r', 'r.id', 'f.run_id').whereIn('f.id', newest).select(FIRING_COLUMNS)) as FiringRow[];
+    return new Map(rows.map((r) => [r.schedule_id, firingFromRow(r)]));
+  }
+
   /** Firing history, newest scheduled time first. */
   async firings(scheduleId: string, page: { limit: number; pageToken?: string }): Promise<Page<ScheduleFiring>> {
     const after = decodePageToken(page.pageToken, ['text', 'int']);

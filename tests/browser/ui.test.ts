@@ -177,7 +177,8 @@ describe.skipIf(SKIPPED)('web UI (headless Chromium)', () => {
   }, 90_000);
 
   it('starting a run on a backend that is not configured shows why on the form', async () => {
-    const created = await service.api('POST', '/api/v1/workflows', {
+    // Forced: this server has no Kubernetes, so a plain save is refused (tests/http/newcomer.test.ts).
+    const created = await service.api('POST', '/api/v1/workflows?force=true', {
       name: 'needs-kubernetes',
       model: 'logistic-regression',
       dataset: 'grocery-reorder',
@@ -329,4 +330,266 @@ describe.skipIf(SKIPPED)('web UI (headless Chromium)', () => {
     await viewer.waitForSelector('text=Your session ended');
     expect(pageErrors).toEqual([]);
   }, 120_000);
+
+  /** A viewer's token, made once through the API. */
+  let viewerToken: string | undefined;
+  async function viewerSecret(): Promise<string> {
+    if (!viewerToken) {
+      const made = await service.api('POST', '/api/v1/tokens', { name: 'ui-viewer', role: 'viewer' });
+      expect(made.status).toBe(201);
+      viewerToken = made.body.token as string;
+    }
+    return viewerToken!;
+  }
+
+  /** Polls the API (no fixed sleeps to assert on) until the run is terminal. */
+  async function finished(runId: string): Promise<Record<string, any>> {
+    for (;;) {
+      const run = await service.api('GET', `/api/v1/runs/${runId}`);
+      if (run.body.terminal) return run.body;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  /** Every API answer of 400 or more, and every console error, while `page` is open. */
+  function watchFailures(page: Page): string[] {
+    const failures: string[] = [];
+    page.on('response', (res) => {
+      if (res.status() >= 400 && new URL(res.url()).pathname.startsWith('/api/')) failures.push(`${res.status()} ${res.request().method()} ${res.url()} (on ${page.url()})`);
+    });
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') failures.push(`console: ${msg.text()} (on ${page.url()})`);
+    });
+    return failures;
+  }
+
+  /** Tables (and their scroll containers) wider than the room they have: a clipped or hidden column. */
+  const clippedTables = (page: Page) =>
+    page.evaluate(() =>
+      [...document.querySelectorAll<HTMLElement>('.table-wrap, .card-body, .main')]
+        .filter((el) => el.offsetParent !== null && el.scrollWidth > el.clientWidth + 1)
+        .map((el) => `${el.className}: scrollWidth ${el.scrollWidth} > clientWidth ${el.clientWidth} (${el.querySelector('thead')?.textContent?.slice(0, 80) ?? el.textContent?.slice(0, 60)})`),
+    );
+
+  it('a schedule opens by name; it is edited and deleted in the UI; fire times name its time zone; the list shows its last run', async () => {
+    const created = await service.api('POST', '/api/v1/schedules', { name: 'berlin-nightly', cron: '0 3 * * *', timezone: 'Europe/Berlin', workflow: 'grocery-reorder', overrides: { hyperparameters: { epochs: 2 } } });
+    expect(created.status).toBe(201);
+    const fired = await service.api('POST', '/api/v1/schedules/berlin-nightly/trigger');
+    expect(fired.status).toBeLessThan(300);
+    const runId = fired.body.run.id as string;
+    await finished(runId);
+
+    const page = await newPage();
+    const failures = watchFailures(page);
+    await signIn(page);
+    await page.goto('/schedules/berlin-nightly');
+    await page.waitForSelector('.card-head >> text=Schedule berlin-nightly');
+    expect(await page.locator('[data-testid="schedule-timezone"]').textContent()).toContain('Europe/Berlin');
+    // 03:00 in Berlin, said as 03:00 with Berlin's offset (winter: GMT+1), whatever the browser's zone.
+    const next = await page.locator('.schedule-detail .fire-times li').first().textContent();
+    expect(next).toMatch(/03:00:00 GMT\+1/);
+    const row = page.locator('tr[data-schedule="berlin-nightly"]');
+    await row.locator(`[data-col="last"] >> text=${runId}`).waitFor();
+    expect(await row.locator('[data-col="last"] .badge').getAttribute('data-state')).toBe('succeeded');
+    expect(await row.locator('[data-col="next"]').textContent()).toMatch(/GMT\+1/);
+    // The firings table keeps its reason column inside the card.
+    await page.waitForSelector(`.firings-table >> text=${runId}`);
+    expect(await clippedTables(page)).toEqual([]);
+    await shot(page, '15-schedule-by-name');
+
+    await page.click('.schedule-detail button >> text=Edit');
+    await page.fill('input[name="cron"]', '0 4 * * *');
+    await page.click('button >> text=Save changes');
+    await page.waitForSelector('.schedule-detail .kv >> text=0 4 * * *');
+    expect((await service.api('GET', '/api/v1/schedules/berlin-nightly')).body).toMatchObject({ cron: '0 4 * * *', timezone: 'Europe/Berlin', overrides: { hyperparameters: { epochs: 2 } } });
+    expect(await page.locator('.schedule-detail .fire-times li').first().textContent()).toMatch(/04:00:00 GMT\+1/);
+
+    // A viewer reads it by name too, without edit or delete.
+    const viewer = await newPage();
+    await signIn(viewer, await viewerSecret());
+    await viewer.goto('/schedules/berlin-nightly');
+    await viewer.waitForSelector('.card-head >> text=Schedule berlin-nightly');
+    expect(await viewer.locator('.schedule-detail button >> text=Edit').count()).toBe(0);
+    expect(await viewer.locator('.schedule-detail button >> text=Delete…').count()).toBe(0);
+
+    await page.click('.schedule-detail button >> text=Delete…');
+    await page.click('button >> text=Yes, delete');
+    await page.waitForURL(/\/schedules$/);
+    expect((await service.api('GET', '/api/v1/schedules/berlin-nightly')).status).toBe(404);
+    expect((await service.api('GET', `/api/v1/runs/${runId}`)).status).toBe(200);
+    expect(failures).toEqual([]);
+    expect(pageErrors).toEqual([]);
+  }, 120_000);
+
+  it("Run again opens the run form with the run's overrides filled in, and starts a run with them", async () => {
+    const submitted = await service.api('POST', '/api/v1/runs', { workflow: 'grocery-reorder@1', overrides: { hyperparameters: { epochs: 3, l2: 0.25 }, timeoutSeconds: 900 } });
+    expect(submitted.status).toBe(201);
+    await finished(submitted.body.id);
+    const page = await newPage();
+    await signIn(page);
+    await page.goto(`/runs/${submitted.body.id}`);
+    await page.click('[data-testid="run-again"]');
+    await page.waitForURL(/tab=run/);
+    await page.waitForSelector(`.banner >> text=${submitted.body.id}`);
+    expect(await page.inputValue('input[name="hp.epochs"]')).toBe('3');
+    expect(await page.inputValue('input[name="hp.l2"]')).toBe('0.25');
+    expect(await page.inputValue('input[name="timeoutSeconds"]')).toBe('900');
+    // What the run did not change stays empty: the workflow's value applies.
+    expect(await page.inputValue('input[name="hp.batch_size"]')).toBe('');
+    await shot(page, '16-run-again');
+    await page.click('[data-testid="start-run"]');
+    await page.waitForURL((url) => /\/runs\/[a-z0-9]+$/.test(url.pathname) && !url.pathname.endsWith(submitted.body.id));
+    const again = await service.api('GET', `/api/v1/runs/${page.url().split('/').pop()}`);
+    expect(again.body.spec).toMatchObject({ hyperparameters: { epochs: 3, l2: 0.25 }, timeoutSeconds: 900 });
+    await finished(again.body.id);
+    expect(pageErrors).toEqual([]);
+  }, 90_000);
+
+  it('messages: a viewer on the Dry run tab reads a role message and sends nothing; field errors are plain sentences without doubled paths', async () => {
+    const viewer = await newPage();
+    const failures = watchFailures(viewer);
+    const dryRuns: string[] = [];
+    viewer.on('request', (req) => {
+      if (req.url().includes('dryRun')) dryRuns.push(req.url());
+    });
+    await signIn(viewer, await viewerSecret());
+    await viewer.goto('/workflows/grocery-reorder?tab=dryrun');
+    await viewer.waitForSelector('text=Your role viewer cannot render dry runs');
+    expect(await viewer.locator('text=/backend cannot run this/').count()).toBe(0);
+    await shot(viewer, '17-dry-run-as-viewer');
+    expect(dryRuns).toEqual([]);
+    expect(failures).toEqual([]);
+
+    const page = await newPage();
+    await signIn(page);
+    await page.goto('/workflows/grocery-reorder?tab=new');
+    await page.fill('textarea[name="hyperparameters"]', '{"epochs": 0}');
+    await page.click('button[type="submit"] >> text=Save new version');
+    const hpError = page.locator('[data-field="hyperparameters"] .field-error');
+    await hpError.waitFor();
+    const text = (await hpError.textContent())!;
+    expect(text).toMatch(/^epochs: must be >= 1/);
+    expect(text).not.toContain('hyperparameters.');
+    await page.fill('textarea[name="hyperparameters"]', '{}');
+    await page.selectOption('select[name="runtime"]', { index: 0 });
+    await page.click('button[type="submit"] >> text=Save new version');
+    const runtimeError = page.locator('[data-field="runtime"] .field-error');
+    await runtimeError.waitFor();
+    expect(await runtimeError.textContent()).not.toMatch(/Too small|expected string|Invalid/);
+    await shot(page, '18-plain-field-errors');
+    expect(pageErrors).toEqual([]);
+  }, 60_000);
+
+  it('backends this server has not configured are marked on the run form, and saving a version on one needs "Save anyway"', async () => {
+    const base = await service.api('POST', '/api/v1/workflows', { name: 'backend-choice', model: 'logistic-regression', dataset: 'grocery-reorder', runtime: 'python3', backend: 'local' });
+    expect(base.status).toBe(201);
+    const page = await newPage();
+    await signIn(page);
+    await page.goto('/workflows/backend-choice?tab=run');
+    await page.waitForSelector('select[name="backend"] option >> text=ray (not configured)', { state: 'attached' });
+    const options = await page.locator('select[name="backend"] option').allTextContents();
+    expect(options).toEqual(['local', 'ray (not configured)', 'kubernetes (not configured)', 'kuberay (not configured)']);
+    expect(await page.locator('[data-testid="backend-warning"]').count()).toBe(0);
+    await page.selectOption('select[name="backend"]', 'ray');
+    expect(await page.locator('[data-testid="backend-warning"]').textContent()).toContain('GRIFFIN_RAY_ADDRESS');
+    await shot(page, '19-run-form-unconfigured-backend');
+
+    await page.goto('/workflows/backend-choice?tab=new');
+    await page.selectOption('select[name="backend"]', 'ray');
+    await page.waitForSelector('[data-testid="backend-warning"] >> text=/not configured on this server/');
+    const save = page.locator('button[type="submit"] >> text=Save anyway');
+    expect(await save.isDisabled()).toBe(true);
+    await page.check('input[name="force"]');
+    await save.click();
+    await page.waitForURL(/\/workflows\/backend-choice\?version=2$/);
+    await page.waitForSelector('[data-testid="workflow-backend-warning"] >> text=ray is not configured on this server');
+    expect((await service.api('GET', '/api/v1/workflows/backend-choice')).body).toMatchObject({ version: 2, backend: 'ray' });
+    await shot(page, '20-workflow-on-unconfigured-backend');
+    expect(pageErrors).toEqual([]);
+  }, 60_000);
+
+  it('no page sends a request that fails unprompted, as admin or viewer; at 1280 px no table is clipped; on a phone the header has one height', async () => {
+    // A registered version and a schedule, so every page has something to show.
+    if ((await service.api('GET', '/api/v1/registry/models/grocery-reorder')).status === 404) {
+      const run = await service.api('POST', '/api/v1/runs', { workflow: 'grocery-reorder@1', overrides: { hyperparameters: { epochs: 2 } } });
+      expect((await finished(run.body.id)).state).toBe('succeeded');
+    }
+    if ((await service.api('GET', '/api/v1/schedules/tour-nightly')).status === 404) {
+      expect((await service.api('POST', '/api/v1/schedules', { name: 'tour-nightly', cron: '0 3 * * *', timezone: 'Europe/Berlin', workflow: 'grocery-reorder' })).status).toBe(201);
+    }
+    // A workflow on a backend this server lacks: its pages must not ask for what cannot be answered.
+    if ((await service.api('GET', '/api/v1/workflows/tour-on-kubernetes')).status === 404) {
+      expect((await service.api('POST', '/api/v1/workflows?force=true', { name: 'tour-on-kubernetes', model: 'logistic-regression', dataset: 'grocery-reorder', runtime: 'python3', backend: 'kubernetes' })).status).toBe(201);
+    }
+    const runs = (await service.api('GET', '/api/v1/runs?limit=1')).body.items;
+    const pages = [
+      '/runs',
+      `/runs/${runs[0].id}`,
+      '/workflows',
+      '/workflows/grocery-reorder',
+      '/workflows/grocery-reorder?tab=run',
+      '/workflows/grocery-reorder?tab=dryrun',
+      '/workflows/grocery-reorder?tab=versions',
+      '/workflows/grocery-reorder?tab=new',
+      '/workflows/new',
+      '/workflows/tour-on-kubernetes',
+      '/workflows/tour-on-kubernetes?tab=run',
+      '/workflows/tour-on-kubernetes?tab=dryrun',
+      '/catalog/models',
+      '/catalog/models/logistic-regression',
+      '/catalog/datasets',
+      '/catalog/datasets/grocery-reorder',
+      '/catalog/features',
+      '/catalog/runtimes',
+      '/registry',
+      '/registry/grocery-reorder',
+      '/registry/grocery-reorder/versions/1',
+      '/schedules',
+      '/schedules/tour-nightly',
+    ];
+    for (const [who, token, extra] of [
+      ['admin', ADMIN_TOKEN, ['/tokens']],
+      ['viewer', await viewerSecret(), []],
+    ] as const) {
+      const page = await newPage();
+      await page.setViewportSize({ width: 1280, height: 860 });
+      const failures = watchFailures(page);
+      await signIn(page, token);
+      for (const path of [...pages, ...extra]) {
+        await page.goto(path);
+        await page.waitForSelector('.page-header h1');
+        // Let the page's first requests answer before judging it.
+        await page.waitForLoadState('networkidle');
+        expect(await clippedTables(page), `${who} ${path} at 1280 px`).toEqual([]);
+      }
+      expect(failures, who).toEqual([]);
+      if (who === 'admin') {
+        await page.goto('/registry/grocery-reorder');
+        await page.waitForSelector('.versions-table');
+        await shot(page, '21-registry-model-1280');
+        await page.goto('/registry/grocery-reorder/versions/1');
+        await page.waitForSelector('[data-artifact="model.json"]');
+        // The artifact downloads with the signed-in token (no bare API link that answers 401).
+        const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-artifact="model.json"] button >> text=Download')]);
+        expect(download.suggestedFilename()).toBe('model.json');
+        const saved = fs.readFileSync((await download.path())!, 'utf8');
+        expect(JSON.parse(saved)).toBeTypeOf('object');
+        await shot(page, '22-model-version-artifacts');
+      }
+    }
+
+    // A phone: the header is one bar of the same height on every page.
+    const phone = await newPage();
+    await phone.setViewportSize({ width: 390, height: 844 });
+    await signIn(phone);
+    const heights = new Set<number>();
+    for (const path of ['/runs', '/workflows/grocery-reorder', '/registry', '/schedules', '/tokens']) {
+      await phone.goto(path);
+      await phone.waitForSelector('.page-header h1');
+      heights.add(Math.round((await phone.locator('.sidebar').boundingBox())!.height));
+    }
+    expect([...heights]).toHaveLength(1);
+    await shot(phone, '23-phone-schedules');
+    expect(pageErrors).toEqual([]);
+  }, 240_000);
 });

@@ -65,6 +65,16 @@ describe('the griffin CLI', () => {
     expect(out.code).toBe(0);
     expect(out.stdout.split('\n')[0]).toMatch(/^WORKFLOW\s+LATEST\s+BACKEND\s+MODEL/);
     expect(out.stdout.match(/^grocery-reorder\s/gm)).toHaveLength(1);
+    // The example on ray is marked: this server runs local only.
+    expect(out.stdout).toMatch(/^grocery-reorder-sweep\s+v\d+\s+ray \(not configured\)/m);
+    expect(out.stdout).toMatch(/^grocery-reorder\s+v\d+\s+local\s/m);
+  });
+
+  it('backends says which backends this server runs and what to set for the others', async () => {
+    const out = await griffin(['backends']);
+    expect(out.code).toBe(0);
+    expect(out.stdout).toMatch(/^local\s+yes\s*$/m);
+    expect(out.stdout).toMatch(/^ray\s+no\s+set GRIFFIN_RAY_ADDRESS/m);
   });
 
   it('token list and revoke; a trigger that starts nothing exits non-zero; schedule delete', async () => {

@@ -119,3 +119,124 @@ describe.each(supportedDatabases())('loading the examples again on %s', (dbId) =
     expect((await svc.admin(svc.request.get(`/api/v1/models/${model.name}`))).body.version).toBe(before + 1);
   });
 });
+
+describe.each(supportedDatabases())('a workflow version on a backend this server has not configured, on %s', (dbId) => {
+  let t: TestDatabase;
+  let svc: TestService;
+  // A default server: local only (no GRIFFIN_RAY_ADDRESS, no GRIFFIN_KUBERNETES).
+  beforeAll(async () => {
+    t = await createTestDatabase(dbId);
+    svc = await startTestService(t.db, { dataDir: t.dataDir });
+  });
+  afterAll(async () => {
+    await svc.close();
+    await t.destroy();
+  });
+  const spec = { model: 'logistic-regression', dataset: 'grocery-reorder', runtime: 'python3' };
+  const versions = async (name: string) => (await svc.admin(svc.request.get(`/api/v1/workflows?name=${name}&limit=500`))).body.items.length;
+
+  it('GET /backends says which backends are configured and what to set for the others, to any signed-in role', async () => {
+    const viewer = await svc.tokenFor('viewer');
+    const res = await svc.request.get('/api/v1/backends').set('Authorization', `Bearer ${viewer}`);
+    expect(res.status).toBe(200);
+    const byName = Object.fromEntries(res.body.items.map((b: { name: string }) => [b.name, b]));
+    expect(byName.local).toEqual({ name: 'local', configured: true, hint: null });
+    expect(byName.ray).toMatchObject({ configured: false, hint: expect.stringContaining('GRIFFIN_RAY_ADDRESS') });
+    expect(byName.kubernetes).toMatchObject({ configured: false, hint: expect.stringContaining('GRIFFIN_KUBERNETES') });
+    expect(byName.kuberay.configured).toBe(false);
+    expect((await svc.request.get('/api/v1/backends')).status).toBe(401);
+  });
+
+  it('saving one is a 422 naming `backend` with the hint and the way to force it; nothing is stored', async () => {
+    const res = await svc.admin(svc.request.post('/api/v1/workflows')).send({ ...spec, name: 'on-ray', backend: 'ray' });
+    expect(res.status).toBe(422);
+    expect(res.body.error.field).toBe('backend');
+    expect(res.body.error.message).toContain('the ray backend is not configured on this server');
+    expect(res.body.error.message).toContain('GRIFFIN_RAY_ADDRESS');
+    expect(res.body.error.message).toContain('?force=true');
+    expect(await versions('on-ray')).toBe(0);
+    // A new version of an existing workflow is refused the same way, and the latest stays latest.
+    const latest = (await svc.admin(svc.request.get('/api/v1/workflows/grocery-reorder'))).body.version;
+    const moved = await svc.admin(svc.request.post('/api/v1/workflows')).send({ ...spec, name: 'grocery-reorder', backend: 'kubernetes' });
+    expect(moved.status).toBe(422);
+    expect((await svc.admin(svc.request.get('/api/v1/workflows/grocery-reorder'))).body.version).toBe(latest);
+  });
+
+  it('?force=true saves it with a warning in the answer; the version is latest and its runs are refused with the same hint', async () => {
+    const res = await svc.admin(svc.request.post('/api/v1/workflows?force=true')).send({ ...spec, name: 'on-kubernetes', backend: 'kubernetes' });
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ name: 'on-kubernetes', version: 1, backend: 'kubernetes' });
+    expect(res.body.warnings).toEqual([expect.stringContaining('the kubernetes backend is not configured on this server')]);
+    // The warning belongs to the answer, not to the stored version.
+    const stored = (await svc.admin(svc.request.get('/api/v1/workflows/on-kubernetes'))).body;
+    expect(stored.version).toBe(1);
+    expect(stored.warnings).toBeUndefined();
+    const run = await svc.admin(svc.request.post('/api/v1/runs')).send({ workflow: 'on-kubernetes' });
+    expect(run.status).toBe(422);
+    expect(run.body.error.message).toContain('GRIFFIN_KUBERNETES');
+  });
+
+  it('a configured backend needs no force and carries no warning; a bad force value is a 400 naming it; a viewer may not save', async () => {
+    const ok = await svc.admin(svc.request.post('/api/v1/workflows')).send({ ...spec, name: 'on-local', backend: 'local' });
+    expect(ok.status).toBe(201);
+    expect(ok.body.warnings).toBeUndefined();
+    const bad = await svc.admin(svc.request.post('/api/v1/workflows?force=yes')).send({ ...spec, name: 'on-ray', backend: 'ray' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.field).toBe('force');
+    const viewer = await svc.tokenFor('viewer');
+    const denied = await svc.request.post('/api/v1/workflows?force=true').set('Authorization', `Bearer ${viewer}`).send({ ...spec, name: 'on-ray', backend: 'ray' });
+    expect(denied.status).toBe(403);
+    expect(await versions('on-ray')).toBe(0);
+  });
+
+  it('the examples still load on a default server, the ray one included', async () => {
+    const sweep = await svc.admin(svc.request.get('/api/v1/workflows/grocery-reorder-sweep'));
+    expect(sweep.status).toBe(200);
+    expect(sweep.body.backend).toBe('ray');
+  });
+
+  it('the OpenAPI document carries the force parameter and the backends route', async () => {
+    const doc = (await svc.request.get('/api/v1/openapi.json')).body;
+    const post = doc.paths['/api/v1/workflows'].post;
+    expect(post.parameters).toContainEqual(expect.objectContaining({ name: 'force', in: 'query', required: false }));
+    expect(post.summary).toContain('?force=true');
+    expect(doc.paths['/api/v1/backends'].get['x-griffin-role']).toBe('viewer');
+  });
+});
+
+describe('validation messages are plain sentences, not zod text', () => {
+  let t: TestDatabase;
+  let svc: TestService;
+  beforeAll(async () => {
+    t = await createTestDatabase('sqlite');
+    svc = await startTestService(t.db, { dataDir: t.dataDir });
+  });
+  afterAll(async () => {
+    await svc.close();
+    await t.destroy();
+  });
+  const spec = { name: 'plain', model: 'logistic-regression', dataset: 'grocery-reorder', runtime: 'python3' };
+
+  it.each([
+    [{ ...spec, name: '' }, 'name', 'name: must not be empty'],
+    [{ ...spec, timeoutSeconds: -5 }, 'timeoutSeconds', 'timeoutSeconds: must be greater than 0'],
+    [{ ...spec, timeoutSeconds: 'soon' }, 'timeoutSeconds', 'timeoutSeconds: must be a number, not text'],
+    [{ name: 'plain', model: 'logistic-regression', dataset: 'grocery-reorder' }, 'runtime', 'runtime: is required'],
+    [{ ...spec, backend: 'mars' }, 'backend', 'backend: must be one of: "local", "ray", "kubernetes", "kuberay"'],
+    [{ ...spec, epochs: 3 }, 'epochs', 'epochs: is not a field of this request (check its spelling)'],
+    // A message the schema words itself is kept as it is.
+    [{ ...spec, name: 'Not A Name' }, 'name', 'name: must be lowercase letters'],
+  ])('%j is a 400 naming %s: "%s"', async (body, field, message) => {
+    const res = await svc.admin(svc.request.post('/api/v1/workflows')).send(body);
+    expect(res.status).toBe(400);
+    expect(res.body.error.field).toBe(field);
+    expect(res.body.error.message.startsWith(message)).toBe(true);
+    expect(res.body.error.message).not.toMatch(/Too small|Too big|Invalid input|expected \w+, received|Unrecognized/);
+  });
+
+  it('a whole number field given a fraction says so, in an override too', async () => {
+    const res = await svc.admin(svc.request.post('/api/v1/runs')).send({ workflow: 'grocery-reorder', overrides: { timeoutSeconds: 1.5 } });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({ field: 'overrides.timeoutSeconds', message: 'overrides.timeoutSeconds: must be a whole number' });
+  });
+});

@@ -172,4 +172,18 @@ describe('schedules API', () => {
     }
     expect(doc.paths['/api/v1/schedules'].post.requestBody.content['application/json'].schema.properties.overlapPolicy.enum).toEqual(['skip', 'allow', 'cancel_previous']);
   });
+
+  it('the list carries each schedule\'s last firing: null before the first, then its outcome and run', async () => {
+    expect((await post('/schedules', { ...nightly, name: 'last-state', enabled: false })).status).toBe(201);
+    const entry = async () => (await get('/schedules?limit=500')).body.items.find((s: { name: string }) => s.name === 'last-state');
+    expect((await entry()).lastFiring).toBeNull();
+    const fired = await post('/schedules/last-state/trigger');
+    expect(fired.status, JSON.stringify(fired.body)).toBeLessThan(300);
+    const last = (await entry()).lastFiring;
+    expect(last).toMatchObject({ kind: 'manual', outcome: 'submitted', runState: 'queued' });
+    expect(last.runId).toBe(fired.body.run.id);
+    // Each item carries its own: another schedule that never fired still says null.
+    expect((await post('/schedules', { ...nightly, name: 'never-fired' })).status).toBe(201);
+    expect((await get('/schedules?limit=500')).body.items.find((s: { name: string }) => s.name === 'never-fired').lastFiring).toBeNull();
+  });
 });

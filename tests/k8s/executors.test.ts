@@ -73,7 +73,8 @@ describe.skipIf(!kubeconfig)('kubernetes and kuberay executors against a real AP
     const knob = { type: 'string', enum: ['succeed', 'fail', 'hang'], description: "Test knob: the simulated kubelet's outcome for the pod." };
     const created = await svc.admin(svc.request.post('/api/v1/models')).send({ ...model, name: modelName, hyperparameterSchema: { ...schema, properties: { ...schema.properties, griffin_test_outcome: knob } } });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
-    const pinned = await svc.admin(svc.request.post('/api/v1/workflows')).send({ ...workflow, name: workflowName, model: `${modelName}@${created.body.version}` });
+    // grocery-reorder-sweep is a ray workflow, and this server runs only local, kubernetes and kuberay.
+    const pinned = await svc.admin(svc.request.post('/api/v1/workflows?force=true')).send({ ...workflow, name: workflowName, model: `${modelName}@${created.body.version}` });
     expect(pinned.status, JSON.stringify(pinned.body)).toBe(201);
   };
   afterAll(async () => {

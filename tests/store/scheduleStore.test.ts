@@ -135,6 +135,20 @@ describe.each(supportedDatabases())('ScheduleStore on %s', (dbId) => {
     expect(await store.latestCronFiringBetween(s.id, at(30), at(59))).toBeUndefined();
   });
 
+  it('latestFirings returns each schedule\'s most recent firing, none for one that never fired', async () => {
+    const a = await store.insert('sch00000000a', definition({ name: 'a' }));
+    const b = await store.insert('sch00000000b', definition({ name: 'b' }));
+    const never = await store.insert('sch00000000c', definition({ name: 'c' }));
+    await store.claimFiring({ scheduleId: a.id, scheduledAt: at(0), kind: 'scheduled', claimedBy: 'x', expect: expect3am });
+    const lastA = await store.claimFiring({ scheduleId: a.id, scheduledAt: at(5), kind: 'manual', claimedBy: 'x' });
+    const lastB = await store.claimFiring({ scheduleId: b.id, scheduledAt: at(1), kind: 'scheduled', claimedBy: 'x', expect: expect3am });
+    const latest = await store.latestFirings([a.id, b.id, never.id]);
+    expect(latest.get(a.id)).toMatchObject({ id: lastA!.id, kind: 'manual', outcome: 'pending' });
+    expect(latest.get(b.id)).toMatchObject({ id: lastB!.id, kind: 'scheduled' });
+    expect(latest.has(never.id)).toBe(false);
+    expect((await store.latestFirings([])).size).toBe(0);
+  });
+
   it('an outcome is recorded once, by the claimer only', async () => {
     const s = await store.insert('sch000000001', definition());
     const f = (await store.claimFiring({ scheduleId: s.id, scheduledAt: at(0), kind: 'scheduled', claimedBy: 'a', expect: expect3am }))!;

@@ -148,7 +148,7 @@ function Shell({ children }: { children: ReactNode }) {
           <span className="logo" aria-hidden>
             G
           </span>
-          Griffin
+          <span className="brand-text">Griffin</span>
         </Link>
         <nav>
           {nav.map((n) => (

@@ -106,9 +106,14 @@ export function query(params: Record<string, string | number | undefined | null>
 
 export const enc = encodeURIComponent;
 
-/** The error's message without a repeated "field: " prefix, for display next to the field. */
+/**
+ * The error's message without the field's path in front ("timeoutSeconds: ", or
+ * "overrides.hyperparameters.epochs must be ..."), for display next to the field, which is labelled.
+ */
 export function fieldMessage(error: ApiError): string {
-  if (error.field && error.message.startsWith(`${error.field}: `)) return error.message.slice(error.field.length + 2);
+  const f = error.field;
+  if (f && error.message.startsWith(`${f}: `)) return error.message.slice(f.length + 2);
+  if (f && error.message.startsWith(`${f} `)) return error.message.slice(f.length + 1);
   return error.message;
 }
 

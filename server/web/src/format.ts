@@ -26,10 +26,20 @@ export function runDuration(run: { startedAt: string | null; finishedAt: string 
   return duration((run.finishedAt ? Date.parse(run.finishedAt) : now) - Date.parse(run.startedAt));
 }
 
-export function dateTime(iso: string | null | undefined): string {
+/**
+ * A point in time with its time zone named ("Dec 2, 2026, 03:00:00 GMT+1"): the browser's zone,
+ * or `timeZone` (a schedule's, so its fire times read as the cron expression means them).
+ */
+export function dateTime(iso: string | null | undefined, timeZone?: string): string {
   if (!iso) return '—';
   const d = new Date(iso);
-  return d.toLocaleString(undefined, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  const options: Intl.DateTimeFormatOptions = { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23', timeZoneName: 'short' };
+  try {
+    return d.toLocaleString(undefined, { ...options, timeZone });
+  } catch {
+    // A zone this browser does not know: the browser's own, still labelled.
+    return d.toLocaleString(undefined, options);
+  }
 }
 
 export function num(value: unknown, digits = 4): string {

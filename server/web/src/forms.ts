@@ -13,7 +13,8 @@ export function placeError(error: unknown, fields: string[]): { fieldErrors: Fie
   if (!candidates.length) return { fieldErrors: {}, unplaced: error };
   const f = candidates[0];
   const message = fieldMessage(error);
-  return { fieldErrors: { [f]: f === error.field ? message : `${error.field}: ${message}` }, unplaced: null };
+  // Next to "hyperparameters", an error about "hyperparameters.epochs" says "epochs: ...", once.
+  return { fieldErrors: { [f]: f === error.field ? message : `${error.field.slice(f.length + 1)}: ${message}` }, unplaced: null };
 }
 
 /** A number input's value: empty is "not given"; anything else is sent as typed so the API judges it. */

@@ -169,3 +169,39 @@ export interface ApiToken {
   lastUsedAt: string | null;
   revokedAt: string | null;
 }
+
+export interface BackendStatus {
+  name: string;
+  configured: boolean;
+  /** What to set to configure it; null when it is configured. */
+  hint: string | null;
+}
+
+export interface ScheduleFiringSummary {
+  scheduledAt: string;
+  kind: string;
+  outcome: string;
+  reason: string | null;
+  runId: string | null;
+  runState: string | null;
+}
+
+export interface Schedule {
+  id: string;
+  name: string;
+  description?: string;
+  cron: string;
+  timezone: string;
+  workflow: string;
+  overrides?: Record<string, unknown>;
+  enabled: boolean;
+  overlapPolicy?: string;
+  catchUpPolicy?: string;
+  maxConcurrentRuns?: number | null;
+  nextFireTimes?: string[];
+  lastFiredAt?: string | null;
+  /** In the list only: how the last firing went (null: it has not fired). */
+  lastFiring?: ScheduleFiringSummary | null;
+  createdAt?: string;
+  updatedAt?: string;
+}

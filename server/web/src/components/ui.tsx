@@ -1,5 +1,6 @@
-import { Component, useState, type ReactNode } from 'react';
+import { Component, useContext, useState, type ReactNode } from 'react';
 import { ApiError, errorText } from '../api';
+import { AuthContext } from '../auth';
 import { plain } from '../format';
 
 export const RUN_STATES = ['queued', 'launching', 'running', 'cancelling', 'succeeded', 'failed', 'cancelled'] as const;
@@ -29,11 +30,14 @@ export function StateBadge({ state }: { state: string }) {
 }
 
 export function ErrorBanner({ error, title }: { error: unknown; title?: string }) {
+  const auth = useContext(AuthContext);
   if (!error) return null;
   const status = error instanceof ApiError && error.status ? ` (HTTP ${error.status})` : '';
+  // A 403 is about who is asking, not about the thing asked for: say so in the title.
+  const heading = error instanceof ApiError && error.status === 403 && auth ? `Your role ${auth.me.role} cannot do this` : (title ?? 'Something went wrong');
   return (
     <div className="banner banner-error" role="alert">
-      <strong>{title ?? 'Something went wrong'}{status}</strong>
+      <strong>{heading}{status}</strong>
       <span>{errorText(error)}</span>
     </div>
   );

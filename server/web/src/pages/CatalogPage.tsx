@@ -3,7 +3,9 @@ import { ApiError, enc, get, post } from '../api';
 import { useAuth } from '../auth';
 import { useLoad } from '../hooks';
 import { dateTime, plain } from '../format';
-import { compact, parseJsonObject, placeError, splitList, type FieldErrors } from '../forms';
+import { compact, parseJsonObject, splitList, type FieldErrors } from '../forms';
+import { useForm } from '../useForm';
+import { Table } from '../components/Table';
 import { Link, navigate } from '../router';
 import { Card, Chips, Empty, ErrorBanner, Field, KeyValues, Loading, Notice, PageHeader, Tabs } from '../components/ui';
 import { latestByName } from './WorkflowsPage';
@@ -48,27 +50,16 @@ function CreateToggle({ label, children }: { label: string; children: (close: ()
   );
 }
 
-/** The create forms share this: POST, then field errors in place or a banner. */
-function useCreate<T>(path: string, fields: string[], onDone: (created: T) => void) {
-  const [errors, setErrors] = useState<FieldErrors>({});
-  const [general, setGeneral] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (body: Record<string, unknown> | null, localErrors?: FieldErrors) => {
-    setErrors(localErrors ?? {});
-    setGeneral(null);
-    if (!body) return;
-    setBusy(true);
-    try {
+/** The create forms share this: their values, POST, then field errors in place or a banner. */
+function useCreate<T, V extends Record<string, unknown>>(path: string, fields: string[], initial: V, onDone: (created: T) => void) {
+  const form = useForm(initial, fields);
+  const submit = (body: Record<string, unknown> | null, localErrors?: FieldErrors) =>
+    form.run(async () => {
+      if (localErrors) form.setErrors(localErrors);
+      if (!body) return;
       onDone(await post<T>(path, body));
-    } catch (e) {
-      const placed = placeError(e, fields);
-      setErrors(placed.fieldErrors);
-      setGeneral(placed.unplaced);
-    } finally {
-      setBusy(false);
-    }
-  };
-  return { errors, general, busy, submit };
+    });
+  return { f: form.values, set: form.set, errors: form.errors, general: form.general, busy: form.busy, submit };
 }
 
 function Models() {
@@ -79,25 +70,18 @@ function Models() {
       <CreateToggle label="New model version">{(close) => <ModelForm onDone={(m) => { close(); navigate(`/catalog/models/${m.name}`); }} />}</CreateToggle>
       <ErrorBanner error={models.error} title="Could not load models" />
       {models.loading ? <Loading /> : rows.length === 0 ? <Empty>No models yet.</Empty> : (
-        <div className="table-wrap">
-          <table className="table">
-            <thead>
-              <tr><th>Model</th><th>Latest</th><th>Framework</th><th>Code</th><th>Entrypoint</th><th>Hyperparameters</th></tr>
-            </thead>
-            <tbody>
-              {rows.map(({ latest: m, count }) => (
-                <tr key={m.name}>
-                  <td><Link to={`/catalog/models/${m.name}`} className="strong">{m.name}</Link>{m.description && <div className="muted small clamp">{m.description}</div>}</td>
-                  <td>v{m.version} <span className="muted small">({count})</span></td>
-                  <td>{m.framework}</td>
-                  <td className="mono">{m.codeUri}</td>
-                  <td className="mono">{m.entrypoint}</td>
-                  <td>{Object.keys(m.defaultHyperparameters).length} defaults</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table
+          rows={rows}
+          rowKey={(r) => r.latest.name}
+          columns={[
+            { key: 'name', header: 'Model', cell: ({ latest: m }) => <><Link to={`/catalog/models/${m.name}`} className="strong">{m.name}</Link>{m.description && <div className="muted small clamp">{m.description}</div>}</> },
+            { key: 'latest', header: 'Latest', cell: ({ latest: m, count }) => <>v{m.version} <span className="muted small">({count})</span></> },
+            { key: 'framework', header: 'Framework', cell: ({ latest: m }) => m.framework },
+            { key: 'code', header: 'Code', className: 'mono', cell: ({ latest: m }) => m.codeUri },
+            { key: 'entrypoint', header: 'Entrypoint', className: 'mono', cell: ({ latest: m }) => m.entrypoint },
+            { key: 'hp', header: 'Hyperparameters', cell: ({ latest: m }) => `${Object.keys(m.defaultHyperparameters).length} defaults` },
+          ]}
+        />
       )}
     </>
   );
@@ -162,9 +146,8 @@ function ModelDetail({ name }: { name: string }) {
 const MODEL_FIELDS = ['name', 'framework', 'codeUri', 'entrypoint', 'defaultHyperparameters', 'hyperparameterSchema', 'description'];
 
 function ModelForm({ onDone }: { onDone: (m: Model) => void }) {
-  const [f, setF] = useState({ name: '', framework: '', codeUri: '', entrypoint: 'python train.py', defaultHyperparameters: '{}', hyperparameterSchema: '{}', description: '' });
-  const c = useCreate<Model>('/models', MODEL_FIELDS, onDone);
-  const set = (k: keyof typeof f) => (e: { target: { value: string } }) => setF((s) => ({ ...s, [k]: e.target.value }));
+  const c = useCreate('/models', MODEL_FIELDS, { name: '', framework: '', codeUri: '', entrypoint: 'python train.py', defaultHyperparameters: '{}', hyperparameterSchema: '{}', description: '' }, onDone);
+  const { f, set } = c;
   const submit = (e: FormEvent) => {
     e.preventDefault();
     const d = parseJsonObject(f.defaultHyperparameters, 'defaultHyperparameters');
@@ -198,24 +181,19 @@ function Datasets() {
       <CreateToggle label="New dataset version">{(close) => <DatasetForm onDone={(d) => { close(); navigate(`/catalog/datasets/${d.name}`); }} />}</CreateToggle>
       <ErrorBanner error={datasets.error} title="Could not load datasets" />
       {datasets.loading ? <Loading /> : rows.length === 0 ? <Empty>No datasets yet.</Empty> : (
-        <div className="table-wrap">
-          <table className="table">
-            <thead><tr><th>Dataset</th><th>Latest</th><th>URI</th><th>Format</th><th>Features</th><th>Label</th><th>Split</th></tr></thead>
-            <tbody>
-              {rows.map(({ latest: d, count }) => (
-                <tr key={d.name}>
-                  <td><Link to={`/catalog/datasets/${d.name}`} className="strong">{d.name}</Link>{d.description && <div className="muted small clamp">{d.description}</div>}</td>
-                  <td>v{d.version} <span className="muted small">({count})</span></td>
-                  <td className="mono break">{d.uri}</td>
-                  <td>{d.format}</td>
-                  <td>{d.features.length}</td>
-                  <td className="mono">{d.label ?? '—'}</td>
-                  <td>{Object.entries(d.split).map(([k, v]) => `${k} ${Math.round(v * 100)}%`).join(', ')}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table
+          rows={rows}
+          rowKey={(r) => r.latest.name}
+          columns={[
+            { key: 'name', header: 'Dataset', cell: ({ latest: d }) => <><Link to={`/catalog/datasets/${d.name}`} className="strong">{d.name}</Link>{d.description && <div className="muted small clamp">{d.description}</div>}</> },
+            { key: 'latest', header: 'Latest', cell: ({ latest: d, count }) => <>v{d.version} <span className="muted small">({count})</span></> },
+            { key: 'uri', header: 'URI', className: 'mono break', cell: ({ latest: d }) => d.uri },
+            { key: 'format', header: 'Format', cell: ({ latest: d }) => d.format },
+            { key: 'features', header: 'Features', cell: ({ latest: d }) => d.features.length },
+            { key: 'label', header: 'Label', className: 'mono', cell: ({ latest: d }) => d.label ?? '—' },
+            { key: 'split', header: 'Split', cell: ({ latest: d }) => Object.entries(d.split).map(([k, v]) => `${k} ${Math.round(v * 100)}%`).join(', ') },
+          ]}
+        />
       )}
     </>
   );
@@ -243,9 +221,8 @@ function DatasetDetail({ name }: { name: string }) {
 const DATASET_FIELDS = ['name', 'uri', 'format', 'features', 'label', 'split', 'description'];
 
 function DatasetForm({ onDone }: { onDone: (d: Dataset) => void }) {
-  const [f, setF] = useState({ name: '', uri: '', format: 'csv', features: '', label: '', split: '{"train": 0.8, "validation": 0.2}', description: '' });
-  const c = useCreate<Dataset>('/datasets', DATASET_FIELDS, onDone);
-  const set = (k: keyof typeof f) => (e: { target: { value: string } }) => setF((s) => ({ ...s, [k]: e.target.value }));
+  const c = useCreate('/datasets', DATASET_FIELDS, { name: '', uri: '', format: 'csv', features: '', label: '', split: '{"train": 0.8, "validation": 0.2}', description: '' }, onDone);
+  const { f, set } = c;
   const submit = (e: FormEvent) => {
     e.preventDefault();
     const split = parseJsonObject(f.split, 'split');
@@ -279,22 +256,18 @@ function Features({ selected }: { selected?: string }) {
       <CreateToggle label="New feature">{(close) => <FeatureForm onDone={() => { close(); void features.reload(); }} />}</CreateToggle>
       <ErrorBanner error={features.error} title="Could not load features" />
       {features.loading ? <Loading /> : items.length === 0 ? <Empty>No features yet.</Empty> : (
-        <div className="table-wrap">
-          <table className="table">
-            <thead><tr><th>Feature</th><th>Entity</th><th>Type</th><th>Source</th><th>Description</th></tr></thead>
-            <tbody>
-              {items.map((f) => (
-                <tr key={f.name} className={f.name === selected ? 'selected' : undefined} id={`feature-${f.name}`}>
-                  <td className="mono strong">{f.name}</td>
-                  <td>{f.entityKey}</td>
-                  <td><span className="chip">{f.dtype}</span></td>
-                  <td className="mono break small">{f.source}</td>
-                  <td className="small">{f.description}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table
+          rows={items}
+          rowKey={(f) => f.name}
+          rowProps={(f) => ({ className: f.name === selected ? 'selected' : undefined, id: `feature-${f.name}` })}
+          columns={[
+            { key: 'name', header: 'Feature', className: 'mono strong', cell: (f) => f.name },
+            { key: 'entity', header: 'Entity', cell: (f) => f.entityKey },
+            { key: 'dtype', header: 'Type', cell: (f) => <span className="chip">{f.dtype}</span> },
+            { key: 'source', header: 'Source', className: 'mono break small', cell: (f) => f.source },
+            { key: 'description', header: 'Description', className: 'small', cell: (f) => f.description },
+          ]}
+        />
       )}
     </>
   );
@@ -303,9 +276,8 @@ function Features({ selected }: { selected?: string }) {
 const FEATURE_FIELDS = ['name', 'entityKey', 'dtype', 'source', 'description'];
 
 function FeatureForm({ onDone }: { onDone: (f: Feature) => void }) {
-  const [f, setF] = useState({ name: '', entityKey: '', dtype: 'float', source: '', description: '' });
-  const c = useCreate<Feature>('/features', FEATURE_FIELDS, onDone);
-  const set = (k: keyof typeof f) => (e: { target: { value: string } }) => setF((s) => ({ ...s, [k]: e.target.value }));
+  const c = useCreate('/features', FEATURE_FIELDS, { name: '', entityKey: '', dtype: 'float', source: '', description: '' }, onDone);
+  const { f, set } = c;
   return (
     <form className="form" onSubmit={(e) => { e.preventDefault(); void c.submit(compact(f)); }} noValidate>
       <Notice>A feature with an existing name is updated.</Notice>

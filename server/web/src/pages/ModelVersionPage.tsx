@@ -1,11 +1,13 @@
+import type { ReactNode } from 'react';
 import { ApiError, enc, get } from '../api';
 import { useLoad } from '../hooks';
 import { dateTime, duration, num, plain } from '../format';
 import { Link } from '../router';
-import { Card, Chips, ErrorBanner, KeyValues, Loading, PageHeader, StateBadge } from '../components/ui';
+import { Card, Chips, ErrorBanner, KeyValues, Loading, PageHeader, ParamsTable, StateBadge } from '../components/ui';
+import { ArtifactList } from '../components/ArtifactList';
 import { LineageChain } from '../components/Lineage';
 import { PromoteButton } from '../components/Promote';
-import type { Lineage, ModelVersion, RegisteredModel } from '../types';
+import type { Artifact, Lineage, ModelVersion, RegisteredModel } from '../types';
 
 export function ModelVersionPage({ name, version }: { name: string; version: number }) {
   const v = useLoad(() => get<ModelVersion>(`/registry/models/${enc(name)}/versions/${version}`), [name, version]);
@@ -62,7 +64,7 @@ export function ModelVersionPage({ name, version }: { name: string; version: num
           <Card title="Version">
             <KeyValues
               items={[
-                ['Artifacts', <span className="mono break">{mv.artifactUri}</span>],
+                ...(mv.runId ? [] : [['Artifacts', <span className="mono break">{mv.artifactUri}</span>] as [string, ReactNode]]),
                 ['Source run', mv.runId ? <Link to={`/runs/${mv.runId}`} className="mono">{mv.runId}</Link> : 'registered from an artifact URI'],
                 ['Created', dateTime(mv.createdAt)],
                 ['Aliases', mv.aliases.length ? <Chips items={mv.aliases} /> : 'none'],
@@ -70,6 +72,7 @@ export function ModelVersionPage({ name, version }: { name: string; version: num
               ]}
             />
           </Card>
+          {mv.runId && <VersionArtifacts runId={mv.runId} uri={mv.artifactUri} />}
         </div>
         <div className="stack">
           <Card title="Lineage">
@@ -111,20 +114,21 @@ export function ModelVersionPage({ name, version }: { name: string; version: num
           </Card>
           {l?.hyperparameters && (
             <Card title="Trained with">
-              <table className="table compact params">
-                <tbody>
-                  {Object.entries(l.hyperparameters).map(([k, val]) => (
-                    <tr key={k}>
-                      <th>{k}</th>
-                      <td className="mono">{plain(val)}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
+              <ParamsTable entries={Object.entries(l.hyperparameters)} />
             </Card>
           )}
         </div>
       </div>
     </div>
+  );
+}
+
+/** The source run's files: a version registered from a run points at them. */
+function VersionArtifacts({ runId, uri }: { runId: string; uri: string }) {
+  const artifacts = useLoad(() => get<{ items: Artifact[] }>(`/runs/${enc(runId)}/artifacts`), [runId]);
+  return (
+    <Card title="Artifacts" actions={<span className="muted small mono break" title={uri}>from run {runId}</span>}>
+      <ArtifactList runId={runId} items={artifacts.data?.items} error={artifacts.error} empty="The source run uploaded no artifacts." />
+    </Card>
   );
 }

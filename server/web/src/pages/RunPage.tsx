@@ -1,8 +1,9 @@
 import { useEffect, useLayoutEffect, useRef, useState } from 'react';
-import { ApiError, download, enc, get, post } from '../api';
+import { ApiError, enc, get, post } from '../api';
+import { ArtifactList } from '../components/ArtifactList';
 import { useAuth } from '../auth';
 import { useLoad, useNow } from '../hooks';
-import { bytes, dateTime, duration, num, plain, relativeTime, runDuration } from '../format';
+import { dateTime, duration, num, plain, relativeTime, runDuration } from '../format';
 import { Link } from '../router';
 import { Card, Empty, ErrorBanner, KeyValues, Loading, PageHeader, ParamsTable, StateBadge } from '../components/ui';
 import { CHART_COLORS, LineChart } from '../components/LineChart';
@@ -55,7 +56,7 @@ export function RunPage({ id }: { id: string }) {
         }
         subtitle={
           <>
-            {r.workflow ? <Link to={`/workflows/${r.workflow.name}`}>{`${r.workflow.name}@${r.workflow.version}`}</Link> : 'inline spec'} · started by <strong>{r.trigger}</strong> · on <strong>{r.backend}</strong> · created {relativeTime(r.createdAt, now)}
+            {r.workflow ? <Link to={`/workflows/${r.workflow.name}`}>{`${r.workflow.name}@${r.workflow.version}`}</Link> : 'inline spec'} · started by <strong>{r.trigger}</strong> · on <strong>{r.backend}</strong> · created <time title={dateTime(r.createdAt)}>{relativeTime(r.createdAt, now)}</time>
           </>
         }
         actions={<RunActions run={r} onChanged={run.reload} />}
@@ -82,7 +83,7 @@ export function RunPage({ id }: { id: string }) {
           <MetricsCard run={r} metrics={metrics.data?.items} error={metrics.error} />
           <LogsCard runId={r.id} runTerminal={r.terminal} />
           <Card title="Artifacts">
-            <Artifacts runId={r.id} items={artifacts.data?.items} error={artifacts.error} terminal={r.terminal} />
+            <ArtifactList runId={r.id} items={artifacts.data?.items} error={artifacts.error} empty={r.terminal ? 'This run uploaded no artifacts.' : 'None yet.'} />
           </Card>
         </div>
         <div className="run-side">
@@ -160,7 +161,7 @@ function RunActions({ run, onChanged }: { run: Run; onChanged: () => Promise<voi
   return (
     <>
       {run.workflow && can('editor') && (
-        <Link className="btn" to={`/workflows/${run.workflow.name}?tab=run&version=${run.workflow.version}`}>
+        <Link className="btn" to={`/workflows/${run.workflow.name}?tab=run&version=${run.workflow.version}&from=${run.id}`} data-testid="run-again">
           Run again
         </Link>
       )}
@@ -265,39 +266,6 @@ function Origin({ run }: { run: Run }) {
           .map(([k, v]) => [k, plain(v)] as [string, string]),
       ]}
     />
-  );
-}
-
-function Artifacts({ runId, items, error, terminal }: { runId: string; items?: Artifact[]; error: unknown; terminal: boolean }) {
-  const [failure, setFailure] = useState<unknown>(null);
-  if (error && !items) return <ErrorBanner error={error} title="Could not list artifacts" />;
-  if (!items) return <Loading />;
-  if (!items.length) return <Empty>{terminal ? 'This run uploaded no artifacts.' : 'None yet.'}</Empty>;
-  return (
-    <>
-      <ErrorBanner error={failure} title="Download failed" />
-      <table className="table compact">
-        <tbody>
-          {items.map((a) => (
-            <tr key={a.path}>
-              <td className="mono break">{a.path}</td>
-              <td className="num">{bytes(a.size)}</td>
-              <td>
-                <button
-                  className="btn btn-small btn-ghost"
-                  title={`sha256 ${a.sha256}`}
-                  onClick={() =>
-                    download(`/runs/${enc(runId)}/artifacts/${a.path.split('/').map(enc).join('/')}`, a.path.split('/').pop() ?? a.path).catch(setFailure)
-                  }
-                >
-                  Download
-                </button>
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </>
   );
 }
 

@@ -1,30 +1,44 @@
 import { useState, type FormEvent } from 'react';
-import { ApiError, enc, get, post } from '../api';
+import { ApiError, del, enc, get, post, put } from '../api';
 import { useAuth } from '../auth';
 import { useLoad, useNow } from '../hooks';
 import { dateTime, plain, relativeTime } from '../format';
-import { compact, numberOrUndefined, parseJsonObject, placeError, type FieldErrors } from '../forms';
+import { compact, numberOrUndefined, parseJsonObject } from '../forms';
+import { useForm } from '../useForm';
 import { Link, navigate } from '../router';
 import { Card, Empty, ErrorBanner, Field, KeyValues, Loading, Notice, PageHeader, StateBadge } from '../components/ui';
+import { Table } from '../components/Table';
 import { latestByName } from './WorkflowsPage';
-import type { Page, Workflow } from '../types';
-
-interface Schedule {
-  id: string;
-  name: string;
-  cron: string;
-  timezone: string;
-  workflow: string;
-  overrides?: Record<string, unknown>;
-  enabled: boolean;
-  overlapPolicy?: string;
-  catchUpPolicy?: string;
-  maxConcurrentRuns?: number;
-  nextFireTimes?: string[];
-  [key: string]: unknown;
-}
+import type { Page, Schedule, Workflow } from '../types';
 
 const idOf = (s: Schedule) => String(s.id ?? s.name);
+/** The API takes a schedule's id or its name; so do the page's links. */
+const isNamed = (s: Schedule, ref: string) => s.id === ref || s.name === ref;
+
+/** A fire time as the schedule means it: in its own time zone, named. */
+function FireTime({ at, timezone, now }: { at: string; timezone: string; now: number }) {
+  return (
+    <span title={`${at} (UTC)`}>
+      {dateTime(at, timezone)} <span className="muted small when-rel">({relativeTime(at, now)})</span>
+    </span>
+  );
+}
+
+function LastFiring({ s }: { s: Schedule }) {
+  const f = s.lastFiring;
+  if (!f) return <span className="muted">{s.lastFiring === null ? 'never fired' : '—'}</span>;
+  return (
+    <span className="last-firing" title={f.reason ?? undefined}>
+      {f.runId && f.runState ? <StateBadge state={f.runState} /> : <span className={`chip outcome-${f.outcome}`}>{f.outcome}</span>}{' '}
+      {f.runId && (
+        <Link to={`/runs/${f.runId}`} className="mono small">
+          {f.runId}
+        </Link>
+      )}
+      <div className="muted small">{f.kind} · {dateTime(f.scheduledAt, s.timezone)}</div>
+    </span>
+  );
+}
 
 /** The create body's schema as the service publishes it, for the policy choices and their defaults. */
 function useScheduleSchema() {
@@ -57,7 +71,7 @@ export function SchedulesPage({ selected }: { selected?: string }) {
     );
 
   const items = schedules.data?.items ?? [];
-  const current = selected ? items.find((s) => idOf(s) === selected) : undefined;
+  const current = selected ? items.find((s) => isNamed(s, selected)) : undefined;
   return (
     <div className="page">
       <PageHeader
@@ -75,10 +89,10 @@ export function SchedulesPage({ selected }: { selected?: string }) {
       {creating && (
         <Card title="New schedule" actions={<button className="btn btn-ghost btn-small" onClick={() => setCreating(false)}>Close</button>}>
           <ScheduleForm
-            onCreated={(s) => {
+            onSaved={(s) => {
               setCreating(false);
               void schedules.reload();
-              navigate(`/schedules/${enc(idOf(s))}`);
+              navigate(`/schedules/${enc(s.name)}`);
             }}
           />
         </Card>
@@ -89,66 +103,49 @@ export function SchedulesPage({ selected }: { selected?: string }) {
       ) : items.length === 0 ? (
         schedules.data && <Empty>No schedules yet.</Empty>
       ) : (
-        <div className="table-wrap">
-          <table className="table">
-            <thead>
-              <tr>
-                <th>Schedule</th>
-                <th>State</th>
-                <th>Cron</th>
-                <th>Workflow</th>
-                <th>Next fire times</th>
-                <th>Policies</th>
-                <th />
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((s) => (
-                <tr key={idOf(s)} className={idOf(s) === selected ? 'selected' : undefined} data-schedule={s.name}>
-                  <td className="nowrap">
-                    <Link to={`/schedules/${enc(idOf(s))}`} className="strong">
-                      {s.name}
-                    </Link>
-                  </td>
-                  <td>
-                    <StateBadge state={s.enabled ? 'active' : 'paused'} />
-                  </td>
-                  <td className="nowrap">
-                    <span className="mono">{s.cron}</span>
-                    <div className="muted small">{s.timezone}</div>
-                  </td>
-                  <td className="nowrap">
-                    <Link to={`/workflows/${String(s.workflow).split('@')[0]}`} className="mono">
-                      {s.workflow}
-                    </Link>
-                  </td>
-                  <td>
-                    {s.enabled && s.nextFireTimes?.length ? (
-                      <ul className="fire-times">
-                        {s.nextFireTimes.slice(0, 3).map((t) => (
-                          <li key={t} title={t}>
-                            {dateTime(t)} <span className="muted small">({relativeTime(t, now)})</span>
-                          </li>
-                        ))}
-                      </ul>
-                    ) : (
-                      <span className="muted">{s.enabled ? '—' : 'paused'}</span>
-                    )}
-                  </td>
-                  <td className="small">
-                    {[s.overlapPolicy && `overlap: ${s.overlapPolicy}`, s.catchUpPolicy && `catch-up: ${s.catchUpPolicy}`, typeof s.maxConcurrentRuns === 'number' && `at most ${s.maxConcurrentRuns} at once`].filter(Boolean).join(' · ')}
-                  </td>
-                  <td className="right nowrap">
-                    <ScheduleActions schedule={s} onDone={schedules.reload} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table
+          className="schedules-table"
+          rows={items}
+          rowKey={idOf}
+          rowProps={(s) => ({ className: current && idOf(s) === idOf(current) ? 'selected' : undefined, 'data-schedule': s.name })}
+          columns={[
+            { key: 'name', header: 'Schedule', className: 'nowrap', cell: (s) => <Link to={`/schedules/${enc(s.name)}`} className="strong">{s.name}</Link> },
+            { key: 'state', header: 'State', cell: (s) => <StateBadge state={s.enabled ? 'active' : 'paused'} /> },
+            {
+              key: 'cron',
+              header: 'Cron',
+              className: 'nowrap',
+              cell: (s) => (
+                <>
+                  <span className="mono">{s.cron}</span>
+                  <div className="muted small">{s.timezone}</div>
+                </>
+              ),
+            },
+            { key: 'workflow', header: 'Workflow', className: 'nowrap', cell: (s) => <Link to={`/workflows/${String(s.workflow).split('@')[0]}`} className="mono">{s.workflow}</Link> },
+            { key: 'last', header: 'Last run', cell: (s) => <LastFiring s={s} /> },
+            {
+              key: 'next',
+              header: 'Next fire times',
+              cell: (s) =>
+                s.enabled && s.nextFireTimes?.length ? (
+                  <ul className="fire-times">
+                    {s.nextFireTimes.slice(0, 3).map((t) => (
+                      <li key={t}>
+                        <FireTime at={t} timezone={s.timezone} now={now} />
+                      </li>
+                    ))}
+                  </ul>
+                ) : (
+                  <span className="muted">{s.enabled ? '—' : 'paused'}</span>
+                ),
+            },
+            { key: 'actions', header: '', className: 'right', cell: (s) => <ScheduleActions schedule={s} onDone={schedules.reload} /> },
+          ]}
+        />
       )}
       {selected && schedules.data && !current && <ErrorBanner error={new Error(`There is no schedule ${selected}.`)} title="Not found" />}
-      {current && <ScheduleDetail schedule={current} />}
+      {current && <ScheduleDetail key={idOf(current)} schedule={current} onChanged={schedules.reload} />}
     </div>
   );
 }
@@ -192,8 +189,22 @@ function ScheduleActions({ schedule, onDone }: { schedule: Schedule; onDone: () 
   );
 }
 
-function ScheduleDetail({ schedule: s }: { schedule: Schedule }) {
+function ScheduleDetail({ schedule: s, onChanged }: { schedule: Schedule; onChanged: () => Promise<void> }) {
+  const { can } = useAuth();
   const now = useNow(5000);
+  const [editing, setEditing] = useState(false);
+  const [deleting, setDeleting] = useState(false);
+  const [deleteError, setDeleteError] = useState<unknown>(null);
+  const remove = async () => {
+    setDeleteError(null);
+    try {
+      await del(`/schedules/${enc(idOf(s))}`);
+      await onChanged();
+      navigate('/schedules');
+    } catch (e) {
+      setDeleteError(e);
+    }
+  };
   const firings = useLoad(() => get<Page<Record<string, unknown>>>(`/schedules/${enc(idOf(s))}/firings?limit=50`), [idOf(s)], 5000);
   const rows = firings.data?.items ?? [];
   const present = new Set(rows.flatMap((r) => Object.keys(r)));
@@ -202,26 +213,66 @@ function ScheduleDetail({ schedule: s }: { schedule: Schedule }) {
   const cell = (k: string, v: unknown) => {
     if (v === null || v === undefined) return <span className="muted">—</span>;
     if (k === 'runId' && typeof v === 'string') return <Link to={`/runs/${v}`} className="mono">{v}</Link>;
-    if (typeof v === 'string' && /^\d{4}-\d\d-\d\dT/.test(v)) return <span title={v}>{dateTime(v)}</span>;
+    if (typeof v === 'string' && /^\d{4}-\d\d-\d\dT/.test(v)) return <span title={v}>{dateTime(v, s.timezone)}</span>;
     if (k === 'runState' && typeof v === 'string') return <StateBadge state={v} />;
     if (k === 'outcome') return <span className={`chip outcome-${String(v)}`}>{String(v)}</span>;
     return <span className={k === 'reason' ? 'small' : undefined}>{plain(v)}</span>;
   };
+  if (editing)
+    return (
+      <Card title={`Edit schedule ${s.name}`} actions={<button className="btn btn-ghost btn-small" onClick={() => setEditing(false)}>Cancel</button>}>
+        <ScheduleForm
+          initial={s}
+          onSaved={async (saved) => {
+            setEditing(false);
+            await onChanged();
+            navigate(`/schedules/${enc(saved.name)}`, { replace: true });
+          }}
+        />
+      </Card>
+    );
   return (
-    <div className="grid-2">
-      <Card title={`Schedule ${s.name}`}>
+    <div className="schedule-detail">
+      <Card
+        title={`Schedule ${s.name}`}
+        actions={
+          can('editor') && (
+            <span className="row-actions">
+              <button className="btn btn-small" onClick={() => setEditing(true)}>
+                Edit
+              </button>
+              {deleting ? (
+                <span className="confirm">
+                  <span>Delete it and its firing history? Its runs stay.</span>
+                  <button className="btn btn-small btn-danger" onClick={remove}>
+                    Yes, delete
+                  </button>
+                  <button className="btn btn-small btn-ghost" onClick={() => setDeleting(false)}>
+                    Keep it
+                  </button>
+                </span>
+              ) : (
+                <button className="btn btn-small btn-ghost" onClick={() => setDeleting(true)}>
+                  Delete…
+                </button>
+              )}
+            </span>
+          )
+        }
+      >
+        <ErrorBanner error={deleteError} title="The schedule was not deleted" />
         <KeyValues
           items={[
             ['State', <StateBadge state={s.enabled ? 'active' : 'paused'} />],
             ...(s.description ? [['Description', String(s.description)] as [string, string]] : []),
             ['Cron', <span className="mono">{s.cron}</span>],
-            ['Time zone', s.timezone],
+            ['Time zone', <span data-testid="schedule-timezone">{s.timezone} <span className="muted small">(fire times below are in it)</span></span>],
             ['Workflow', <span className="mono">{s.workflow}</span>],
             ['Overrides', <span className="mono break">{JSON.stringify(s.overrides ?? {})}</span>],
             ['Overlap policy', plain(s.overlapPolicy)],
             ['Catch-up policy', plain(s.catchUpPolicy)],
             ['Max concurrent runs', s.maxConcurrentRuns === null ? 'no limit' : plain(s.maxConcurrentRuns)],
-            ['Last fired', typeof s.lastFiredAt === 'string' ? dateTime(s.lastFiredAt) : 'never'],
+            ['Last cron firing', typeof s.lastFiredAt === 'string' ? dateTime(s.lastFiredAt, s.timezone) : 'never'],
           ]}
         />
         <h3>Next fire times</h3>
@@ -229,7 +280,7 @@ function ScheduleDetail({ schedule: s }: { schedule: Schedule }) {
           <ul className="fire-times">
             {s.nextFireTimes.map((t) => (
               <li key={t}>
-                {dateTime(t)} <span className="muted small">({relativeTime(t, now)})</span>
+                <FireTime at={t} timezone={s.timezone} now={now} />
               </li>
             ))}
           </ul>
@@ -241,26 +292,13 @@ function ScheduleDetail({ schedule: s }: { schedule: Schedule }) {
         <ErrorBanner error={firings.error} title="Could not load firings" />
         {firings.data && rows.length === 0 && <Empty>It has not fired yet.</Empty>}
         {rows.length > 0 && (
-          <div className="table-wrap flush">
-            <table className="table compact">
-              <thead>
-                <tr>
-                  {columns.map(([c, label]) => (
-                    <th key={c}>{label}</th>
-                  ))}
-                </tr>
-              </thead>
-              <tbody>
-                {rows.map((r, i) => (
-                  <tr key={i}>
-                    {columns.map(([c]) => (
-                      <td key={c}>{cell(c, r[c])}</td>
-                    ))}
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table
+            flush
+            className="compact firings-table"
+            rows={rows}
+            rowKey={(r) => String(r.id ?? `${r.scheduledAt}-${r.kind}`)}
+            columns={columns.map(([c, label]) => ({ key: c, header: label, className: c === 'reason' ? 'reason' : 'nowrap', cell: (r: Record<string, unknown>) => cell(c, r[c]) }))}
+          />
         )}
       </Card>
     </div>
@@ -284,45 +322,39 @@ const CRON_EXAMPLES = [
   ['0 6 * * 1', 'Mondays at 06:00'],
 ];
 
-function ScheduleForm({ onCreated }: { onCreated: (s: Schedule) => void }) {
+/** Creates a schedule, or with `initial` replaces that schedule's definition (PUT). */
+function ScheduleForm({ initial, onSaved }: { initial?: Schedule; onSaved: (s: Schedule) => void }) {
   const schema = useScheduleSchema();
   const workflows = useLoad(() => get<Page<Workflow>>('/workflows?limit=500'), []);
   const names = latestByName(workflows.data?.items ?? []).map((w) => w.latest.name);
   const props = schema.data ?? {};
-  const [f, setF] = useState({
-    name: '',
-    cron: '0 3 * * *',
-    timezone: Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC',
-    workflow: '',
-    overrides: '{}',
-    enabled: true,
-    overlapPolicy: '',
-    catchUpPolicy: '',
-    maxConcurrentRuns: '',
-    description: '',
-  });
-  const [errors, setErrors] = useState<FieldErrors>({});
-  const [general, setGeneral] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-  const set = (k: keyof typeof f) => (e: { target: { value: string } }) => setF((s) => ({ ...s, [k]: e.target.value }));
+  const form = useForm(
+    () => ({
+      name: initial?.name ?? '',
+      cron: initial?.cron ?? '0 3 * * *',
+      timezone: initial?.timezone ?? (Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'),
+      workflow: initial?.workflow ?? '',
+      overrides: JSON.stringify(initial?.overrides ?? {}, null, initial && Object.keys(initial.overrides ?? {}).length ? 2 : undefined),
+      enabled: initial?.enabled ?? true,
+      overlapPolicy: initial?.overlapPolicy ?? '',
+      catchUpPolicy: initial?.catchUpPolicy ?? '',
+      maxConcurrentRuns: initial?.maxConcurrentRuns ? String(initial.maxConcurrentRuns) : '',
+      description: initial?.description ?? '',
+    }),
+    SCHEDULE_FIELDS,
+  );
+  const { values: f, set, errors, general, busy } = form;
 
-  const submit = async (e: FormEvent) => {
+  const submit = (e: FormEvent) => {
     e.preventDefault();
-    setErrors({});
-    setGeneral(null);
-    const overrides = parseJsonObject(f.overrides, 'overrides');
-    if (overrides.error) return setErrors(overrides.error);
-    setBusy(true);
-    try {
+    void form.run(async () => {
+      const overrides = parseJsonObject(f.overrides, 'overrides');
+      if (overrides.error) return form.setErrors(overrides.error);
       const body = compact({ ...f, overrides: overrides.value, overlapPolicy: f.overlapPolicy || undefined, catchUpPolicy: f.catchUpPolicy || undefined, maxConcurrentRuns: numberOrUndefined(f.maxConcurrentRuns) });
-      onCreated(await post<Schedule>('/schedules', body));
-    } catch (err) {
-      const placed = placeError(err, SCHEDULE_FIELDS);
-      setErrors(placed.fieldErrors);
-      setGeneral(placed.unplaced);
-    } finally {
-      setBusy(false);
-    }
+      // A replaced definition says every field: an emptied limit is "no limit", not "keep the old one".
+      if (initial) onSaved(await put<Schedule>(`/schedules/${enc(idOf(initial))}`, { ...body, maxConcurrentRuns: body.maxConcurrentRuns ?? null }));
+      else onSaved(await post<Schedule>('/schedules', body));
+    });
   };
 
   const policy = (key: 'overlapPolicy' | 'catchUpPolicy', label: string) => (
@@ -361,7 +393,7 @@ function ScheduleForm({ onCreated }: { onCreated: (s: Schedule) => void }) {
           <input name="maxConcurrentRuns" type="number" value={f.maxConcurrentRuns} onChange={set('maxConcurrentRuns')} placeholder="default" />
         </Field>
         <Field label="Enabled" name="enabled" error={errors.enabled}>
-          <select name="enabled" value={String(f.enabled)} onChange={(e) => setF((s) => ({ ...s, enabled: e.target.value === 'true' }))}>
+          <select name="enabled" value={String(f.enabled)} onChange={(e) => form.setValues((v) => ({ ...v, enabled: e.target.value === 'true' }))}>
             <option value="true">yes, fire on schedule</option>
             <option value="false">no, create it paused</option>
           </select>
@@ -385,10 +417,10 @@ function ScheduleForm({ onCreated }: { onCreated: (s: Schedule) => void }) {
           </option>
         ))}
       </datalist>
-      <ErrorBanner error={general} title="The schedule was not created" />
+      <ErrorBanner error={general} title={initial ? 'The schedule was not changed' : 'The schedule was not created'} />
       <div className="form-actions">
         <button className="btn btn-primary" disabled={busy}>
-          {busy ? 'Creating…' : 'Create schedule'}
+          {busy ? 'Saving…' : initial ? 'Save changes' : 'Create schedule'}
         </button>
       </div>
     </form>

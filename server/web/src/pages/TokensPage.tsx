@@ -3,7 +3,8 @@ import { del, enc, get, post } from '../api';
 import { useAuth } from '../auth';
 import { useLoad, useNow } from '../hooks';
 import { dateTime, relativeTime } from '../format';
-import { placeError, type FieldErrors } from '../forms';
+import { useForm } from '../useForm';
+import { Table } from '../components/Table';
 import { Card, Code, ErrorBanner, Field, Loading, Notice, PageHeader } from '../components/ui';
 import type { ApiToken, Page } from '../types';
 
@@ -44,52 +45,42 @@ export function TokensPage() {
           {tokens.loading ? (
             <Loading />
           ) : (
-            <table className="table compact">
-              <thead>
-                <tr>
-                  <th>Name</th>
-                  <th>Role</th>
-                  <th>Prefix</th>
-                  <th>Created</th>
-                  <th>Last used</th>
-                  <th />
-                </tr>
-              </thead>
-              <tbody>
-                {items.map((t) => (
-                  <tr key={t.id} className={t.revokedAt ? 'revoked' : undefined} data-token={t.name}>
-                    <td>
-                      {t.name}
-                      {t.id === me.tokenId && <span className="chip">you</span>}
-                    </td>
-                    <td>
-                      <span className={`role role-${t.role}`}>{t.role}</span>
-                    </td>
-                    <td className="mono">{t.prefix}…</td>
-                    <td title={dateTime(t.createdAt)} className="nowrap">{relativeTime(t.createdAt, now)}</td>
-                    <td className="nowrap" title={t.lastUsedAt ? dateTime(t.lastUsedAt) : undefined}>{t.lastUsedAt ? relativeTime(t.lastUsedAt, now) : <span className="muted">never</span>}</td>
-                    <td className="right nowrap">
-                      {t.revokedAt ? (
-                        <span className="muted small">revoked {relativeTime(t.revokedAt, now)}</span>
-                      ) : t.id === me.tokenId ? null : confirm === t.id ? (
-                        <>
-                          <button className="btn btn-small btn-danger" onClick={() => revoke(t.id)}>
-                            Revoke
-                          </button>
-                          <button className="btn btn-small btn-ghost" onClick={() => setConfirm(null)}>
-                            Keep
-                          </button>
-                        </>
-                      ) : (
-                        <button className="btn btn-small btn-danger-outline" onClick={() => setConfirm(t.id)}>
-                          Revoke…
+            <Table
+              flush
+              className="compact"
+              rows={items}
+              rowKey={(t) => t.id}
+              rowProps={(t) => ({ className: t.revokedAt ? 'revoked' : undefined, 'data-token': t.name })}
+              columns={[
+                { key: 'name', header: 'Name', cell: (t) => <>{t.name}{t.id === me.tokenId && <span className="chip">you</span>}</> },
+                { key: 'role', header: 'Role', cell: (t) => <span className={`role role-${t.role}`}>{t.role}</span> },
+                { key: 'prefix', header: 'Prefix', className: 'mono', cell: (t) => `${t.prefix}…` },
+                { key: 'created', header: 'Created', className: 'nowrap', cell: (t) => <span title={dateTime(t.createdAt)}>{relativeTime(t.createdAt, now)}</span> },
+                { key: 'used', header: 'Last used', className: 'nowrap', cell: (t) => (t.lastUsedAt ? <span title={dateTime(t.lastUsedAt)}>{relativeTime(t.lastUsedAt, now)}</span> : <span className="muted">never</span>) },
+                {
+                  key: 'actions',
+                  header: '',
+                  className: 'right',
+                  cell: (t) =>
+                    t.revokedAt ? (
+                      <span className="muted small">revoked {relativeTime(t.revokedAt, now)}</span>
+                    ) : t.id === me.tokenId ? null : confirm === t.id ? (
+                      <span className="row-actions">
+                        <button className="btn btn-small btn-danger" onClick={() => revoke(t.id)}>
+                          Revoke
                         </button>
-                      )}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+                        <button className="btn btn-small btn-ghost" onClick={() => setConfirm(null)}>
+                          Keep
+                        </button>
+                      </span>
+                    ) : (
+                      <button className="btn btn-small btn-danger-outline" onClick={() => setConfirm(t.id)}>
+                        Revoke…
+                      </button>
+                    ),
+                },
+              ]}
+            />
           )}
         </Card>
         <Card title="Create a token">
@@ -114,31 +105,22 @@ export function TokensPage() {
 }
 
 function TokenForm({ onCreated }: { onCreated: (t: { name: string; role: string; token: string }) => void }) {
-  const [name, setName] = useState('');
-  const [role, setRole] = useState('editor');
-  const [errors, setErrors] = useState<FieldErrors>({});
-  const [general, setGeneral] = useState<unknown>(null);
-  const submit = async (e: FormEvent) => {
+  const form = useForm({ name: '', role: 'editor' }, ['name', 'role']);
+  const { values: f, set, errors, general, busy } = form;
+  const submit = (e: FormEvent) => {
     e.preventDefault();
-    setErrors({});
-    setGeneral(null);
-    try {
-      const t = await post<{ name: string; role: string; token: string }>('/tokens', { name: name.trim(), role });
-      onCreated(t);
-      setName('');
-    } catch (err) {
-      const placed = placeError(err, ['name', 'role']);
-      setErrors(placed.fieldErrors);
-      setGeneral(placed.unplaced);
-    }
+    void form.run(async () => {
+      onCreated(await post<{ name: string; role: string; token: string }>('/tokens', { name: f.name.trim(), role: f.role }));
+      form.setValues((v) => ({ ...v, name: '' }));
+    });
   };
   return (
     <form className="form" onSubmit={submit} noValidate>
       <Field label="Name" name="name" error={errors.name} hint="who or what uses it, e.g. airflow-prod">
-        <input name="name" value={name} onChange={(e) => setName(e.target.value)} />
+        <input name="name" value={f.name} onChange={set('name')} />
       </Field>
       <Field label="Role" name="role" error={errors.role} hint="viewer reads; editor also creates, runs and registers; admin also manages tokens">
-        <select name="role" value={role} onChange={(e) => setRole(e.target.value)}>
+        <select name="role" value={f.role} onChange={set('role')}>
           <option>viewer</option>
           <option>editor</option>
           <option>admin</option>
@@ -146,7 +128,9 @@ function TokenForm({ onCreated }: { onCreated: (t: { name: string; role: string;
       </Field>
       <ErrorBanner error={general} title="The token was not created" />
       <div className="form-actions">
-        <button className="btn btn-primary">Create token</button>
+        <button className="btn btn-primary" disabled={busy}>
+          Create token
+        </button>
       </div>
     </form>
   );

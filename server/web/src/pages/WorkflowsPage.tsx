@@ -1,7 +1,9 @@
 import { get } from '../api';
 import { useAuth } from '../auth';
 import { useLoad, useNow } from '../hooks';
-import { relativeTime } from '../format';
+import { dateTime, relativeTime } from '../format';
+import { useBackends } from '../backends';
+import { Table } from '../components/Table';
 import { Link, navigate } from '../router';
 import { Empty, ErrorBanner, Loading, PageHeader } from '../components/ui';
 import type { Page, Workflow } from '../types';
@@ -22,6 +24,7 @@ export function WorkflowsPage() {
   const now = useNow(10_000);
   const workflows = useLoad(() => get<Page<Workflow>>('/workflows?limit=500'), []);
   const rows = latestByName(workflows.data?.items ?? []);
+  const backends = useBackends();
   return (
     <div className="page">
       <PageHeader
@@ -41,51 +44,52 @@ export function WorkflowsPage() {
       ) : rows.length === 0 ? (
         <Empty>No workflows yet.</Empty>
       ) : (
-        <div className="table-wrap">
-          <table className="table">
-            <thead>
-              <tr>
-                <th>Workflow</th>
-                <th>Latest</th>
-                <th>Model</th>
-                <th>Dataset</th>
-                <th>Runtime</th>
-                <th>Backend</th>
-                <th>Registers</th>
-                <th>Updated</th>
-                <th />
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map(({ latest: w, count }) => (
-                <tr key={w.name} data-workflow={w.name}>
-                  <td>
-                    <Link to={`/workflows/${w.name}`} className="strong">
-                      {w.name}
-                    </Link>
-                    {w.description && <div className="muted small clamp">{w.description}</div>}
-                  </td>
-                  <td>
-                    v{w.version} <span className="muted small">({count} version{count === 1 ? '' : 's'})</span>
-                  </td>
-                  <td className="mono">{w.model}</td>
-                  <td className="mono">{w.dataset}</td>
-                  <td>{w.runtime}</td>
-                  <td>{w.backend}</td>
-                  <td>{w.register ? <Link to={`/registry/${w.register.modelName}`}>{w.register.modelName}</Link> : <span className="muted">—</span>}</td>
-                  <td title={w.createdAt}>{relativeTime(w.createdAt, now)}</td>
-                  <td className="right">
-                    {can('editor') && (
-                      <button className="btn btn-small" onClick={() => navigate(`/workflows/${w.name}?tab=run`)}>
-                        Run
-                      </button>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table
+          rows={rows}
+          rowKey={(r) => r.latest.name}
+          rowProps={(r) => ({ 'data-workflow': r.latest.name })}
+          columns={[
+            {
+              key: 'name',
+              header: 'Workflow',
+              cell: ({ latest: w }) => (
+                <>
+                  <Link to={`/workflows/${w.name}`} className="strong">
+                    {w.name}
+                  </Link>
+                  {w.description && <div className="muted small clamp">{w.description}</div>}
+                </>
+              ),
+            },
+            { key: 'latest', header: 'Latest', cell: ({ latest: w, count }) => <>v{w.version} <span className="muted small">({count} version{count === 1 ? '' : 's'})</span></> },
+            { key: 'model', header: 'Model', className: 'mono', cell: ({ latest: w }) => w.model },
+            { key: 'dataset', header: 'Dataset', className: 'mono', cell: ({ latest: w }) => w.dataset },
+            { key: 'runtime', header: 'Runtime', cell: ({ latest: w }) => w.runtime },
+            {
+              key: 'backend',
+              header: 'Backend',
+              cell: ({ latest: w }) => (
+                <>
+                  {w.backend}
+                  {backends.status(w.backend)?.configured === false && <div className="warn-text small">not configured</div>}
+                </>
+              ),
+            },
+            { key: 'registers', header: 'Registers', cell: ({ latest: w }) => (w.register ? <Link to={`/registry/${w.register.modelName}`}>{w.register.modelName}</Link> : <span className="muted">—</span>) },
+            { key: 'updated', header: 'Updated', cell: ({ latest: w }) => <span title={dateTime(w.createdAt)}>{relativeTime(w.createdAt, now)}</span> },
+            {
+              key: 'run',
+              header: '',
+              className: 'right',
+              cell: ({ latest: w }) =>
+                can('editor') && (
+                  <button className="btn btn-small" onClick={() => navigate(`/workflows/${w.name}?tab=run`)}>
+                    Run
+                  </button>
+                ),
+            },
+          ]}
+        />
       )}
     </div>
   );
