@@ -174,6 +174,24 @@ export interface ModelVersion {
   createdAt: string;
 }
 
+export type RegistryChangeKind = 'version_registered' | 'alias_moved' | 'alias_removed';
+
+/** One entry of the registry's change log: the alias history and the changes feed. */
+export interface RegistryChange {
+  /** The cursor: strictly increasing in commit order. */
+  id: number;
+  model: string;
+  kind: RegistryChangeKind;
+  alias: string | null;
+  /** For an alias: the version it pointed at before (null: it was unset). */
+  fromVersion: number | null;
+  /** The version registered, or the alias's new version (null: removed). */
+  toVersion: number | null;
+  actor: string;
+  reason: string;
+  at: string;
+}
+
 export interface ApiToken {
   id: string;
   name: string;

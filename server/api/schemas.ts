@@ -194,7 +194,12 @@ export const RegisteredModelCreate = z.strictObject({
   tags: z.record(z.string(), z.string().max(1000)).default({}),
 });
 
-export const AliasSet = z.strictObject({ version: VERSION });
+export const AliasSet = z.strictObject({
+  version: VERSION,
+  /** Compare-and-set: move only if the alias points at this version now; null: only if it is unset. */
+  expectedVersion: VERSION.nullable().optional(),
+  reason: z.string().max(2000).default(''),
+});
 
 export const TokenCreate = z.strictObject({
   name: z.string().min(1).max(200),

@@ -149,6 +149,18 @@ export interface ModelVersion {
   url: string;
 }
 
+/** One move of an alias (GET /registry/models/{name}/aliases/{alias}/history). */
+export interface AliasMove {
+  id: number;
+  kind: 'alias_moved' | 'alias_removed';
+  alias: string;
+  fromVersion: number | null;
+  toVersion: number | null;
+  actor: string;
+  reason: string;
+  at: string;
+}
+
 export interface Lineage {
   modelVersion: ModelVersion;
   run: { id: string; state: string; attempt: number; backend: string; startedAt: string | null; finishedAt: string | null; url: string } | null;

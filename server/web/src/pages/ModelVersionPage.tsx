@@ -41,7 +41,7 @@ export function ModelVersionPage({ name, version }: { name: string; version: num
           </>
         }
         subtitle={mv.description || undefined}
-        actions={<PromoteButton name={name} version={mv.version} current={model.data?.aliases?.production} onDone={reload} />}
+        actions={model.data && <PromoteButton name={name} version={mv.version} current={model.data.aliases?.production} onDone={reload} />}
       />
       <div className="grid-2">
         <div className="stack">
