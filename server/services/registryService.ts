@@ -1,4 +1,4 @@
-import type { ModelVersion, Page, Principal, RegisteredModel, RegistryChange, RegistryChangeKind, Run } from '../domain.ts';
+import { timeContextOf, type ModelVersion, type Page, type Principal, type RegisteredModel, type RegistryChange, type RegistryChangeKind, type Run } from '../domain.ts';
 import { NotFound, Unprocessable } from '../errors.ts';
 import type { AliasMove, RegistryStore } from '../store/registryStore.ts';
 import type { RunStore } from '../store/runStore.ts';
@@ -156,7 +156,7 @@ export class RegistryService {
   async lineage(name: string, versionNumber: number) {
     const version = await this.getVersion(name, versionNumber);
     const run = version.runId ? await this.runs.get(version.runId) : undefined;
-    if (!run) return { modelVersion: this.view(version), run: null, workflow: null, model: null, dataset: null, features: [], trigger: null };
+    if (!run) return { modelVersion: this.view(version), run: null, workflow: null, model: null, dataset: null, features: [], trigger: null, timeContext: null };
     const dataset = await this.catalog.getDataset(run.spec.dataset.name, run.spec.dataset.version);
     const features = await Promise.all((dataset?.features ?? []).map(async (f) => (await this.catalog.getFeature(f)) ?? { name: f, missing: true }));
     return {
@@ -167,6 +167,7 @@ export class RegistryService {
       dataset: { name: run.spec.dataset.name, version: run.spec.dataset.version, uri: run.spec.dataset.uri },
       features,
       trigger: { type: run.trigger, ...(run.triggerInfo ?? {}) },
+      timeContext: timeContextOf(run),
       hyperparameters: run.spec.hyperparameters,
     };
   }

@@ -4,6 +4,7 @@ import { dateTime, duration, num, plain } from '../format';
 import { Link } from '../router';
 import { Card, Chips, ErrorBanner, KeyValues, Loading, PageHeader, StateBadge } from '../components/ui';
 import { LineageChain } from '../components/Lineage';
+import { TimeContextLine } from '../components/TimeContext';
 import { PromoteButton } from '../components/Promote';
 import type { Lineage, ModelVersion, RegisteredModel } from '../types';
 
@@ -106,6 +107,7 @@ export function ModelVersionPage({ name, version }: { name: string; version: num
                     {l.trigger.dagId ? ` (DAG ${plain(l.trigger.dagId)}, task ${plain(l.trigger.taskId)})` : ''}
                   </p>
                 )}
+                {l.timeContext && <TimeContextLine context={l.timeContext} />}
               </>
             )}
           </Card>
