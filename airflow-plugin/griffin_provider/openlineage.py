@@ -69,12 +69,14 @@ def _uri_identifier(uri: str) -> tuple[str, str]:
 def dataset_input(base_url: str, dataset: Mapping[str, Any], features: list[Mapping[str, Any]] | None = None) -> Any:
     from airflow.providers.common.compat.openlineage.facet import (
         Dataset,
-        DatasetVersionDatasetFacet,
         Identifier,
         SchemaDatasetFacet,
         SchemaDatasetFacetFields,
         SymlinksDatasetFacet,
     )
+    from openlineage.client.facet_v2 import dataset_version_dataset
+
+    DatasetVersionDatasetFacet = dataset_version_dataset.DatasetVersionDatasetFacet
 
     facets: dict[str, Any] = {}
     if dataset.get("version") is not None:
@@ -93,7 +95,10 @@ def dataset_input(base_url: str, dataset: Mapping[str, Any], features: list[Mapp
 
 
 def model_output(base_url: str, model_name: str, version: int | str | None) -> Any:
-    from airflow.providers.common.compat.openlineage.facet import Dataset, DatasetVersionDatasetFacet
+    from airflow.providers.common.compat.openlineage.facet import Dataset
+    from openlineage.client.facet_v2 import dataset_version_dataset
+
+    DatasetVersionDatasetFacet = dataset_version_dataset.DatasetVersionDatasetFacet
 
     facets = {"version": DatasetVersionDatasetFacet(datasetVersion=str(version))} if version is not None else {}
     return Dataset(namespace=namespace_of(base_url), name=f"models/{model_name}", facets=facets)
