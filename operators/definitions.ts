@@ -244,6 +244,7 @@ export const operatorCatalog: OperatorCatalog = {
         call('GET', '/api/v1/registry/models/{name}/versions/{version}', 'The candidate and its metrics.'),
         call('GET', '/api/v1/registry/models/{name}/aliases/{alias}', 'The holder and its metrics.'),
         call('PUT', '/api/v1/registry/models/{name}/aliases/{alias}', 'When the rule holds: with expectedVersion (the holder compared against, null when unset) and the comparison as reason.'),
+        call('GET', '/api/v1/registry/models/{name}/aliases/{alias}/history', "After a 409: whether the newest move is this try's own (a retried PUT whose first answer was lost)."),
       ],
     }),
     operator({

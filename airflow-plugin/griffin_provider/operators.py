@@ -868,6 +868,28 @@ class GriffinPromoteModelVersionOperator(BaseOperator):
             return True, comparison
         return False, comparison
 
+    def _own_earlier_move(self, hook: GriffinHook, holder: int | None, target: int, reason: str) -> dict[str, Any] | None:
+        """
+        A 409 can answer this try's own move: the client retries a PUT whose answer was lost, and
+        the retry finds the alias already moved. The alias history tells: the newest move is ours
+        (same from, to and reason, which names this DAG run and try). Then the promotion happened.
+        """
+        try:
+            latest = (hook.get_conn().get_alias_history(self.model_name, self.alias, limit=1) or [None])[0]
+        except GriffinError:
+            return None
+        if latest and (latest.get("fromVersion"), latest.get("toVersion"), latest.get("reason")) == (holder, target, reason):
+            self.log.info("The 409 answered a retry of this try's own move (the first answer was lost): promoted")
+            return hook.get_model_version(self.model_name, target)
+        return None
+
+    def _lost_race(self, candidate: Mapping[str, Any], holder_version: int | None, err: GriffinConflictError) -> AirflowException:
+        return AirflowException(
+            f"Lost the race for {self.model_name}:{self.alias}: it moved after this task compared "
+            f"v{candidate.get('version')} with {f'v{holder_version}' if holder_version else 'no holder'}, "
+            f"and Griffin refused to overwrite it (409: {err.message}). Nothing was changed; a retry compares again."
+        )
+
     def execute(self, context: Context) -> dict[str, Any]:
         hook = GriffinHook(griffin_conn_id=self.griffin_conn_id)
         candidate = hook.get_model_version(self.model_name, self._candidate_version())
@@ -894,17 +916,16 @@ class GriffinPromoteModelVersionOperator(BaseOperator):
         }
         if promote:
             note = f"{self.reason}: {reason}" if self.reason else reason
+            ti = context["ti"]
+            history_reason = f"promoted from Airflow ({ti.dag_id}.{ti.task_id}, {ti.run_id}, try {_try_number(ti)}): {note}"
             try:
                 moved = hook.move_model_alias(
-                    self.model_name, self.alias, int(candidate["version"]), expected_version=holder_version,
-                    reason=f"promoted from Airflow ({context['ti'].dag_id}.{context['ti'].task_id}): {note}",
+                    self.model_name, self.alias, int(candidate["version"]), expected_version=holder_version, reason=history_reason,
                 )
             except GriffinConflictError as err:
-                raise AirflowException(
-                    f"Lost the race for {self.model_name}:{self.alias}: it moved after this task compared "
-                    f"v{candidate.get('version')} with {f'v{holder_version}' if holder_version else 'no holder'}, "
-                    f"and Griffin refused to overwrite it (409: {err.message}). Nothing was changed; a retry compares again."
-                ) from err
+                moved = self._own_earlier_move(hook, holder_version, int(candidate["version"]), history_reason)
+                if moved is None:
+                    raise self._lost_race(candidate, holder_version, err) from err
             self.log.info("Promoted %s v%s to %s: %s", self.model_name, candidate.get("version"), self.alias, reason)
             emit_model_event(
                 self, context, self.model_name,

@@ -107,7 +107,7 @@ def test_a_better_candidate_is_promoted_with_compare_and_set_recorded_in_the_his
     assert griffin.get(f"/registry/models/{MODEL}/aliases/production")["version"] == versions["good"]
     latest = client.get_alias_history(MODEL, "production")[0]
     assert (latest["fromVersion"], latest["toVersion"]) == (versions["bad"], versions["good"])
-    assert latest["reason"].startswith("promoted from Airflow (griffin_events_promote.promote): nightly evaluation: val_loss")
+    assert latest["reason"].startswith(f"promoted from Airflow (griffin_events_promote.promote, {dag_run.run_id}, try 1): nightly evaluation: val_loss")
     task_id, extra = asset_events("griffin_events_promote")[-1]
     assert (task_id, extra["change"], extra["alias"], extra["version"], extra["previous_version"]) == (
         "promote", "alias_moved", "production", versions["good"], versions["bad"],
@@ -131,6 +131,7 @@ def test_two_promote_operators_racing_end_with_one_winner_and_one_409_failure(
     assert griffin.get(f"/registry/models/{MODEL}/aliases/production")["version"] == versions["good"]
     latest = GriffinClient(griffin.base_url, token=griffin.token).get_alias_history(MODEL, "production")[:2]
     assert (latest[0]["fromVersion"], latest[0]["toVersion"]) == (holder, versions["good"])
+    assert latest[0]["reason"].startswith(f"promoted from Airflow (griffin_events_race.rival, {dag_run.run_id}, try 1)")
     assert latest[1]["toVersion"] == holder
 
 
@@ -283,3 +284,23 @@ def test_the_watcher_trigger_fires_on_alias_moves_made_through_the_api_and_resum
     [third] = collect(restarted, 1)
     assert (third["reason"], third["version"]) == ("while restarting", versions["bad"])
     assert third["cursor"] > second["cursor"]
+
+
+def test_a_409_that_answers_the_tries_own_retried_move_counts_as_promoted(
+    griffin: LiveGriffin, airflow: LiveAirflow, client: GriffinClient, versions: dict[str, int]
+):
+    from griffin_provider.client import GriffinConflictError
+    from griffin_provider.hooks import GriffinHook
+    from griffin_provider.operators import GriffinPromoteModelVersionOperator
+
+    client.set_model_alias(MODEL, "retried", versions["bad"])
+    reason = "promoted from Airflow (d.promote, manual__1, try 1): test"
+    client.move_model_alias(MODEL, "retried", versions["good"], expected_version=versions["bad"], reason=reason)
+    # The same PUT again, as the client's retry after a lost answer sends it: a 409.
+    with pytest.raises(GriffinConflictError):
+        client.move_model_alias(MODEL, "retried", versions["good"], expected_version=versions["bad"], reason=reason)
+    op = GriffinPromoteModelVersionOperator(task_id="promote", model_name=MODEL, version=versions["good"], metric="val_loss", alias="retried")
+    hook = GriffinHook()
+    assert op._own_earlier_move(hook, versions["bad"], versions["good"], reason)["version"] == versions["good"]
+    # Someone else's move (another reason) is a lost race.
+    assert op._own_earlier_move(hook, versions["bad"], versions["good"], reason.replace("try 1", "try 2")) is None

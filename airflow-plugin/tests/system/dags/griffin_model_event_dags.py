@@ -37,6 +37,21 @@ with DAG(
     )
 
 
+class RivalTaskInstance:
+    """The rival's task instance: another task of the same DAG run (its XComs are not kept)."""
+
+    task_id = "rival"
+
+    def __init__(self, ti: Any) -> None:
+        self._ti = ti
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ti, name)
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        pass
+
+
 class PromoteAgainstARival(GriffinPromoteModelVersionOperator):
     """
     Two promote operators racing: right after this one has read the holder, a rival promote
@@ -54,7 +69,7 @@ class PromoteAgainstARival(GriffinPromoteModelVersionOperator):
         rival = GriffinPromoteModelVersionOperator(
             task_id="rival", model_name=self.model_name, version=self.rival_version, metric=self.metric, mode=self.mode
         )
-        self.rival_decision = rival.execute(self._context)
+        self.rival_decision = rival.execute({**self._context, "ti": RivalTaskInstance(self._context["ti"])})
         return decision
 
     def execute(self, context: Any) -> Any:
