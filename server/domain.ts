@@ -131,6 +131,29 @@ export interface Run {
   finishedAt: string | null;
 }
 
+/**
+ * The slice of time a run trains for: an Airflow DAG run's logical date and data interval, or a
+ * schedule's fire time and the fire time before it. Stored in the run's trigger info; the
+ * training process sees it as GRIFFIN_LOGICAL_DATE / GRIFFIN_DATA_INTERVAL_START / _END.
+ */
+export interface TimeContext {
+  logicalDate: string | null;
+  dataIntervalStart: string | null;
+  dataIntervalEnd: string | null;
+}
+
+export const timeContextOf = (run: Pick<Run, 'triggerInfo'>): TimeContext | null => (run.triggerInfo?.timeContext as TimeContext | undefined) ?? null;
+
+/** The training process's variables for a time context (none without one). */
+export function timeContextEnvironment(context: TimeContext | null): Record<string, string> {
+  if (!context) return {};
+  const env: Record<string, string> = {};
+  if (context.logicalDate) env.GRIFFIN_LOGICAL_DATE = context.logicalDate;
+  if (context.dataIntervalStart) env.GRIFFIN_DATA_INTERVAL_START = context.dataIntervalStart;
+  if (context.dataIntervalEnd) env.GRIFFIN_DATA_INTERVAL_END = context.dataIntervalEnd;
+  return env;
+}
+
 export interface RunEvent {
   from: RunState | null;
   to: RunState;
@@ -172,6 +195,24 @@ export interface ModelVersion {
   description: string;
   aliases: string[];
   createdAt: string;
+}
+
+export type RegistryChangeKind = 'version_registered' | 'alias_moved' | 'alias_removed';
+
+/** One entry of the registry's change log: the alias history and the changes feed. */
+export interface RegistryChange {
+  /** The cursor: strictly increasing in commit order. */
+  id: number;
+  model: string;
+  kind: RegistryChangeKind;
+  alias: string | null;
+  /** For an alias: the version it pointed at before (null: it was unset). */
+  fromVersion: number | null;
+  /** The version registered, or the alias's new version (null: removed). */
+  toVersion: number | null;
+  actor: string;
+  reason: string;
+  at: string;
 }
 
 export interface ApiToken {

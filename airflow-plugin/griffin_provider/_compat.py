@@ -52,6 +52,11 @@ except ImportError:  # Airflow 2.10
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+try:
+    from airflow.triggers.base import BaseEventTrigger
+except ImportError:  # Airflow 2.10: no event-driven scheduling; the class still imports
+    BaseEventTrigger = BaseTrigger  # type: ignore[misc,assignment]
+
 __all__ = [
     "AirflowException",
     "AirflowFailException",
@@ -61,6 +66,7 @@ __all__ = [
     "BaseHook",
     "BaseOperator",
     "BaseOperatorLink",
+    "BaseEventTrigger",
     "BaseSensorOperator",
     "BaseTrigger",
     "PokeReturnValue",

@@ -853,6 +853,79 @@ class GriffinClient(_Base):
             json_body={"version": int(version)},
         )
 
+    # -- time context, compare-and-set aliases, alias history, changes feed, lineage ----------
+
+    def create_run_with_time_context(
+        self, workflow: str | None = None, *, time_context: Mapping[str, Any] | None, **kwargs: Any
+    ) -> tuple[dict[str, Any], bool]:
+        """
+        Like :meth:`create_run`, with the logical date and data interval the run trains for:
+        ``{"logicalDate", "dataIntervalStart", "dataIntervalEnd"}`` (ISO-8601 with an offset). The
+        training process sees them as GRIFFIN_LOGICAL_DATE, GRIFFIN_DATA_INTERVAL_START and _END.
+        """
+        if not time_context:
+            return self.create_run(workflow, **kwargs)
+        body = self._submit_body(
+            workflow,
+            kwargs.get("spec"),
+            kwargs.get("overrides"),
+            kwargs.get("trigger"),
+            kwargs.get("airflow"),
+            bool(kwargs.get("rerun_if_failed")),
+        )
+        body["timeContext"] = dict(time_context)
+        response = self.request(
+            "POST", "/runs", json_body=body, idempotency_key=kwargs.get("idempotency_key") or _new_idempotency_key()
+        )
+        return response.json(), response.status_code == 201
+
+    def get_model_alias(self, model_name: str, alias: str) -> dict[str, Any] | None:
+        """The version an alias points at, or None when the alias is unset."""
+        try:
+            return self._json("GET", f"/registry/models/{_quote(model_name)}/aliases/{_quote(alias)}")
+        except GriffinNotFoundError as err:
+            if err.field == "alias":
+                return None
+            raise
+
+    def move_model_alias(
+        self, model_name: str, alias: str, version: int, *, expected_version: int | None, reason: str = ""
+    ) -> dict[str, Any]:
+        """
+        Compare-and-set: point ``alias`` at ``version`` only if it points at ``expected_version``
+        now (None: only if it is unset). Raises :class:`GriffinConflictError` (409) when the alias
+        moved meanwhile; its message says where it is now. PUT is not retried on a lost answer
+        by the client's policy unless the failure was before the request reached the service.
+        """
+        body: dict[str, Any] = {"version": int(version), "expectedVersion": None if expected_version is None else int(expected_version)}
+        if reason:
+            body["reason"] = reason
+        return self._json("PUT", f"/registry/models/{_quote(model_name)}/aliases/{_quote(alias)}", json_body=body)
+
+    def get_alias_history(self, model_name: str, alias: str, *, limit: int = 50) -> list[dict[str, Any]]:
+        """Moves of an alias, newest first: ``{"fromVersion", "toVersion", "actor", "reason", "at", ...}``."""
+        page = self._json("GET", f"/registry/models/{_quote(model_name)}/aliases/{_quote(alias)}/history", params={"limit": limit})
+        return list((page or {}).get("items") or [])
+
+    def get_registry_changes(
+        self, *, after: int = 0, model: str | None = None, alias: str | None = None, kinds: list[str] | tuple[str, ...] | None = None, limit: int = 100
+    ) -> dict[str, Any]:
+        """Registry changes after a cursor, oldest first: ``{"items", "cursor", "hasMore", "head"}``."""
+        return self._json("GET", "/registry/changes", params=_changes_params(after, model, alias, kinds, limit))
+
+    def get_lineage(self, model_name: str, version: int | str) -> dict[str, Any]:
+        """Where a version came from: run, workflow, model, dataset, features, trigger, time context."""
+        return self._json("GET", f"/registry/models/{_quote(model_name)}/versions/{_quote(version)}/lineage")
+
+    def get_feature(self, name: str) -> dict[str, Any]:
+        return self._json("GET", f"/features/{_quote(name)}")
+
+    def get_workflow(self, ref: str) -> dict[str, Any]:
+        """A workflow by ``name`` or ``name@version``."""
+        name, _, version = str(ref).partition("@")
+        path = f"/workflows/{_quote(name)}" + (f"/versions/{_quote(version)}" if version else "")
+        return self._json("GET", path)
+
 
 # ---------------------------------------------------------------------------------------------
 # Asynchronous client (httpx), for triggers
@@ -975,6 +1048,19 @@ class AsyncGriffinClient(_Base):
             if chunk.get("complete") or next_cursor <= cursor:
                 return "".join(parts), max(cursor, next_cursor)
             cursor = next_cursor
+
+    async def get_registry_changes(
+        self, *, after: int = 0, model: str | None = None, alias: str | None = None, kinds: list[str] | tuple[str, ...] | None = None, limit: int = 100
+    ) -> dict[str, Any]:
+        """Registry changes after a cursor, oldest first: ``{"items", "cursor", "hasMore", "head"}``."""
+        return await self._json("GET", "/registry/changes", params=_changes_params(after, model, alias, kinds, limit))
+
+    async def get_model_version(self, model_name: str, version: int | str) -> dict[str, Any]:
+        return await self._json("GET", f"/registry/models/{_quote(model_name)}/versions/{_quote(version)}")
+
+
+def _changes_params(after: int, model: str | None, alias: str | None, kinds: list[str] | tuple[str, ...] | None, limit: int) -> dict[str, Any]:
+    return {"after": int(after), "model": model, "alias": alias, "kind": ",".join(kinds) if kinds else None, "limit": int(limit)}
 
 
 def ceil_seconds(value: float) -> int:

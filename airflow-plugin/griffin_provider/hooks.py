@@ -187,8 +187,15 @@ class GriffinHook(BaseHook):
 
     # -- sync API used by operators and sensors -------------------------------------------------
 
-    def create_run(self, workflow: str, **kwargs: Any) -> tuple[dict[str, Any], bool]:
-        """Submit a run; returns ``(run, created)`` where ``created`` is False for an existing run."""
+    def create_run(self, workflow: str, *, time_context: Mapping[str, Any] | None = None, **kwargs: Any) -> tuple[dict[str, Any], bool]:
+        """
+        Submit a run; returns ``(run, created)`` where ``created`` is False for an existing run.
+
+        :param time_context: The logical date and data interval the run trains for (see
+            :meth:`GriffinClient.create_run_with_time_context`).
+        """
+        if time_context:
+            return self.get_conn().create_run_with_time_context(workflow, time_context=time_context, **kwargs)
         return self.get_conn().create_run(workflow, **kwargs)
 
     def submit_run(self, workflow: str, **kwargs: Any) -> dict[str, Any]:
@@ -235,11 +242,28 @@ class GriffinHook(BaseHook):
     def set_model_alias(self, model_name: str, alias: str, version: int) -> Any:
         return self.get_conn().set_model_alias(model_name, alias, version)
 
+    def get_model_version(self, model_name: str, version: int | str) -> dict[str, Any]:
+        return self.get_conn().get_model_version(model_name, version)
+
+    def get_model_alias(self, model_name: str, alias: str) -> dict[str, Any] | None:
+        return self.get_conn().get_model_alias(model_name, alias)
+
+    def move_model_alias(self, model_name: str, alias: str, version: int, *, expected_version: int | None, reason: str = "") -> dict[str, Any]:
+        return self.get_conn().move_model_alias(model_name, alias, version, expected_version=expected_version, reason=reason)
+
     # -- async API used by triggers -------------------------------------------------------------
 
     async def async_get_run(self, run_id: str) -> dict[str, Any]:
         async with await self.aget_conn() as client:
             return await client.get_run(run_id)
+
+    async def async_registry_changes(self, **kwargs: Any) -> dict[str, Any]:
+        async with await self.aget_conn() as client:
+            return await client.get_registry_changes(**kwargs)
+
+    async def async_get_model_version(self, model_name: str, version: int | str) -> dict[str, Any]:
+        async with await self.aget_conn() as client:
+            return await client.get_model_version(model_name, version)
 
     async def async_cancel_run(self, run_id: str, reason: str | None = None, try_number: int | None = None) -> dict[str, Any]:
         async with await self.aget_conn() as client:

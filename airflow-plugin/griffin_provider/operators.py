@@ -31,6 +31,7 @@ from griffin_provider.client import (
     parse_timestamp,
     run_summary,
 )
+from griffin_provider.assets import default_model_outlets, emit_model_event, model_event_extra, withhold_model_event
 from griffin_provider.hooks import GriffinHook
 from griffin_provider.triggers import GriffinTrainingRunTrigger
 
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
 XCOM_RUN_ID_KEY = "griffin_run_id"
 XCOM_RUN_URL_KEY = "griffin_run_url"
 XCOM_MODEL_VERSION_URL_KEY = "griffin_model_version_url"
+XCOM_PROMOTION_KEY = "griffin_promotion"
+PROMOTION_MODES = ("max", "min")
 IF_RUN_EXISTS_CHOICES = ("reattach", "new", "fail")
 # The service enforces the run deadline itself; the trigger waits this much longer so the service's
 # own verdict (a failed run with its reason) normally arrives before the Airflow-side timeout.
@@ -163,6 +166,38 @@ def airflow_run_context(context: Context) -> dict[str, Any]:
         "tryNumber": _try_number(ti),
         "mapIndex": _map_index(ti),
     }
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if hasattr(value, "isoformat") else (str(value) if value else None)
+
+
+def airflow_time_context(context: Context) -> dict[str, Any] | None:
+    """
+    The DAG run's logical date and data interval, as the service's ``timeContext``: what a
+    backfilled or scheduled DAG run trains for. None when the DAG run has none (a manual
+    Airflow 3 run without a logical date).
+    """
+    get = context.get if hasattr(context, "get") else (lambda key: None)
+    values = {
+        "logicalDate": _iso(get("logical_date")),
+        "dataIntervalStart": _iso(get("data_interval_start")),
+        "dataIntervalEnd": _iso(get("data_interval_end")),
+    }
+    if values["dataIntervalStart"] is None or values["dataIntervalEnd"] is None:
+        values["dataIntervalStart"] = values["dataIntervalEnd"] = None
+    return values if any(values.values()) else None
+
+
+def _lineage_safely(task: BaseOperator, build: Any) -> Any:
+    """OpenLineage facets must never fail a task: a failure is logged and yields no facets."""
+    try:
+        return build()
+    except Exception as err:
+        task.log.warning("Could not build the OpenLineage facets of %s: %s", task.task_id, err)
+        from griffin_provider.openlineage import operator_lineage
+
+        return operator_lineage([], [])
 
 
 def _seconds(value: timedelta | float | int | None) -> float | None:
@@ -317,6 +352,7 @@ class GriffinSubmitTrainingRunOperator(BaseOperator):
                 idempotency_key=key,
                 trigger="airflow",
                 airflow=airflow_run_context(context),
+                time_context=airflow_time_context(context),
                 rerun_if_failed=self.if_run_exists == "reattach",
             )
         except GriffinConflictError as err:
@@ -502,6 +538,39 @@ class GriffinSubmitTrainingRunOperator(BaseOperator):
                 "would re-attach to it instead of training again", run_id, err,
             )
 
+    # -- OpenLineage ----------------------------------------------------------------------------
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        """Before the run: the workflow's dataset as input (its version from ``overrides.datasetVersion``)."""
+
+        def build() -> Any:
+            from griffin_provider.openlineage import dataset_input, operator_lineage
+
+            client = self.hook.get_conn()
+            spec = client.get_workflow(self.workflow).get("spec") or {}
+            ref = spec.get("dataset")
+            name, _, version = (ref if isinstance(ref, str) else f"{(ref or {}).get('name')}@{(ref or {}).get('version')}").partition("@")
+            version = (self.overrides or {}).get("datasetVersion") or version
+            return operator_lineage([dataset_input(client.base_url, {"name": name, "version": version})] if name else [], [])
+
+        return _lineage_safely(self, build)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """After the run: its dataset@version (URI, schema from the features) in, the model version it registered out, and the run."""
+
+        def build() -> Any:
+            from griffin_provider.openlineage import operator_lineage, run_lineage
+
+            if not self.griffin_run_id:
+                return operator_lineage([], [])
+            client = self.hook.get_conn()
+            return run_lineage(client, client.get_run(self.griffin_run_id))
+
+        return _lineage_safely(self, build)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        return self.get_openlineage_facets_on_complete(task_instance)
+
     # -- killing ----------------------------------------------------------------------------------
 
     def _cancel_quietly(self, run_id: str | None, reason: str) -> None:
@@ -608,6 +677,11 @@ class GriffinRegisterModelVersionOperator(BaseOperator):
         self.description = description
         self.idempotency_key = idempotency_key
         self.griffin_conn_id = griffin_conn_id
+        # An Asset event on griffin://models/<name> when the version is registered; Airflow needs
+        # the outlet at parse time, so a templated model_name needs outlets=[model_asset(...)].
+        if "outlets" not in kwargs:
+            self.outlets = default_model_outlets(model_name)
+        self._registered: dict[str, Any] | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
         hook = GriffinHook(griffin_conn_id=self.griffin_conn_id)
@@ -643,7 +717,36 @@ class GriffinRegisterModelVersionOperator(BaseOperator):
             version.get("name", self.model_name), version.get("version"), version.get("aliases"), version.get("url"),
         )
         _push_link(self, context, GriffinModelVersionLink(), XCOM_MODEL_VERSION_URL_KEY, version.get("url"))
+        self._registered = version
+        emit_model_event(
+            self, context, self.model_name,
+            model_event_extra(version, change="version_registered", alias=aliases[0] if aliases else None),
+        )
         return version_summary(version)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The run's dataset@version (URI, schema from the features) in, the model@version out, and the run."""
+
+        def build() -> Any:
+            from griffin_provider.openlineage import operator_lineage, version_lineage
+
+            if not self._registered:
+                return operator_lineage([], [])
+            client = GriffinHook(griffin_conn_id=self.griffin_conn_id).get_conn()
+            return version_lineage(client, self.model_name, self._registered)
+
+        return _lineage_safely(self, build)
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        """Nothing is known before the registration but the model it writes."""
+
+        def build() -> Any:
+            from griffin_provider.openlineage import model_output, operator_lineage
+
+            client = GriffinHook(griffin_conn_id=self.griffin_conn_id).get_conn()
+            return operator_lineage([], [model_output(client.base_url, self.model_name, None)])
+
+        return _lineage_safely(self, build)
 
     def _merge_into_existing(self, hook: GriffinHook, version: dict[str, Any]) -> dict[str, Any]:
         """
@@ -663,6 +766,178 @@ class GriffinRegisterModelVersionOperator(BaseOperator):
             changes.append("the description")
         self.log.info("Version %s existed already; merged %s into it", version.get("version"), " and ".join(changes))
         return version
+
+
+# ---------------------------------------------------------------------------------------------
+# Promote a model version (metric-gated, compare-and-set)
+# ---------------------------------------------------------------------------------------------
+
+
+def _metric_value(version: Mapping[str, Any] | None, metric: str) -> float | None:
+    value = ((version or {}).get("metrics") or {}).get(metric)
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+class GriffinPromoteModelVersionOperator(BaseOperator):
+    """
+    Move an alias (``production``) to a candidate version only if it is better on a metric, race-free.
+
+    The candidate is compared with the version the alias holds now: with ``mode="max"`` it must be
+    higher by at least ``min_improvement`` (``"min"``: lower, for losses), and strictly better. An
+    unset alias, or a holder without the metric, promotes. The move is a compare-and-set on the
+    holder the comparison saw (``expectedVersion``): if someone moved the alias in between, the
+    service answers 409 and the task fails saying where the alias is now, rather than overwriting a
+    promotion it never compared against. A retry of the task compares again, with the new holder.
+
+    Both values are logged. The decision goes to XCom (``griffin_promotion``, and the return
+    value): ``{"decision": "promoted" | "kept", "reason", "model", "alias", "metric", "mode",
+    "candidate_version", "candidate_value", "holder_version", "holder_value", "url"}``. A promotion
+    emits an Asset event on ``griffin://models/<name>`` (an outlet by default); keeping the holder
+    emits none, so DAGs scheduled on the model run only when it changed.
+
+    :param model_name: The registered model. (templated)
+    :param version: The candidate version, e.g. ``"{{ ti.xcom_pull(task_ids='register')['version'] }}"``. (templated)
+    :param alias: The alias to move. (templated)
+    :param metric: The metric to compare, from the versions' metrics snapshots, e.g. ``val_auc``. (templated)
+    :param mode: ``max`` (higher is better) or ``min`` (lower is better).
+    :param min_improvement: How much better the candidate must be (in the metric's units).
+    :param reason: Recorded in the alias history with the comparison. (templated)
+    :param griffin_conn_id: The Airflow connection id of the Griffin service.
+    """
+
+    template_fields: Sequence[str] = ("model_name", "version", "alias", "metric", "reason")
+    operator_extra_links = (GriffinModelVersionLink(),)
+    ui_color = "#f4d35e"
+
+    def __init__(
+        self,
+        *,
+        model_name: str,
+        version: int | str,
+        metric: str,
+        alias: str = "production",
+        mode: str = "max",
+        min_improvement: float = 0.0,
+        reason: str | None = None,
+        griffin_conn_id: str = GriffinHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if mode not in PROMOTION_MODES:
+            raise ValueError(f"mode must be one of {PROMOTION_MODES}, not {mode!r}")
+        if float(min_improvement) < 0:
+            raise ValueError(f"min_improvement must be zero or more, not {min_improvement!r}")
+        self.model_name = model_name
+        self.version = version
+        self.metric = metric
+        self.alias = alias
+        self.mode = mode
+        self.min_improvement = float(min_improvement)
+        self.reason = reason
+        self.griffin_conn_id = griffin_conn_id
+        if "outlets" not in kwargs:
+            self.outlets = default_model_outlets(model_name)
+
+    def _candidate_version(self) -> int:
+        try:
+            return int(str(self.version).strip())
+        except ValueError:
+            raise AirflowFailException(f"version must be a model version number, not {self.version!r}") from None
+
+    def _decide(self, candidate: Mapping[str, Any], holder: Mapping[str, Any] | None) -> tuple[bool, str]:
+        cand = _metric_value(candidate, self.metric)
+        if cand is None:
+            raise AirflowFailException(
+                f"{self.model_name} v{candidate.get('version')} has no metric {self.metric!r} "
+                f"(it has {sorted((candidate.get('metrics') or {}).keys())}); nothing to compare"
+            )
+        if holder is None:
+            return True, f"{self.alias} was unset; v{candidate['version']} has {self.metric}={cand:g}"
+        if holder.get("version") == candidate.get("version"):
+            return False, f"v{candidate['version']} already holds {self.alias}"
+        held = _metric_value(holder, self.metric)
+        if held is None:
+            return True, f"the holder v{holder['version']} has no {self.metric}; v{candidate['version']} has {cand:g}"
+        improvement = cand - held if self.mode == "max" else held - cand
+        comparison = (
+            f"{self.metric} {cand:g} (v{candidate['version']}) vs {held:g} (v{holder['version']}, {self.alias}): "
+            f"{'+' if improvement >= 0 else ''}{improvement:g} ({'higher' if self.mode == 'max' else 'lower'} is better, "
+            f"min_improvement {self.min_improvement:g})"
+        )
+        if improvement > 0 and improvement >= self.min_improvement:
+            return True, comparison
+        return False, comparison
+
+    def _own_earlier_move(self, hook: GriffinHook, holder: int | None, target: int, reason: str) -> dict[str, Any] | None:
+        """
+        A 409 can answer this try's own move: the client retries a PUT whose answer was lost, and
+        the retry finds the alias already moved. The alias history tells: the newest move is ours
+        (same from, to and reason, which names this DAG run and try). Then the promotion happened.
+        """
+        try:
+            latest = (hook.get_conn().get_alias_history(self.model_name, self.alias, limit=1) or [None])[0]
+        except GriffinError:
+            return None
+        if latest and (latest.get("fromVersion"), latest.get("toVersion"), latest.get("reason")) == (holder, target, reason):
+            self.log.info("The 409 answered a retry of this try's own move (the first answer was lost): promoted")
+            return hook.get_model_version(self.model_name, target)
+        return None
+
+    def _lost_race(self, candidate: Mapping[str, Any], holder_version: int | None, err: GriffinConflictError) -> AirflowException:
+        return AirflowException(
+            f"Lost the race for {self.model_name}:{self.alias}: it moved after this task compared "
+            f"v{candidate.get('version')} with {f'v{holder_version}' if holder_version else 'no holder'}, "
+            f"and Griffin refused to overwrite it (409: {err.message}). Nothing was changed; a retry compares again."
+        )
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        hook = GriffinHook(griffin_conn_id=self.griffin_conn_id)
+        candidate = hook.get_model_version(self.model_name, self._candidate_version())
+        holder = hook.get_model_alias(self.model_name, self.alias)
+        promote, reason = self._decide(candidate, holder)
+        holder_version = holder.get("version") if holder else None
+        self.log.info(
+            "Candidate %s v%s: %s=%s; %s holder: %s",
+            self.model_name, candidate.get("version"), self.metric, _metric_value(candidate, self.metric), self.alias,
+            f"v{holder_version} with {self.metric}={_metric_value(holder, self.metric)}" if holder else "none",
+        )
+        decision = {
+            "decision": "promoted" if promote else "kept",
+            "reason": reason,
+            "model": self.model_name,
+            "alias": self.alias,
+            "metric": self.metric,
+            "mode": self.mode,
+            "candidate_version": candidate.get("version"),
+            "candidate_value": _metric_value(candidate, self.metric),
+            "holder_version": holder_version,
+            "holder_value": _metric_value(holder, self.metric),
+            "url": candidate.get("url"),
+        }
+        if promote:
+            note = f"{self.reason}: {reason}" if self.reason else reason
+            ti = context["ti"]
+            history_reason = f"promoted from Airflow ({ti.dag_id}.{ti.task_id}, {ti.run_id}, try {_try_number(ti)}): {note}"
+            try:
+                moved = hook.move_model_alias(
+                    self.model_name, self.alias, int(candidate["version"]), expected_version=holder_version, reason=history_reason,
+                )
+            except GriffinConflictError as err:
+                moved = self._own_earlier_move(hook, holder_version, int(candidate["version"]), history_reason)
+                if moved is None:
+                    raise self._lost_race(candidate, holder_version, err) from err
+            self.log.info("Promoted %s v%s to %s: %s", self.model_name, candidate.get("version"), self.alias, reason)
+            emit_model_event(
+                self, context, self.model_name,
+                model_event_extra(moved, change="alias_moved", alias=self.alias, previous_version=holder_version),
+            )
+        else:
+            self.log.info("Kept %s at %s: %s", self.alias, f"v{holder_version}" if holder_version else "unset", reason)
+            withhold_model_event(self, self.model_name)
+        if getattr(self, "do_xcom_push", True):
+            context["ti"].xcom_push(key=XCOM_PROMOTION_KEY, value=decision)
+        _push_link(self, context, GriffinModelVersionLink(), XCOM_MODEL_VERSION_URL_KEY, candidate.get("url"))
+        return decision
 
 
 # ---------------------------------------------------------------------------------------------

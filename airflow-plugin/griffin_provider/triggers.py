@@ -7,7 +7,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from griffin_provider._compat import BaseTrigger, TriggerEvent
+from griffin_provider._compat import BaseEventTrigger, BaseTrigger, TriggerEvent
 from griffin_provider.client import (
     GriffinError,
     GriffinRunState,
@@ -225,3 +225,172 @@ class GriffinTrainingRunTrigger(BaseTrigger):
             self.log.info("Cancelled Griffin run %s", self.run_id)
         except GriffinError as err:
             self.log.warning("Could not cancel Griffin run %s: %s", self.run_id, err)
+
+
+CHANGE_KINDS = ("version_registered", "alias_moved", "alias_removed")
+CURSOR_STATE_KEY = "griffin_changes_cursor"
+
+
+class GriffinModelChangesTrigger(BaseEventTrigger):
+    """
+    Watch a registered model's changes in Griffin and yield one event per change, for an ``AssetWatcher``.
+
+    ``schedule=[Asset("griffin://models/grocery-reorder", watchers=[AssetWatcher(name=...,
+    trigger=GriffinModelChangesTrigger(model_name="grocery-reorder", alias="production"))])]``
+    starts the DAG whenever ``production`` moves, whoever moved it: the UI, the API, another
+    team's DAG. The trigger polls ``GET /api/v1/registry/changes?after=<cursor>``, a cheap keyset
+    read, every ``poll_interval`` seconds, and never ends (a watcher's trigger runs for as long as
+    the DAG is scheduled on the Asset).
+
+    Each event's payload (``triggering_asset_events[asset][0].extra["payload"]``, or
+    ``griffin_provider.assets.griffin_change(event)``) is ``{"change", "model", "version", "alias",
+    "previous_version", "aliases", "run_id", "metrics", "url", "cursor", "actor", "reason", "at"}``.
+
+    The cursor: ``after`` starts it (None: at the newest change when the trigger first starts, so
+    only changes from then on fire). On Airflow 3.3+ the trigger stores its cursor in the watched
+    Asset's state store after each event, so a triggerer restart, which re-creates the trigger from
+    these kwargs, goes on from there: nothing moved during the restart is lost, nothing fires
+    twice (unless the triggerer dies between yielding an event and storing the cursor). Older
+    versions start again from ``after``. Griffin being unreachable is logged and waited out,
+    never fatal.
+
+    :param model_name: The registered model to watch.
+    :param alias: Only moves of this alias (e.g. ``production``); None: every change of the model.
+    :param kinds: Which changes fire: ``version_registered``, ``alias_moved``, ``alias_removed``.
+        Defaults to ``alias_moved`` when ``alias`` is given, else all three.
+    :param griffin_conn_id: The Airflow connection id.
+    :param poll_interval: Seconds between two polls of the changes feed.
+    :param after: The cursor to start after; None starts at the newest change.
+    """
+
+    def __init__(
+        self,
+        model_name: str,
+        alias: str | None = None,
+        kinds: Sequence[str] | None = None,
+        griffin_conn_id: str = GriffinHook.default_conn_name,
+        poll_interval: float = 30.0,
+        after: int | None = None,
+    ) -> None:
+        super().__init__()
+        if not model_name or not isinstance(model_name, str):
+            raise ValueError(f"model_name must be a registered model's name, not {model_name!r}")
+        if float(poll_interval) <= 0:
+            raise ValueError(f"poll_interval must be positive, not {poll_interval!r}")
+        chosen = list(kinds) if kinds else (["alias_moved"] if alias else list(CHANGE_KINDS))
+        unknown = [k for k in chosen if k not in CHANGE_KINDS]
+        if unknown:
+            raise ValueError(f"kinds: {unknown} are not Griffin change kinds; use {list(CHANGE_KINDS)}")
+        if after is not None and int(after) < 0:
+            raise ValueError(f"after must be a cursor (>= 0), not {after!r}")
+        self.model_name = model_name
+        self.alias = alias
+        self.kinds = chosen
+        self.griffin_conn_id = griffin_conn_id
+        self.poll_interval = float(poll_interval)
+        self.after = int(after) if after is not None else None
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "model_name": self.model_name,
+                "alias": self.alias,
+                "kinds": list(self.kinds),
+                "griffin_conn_id": self.griffin_conn_id,
+                "poll_interval": self.poll_interval,
+                "after": self.after,
+            },
+        )
+
+    def _state(self) -> Any:
+        """The watched Asset's state store (Airflow 3.3+, set by the triggerer), or None."""
+        store = getattr(self, "asset_state_store", None)
+        if store is None:
+            return None
+        try:
+            return store._single_accessor()  # one watched Asset per watcher
+        except Exception:
+            return None
+
+    async def _stored_cursor(self) -> int | None:
+        state = self._state()
+        if state is None:
+            return None
+        try:
+            value = await state.aget(CURSOR_STATE_KEY)
+        except Exception as err:  # the state store is an optimisation: fall back to kwargs
+            self.log.warning("Could not read the stored Griffin changes cursor: %s", err)
+            return None
+        return int(value) if value is not None else None
+
+    async def _store_cursor(self, cursor: int) -> None:
+        state = self._state()
+        if state is None:
+            return
+        try:
+            await state.aset(CURSOR_STATE_KEY, int(cursor))
+        except Exception as err:
+            self.log.warning("Could not store the Griffin changes cursor %s: %s", cursor, err)
+
+    async def _start_cursor(self, client: Any) -> int:
+        stored = await self._stored_cursor()
+        if stored is not None:
+            self.log.info("Watching %s from the stored cursor %s", self.model_name, stored)
+            return stored
+        if self.after is not None:
+            return self.after
+        head = int((await client.get_registry_changes(after=0, limit=1)).get("head") or 0)
+        self.log.info("Watching %s for changes after the newest one (cursor %s)", self.model_name, head)
+        return head
+
+    async def _payload(self, client: Any, change: dict[str, Any]) -> dict[str, Any]:
+        version: dict[str, Any] = {"name": change.get("model"), "version": change.get("toVersion")}
+        if change.get("toVersion") is not None:
+            try:
+                version = await client.get_model_version(self.model_name, change["toVersion"])
+            except GriffinError as err:  # the change itself is what fires; details are a bonus
+                self.log.warning("Could not read %s version %s: %s", self.model_name, change["toVersion"], err)
+        from griffin_provider.assets import model_event_extra
+
+        kind = str(change.get("kind"))
+        payload = model_event_extra(version, change=kind, alias=change.get("alias"), previous_version=change.get("fromVersion"))
+        payload.update({"cursor": change.get("id"), "actor": change.get("actor"), "reason": change.get("reason"), "at": change.get("at")})
+        return payload
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        cursor: int | None = None
+        failing_since: float | None = None
+        async with await self._hook().aget_conn() as client:
+            while True:
+                try:
+                    if cursor is None:
+                        cursor = await self._start_cursor(client)
+                    page = await client.get_registry_changes(
+                        after=cursor, model=self.model_name, alias=self.alias, kinds=self.kinds, limit=100
+                    )
+                except GriffinError as err:
+                    # A watcher has no task to fail: an outage, a model not registered yet or a
+                    # revoked token are logged on every poll until they are fixed.
+                    failing_since = failing_since or time.time()
+                    self.log.warning(
+                        "Watching Griffin model %s: %s (failing for %.0f s; retrying every %.0f s)",
+                        self.model_name, err, time.time() - failing_since, self.poll_interval,
+                    )
+                    await asyncio.sleep(self.poll_interval)
+                    continue
+                if failing_since is not None:
+                    self.log.info("Watching Griffin model %s again", self.model_name)
+                    failing_since = None
+                for change in page.get("items") or []:
+                    payload = await self._payload(client, change)
+                    self.log.info("Griffin %s: %s", payload["change"], payload)
+                    yield TriggerEvent(payload)
+                    cursor = int(change["id"])
+                    await self._store_cursor(cursor)
+                cursor = max(cursor, int(page.get("cursor") or cursor))
+                if not page.get("hasMore"):
+                    await asyncio.sleep(self.poll_interval)
+
+    def _hook(self) -> GriffinHook:
+        return GriffinHook(griffin_conn_id=self.griffin_conn_id)

@@ -23,3 +23,8 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = os.path.join(_HOME, "dags")
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{os.path.join(_HOME, 'airflow.db')}"
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
+# The real OpenLineage provider's listener writes every event it emits to this file
+# (tests/system/test_model_events.py reads it); nothing is sent anywhere.
+OPENLINEAGE_EVENTS = os.path.join(_HOME, "openlineage-events.jsonl")
+os.environ["AIRFLOW__OPENLINEAGE__TRANSPORT"] = f'{{"type": "file", "log_file_path": "{OPENLINEAGE_EVENTS}", "append": true}}'
+os.environ["AIRFLOW__OPENLINEAGE__NAMESPACE"] = "griffin-tests"

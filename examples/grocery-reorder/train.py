@@ -325,6 +325,9 @@ def train(ctx, hp):
     say("dataset %s: %d train rows, %d validation rows, %d features"
         % (dataset, len(train_y), len(val_y), len(FEATURES)))
     say("hyperparameters: %s" % json.dumps(asdict(hp), sort_keys=True))
+    if getattr(ctx, "data_interval_start", None):
+        # A real pipeline would select the rows of this interval; the example says which it was given.
+        say("data interval %s .. %s (logical date %s)" % (ctx.data_interval_start, ctx.data_interval_end, ctx.logical_date))
 
     weights, bias = [0.0] * len(FEATURES), 0.0
     for epoch in range(1, hp.epochs + 1):

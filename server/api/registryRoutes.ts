@@ -1,10 +1,49 @@
 import { z } from 'zod';
-import type { RegistryService } from '../services/registryService.ts';
+import type { Request } from 'express';
+import { actorOf, type RegistryService } from '../services/registryService.ts';
+import { InputError } from '../errors.ts';
 import { defineRoute, type RouteDef } from './route.ts';
 import { AliasSet, ModelVersionCreate, ModelVersionUpdate, NameParams, PageQuery, RegisteredModelCreate, VersionParams } from './schemas.ts';
 
 const AliasParams = NameParams.extend({ alias: z.string().regex(/^[a-z][a-z0-9_-]{0,99}$/, 'is not a valid alias') });
 const VersionListQuery = PageQuery.extend({ runId: z.string().max(32).optional() });
+const CHANGE_KINDS = ['version_registered', 'alias_moved', 'alias_removed'] as const;
+const ChangesQuery = z.object({
+  after: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
+  model: NameParams.shape.name.optional(),
+  alias: AliasParams.shape.alias.optional(),
+  kind: z
+    .string()
+    .max(200)
+    .transform((s) => s.split(',').map((k) => k.trim()).filter(Boolean))
+    .pipe(z.array(z.enum(CHANGE_KINDS)))
+    .optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+});
+const DeleteAliasQuery = z.object({ reason: z.string().max(2000).default('') });
+
+/**
+ * The condition of an alias move, from the body's `expectedVersion` or from the headers:
+ * `If-Match: "3"` (the ETag that GET .../aliases/{alias} answers with) or `If-None-Match: *`
+ * (the alias must be unset). Undefined: no condition.
+ */
+function expectedVersionOf(req: Request, fromBody: number | null | undefined): number | null | undefined {
+  const ifMatch = req.get('if-match');
+  const ifNoneMatch = req.get('if-none-match');
+  let fromHeader: number | null | undefined;
+  if (ifNoneMatch !== undefined) {
+    if (ifNoneMatch.trim() !== '*') throw new InputError('If-None-Match: only "*" (the alias must be unset) is supported', 'If-None-Match');
+    fromHeader = null;
+  }
+  if (ifMatch !== undefined) {
+    const m = /^\s*(?:W\/)?"?(\d{1,10})"?\s*$/.exec(ifMatch);
+    if (!m) throw new InputError('If-Match: give the version the alias must point at, e.g. If-Match: "3" (the ETag of GET .../aliases/{alias})', 'If-Match');
+    if (fromHeader !== undefined) throw new InputError('give either If-Match or If-None-Match, not both', 'If-Match');
+    fromHeader = Number(m[1]);
+  }
+  if (fromHeader !== undefined && fromBody !== undefined && fromHeader !== fromBody) throw new InputError('expectedVersion in the body and the If-Match/If-None-Match header disagree', 'expectedVersion');
+  return fromBody !== undefined ? fromBody : fromHeader;
+}
 
 export function registryRoutes(registry: RegistryService): RouteDef[] {
   return [
@@ -21,8 +60,8 @@ export function registryRoutes(registry: RegistryService): RouteDef[] {
       body: ModelVersionCreate,
       successStatus: 201,
       alsoStatuses: [200],
-      handler: async ({ params, body }) => {
-        const { version, created } = await registry.registerVersion(params.name, body);
+      handler: async ({ params, body, principal }) => {
+        const { version, created } = await registry.registerVersion(params.name, body, { actor: actorOf(principal) });
         return { status: created ? 201 : 200, body: registry.view(version) };
       },
     }),
@@ -52,19 +91,65 @@ export function registryRoutes(registry: RegistryService): RouteDef[] {
       handler: async ({ params, body }) => ({ body: registry.view(await registry.updateVersion(params.name, params.version, body)) }),
     }),
     defineRoute({ method: 'get', path: '/registry/models/:name/versions/:version/lineage', tag: 'registry', summary: 'Where a version came from: run, workflow, model, dataset, features, trigger.', access: { role: 'viewer' }, params: VersionParams, handler: async ({ params }) => ({ body: await registry.lineage(params.name, params.version) }) }),
-    defineRoute({ method: 'put', path: '/registry/models/:name/aliases/:alias', tag: 'registry', summary: 'Point an alias (e.g. production) at a version; it moves from any other version.', access: { role: 'editor' }, params: AliasParams, body: AliasSet, handler: async ({ params, body }) => ({ body: registry.view(await registry.setAlias(params.name, params.alias, body.version)) }) }),
-    defineRoute({ method: 'get', path: '/registry/models/:name/aliases/:alias', tag: 'registry', summary: 'The version an alias points at.', access: { role: 'viewer' }, params: AliasParams, handler: async ({ params }) => ({ body: registry.view(await registry.getAlias(params.name, params.alias)) }) }),
+    defineRoute({
+      method: 'put',
+      path: '/registry/models/:name/aliases/:alias',
+      tag: 'registry',
+      summary:
+        'Point an alias (e.g. production) at a version; it moves from any other version. With expectedVersion (or If-Match: "<version>"; null or If-None-Match: * for "must be unset") the move is a compare-and-set: 409 when the alias moved meanwhile. Every move is recorded in the alias history.',
+      access: { role: 'editor' },
+      params: AliasParams,
+      body: AliasSet,
+      handler: async ({ params, body, principal, req }) => {
+        const expectedVersion = expectedVersionOf(req, body.expectedVersion);
+        const version = await registry.setAlias(params.name, params.alias, body.version, { actor: actorOf(principal), reason: body.reason, expectedVersion });
+        return { body: registry.view(version), headers: { ETag: `"${version.version}"` } };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/registry/models/:name/aliases/:alias',
+      tag: 'registry',
+      summary: 'The version an alias points at; its ETag ("<version>") is what If-Match takes for a compare-and-set move.',
+      access: { role: 'viewer' },
+      params: AliasParams,
+      handler: async ({ params }) => {
+        const version = await registry.getAlias(params.name, params.alias);
+        return { body: registry.view(version), headers: { ETag: `"${version.version}"` } };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/registry/models/:name/aliases/:alias/history',
+      tag: 'registry',
+      summary: 'Every move of an alias, newest first: who, when, from which version to which (null: unset), and why.',
+      access: { role: 'viewer' },
+      params: AliasParams,
+      query: PageQuery,
+      handler: async ({ params, query }) => ({ body: await registry.aliasHistory(params.name, params.alias, query) }),
+    }),
     defineRoute({
       method: 'delete',
       path: '/registry/models/:name/aliases/:alias',
       tag: 'registry',
-      summary: 'Remove an alias.',
+      summary: 'Remove an alias (recorded in its history). If-Match: "<version>" removes it only if it still points there.',
       access: { role: 'editor' },
       params: AliasParams,
+      query: DeleteAliasQuery,
       successStatus: 204,
-      handler: async ({ params }) => {
-        await registry.deleteAlias(params.name, params.alias);
+      handler: async ({ params, query, principal, req }) => {
+        await registry.deleteAlias(params.name, params.alias, { actor: actorOf(principal), reason: query.reason, expectedVersion: expectedVersionOf(req, undefined) });
       },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/registry/changes',
+      tag: 'registry',
+      summary:
+        'Registry changes (versions registered, aliases moved or removed) after a cursor, oldest first, at most `limit`. Continue with after=<cursor>; `head` is the newest change, where a reader that wants only new changes starts.',
+      access: { role: 'viewer' },
+      query: ChangesQuery,
+      handler: async ({ query }) => ({ body: await registry.changes({ after: query.after, model: query.model, alias: query.alias, kinds: query.kind, limit: query.limit }) }),
     }),
   ];
 }

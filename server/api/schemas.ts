@@ -124,6 +124,22 @@ export const AirflowContext = z.strictObject({
   mapIndex: z.number().int().min(-1).max(INT32_MAX).default(-1),
 });
 
+/** An instant with its offset (Airflow sends e.g. 2026-12-01T00:00:00+00:00), stored as UTC ISO-8601. */
+const INSTANT = z
+  .string()
+  .max(64)
+  .datetime({ offset: true, message: 'must be an ISO-8601 date-time with an offset, e.g. 2026-12-01T00:00:00Z' })
+  .transform((s) => new Date(s).toISOString());
+
+export const TimeContextInput = z
+  .strictObject({
+    logicalDate: INSTANT.nullable().default(null),
+    dataIntervalStart: INSTANT.nullable().default(null),
+    dataIntervalEnd: INSTANT.nullable().default(null),
+  })
+  .refine((c) => (c.dataIntervalStart === null) === (c.dataIntervalEnd === null), { message: 'give both ends of the data interval, or neither', path: ['dataIntervalEnd'] })
+  .refine((c) => c.dataIntervalStart === null || c.dataIntervalEnd === null || c.dataIntervalStart <= c.dataIntervalEnd, { message: 'the data interval ends before it starts', path: ['dataIntervalEnd'] });
+
 export const RunCreate = z
   .strictObject({
     workflow: VERSIONED_REF.optional(),
@@ -131,6 +147,8 @@ export const RunCreate = z
     overrides: RunOverrides.default({}),
     trigger: z.enum(['http', 'ui', 'cli', 'airflow']).default('http'),
     airflow: AirflowContext.optional(),
+    /** The logical date and data interval the run trains for (an Airflow DAG run's, a backfill's). */
+    timeContext: TimeContextInput.optional(),
     rerunIfFailed: z.boolean().default(false),
   })
   .refine((body) => (body.workflow === undefined) !== (body.spec === undefined), {
@@ -194,7 +212,12 @@ export const RegisteredModelCreate = z.strictObject({
   tags: z.record(z.string(), z.string().max(1000)).default({}),
 });
 
-export const AliasSet = z.strictObject({ version: VERSION });
+export const AliasSet = z.strictObject({
+  version: VERSION,
+  /** Compare-and-set: move only if the alias points at this version now; null: only if it is unset. */
+  expectedVersion: VERSION.nullable().optional(),
+  reason: z.string().max(2000).default(''),
+});
 
 export const TokenCreate = z.strictObject({
   name: z.string().min(1).max(200),

@@ -62,6 +62,15 @@ export function nextFireTimes(expression: string, timezone: string, count: numbe
   }
 }
 
+/** The fire time before `instant` (strictly), or undefined when the expression has none. */
+export function previousFireTime(expression: string, timezone: string, instant: Date): Date | undefined {
+  try {
+    return CronExpressionParser.parse(expression, { tz: timezone, currentDate: instant }).prev().toDate();
+  } catch {
+    return undefined;
+  }
+}
+
 export interface MissedFireTimes {
   /** How many fire times fall in the window (counted up to `cap`). */
   count: number;

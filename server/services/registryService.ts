@@ -1,12 +1,18 @@
-import type { ModelVersion, Page, RegisteredModel, Run } from '../domain.ts';
+import { timeContextOf, type ModelVersion, type Page, type Principal, type RegisteredModel, type RegistryChange, type RegistryChangeKind, type Run } from '../domain.ts';
 import { NotFound, Unprocessable } from '../errors.ts';
-import type { RegistryStore } from '../store/registryStore.ts';
+import type { AliasMove, RegistryStore } from '../store/registryStore.ts';
 import type { RunStore } from '../store/runStore.ts';
 import type { CatalogStore } from '../store/catalogStore.ts';
 
 export interface VersionView extends Omit<ModelVersion, 'id'> {
   url: string;
 }
+
+/** How a change names who made it: the token's name, or the run whose token it was. */
+export const actorOf = (principal: Principal): string => (principal.kind === 'user' ? `token:${principal.name}` : `run:${principal.runId}`);
+
+/** What the service writes as the actor of its own changes (a workflow's `register` block). */
+export const SERVICE_ACTOR = 'griffin';
 
 /** The Model Registry's rules: versions from runs, idempotent on (model, run), movable aliases, lineage. */
 export class RegistryService {
@@ -44,7 +50,7 @@ export class RegistryService {
   async registerVersion(
     name: string,
     input: { runId?: string; artifactUri?: string; aliases: string[]; tags: Record<string, string>; description: string },
-    options: { runFinishedOk?: boolean } = {},
+    options: { runFinishedOk?: boolean; actor: string },
   ): Promise<{ version: ModelVersion; created: boolean }> {
     let run: Run | undefined;
     if (input.runId) {
@@ -62,8 +68,10 @@ export class RegistryService {
       metrics,
       tags: input.tags,
       description: input.description,
+      actor: options.actor,
     });
-    for (const alias of input.aliases) await this.registry.setAlias(model.id, alias, result.version.id);
+    const reason = `registered version ${result.version.version}${run ? ` from run ${run.id}` : ''} with this alias`;
+    for (const alias of input.aliases) await this.registry.setAlias(model, alias, result.version, { actor: options.actor, reason });
     if (run) await this.runs.setRegisteredVersion(run.id, name, result.version.version);
     const version = input.aliases.length ? (await this.registry.getVersion(name, result.version.version))! : result.version;
     return { version, created: result.created };
@@ -83,7 +91,7 @@ export class RegistryService {
         tags: { ...run.spec.register.tags, 'griffin.run': run.id },
         description: run.spec.workflow ? `trained by workflow ${run.spec.workflow.name}@${run.spec.workflow.version}` : 'trained from an inline spec',
       },
-      { runFinishedOk: true },
+      { runFinishedOk: true, actor: SERVICE_ACTOR },
     );
     return version;
   }
@@ -104,11 +112,12 @@ export class RegistryService {
     return this.registry.listVersions(filter);
   }
 
-  async setAlias(name: string, alias: string, versionNumber: number): Promise<ModelVersion> {
+  /** Moves an alias; with `move.expectedVersion` only if it still points there (409 otherwise). */
+  async setAlias(name: string, alias: string, versionNumber: number, move: AliasMove): Promise<ModelVersion> {
     const model = await this.getModel(name);
     const version = await this.registry.getVersion(name, versionNumber);
     if (!version) throw new NotFound(`model "${name}" has no version ${versionNumber}`, 'version');
-    await this.registry.setAlias(model.id, alias, version.id);
+    await this.registry.setAlias(model, alias, version, move);
     return (await this.registry.getVersion(name, versionNumber))!;
   }
 
@@ -119,16 +128,35 @@ export class RegistryService {
     return (await this.registry.getVersion(name, version))!;
   }
 
-  async deleteAlias(name: string, alias: string): Promise<void> {
+  async deleteAlias(name: string, alias: string, move: AliasMove): Promise<void> {
     const model = await this.getModel(name);
-    if (!(await this.registry.deleteAlias(model.id, alias))) throw new NotFound(`model "${name}" has no alias "${alias}"`, 'alias');
+    if (!(await this.registry.deleteAlias(model, alias, move))) throw new NotFound(`model "${name}" has no alias "${alias}"`, 'alias');
+  }
+
+  /** Every move of an alias, newest first; an alias that was removed keeps its history. */
+  async aliasHistory(name: string, alias: string, page: { limit: number; pageToken?: string }): Promise<Page<RegistryChange>> {
+    const model = await this.getModel(name);
+    return this.registry.aliasHistory({ modelId: model.id, alias, ...page });
+  }
+
+  /**
+   * Registry changes after a cursor, oldest first. `cursor` is where the next call continues
+   * (the last change returned, else `after`); `head` is the newest change overall, where a reader
+   * that wants only what happens from now on starts.
+   */
+  async changes(filter: { after: number; model?: string; alias?: string; kinds?: RegistryChangeKind[]; limit: number }) {
+    let modelId: number | undefined;
+    if (filter.model !== undefined) modelId = (await this.getModel(filter.model)).id;
+    const [page, head] = await Promise.all([this.registry.changesAfter({ ...filter, modelId }), this.registry.headCursor()]);
+    const cursor = page.items.length ? page.items[page.items.length - 1].id : filter.after;
+    return { items: page.items, cursor, hasMore: page.hasMore, head: Math.max(head, cursor) };
   }
 
   /** Where a version came from: its run, the workflow, model, dataset and features, and the trigger. */
   async lineage(name: string, versionNumber: number) {
     const version = await this.getVersion(name, versionNumber);
     const run = version.runId ? await this.runs.get(version.runId) : undefined;
-    if (!run) return { modelVersion: this.view(version), run: null, workflow: null, model: null, dataset: null, features: [], trigger: null };
+    if (!run) return { modelVersion: this.view(version), run: null, workflow: null, model: null, dataset: null, features: [], trigger: null, timeContext: null };
     const dataset = await this.catalog.getDataset(run.spec.dataset.name, run.spec.dataset.version);
     const features = await Promise.all((dataset?.features ?? []).map(async (f) => (await this.catalog.getFeature(f)) ?? { name: f, missing: true }));
     return {
@@ -139,6 +167,7 @@ export class RegistryService {
       dataset: { name: run.spec.dataset.name, version: run.spec.dataset.version, uri: run.spec.dataset.uri },
       features,
       trigger: { type: run.trigger, ...(run.triggerInfo ?? {}) },
+      timeContext: timeContextOf(run),
       hyperparameters: run.spec.hyperparameters,
     };
   }

@@ -7,7 +7,7 @@ import { Transform } from 'node:stream';
 import type { RunCreateInput, RunListQuery } from '../api/schemas.ts';
 import type { z } from 'zod';
 import type { Artifact, Metric, Page, Run, RunEvent } from '../domain.ts';
-import { isTerminal, RERUNNABLE_STATES } from '../domain.ts';
+import { isTerminal, RERUNNABLE_STATES, timeContextEnvironment, timeContextOf, type TimeContext } from '../domain.ts';
 import { Conflict, GriffinError, NotFound } from '../errors.ts';
 import { isUniqueViolation } from '../db/connect.ts';
 import { canonicalJson, newRunId, sha256Hex } from '../ids.ts';
@@ -24,6 +24,7 @@ export interface RunView extends Omit<Run, 'leaseOwner' | 'leaseExpiresAt' | 're
   workflow: { name: string; version: number } | null;
   airflow: Record<string, unknown> | null;
   schedule: Record<string, unknown> | null;
+  timeContext: TimeContext | null;
   url: string;
   airflowUrl: string | null;
   artifactUri: string;
@@ -50,6 +51,14 @@ function idempotentPart(input: RunCreateInput): Omit<RunCreateInput, 'rerunIfFai
   if (!request.airflow) return request;
   const { tryNumber: _ignored, ...airflow } = request.airflow;
   return { ...request, airflow: airflow as RunCreateInput['airflow'] };
+}
+
+/** What a run records about who started it, and for which slice of time. */
+function triggerInfoOf(input: RunCreateInput, extra: { triggerInfo?: Record<string, unknown>; timeContext?: TimeContext }): Record<string, unknown> | null {
+  const info: Record<string, unknown> = { ...(extra.triggerInfo ?? (input.airflow ? { airflow: input.airflow } : {})) };
+  const timeContext = input.timeContext ?? extra.timeContext;
+  if (timeContext) info.timeContext = timeContext;
+  return Object.keys(info).length ? info : null;
 }
 
 /**
@@ -90,7 +99,11 @@ export class RunService {
    * existing run and another body is a conflict; the unique (key, generation) index decides races,
    * so any number of concurrent identical requests leave exactly one run.
    */
-  async submit(input: RunCreateInput, idempotencyKey: string | undefined, extra: { trigger?: Run['trigger']; triggerInfo?: Record<string, unknown> } = {}): Promise<SubmitResult> {
+  async submit(
+    input: RunCreateInput,
+    idempotencyKey: string | undefined,
+    extra: { trigger?: Run['trigger']; triggerInfo?: Record<string, unknown>; timeContext?: TimeContext } = {},
+  ): Promise<SubmitResult> {
     const request = idempotentPart(input);
     const requestHash = sha256Hex(canonicalJson(request));
     for (let attempt = 0; attempt < MAX_SUBMIT_ATTEMPTS; attempt += 1) {
@@ -117,7 +130,7 @@ export class RunService {
           spec,
           backend: spec.backend,
           trigger: extra.trigger ?? input.trigger,
-          triggerInfo: extra.triggerInfo ?? (airflow ? { airflow } : null),
+          triggerInfo: triggerInfoOf(input, extra),
           dagId: airflow?.dagId ?? null,
           idempotencyKey: idempotencyKey ?? null,
           idempotencyGeneration: generation,
@@ -161,7 +174,7 @@ export class RunService {
       backend: spec.backend,
       backendRef: null,
       trigger: input.trigger,
-      triggerInfo: input.airflow ? { airflow: input.airflow } : null,
+      triggerInfo: triggerInfoOf(input, {}),
       idempotencyKey: null,
       idempotencyGeneration: null,
       requestHash: null,
@@ -198,6 +211,7 @@ export class RunService {
       GRIFFIN_WORKFLOW: run.spec.workflow ? `${run.spec.workflow.name}@${run.spec.workflow.version}` : '',
       GRIFFIN_ARTIFACT_URI: this.artifactUri(run.id),
       GRIFFIN_REPORT_TIMEOUT: String(this.options.reportTimeoutSeconds),
+      ...timeContextEnvironment(timeContextOf(run)),
     };
   }
 
@@ -243,6 +257,7 @@ export class RunService {
       trigger: run.trigger,
       airflow,
       schedule: (info.schedule as Record<string, unknown> | undefined) ?? null,
+      timeContext: timeContextOf(run),
       idempotencyKey: run.idempotencyKey,
       reason: run.reason,
       deadlineAt: run.deadlineAt,

@@ -1,10 +1,10 @@
 import type { RunCreateInput, RunOverridesInput } from '../api/schemas.ts';
-import type { Page } from '../domain.ts';
+import type { Page, TimeContext } from '../domain.ts';
 import { Conflict, GriffinError, NotFound } from '../errors.ts';
 import { newRunId } from '../ids.ts';
 import type { Logger } from '../logger.ts';
 import type { OverlapPolicy, Schedule, ScheduleDefinition, ScheduleFiring, ScheduleStore } from '../store/scheduleStore.ts';
-import { missedFireTimes, nextFireTimes } from './cron.ts';
+import { missedFireTimes, nextFireTimes, previousFireTime } from './cron.ts';
 import type { RunService } from './runService.ts';
 
 export interface ScheduleView extends Omit<Schedule, 'version' | 'enabledAt' | 'firstEnabledAt'> {
@@ -245,6 +245,7 @@ export class ScheduleService {
       const { run } = await this.runs.submit(input, key, {
         trigger: 'schedule',
         triggerInfo: { schedule: { id: schedule.id, name: schedule.name, scheduledAt: firing.scheduledAt, firingId: firing.id, kind: firing.kind } },
+        timeContext: scheduledTimeContext(schedule, firing.scheduledAt),
       });
       return await resolve('submitted', notes.length ? notes.join('; ') : null, run.id);
     } catch (error) {
@@ -253,6 +254,16 @@ export class ScheduleService {
       return resolve('failed', `could not submit: ${message}`).catch(() => firing);
     }
   }
+}
+
+/**
+ * A firing trains for the time since the schedule's previous fire time, as an Airflow cron DAG
+ * run's data interval does: logical date and interval end are the scheduled time (not when the
+ * firing happened to run, so a late catch-up still trains on its own interval).
+ */
+function scheduledTimeContext(schedule: { cron: string; timezone: string }, scheduledAt: string): TimeContext {
+  const previous = previousFireTime(schedule.cron, schedule.timezone, new Date(scheduledAt));
+  return { logicalDate: scheduledAt, dataIntervalStart: (previous ?? new Date(scheduledAt)).toISOString(), dataIntervalEnd: scheduledAt };
 }
 
 function describeBlocking(b: ScheduleFiring): string {

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { ModelVersion, Page, RegisteredModel } from '../domain.ts';
+import type { ModelVersion, Page, RegisteredModel, RegistryChange, RegistryChangeKind } from '../domain.ts';
 import { Conflict } from '../errors.ts';
 import { dialectOf, isUniqueViolation } from '../db/connect.ts';
 import { decodePageToken, encodePageToken, fromJson, nowIso, toJson } from './rows.ts';
@@ -41,7 +41,54 @@ export interface NewModelVersion {
   metrics: Record<string, number>;
   tags: Record<string, string>;
   description: string;
+  /** Who registers it, for the changes feed. */
+  actor: string;
 }
+
+/** How an alias is to move: who moves it, why, and (compare-and-set) where it must be now. */
+export interface AliasMove {
+  actor: string;
+  reason: string;
+  /** The version the alias must point at now; null: it must be unset; undefined: no condition. */
+  expectedVersion?: number | null;
+}
+
+interface ChangeRow {
+  id: number;
+  model_id: number;
+  name: string;
+  kind: RegistryChangeKind;
+  alias: string | null;
+  from_version: number | null;
+  to_version: number | null;
+  actor: string;
+  reason: string;
+  created_at: string;
+}
+
+const nullableNumber = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+
+const changeFromRow = (r: ChangeRow): RegistryChange => ({
+  id: Number(r.id),
+  model: r.name,
+  kind: r.kind,
+  alias: r.alias,
+  fromVersion: nullableNumber(r.from_version),
+  toVersion: nullableNumber(r.to_version),
+  actor: r.actor,
+  reason: r.reason,
+  at: r.created_at,
+});
+
+/*
+ * The changes feed is read by cursor (`id > after`). On PostgreSQL a sequence hands out ids in
+ * the order transactions *start* inserting, not the order they commit, so a reader could pass an
+ * id whose transaction commits later and miss it for ever. Every writer of a change takes this
+ * transaction-scoped advisory lock just before its insert, which is the last statement of its
+ * transaction: ids are then handed out in commit order. Registry writes are rare (a few a minute),
+ * so serialising them costs nothing that matters. SQLite serialises all writers already.
+ */
+const CHANGE_LOG_LOCK = 0x67726966; // "grif"
 
 /** The Model Registry: registered models, their immutable versions and movable aliases. */
 export class RegistryStore {
@@ -149,17 +196,20 @@ export class RegistryStore {
       const latest = await this.db('model_versions').where({ model_id: model.id }).max({ n: 'version' }).first();
       const number = Number(latest?.n ?? 0) + 1;
       try {
-        await this.db('model_versions').insert({
-          model_id: model.id,
-          version: number,
-          artifact_uri: v.artifactUri,
-          run_id: v.runId,
-          metrics: toJson(v.metrics),
-          tags: toJson(v.tags),
-          description: v.description,
-          created_at: nowIso(),
+        await this.db.transaction(async (trx) => {
+          await trx('model_versions').insert({
+            model_id: model.id,
+            version: number,
+            artifact_uri: v.artifactUri,
+            run_id: v.runId,
+            metrics: toJson(v.metrics),
+            tags: toJson(v.tags),
+            description: v.description,
+            created_at: nowIso(),
+          });
+          await trx('registered_models').where({ id: model.id }).update({ updated_at: nowIso() });
+          await this.appendChange(trx, { modelId: model.id, kind: 'version_registered', alias: null, fromVersion: null, toVersion: number, actor: v.actor, reason: v.description });
         });
-        await this.db('registered_models').where({ id: model.id }).update({ updated_at: nowIso() });
         return { version: (await this.getVersion(model.name, number))!, created: true };
       } catch (error) {
         if (!isUniqueViolation(error)) throw error;
@@ -187,16 +237,111 @@ export class RegistryStore {
     });
   }
 
-  /** Points an alias at a version; an alias names one version per model, so setting it moves it. */
-  async setAlias(modelId: number, alias: string, versionId: number): Promise<void> {
-    await this.db('model_aliases')
-      .insert({ model_id: modelId, alias, version_id: versionId, updated_at: nowIso() })
-      .onConflict(['model_id', 'alias'])
-      .merge(['version_id', 'updated_at']);
+  /**
+   * Points an alias at a version (an alias names one version per model, so setting it moves it)
+   * and records the move, in one transaction. With `expectedVersion` the move is a
+   * compare-and-set: the alias row is locked (PostgreSQL) or the writer is alone (SQLite), so of
+   * two moves expecting the same version exactly one succeeds and the other gets a Conflict.
+   * Setting an alias to the version it holds already is not a move and records nothing.
+   */
+  async setAlias(model: RegisteredModel, alias: string, target: { id: number; version: number }, move: AliasMove): Promise<{ fromVersion: number | null; moved: boolean }> {
+    try {
+      return await this.db.transaction(async (trx) => {
+        const current = await this.lockedAliasVersion(trx, model.id, alias);
+        this.checkExpected(model.name, alias, current, move.expectedVersion);
+        if (current === target.version) return { fromVersion: current, moved: false };
+        if (current === null) await trx('model_aliases').insert({ model_id: model.id, alias, version_id: target.id, updated_at: nowIso() });
+        else await trx('model_aliases').where({ model_id: model.id, alias }).update({ version_id: target.id, updated_at: nowIso() });
+        await this.appendChange(trx, { modelId: model.id, kind: 'alias_moved', alias, fromVersion: current, toVersion: target.version, actor: move.actor, reason: move.reason });
+        return { fromVersion: current, moved: true };
+      });
+    } catch (error) {
+      // Two first-time sets of one alias: the primary key lets one insert win.
+      if (!isUniqueViolation(error)) throw error;
+      if (move.expectedVersion === undefined) return this.setAlias(model, alias, target, move);
+      throw new Conflict(`alias "${alias}" of model "${model.name}" was set by someone else meanwhile; expected it unset. Read it again and retry if the move still holds`, 'expectedVersion');
+    }
   }
 
-  async deleteAlias(modelId: number, alias: string): Promise<boolean> {
-    return (await this.db('model_aliases').where({ model_id: modelId, alias }).delete()) > 0;
+  /** Removes an alias and records it; false when the alias does not exist. */
+  async deleteAlias(model: RegisteredModel, alias: string, move: AliasMove): Promise<boolean> {
+    return this.db.transaction(async (trx) => {
+      const current = await this.lockedAliasVersion(trx, model.id, alias);
+      if (current === null) return false;
+      this.checkExpected(model.name, alias, current, move.expectedVersion);
+      await trx('model_aliases').where({ model_id: model.id, alias }).delete();
+      await this.appendChange(trx, { modelId: model.id, kind: 'alias_removed', alias, fromVersion: current, toVersion: null, actor: move.actor, reason: move.reason });
+      return true;
+    });
+  }
+
+  /** The version number an alias holds, its row locked until the transaction ends (PostgreSQL). */
+  private async lockedAliasVersion(trx: Knex.Transaction, modelId: number, alias: string): Promise<number | null> {
+    // Lock the alias row alone, without a join, so a concurrent move re-reads the row it changed.
+    const read = trx('model_aliases').where({ model_id: modelId, alias }).select('version_id').first();
+    if (dialectOf(this.db) === 'postgres') read.forUpdate();
+    const row = (await read) as { version_id: number } | undefined;
+    if (!row) return null;
+    const version = (await trx('model_versions').where({ id: row.version_id }).select('version').first()) as { version: number };
+    return Number(version.version);
+  }
+
+  private checkExpected(model: string, alias: string, current: number | null, expected: number | null | undefined): void {
+    if (expected === undefined || expected === current) return;
+    const now = current === null ? 'it is unset' : `it points at version ${current}`;
+    const wanted = expected === null ? 'unset' : `at version ${expected}`;
+    throw new Conflict(`alias "${alias}" of model "${model}" moved meanwhile: expected it ${wanted}, but ${now}. Read it again and retry if the move still holds`, 'expectedVersion');
+  }
+
+  private async appendChange(
+    trx: Knex.Transaction,
+    c: { modelId: number; kind: RegistryChangeKind; alias: string | null; fromVersion: number | null; toVersion: number | null; actor: string; reason: string },
+  ): Promise<void> {
+    if (dialectOf(this.db) === 'postgres') await trx.raw('select pg_advisory_xact_lock(?)', [CHANGE_LOG_LOCK]);
+    await trx('registry_changes').insert({
+      model_id: c.modelId,
+      kind: c.kind,
+      alias: c.alias,
+      from_version: c.fromVersion,
+      to_version: c.toVersion,
+      actor: c.actor.slice(0, 300),
+      reason: c.reason,
+      created_at: nowIso(),
+    });
+  }
+
+  /** Moves of one alias, newest first. */
+  async aliasHistory(filter: { modelId: number; alias: string; limit: number; pageToken?: string }): Promise<Page<RegistryChange>> {
+    const before = decodePageToken(filter.pageToken, ['int']);
+    const query = this.changeQuery()
+      .where({ 'c.model_id': filter.modelId, 'c.alias': filter.alias })
+      .whereIn('c.kind', ['alias_moved', 'alias_removed'])
+      .orderBy('c.id', 'desc')
+      .limit(filter.limit + 1);
+    if (before) query.where('c.id', '<', before[0]);
+    const rows = (await query) as ChangeRow[];
+    const page = rows.slice(0, filter.limit);
+    return { items: page.map(changeFromRow), nextPageToken: rows.length > filter.limit ? encodePageToken([page[page.length - 1].id]) : null };
+  }
+
+  /** Changes after a cursor, oldest first: one index range scan, bounded by `limit`. */
+  async changesAfter(filter: { after: number; modelId?: number; alias?: string; kinds?: RegistryChangeKind[]; limit: number }): Promise<{ items: RegistryChange[]; hasMore: boolean }> {
+    const query = this.changeQuery().where('c.id', '>', filter.after).orderBy('c.id', 'asc').limit(filter.limit + 1);
+    if (filter.modelId !== undefined) query.where('c.model_id', filter.modelId);
+    if (filter.alias !== undefined) query.where('c.alias', filter.alias);
+    if (filter.kinds?.length) query.whereIn('c.kind', filter.kinds);
+    const rows = (await query) as ChangeRow[];
+    return { items: rows.slice(0, filter.limit).map(changeFromRow), hasMore: rows.length > filter.limit };
+  }
+
+  /** The newest change's id (0 when there is none): where a reader that wants only new changes starts. */
+  async headCursor(): Promise<number> {
+    const row = await this.db('registry_changes').max({ n: 'id' }).first();
+    return Number(row?.n ?? 0);
+  }
+
+  private changeQuery() {
+    return this.db('registry_changes as c').join('registered_models as m', 'm.id', 'c.model_id').select('c.*', 'm.name as name');
   }
 
   async aliases(modelId: number): Promise<Record<string, number>> {

@@ -137,6 +137,8 @@ describe.skipIf(SKIPPED)('web UI (headless Chromium)', () => {
     await page.click('.crumbs >> text=grocery-reorder');
     await page.waitForSelector('tr[data-version="1"] .chip-production');
     await page.waitForSelector('.versions-table th >> text=val_auc');
+    // The promotion is in the alias history: from unset to v1, by the signed-in token, and why.
+    await page.waitForSelector('[data-testid="alias-history"] tr:has-text("promoted in the web UI"):has-text("unset")');
     await shot(page, '06-registered-model');
 
     await page.click('.sidebar >> text=Runs');

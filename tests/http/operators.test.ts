@@ -28,6 +28,7 @@ describe('the Airflow operator definitions', () => {
       'GriffinSubmitTrainingRunOperator',
       'GriffinTrainingRunSensor',
       'GriffinRegisterModelVersionOperator',
+      'GriffinPromoteModelVersionOperator',
       'GriffinCancelTrainingRunOperator',
     ]);
     const submit = res.body.operators[0];

@@ -31,14 +31,24 @@ describe.each(supportedDatabases())('catalog, registry and token stores on %s', 
     await runs.insert({ id: 'runaaaaaaaaa', workflowName: null, workflowVersion: null, spec: {} as ResolvedRunSpec, backend: 'local', trigger: 'http', triggerInfo: null, dagId: null, idempotencyKey: null, idempotencyGeneration: null, requestHash: null });
     const registry = new RegistryStore(t.db);
     const rm = await registry.ensureModel('reorder');
-    const first = await registry.addVersion(rm, { artifactUri: 'a', runId: 'runaaaaaaaaa', metrics: { auc: 0.8 }, tags: {}, description: '' });
-    const again = await registry.addVersion(rm, { artifactUri: 'a', runId: 'runaaaaaaaaa', metrics: { auc: 0.8 }, tags: {}, description: '' });
+    const first = await registry.addVersion(rm, { artifactUri: 'a', runId: 'runaaaaaaaaa', metrics: { auc: 0.8 }, tags: {}, description: '', actor: 'token:t' });
+    const again = await registry.addVersion(rm, { artifactUri: 'a', runId: 'runaaaaaaaaa', metrics: { auc: 0.8 }, tags: {}, description: '', actor: 'token:t' });
     expect(first.created).toBe(true);
     expect(again).toMatchObject({ created: false, version: { version: 1 } });
-    const second = await registry.addVersion(rm, { artifactUri: 'b', runId: null, metrics: {}, tags: {}, description: '' });
-    await registry.setAlias(rm.id, 'production', first.version.id);
-    await registry.setAlias(rm.id, 'production', second.version.id);
+    const second = await registry.addVersion(rm, { artifactUri: 'b', runId: null, metrics: {}, tags: {}, description: '', actor: 'token:t' });
+    const move = { actor: 'token:t', reason: 'test' };
+    await registry.setAlias(rm, 'production', first.version, move);
+    expect(await registry.setAlias(rm, 'production', second.version, move)).toEqual({ fromVersion: 1, moved: true });
+    expect(await registry.setAlias(rm, 'production', second.version, move)).toEqual({ fromVersion: 2, moved: false });
     expect(await registry.aliases(rm.id)).toEqual({ production: 2 });
+    // Two registrations and two moves (the repeated set is not a move), in commit order.
+    const changes = await registry.changesAfter({ after: 0, limit: 10 });
+    expect(changes.items.map((c) => [c.kind, c.fromVersion, c.toVersion])).toEqual([
+      ['version_registered', null, 1],
+      ['version_registered', null, 2],
+      ['alias_moved', null, 1],
+      ['alias_moved', 1, 2],
+    ]);
     expect((await registry.getVersion('reorder', 2))!.aliases).toEqual(['production']);
     expect((await registry.getVersion('reorder', 1))!.aliases).toEqual([]);
   });

@@ -21,6 +21,7 @@ import pytest
 from harness import AirflowDeployment, GriffinService, free_port
 
 DAG_FILE = Path(__file__).resolve().parent / "dags" / "griffin_deployment_dags.py"
+ASSET_DAG_FILE = Path(__file__).resolve().parent / "dags" / "griffin_asset_dags.py"
 DAG_IDS = [
     "griffin_deploy_outage",
     "griffin_deploy_clear_running",
@@ -30,6 +31,9 @@ DAG_IDS = [
     "griffin_deploy_execution_timeout",
     "griffin_deploy_default_deferrable",
     "griffin_deploy_register_tags",
+    "griffin_assets_retrain",
+    "griffin_assets_score",
+    "griffin_assets_daily",
 ]
 
 
@@ -68,7 +72,7 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
             python,
             work_dir / "airflow",
             pg_url,
-            [DAG_FILE],
+            [DAG_FILE, ASSET_DAG_FILE],
             {
                 "AIRFLOW_CONN_GRIFFIN_DEFAULT": json.dumps(connection),
                 "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True",

@@ -18,6 +18,7 @@ PLUGIN_ROOT = REPO_ROOT / "airflow-plugin"
 DAG_FILES = [
     PLUGIN_ROOT / "example_dags" / "griffin_retrain_grocery_reorder.py",
     Path(__file__).resolve().parent / "dags" / "griffin_system_dags.py",
+    Path(__file__).resolve().parent / "dags" / "griffin_model_event_dags.py",
 ]
 AIRFLOW_BASE_URL = "http://airflow.example:8080"
 TERMINAL = {"succeeded", "failed", "cancelled"}

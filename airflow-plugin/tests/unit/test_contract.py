@@ -211,7 +211,8 @@ class CallLog:
 
 
 def declared_calls(defn: dict[str, Any]) -> set[tuple[str, str]]:
-    return {(c["method"], c["path"]) for c in defn["calls"]}
+    """The calls a task's execution makes; the OpenLineage listener's own calls are held to the definition in test_openlineage.py."""
+    return {(c["method"], c["path"]) for c in defn["calls"] if not c["when"].startswith("OpenLineage")}
 
 
 def run_trigger(trigger: GriffinTrainingRunTrigger) -> list[Any]:

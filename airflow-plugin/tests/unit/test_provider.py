@@ -98,3 +98,25 @@ def test_example_dag_shape():
     assert set(submit.downstream_task_ids) == {"wait_for_training_run"}
     assert set(wait.downstream_task_ids) == {"register_model_version"}
     assert "griffin_run_id" in wait.run_id and "submit_training_run" in register.run_id
+
+
+def test_example_dag_pair_is_chained_by_the_models_asset_and_its_watcher():
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    from griffin_provider.triggers import GriffinModelChangesTrigger
+
+    spec = importlib.util.spec_from_file_location("griffin_example_pair", ROOT / "example_dags" / "griffin_retrain_then_score.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    retrain, score = module.retrain_dag, module.score_dag
+    assert (retrain.dag_id, score.dag_id) == ("griffin_retrain_and_promote", "griffin_score_with_production")
+    promote = retrain.get_task("promote")
+    assert (promote.metric, promote.mode, promote.min_improvement, promote.alias) == ("val_auc", "max", 0.002, "production")
+    [asset] = list(score.timetable.asset_condition.objects)
+    assert asset.uri == "griffin://models/grocery-reorder"
+    [watcher] = asset.watchers
+    assert isinstance(watcher.trigger, GriffinModelChangesTrigger)
+    assert (watcher.trigger.model_name, watcher.trigger.alias, watcher.trigger.kinds) == ("grocery-reorder", "production", ["alias_moved"])
+    # What the dag-processor stores and the triggerer re-creates the watcher's trigger from.
+    serialized = json.dumps(DagSerialization.to_dict(score))
+    assert "griffin_provider.triggers.GriffinModelChangesTrigger" in serialized

@@ -96,6 +96,11 @@ class RunContext:
     dataset_uri: Optional[str] = None
     artifact_uri: Optional[str] = None
     run_dir: Optional[str] = None
+    # The slice of time the run trains for (an Airflow DAG run's logical date and data interval, or
+    # a schedule's fire time and the one before it): ISO-8601 UTC strings, None when not given.
+    logical_date: Optional[str] = None
+    data_interval_start: Optional[str] = None
+    data_interval_end: Optional[str] = None
 
     @property
     def offline(self) -> bool:
@@ -122,6 +127,9 @@ def context(environ: Optional[Mapping[str, str]] = None) -> RunContext:
         dataset_uri=env.get("GRIFFIN_DATASET_URI") or None,
         artifact_uri=env.get("GRIFFIN_ARTIFACT_URI") or None,
         run_dir=env.get("GRIFFIN_RUN_DIR") or None,
+        logical_date=env.get("GRIFFIN_LOGICAL_DATE") or None,
+        data_interval_start=env.get("GRIFFIN_DATA_INTERVAL_START") or None,
+        data_interval_end=env.get("GRIFFIN_DATA_INTERVAL_END") or None,
     )
 
 

@@ -12,6 +12,13 @@ export interface RunEvent {
   at: string;
 }
 
+/** The logical date and data interval a run trains for (GRIFFIN_LOGICAL_DATE, GRIFFIN_DATA_INTERVAL_START/_END). */
+export interface TimeContext {
+  logicalDate: string | null;
+  dataIntervalStart: string | null;
+  dataIntervalEnd: string | null;
+}
+
 export interface Run {
   id: string;
   state: string;
@@ -33,6 +40,7 @@ export interface Run {
   backendRef: Record<string, unknown> | null;
   trigger: string;
   airflow: Record<string, unknown> | null;
+  timeContext: TimeContext | null;
   schedule?: Record<string, unknown> | null;
   idempotencyKey: string | null;
   reason: string | null;
@@ -149,6 +157,18 @@ export interface ModelVersion {
   url: string;
 }
 
+/** One move of an alias (GET /registry/models/{name}/aliases/{alias}/history). */
+export interface AliasMove {
+  id: number;
+  kind: 'alias_moved' | 'alias_removed';
+  alias: string;
+  fromVersion: number | null;
+  toVersion: number | null;
+  actor: string;
+  reason: string;
+  at: string;
+}
+
 export interface Lineage {
   modelVersion: ModelVersion;
   run: { id: string; state: string; attempt: number; backend: string; startedAt: string | null; finishedAt: string | null; url: string } | null;
@@ -157,6 +177,7 @@ export interface Lineage {
   dataset: { name: string; version: number; uri: string } | null;
   features: Feature[];
   trigger: Record<string, unknown> | null;
+  timeContext: TimeContext | null;
   hyperparameters: Record<string, unknown> | null;
 }
 

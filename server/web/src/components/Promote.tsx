@@ -15,7 +15,9 @@ export function PromoteButton({ name, version, alias = 'production', current, on
     setBusy(true);
     setError(null);
     try {
-      await put(`/registry/models/${enc(name)}/aliases/${enc(alias)}`, { version });
+      // Compare-and-set against what this page showed: if someone moved the alias meanwhile, the
+      // service answers 409 and the user sees it rather than overwriting a move they never saw.
+      await put(`/registry/models/${enc(name)}/aliases/${enc(alias)}`, { version, expectedVersion: current ?? null, reason: 'promoted in the web UI' });
       setConfirming(false);
       onDone();
     } catch (e) {

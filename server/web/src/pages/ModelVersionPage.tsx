@@ -6,6 +6,7 @@ import { Link } from '../router';
 import { Card, Chips, ErrorBanner, KeyValues, Loading, PageHeader, ParamsTable, StateBadge } from '../components/ui';
 import { ArtifactList } from '../components/ArtifactList';
 import { LineageChain } from '../components/Lineage';
+import { TimeContextLine } from '../components/TimeContext';
 import { PromoteButton } from '../components/Promote';
 import type { Artifact, Lineage, ModelVersion, RegisteredModel } from '../types';
 
@@ -43,7 +44,7 @@ export function ModelVersionPage({ name, version }: { name: string; version: num
           </>
         }
         subtitle={mv.description || undefined}
-        actions={<PromoteButton name={name} version={mv.version} current={model.data?.aliases?.production} onDone={reload} />}
+        actions={model.data && <PromoteButton name={name} version={mv.version} current={model.data.aliases?.production} onDone={reload} />}
       />
       <div className="grid-2">
         <div className="stack">
@@ -109,6 +110,7 @@ export function ModelVersionPage({ name, version }: { name: string; version: num
                     {l.trigger.dagId ? ` (DAG ${plain(l.trigger.dagId)}, task ${plain(l.trigger.taskId)})` : ''}
                   </p>
                 )}
+                {l.timeContext && <TimeContextLine context={l.timeContext} />}
               </>
             )}
           </Card>

@@ -8,7 +8,7 @@ import { Card, Empty, ErrorBanner, Loading, PageHeader } from '../components/ui'
 import { bestValue, joinList, metricDirection } from '../comparison';
 import { PromoteButton } from '../components/Promote';
 import './compare.css';
-import type { ModelVersion, Page, RegisteredModel } from '../types';
+import type { AliasMove, ModelVersion, Page, RegisteredModel } from '../types';
 
 export function RegistryPage() {
   const now = useNow(10_000);
@@ -195,7 +195,56 @@ export function RegisteredModelPage({ name }: { name: string }) {
       <div className="grid-2">
         {can('editor') && items.length > 0 && <AliasForm name={name} aliases={aliases} versions={items.map((v) => v.version)} onDone={reload} />}
       </div>
+      <AliasHistory name={name} aliases={Object.keys(aliases)} changed={model.data} />
     </div>
+  );
+}
+
+/** Who moved which alias when, from which version to which and why: the moves of the current aliases, newest first. */
+function AliasHistory({ name, aliases, changed }: { name: string; aliases: string[]; changed: unknown }) {
+  const now = useNow(10_000);
+  const moves = useLoad(
+    () => Promise.all(aliases.map((a) => get<Page<AliasMove>>(`/registry/models/${enc(name)}/aliases/${enc(a)}/history?limit=20`).then((p) => p.items))),
+    [name, aliases.join(','), changed],
+  );
+  const items = (moves.data ?? []).flat().sort((a, b) => b.id - a.id);
+  const v = (n: number | null) => (n === null ? <span className="muted">unset</span> : <Link to={`/registry/${name}/versions/${n}`}>v{n}</Link>);
+  return (
+    <Card title="Alias history">
+      <ErrorBanner error={moves.error} title="Could not load the alias history" />
+      {items.length === 0 ? (
+        <Empty>No alias moves yet.</Empty>
+      ) : (
+        <div className="table-wrap flush">
+          <table className="table compact" data-testid="alias-history">
+            <thead>
+              <tr>
+                <th>When</th>
+                <th>Alias</th>
+                <th>From</th>
+                <th>To</th>
+                <th>Who</th>
+                <th>Reason</th>
+              </tr>
+            </thead>
+            <tbody>
+              {items.map((m) => (
+                <tr key={m.id}>
+                  <td title={m.at}>{relativeTime(m.at, now)}</td>
+                  <td>
+                    <span className={`chip ${m.alias === 'production' ? 'chip-production' : ''}`}>{m.alias}</span>
+                  </td>
+                  <td>{v(m.fromVersion)}</td>
+                  <td>{m.kind === 'alias_removed' ? <span className="muted">removed</span> : v(m.toVersion)}</td>
+                  <td className="mono small">{m.actor}</td>
+                  <td className="small">{m.reason || <span className="muted">—</span>}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </Card>
   );
 }
 
@@ -207,7 +256,7 @@ function AliasForm({ name, aliases, versions, onDone }: { name: string; aliases:
     e.preventDefault();
     setError(null);
     try {
-      await put(`/registry/models/${enc(name)}/aliases/${enc(alias.trim())}`, { version: Number(version) });
+      await put(`/registry/models/${enc(name)}/aliases/${enc(alias.trim())}`, { version: Number(version), reason: 'set in the web UI' });
       onDone();
     } catch (err) {
       setError(err);

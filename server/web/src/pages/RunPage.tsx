@@ -7,6 +7,7 @@ import { dateTime, duration, num, plain, relativeTime, runDuration } from '../fo
 import { Link } from '../router';
 import { Card, Empty, ErrorBanner, KeyValues, Loading, PageHeader, ParamsTable, StateBadge } from '../components/ui';
 import { CHART_COLORS, LineChart } from '../components/LineChart';
+import { TimeContextLine } from '../components/TimeContext';
 import { LineageChain } from '../components/Lineage';
 import { BackendRef } from '../components/BackendRef';
 import type { Artifact, Metric, Run } from '../types';
@@ -109,9 +110,10 @@ export function RunPage({ id }: { id: string }) {
           <Card title={`Backend: ${r.backend}`}>
             <BackendRef backend={r.backend} refValue={r.backendRef} />
           </Card>
-          {(r.airflow || r.schedule) && (
+          {(r.airflow || r.schedule || r.timeContext) && (
             <Card title="Started by">
-              <Origin run={r} />
+              {(r.airflow || r.schedule) && <Origin run={r} />}
+              {r.timeContext && <TimeContextLine context={r.timeContext} />}
             </Card>
           )}
         </div>

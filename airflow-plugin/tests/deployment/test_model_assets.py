@@ -1,0 +1,126 @@
+"""
+Model events in a real Airflow 3 deployment (api-server, scheduler, dag-processor, triggerer,
+LocalExecutor, PostgreSQL) against the real Griffin service: a DAG scheduled on a model's Asset
+starts by itself when another DAG registers a version, and when ``production`` is moved through
+Griffin's API (the watcher's trigger, in the triggerer); a backfilled DAG run trains on its own
+data interval. DAGs: dags/griffin_asset_dags.py.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from typing import Any
+
+from conftest import Stack
+from harness import wait_until
+
+MODEL = "asset-model"
+SCORE = "griffin_assets_score"
+
+
+def dag_runs(stack: Stack, dag_id: str) -> list[dict[str, Any]]:
+    return stack.airflow.api("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 100})["dag_runs"]
+
+
+def xcom(stack: Stack, dag_id: str, run_id: str, task_id: str) -> Any:
+    quoted = urllib.parse.quote(run_id, safe="")
+    entry = stack.airflow.api("GET", f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances/{task_id}/xcomEntries/return_value")
+    return entry["value"]
+
+
+def next_score_run(stack: Stack, seen: set[str], timeout: float = 240) -> dict[str, Any]:
+    """The first run of the scoring DAG not in ``seen``, once it finished."""
+
+    def finished() -> dict[str, Any] | None:
+        stack.airflow.assert_alive()
+        new = [r for r in dag_runs(stack, SCORE) if r["dag_run_id"] not in seen]
+        done = [r for r in new if r["state"] in ("success", "failed")]
+        return done[0] if done else None
+
+    return wait_until(finished, timeout, f"{SCORE} to start by itself and finish", interval=1)
+
+
+def test_a_registration_in_one_dag_starts_the_dag_scheduled_on_the_models_asset(stack: Stack):
+    seen = {r["dag_run_id"] for r in dag_runs(stack, SCORE)}
+    run_id = stack.airflow.trigger("griffin_assets_retrain")
+    assert stack.airflow.wait_for_dag_run("griffin_assets_retrain", run_id, 300)["state"] == "success"
+    registered = xcom(stack, "griffin_assets_retrain", run_id, "register")
+    trained = xcom(stack, "griffin_assets_retrain", run_id, "train")
+
+    score = next_score_run(stack, seen)
+    assert score["state"] == "success" and score["run_type"] == "asset_triggered"
+    [change] = xcom(stack, SCORE, score["dag_run_id"], "score")
+    version = stack.griffin.get(f"/registry/models/{MODEL}/versions/{registered['version']}")
+    assert change == {
+        "change": "version_registered", "model": MODEL, "version": registered["version"], "alias": "staging",
+        "previous_version": None, "aliases": ["staging"], "run_id": trained["run_id"],
+        "metrics": version["metrics"], "url": version["url"],
+    }
+
+
+def watcher_registered(stack: Stack) -> None:
+    """
+    Airflow registers an Asset's watchers when it parses the DAG file while the DAG is active; the
+    tier's DAGs were parsed before they were unpaused, and files are re-parsed only every 10 min
+    here. Ask for a parse now, as `airflow dags reserialize` or the UI's "Reparse" would.
+    """
+    token = stack.airflow.api("GET", f"/dags/{SCORE}/details")["file_token"]
+    stack.airflow.api("PUT", f"/parseDagFile/{token}", expect=(201, 200))
+    triggerer_log = stack.airflow.processes["triggerer"].log_path
+    wait_until(
+        lambda: any(
+            mark in triggerer_log.read_text(errors="replace")
+            for mark in ("GriffinModelChangesTrigger", "Watching asset-model", "1 watchers currently running")
+        ),
+        180,
+        "the triggerer to start the watcher's trigger", interval=1,
+    )
+
+
+def test_moving_production_through_griffins_api_starts_the_dag_through_the_watcher(stack: Stack):
+    watcher_registered(stack)
+    versions = stack.griffin.get(f"/registry/models/{MODEL}/versions")["items"]
+    assert versions, "the registration test runs first and leaves a version"
+    target = versions[0]
+    seen = {r["dag_run_id"] for r in dag_runs(stack, SCORE)}
+    # As the UI's promote button does: a compare-and-set move with a reason.
+    response = stack.griffin.http.put(
+        f"{stack.griffin.base_url}/api/v1/registry/models/{MODEL}/aliases/production",
+        json={"version": target["version"], "expectedVersion": None, "reason": "promoted in the web UI"}, timeout=30,
+    )
+    assert response.status_code == 200, response.text
+
+    score = next_score_run(stack, seen)
+    assert score["state"] == "success" and score["run_type"] == "asset_triggered"
+    [change] = xcom(stack, SCORE, score["dag_run_id"], "score")
+    assert (change["change"], change["alias"], change["version"], change["previous_version"]) == (
+        "alias_moved", "production", target["version"], None,
+    )
+    assert (change["reason"], change["run_id"], change["url"]) == ("promoted in the web UI", target["runId"], target["url"])
+    # One move, one DAG run: the watcher does not fire again for it.
+    assert len([r for r in dag_runs(stack, SCORE) if r["dag_run_id"] not in seen]) == 1
+
+
+def test_a_backfilled_dag_run_trains_on_its_own_data_interval(stack: Stack):
+    backfill = stack.airflow.api(
+        "POST", "/backfills",
+        json={"dag_id": "griffin_assets_daily", "from_date": "2026-11-03T00:00:00Z", "to_date": "2026-11-03T00:00:00Z", "max_active_runs": 1},
+    )
+    assert backfill["dag_id"] == "griffin_assets_daily"
+
+    def backfilled() -> dict[str, Any] | None:
+        runs = [r for r in dag_runs(stack, "griffin_assets_daily") if r["run_type"] == "backfill"]
+        return runs[0] if runs and runs[0]["state"] in ("success", "failed") else None
+
+    dag_run = wait_until(backfilled, 300, "the backfilled DAG run to finish", interval=1)
+    assert dag_run["state"] == "success"
+    assert dag_run["data_interval_start"].startswith("2026-11-03T00:00:00")
+    assert dag_run["data_interval_end"].startswith("2026-11-04T00:00:00")
+    [run] = [r for r in stack.griffin.runs(dagId="griffin_assets_daily") if r["airflow"]["dagRunId"] == dag_run["dag_run_id"]]
+    assert run["timeContext"] == {
+        "logicalDate": "2026-11-03T00:00:00.000Z",
+        "dataIntervalStart": "2026-11-03T00:00:00.000Z",
+        "dataIntervalEnd": "2026-11-04T00:00:00.000Z",
+    }
+    log = stack.griffin.get(f"/runs/{run['id']}/logs")["text"]
+    assert "data interval 2026-11-03T00:00:00.000Z .. 2026-11-04T00:00:00.000Z" in log
