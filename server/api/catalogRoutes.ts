@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import type { CatalogService } from '../services/catalogService.ts';
 import { defineRoute, type RouteDef } from './route.ts';
-import { DatasetCreate, FeatureCreate, ModelCreate, NameParams, NameQuery, PageQuery, RuntimeCreate, VersionParams, WorkflowCreate } from './schemas.ts';
+import { DatasetCreate, FeatureCreate, ModelCreate, RuntimeCreate, WorkflowCreate } from '../domain/index.ts';
+import { NameParams, NameQuery, PageQuery, VersionParams } from './params.ts';
 
 
 /**

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import type { RegistryService } from '../services/registryService.ts';
 import { defineRoute, type RouteDef } from './route.ts';
-import { AliasSet, ModelVersionCreate, ModelVersionUpdate, NameParams, PageQuery, RegisteredModelCreate, VersionParams } from './schemas.ts';
+import { AliasSet, ModelVersionCreate, ModelVersionUpdate, RegisteredModelCreate } from '../domain/index.ts';
+import { NameParams, PageQuery, VersionParams } from './params.ts';
 
 const AliasParams = NameParams.extend({ alias: z.string().regex(/^[a-z][a-z0-9_-]{0,99}$/, 'is not a valid alias') });
 const VersionListQuery = PageQuery.extend({ runId: z.string().max(32).optional() });

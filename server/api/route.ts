@@ -1,6 +1,6 @@
 import type { Request, Response, Router } from 'express';
 import { z } from 'zod';
-import type { Principal, Role } from '../domain.ts';
+import type { Principal, Role } from '../domain/index.ts';
 import { InputError } from '../errors.ts';
 import type { AuthService } from '../services/authService.ts';
 import type { Logger } from '../logger.ts';

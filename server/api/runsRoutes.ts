@@ -3,7 +3,8 @@ import type { RunService } from '../services/runService.ts';
 import { defineRoute, type RouteDef } from './route.ts';
 import { clientIdempotencyKey } from './idempotency.ts';
 import { DEFAULT_FOLLOW, followLog, type FollowOptions } from './logFollow.ts';
-import { DryRunQuery, LogCursorSet, LogQuery, MetricQuery, MetricsBatch, RunCancel, RunConsume, RunCreate, RunListQuery } from './schemas.ts';
+import { LogCursorSet, MetricsBatch, RunCancel, RunConsume, RunCreate } from '../domain/index.ts';
+import { DryRunQuery, LogQuery, MetricQuery, RunListQuery } from './params.ts';
 
 const RunParams = z.object({ id: z.string().regex(/^[a-z0-9]{1,32}$/, 'is not a run id') });
 const LogReaderParams = RunParams.extend({ reader: z.string().regex(/^[\x21-\x7e]{1,255}$/, 'is 1 to 255 printable ASCII characters without spaces') });

@@ -1,7 +1,7 @@
 import type { RunService } from '../services/runService.ts';
 import type { ScheduleService } from '../services/scheduleService.ts';
 import { defineRoute, type RouteDef } from './route.ts';
-import { PageQuery } from './schemas.ts';
+import { PageQuery } from './params.ts';
 import { ScheduleCreate, ScheduleGetQuery, ScheduleListQuery, ScheduleParams, SchedulePatch, ScheduleTriggerQuery } from './scheduleSchemas.ts';
 
 /** /api/v1/schedules: cron-scheduled runs. `:id` takes a schedule id or its name. */

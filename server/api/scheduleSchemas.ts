@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { cronProblem, timezoneProblem } from '../services/cron.ts';
-import { NAME, PageQuery, RunOverrides, VERSIONED_REF } from './schemas.ts';
+import { NAME, RunOverrides, VERSIONED_REF } from '../domain/index.ts';
+import { PageQuery } from './params.ts';
 
 /*
  * Request shapes of /api/v1/schedules. Cron and time zone are checked here, with the same

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { AuthService } from '../services/authService.ts';
 import { defineRoute, type RouteDef } from './route.ts';
-import { TokenCreate } from './schemas.ts';
+import { TokenCreate } from '../domain/index.ts';
 
 export function tokenRoutes(auth: AuthService): RouteDef[] {
   return [

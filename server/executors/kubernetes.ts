@@ -1,5 +1,5 @@
 import type { V1Job, V1JobCondition, V1Pod } from '@kubernetes/client-node';
-import type { Run } from '../domain.ts';
+import type { Run } from '../domain/index.ts';
 import { Unavailable } from '../errors.ts';
 import { KubeClient, RAYJOB } from './kubeClient.ts';
 import { jobManifest, podSelector, rayJobManifest, TRAINING_CONTAINER, type ManifestContext } from './kubeManifests.ts';

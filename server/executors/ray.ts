@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Run } from '../domain.ts';
+import type { Run } from '../domain/index.ts';
 import { Unavailable } from '../errors.ts';
-import { bundle, directoryEntries, helperEntries, type Bundle } from '../services/codeBundle.ts';
-import { isRemoteUri, resolveInside } from '../services/paths.ts';
+import { bundle, directoryEntries, helperEntries, type Bundle } from '../files/codeBundle.ts';
+import { isRemoteUri, resolveInside } from '../files/paths.ts';
 import { sliceLog } from './logs.ts';
 import { RayJobsClient, type RayJobDetails, type RaySubmitRequest } from './rayClient.ts';
 import { describeFailure, isTransient } from './retry.ts';

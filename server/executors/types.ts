@@ -1,4 +1,4 @@
-import type { BackendName, Run } from '../domain.ts';
+import type { BackendName, Run } from '../domain/index.ts';
 
 /**
  * What a backend reports about one launched run. `lost` means the backend has no trace of it;

@@ -1,11 +1,11 @@
 import path from 'node:path';
 import type { z } from 'zod';
-import type { DatasetCreate, FeatureCreate, ModelCreate, RuntimeCreate, WorkflowCreate, WorkflowSpecInput, RunOverridesInput } from '../api/schemas.ts';
-import type { Dataset, Feature, Model, Page, ResolvedRunSpec, Runtime, Workflow, WorkflowDefinition } from '../domain.ts';
+import type { DatasetCreate, FeatureCreate, ModelCreate, RuntimeCreate, WorkflowCreate, WorkflowSpecInput, RunOverridesInput } from '../domain/index.ts';
+import type { Dataset, Feature, Model, Page, ResolvedRunSpec, Runtime, Workflow, WorkflowDefinition } from '../domain/index.ts';
 import { InputError, NotFound, Unprocessable } from '../errors.ts';
 import type { CatalogStore } from '../store/catalogStore.ts';
 import { checkDeclaredKeys, checkHyperparameters, coerceHyperparameters } from './hyperparameters.ts';
-import { isRemoteUri, resolveInside, resolveLocal, skippedSegment, SKIPPED_CODE_DIRS } from './paths.ts';
+import { isRemoteUri, resolveInside, resolveLocal, skippedSegment, SKIPPED_CODE_DIRS } from '../files/paths.ts';
 
 export function parseRef(ref: string): { name: string; version?: number } {
   const [name, version] = ref.split('@');

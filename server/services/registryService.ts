@@ -1,12 +1,8 @@
-import type { ModelVersion, Page, RegisteredModel, Run } from '../domain.ts';
+import type { ModelVersion, Page, RegisteredModel, Run, VersionView } from '../domain/index.ts';
 import { NotFound, Unprocessable } from '../errors.ts';
 import type { RegistryStore } from '../store/registryStore.ts';
 import type { RunStore } from '../store/runStore.ts';
 import type { CatalogStore } from '../store/catalogStore.ts';
-
-export interface VersionView extends Omit<ModelVersion, 'id'> {
-  url: string;
-}
 
 /** The Model Registry's rules: versions from runs, idempotent on (model, run), movable aliases, lineage. */
 export class RegistryService {

@@ -4,33 +4,19 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
-import type { RunCreateInput, RunListQuery } from '../api/schemas.ts';
-import type { z } from 'zod';
-import type { Artifact, Metric, Page, Run, RunEvent } from '../domain.ts';
-import { isTerminal, RERUNNABLE_STATES } from '../domain.ts';
+import type { RunSubmission } from '../domain/index.ts';
+import type { Artifact, Metric, Page, Run, RunView } from '../domain/index.ts';
+import { canMake, isTerminal, RERUNNABLE, Transitions } from '../domain/index.ts';
 import { Conflict, GriffinError, NotFound } from '../errors.ts';
 import { isUniqueViolation } from '../db/connect.ts';
 import { canonicalJson, newRunId, sha256Hex } from '../ids.ts';
-import type { RunStore } from '../store/runStore.ts';
+import type { RunFilter, RunStore } from '../store/runStore.ts';
 import type { CatalogService } from './catalogService.ts';
 import { parseRef } from './catalogService.ts';
-import { checkArtifactPath, uriForProcess } from './paths.ts';
+import { checkArtifactPath, uriForProcess } from '../files/paths.ts';
 import type { ExecutorRegistry } from '../executors/registry.ts';
 import type { LogChunk } from '../executors/types.ts';
 import type { AuthService } from './authService.ts';
-
-export interface RunView extends Omit<Run, 'leaseOwner' | 'leaseExpiresAt' | 'requestHash' | 'idempotencyGeneration' | 'workflowName' | 'workflowVersion' | 'registeredModel' | 'registeredVersion' | 'triggerInfo'> {
-  terminal: boolean;
-  workflow: { name: string; version: number } | null;
-  airflow: Record<string, unknown> | null;
-  schedule: Record<string, unknown> | null;
-  url: string;
-  airflowUrl: string | null;
-  artifactUri: string;
-  modelVersion: { name: string; version: number } | null;
-  latestMetrics?: Record<string, Omit<Metric, 'key'>>;
-  events?: RunEvent[];
-}
 
 export interface SubmitResult {
   run: Run;
@@ -45,21 +31,23 @@ const MAX_SUBMIT_ATTEMPTS = 4;
  * the run a key already has, not what to run, so a first request without it and a later one with it
  * are the same request.
  */
-function idempotentPart(input: RunCreateInput): Omit<RunCreateInput, 'rerunIfFailed'> {
-  const { rerunIfFailed: _policy, ...request } = input;
+function idempotentPart(input: RunSubmission): Omit<RunSubmission, 'rerunIfFailed' | 'triggerInfo'> {
+  const { rerunIfFailed: _policy, triggerInfo: _derived, ...request } = input;
   if (!request.airflow) return request;
   const { tryNumber: _ignored, ...airflow } = request.airflow;
-  return { ...request, airflow: airflow as RunCreateInput['airflow'] };
+  return { ...request, airflow: airflow as RunSubmission['airflow'] };
 }
 
 /**
- * Whether a stored run's request hash is this request's: today's form, or one of the two forms that
- * runs stored before rerunIfFailed left the hash carry (it was hashed as given, false by default).
- * The older forms are hashed only when today's does not match, so the common case costs one hash.
+ * Whether a stored run's request hash is this request's: today's form, or one of the forms older
+ * runs carry: before rerunIfFailed left the hash, it was hashed as given (false by default); and
+ * schedule firings were hashed with trigger "http" before a schedule submitted as itself. The older
+ * forms are hashed only when today's does not match, so the common case costs one hash.
  */
 function sameRequest(storedHash: string | null, currentHash: string, part: ReturnType<typeof idempotentPart>): boolean {
   if (storedHash === currentHash) return true;
-  return [false, true].some((rerunIfFailed) => sha256Hex(canonicalJson({ ...part, rerunIfFailed })) === storedHash);
+  const legacy = part.trigger === 'schedule' ? [part, { ...part, trigger: 'http' as const }] : [part];
+  return legacy.some((form) => storedHash === sha256Hex(canonicalJson(form)) || [false, true].some((rerunIfFailed) => sha256Hex(canonicalJson({ ...form, rerunIfFailed })) === storedHash));
 }
 
 /**
@@ -69,9 +57,9 @@ function sameRequest(storedHash: string | null, currentHash: string, part: Retur
  * cancelled or is being cancelled is not worth waiting on either. Anything else is re-attached,
  * including a succeeded run no try has recorded yet (the task died after the run succeeded).
  */
-function startsNewGeneration(existing: Run, input: RunCreateInput): boolean {
+function startsNewGeneration(existing: Run, input: RunSubmission): boolean {
   if (existing.consumedAt) return true;
-  return input.rerunIfFailed && RERUNNABLE_STATES.includes(existing.state);
+  return input.rerunIfFailed && RERUNNABLE.includes(existing.state);
 }
 
 /** Submitting, reading and cancelling runs, and what training processes report back. */
@@ -90,7 +78,7 @@ export class RunService {
    * existing run and another body is a conflict; the unique (key, generation) index decides races,
    * so any number of concurrent identical requests leave exactly one run.
    */
-  async submit(input: RunCreateInput, idempotencyKey: string | undefined, extra: { trigger?: Run['trigger']; triggerInfo?: Record<string, unknown> } = {}): Promise<SubmitResult> {
+  async submit(input: RunSubmission, idempotencyKey: string | undefined): Promise<SubmitResult> {
     const request = idempotentPart(input);
     const requestHash = sha256Hex(canonicalJson(request));
     for (let attempt = 0; attempt < MAX_SUBMIT_ATTEMPTS; attempt += 1) {
@@ -116,8 +104,8 @@ export class RunService {
           workflowVersion: spec.workflow?.version ?? null,
           spec,
           backend: spec.backend,
-          trigger: extra.trigger ?? input.trigger,
-          triggerInfo: extra.triggerInfo ?? (airflow ? { airflow } : null),
+          trigger: input.trigger,
+          triggerInfo: input.triggerInfo ?? (airflow ? { airflow } : null),
           dagId: airflow?.dagId ?? null,
           idempotencyKey: idempotencyKey ?? null,
           idempotencyGeneration: generation,
@@ -133,7 +121,7 @@ export class RunService {
     throw new Conflict(`Idempotency-Key "${idempotencyKey}" is being used by concurrent requests; retry`, 'Idempotency-Key');
   }
 
-  private async resolve(input: RunCreateInput) {
+  private async resolve(input: RunSubmission) {
     let spec;
     if (input.workflow) {
       const ref = parseRef(input.workflow);
@@ -148,7 +136,7 @@ export class RunService {
   }
 
   /** What the backend would be sent for this submission; nothing is stored or created. */
-  async dryRun(input: RunCreateInput): Promise<{ backend: string; request: unknown }> {
+  async dryRun(input: RunSubmission): Promise<{ backend: string; request: unknown }> {
     const spec = await this.resolve(input);
     const now = new Date().toISOString();
     const run: Run = {
@@ -211,7 +199,7 @@ export class RunService {
     return run;
   }
 
-  list(filter: z.infer<typeof RunListQuery>): Promise<Page<Run>> {
+  list(filter: RunFilter): Promise<Page<Run>> {
     return this.runs.list(filter);
   }
 
@@ -270,8 +258,8 @@ export class RunService {
     if (run.state === 'cancelling') return run;
     const patch = { cancelRequestedAt: new Date().toISOString(), cancelRequestedByTry: byTry };
     try {
-      if (run.state === 'queued') return await this.runs.transition(id, ['queued'], 'cancelled', why, patch);
-      const moved = await this.runs.transition(id, ['launching', 'running'], 'cancelling', why, patch);
+      if (canMake(Transitions.cancelledQueued, run.state)) return await this.runs.transition(id, Transitions.cancelledQueued, why, patch);
+      const moved = await this.runs.transition(id, Transitions.cancelRequested, why, patch);
       if (moved.backendRef) {
         await this.executors.get(moved.backend).cancel(moved).catch(() => {
           // The reconciler repeats the request until the backend confirms.

@@ -1,5 +1,5 @@
-import type { RunCreateInput, RunOverridesInput } from '../api/schemas.ts';
-import type { Page } from '../domain.ts';
+import type { RunOverridesInput } from '../domain/index.ts';
+import type { Page } from '../domain/index.ts';
 import { Conflict, GriffinError, NotFound } from '../errors.ts';
 import { newRunId } from '../ids.ts';
 import type { Logger } from '../logger.ts';
@@ -48,7 +48,7 @@ export class ScheduleService {
 
   /** A schedule must be able to submit when it fires; refuse it now rather than fail at 3 a.m. */
   private async checkRunnable(workflow: string, overrides: Record<string, unknown>): Promise<void> {
-    await this.runs.dryRun({ workflow, overrides: overrides as RunOverridesInput, trigger: 'http', rerunIfFailed: false });
+    await this.runs.dryRun({ workflow, overrides: overrides as RunOverridesInput, trigger: 'schedule', rerunIfFailed: false });
   }
 
   async create(definition: ScheduleDefinition): Promise<Schedule> {
@@ -227,11 +227,16 @@ export class ScheduleService {
         }
       }
 
-      const input: RunCreateInput = { workflow: schedule.workflow, overrides: schedule.overrides as RunOverridesInput, trigger: 'http', rerunIfFailed: false };
-      const { run } = await this.runs.submit(input, key, {
-        trigger: 'schedule',
-        triggerInfo: { schedule: { id: schedule.id, name: schedule.name, scheduledAt: firing.scheduledAt, firingId: firing.id, kind: firing.kind } },
-      });
+      const { run } = await this.runs.submit(
+        {
+          workflow: schedule.workflow,
+          overrides: schedule.overrides as RunOverridesInput,
+          trigger: 'schedule',
+          triggerInfo: { schedule: { id: schedule.id, name: schedule.name, scheduledAt: firing.scheduledAt, firingId: firing.id, kind: firing.kind } },
+          rerunIfFailed: false,
+        },
+        key,
+      );
       return await resolve('submitted', notes.length ? notes.join('; ') : null, run.id);
     } catch (error) {
       const message = error instanceof GriffinError ? error.message : 'internal error while submitting; the server log has details';

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { Dataset, Feature, Model, Page, Runtime, Workflow, WorkflowDefinition, BackendName } from '../domain.ts';
+import type { Dataset, Feature, Model, Page, Runtime, Workflow, WorkflowDefinition, BackendName } from '../domain/index.ts';
 import { Conflict } from '../errors.ts';
 import { isUniqueViolation } from '../db/connect.ts';
 import { decodePageToken, encodePageToken, fromJson, nowIso, toJson } from './rows.ts';

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { ModelVersion, Page, RegisteredModel } from '../domain.ts';
+import type { ModelVersion, Page, RegisteredModel } from '../domain/index.ts';
 import { Conflict } from '../errors.ts';
 import { dialectOf, isUniqueViolation } from '../db/connect.ts';
 import { decodePageToken, encodePageToken, fromJson, nowIso, toJson } from './rows.ts';

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
-import type { Page, RunState } from '../domain.ts';
-import { ACTIVE_STATES } from '../domain.ts';
+import type { Page, RunState } from '../domain/index.ts';
+import { ACTIVE } from '../domain/index.ts';
 import { Conflict } from '../errors.ts';
 import { isUniqueViolation } from '../db/connect.ts';
 import { decodePageToken, encodePageToken, fromJson, nowIso, toJson, toNumber } from './rows.ts';
@@ -347,7 +347,7 @@ export class ScheduleStore {
     // Both queries start from small sets (active runs; pending firings), not the whole history.
     const withActiveRuns = (await this.db('runs as r')
       .join('schedule_firings as f', 'f.run_id', 'r.id')
-      .whereIn('r.state', ACTIVE_STATES as RunState[])
+      .whereIn('r.state', ACTIVE as RunState[])
       .where('f.schedule_id', scheduleId)
       .whereNot('f.id', self.id)
       .select(FIRING_COLUMNS)) as FiringRow[];

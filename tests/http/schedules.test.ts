@@ -152,7 +152,7 @@ describe('schedules API', () => {
     const before = (await claim('2026-11-20T01:30:00.000Z'))!;
     const after = (await claim('2026-11-21T01:30:00.000Z'))!;
     // The second one died after submitting its run but before recording it.
-    const submitted = await svc.wired.runs.submit({ workflow: nightly.workflow, overrides: nightly.overrides, trigger: 'http', rerunIfFailed: false }, `schedule:${s.id}:${after.scheduledAt}`, { trigger: 'schedule' });
+    const submitted = await svc.wired.runs.submit({ workflow: nightly.workflow, overrides: nightly.overrides, trigger: 'schedule', rerunIfFailed: false }, `schedule:${s.id}:${after.scheduledAt}`);
     expect(await svc.wired.schedules.recoverStale(new Date(Date.now() - 60_000))).toBe(0);
     expect(await svc.wired.schedules.recoverStale(new Date(Date.now() + 1000))).toBe(2);
     const history = (await get(`/schedules/${s.id}/firings`)).body.items;

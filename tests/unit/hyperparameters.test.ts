@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { checkHyperparameters, coerceHyperparameters } from '../../server/services/hyperparameters.ts';
-import { checkArtifactPath, resolveInside } from '../../server/services/paths.ts';
+import { checkArtifactPath, resolveInside } from '../../server/files/paths.ts';
 import { canonicalJson } from '../../server/ids.ts';
 import { withInterpreter } from '../../server/executors/local.ts';
 
