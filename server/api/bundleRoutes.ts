@@ -21,6 +21,7 @@ export function bundleRoutes(runs: RunService, codeRoot: string, dataDir: string
       summary: "The run's files for a cluster pod (zip: code, .griffin/griffin_run.py, .griffin/dataset/).",
       responseDescription: 'application/zip',
       responseTypes: ['application/zip'],
+      response: 'bytes',
       access: { role: 'viewer', runToken: true },
       params: RunParams,
       handler: async ({ params, res }) => {

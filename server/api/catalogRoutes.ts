@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { CatalogService } from '../services/catalogService.ts';
 import { defineRoute, type RouteDef } from './route.ts';
-import { DatasetCreate, FeatureCreate, ModelCreate, RuntimeCreate, WorkflowCreate } from '../domain/index.ts';
+import { Dataset, DatasetCreate, Feature, FeatureCreate, Model, ModelCreate, pageOf, Runtime, RuntimeCreate, Workflow, WorkflowCreate, type Page } from '../domain/index.ts';
 import { NameParams, NameQuery, PageQuery, VersionParams } from './params.ts';
 
 
@@ -9,20 +9,22 @@ import { NameParams, NameQuery, PageQuery, VersionParams } from './params.ts';
  * Versioned definitions share one shape of routes: POST creates the next version, GET /{name} is
  * the latest, /{name}/versions/{n} one version.
  */
-function versionedRoutes<T>(
+function versionedRoutes<T, V>(
   path: string,
   tag: string,
   schema: z.ZodType<T>,
+  view: z.ZodType<V>,
   ops: {
-    create: (input: T) => Promise<unknown>;
-    get: (name: string, version?: number) => Promise<unknown>;
-    list: (filter: { name?: string; limit: number; pageToken?: string }) => Promise<unknown>;
+    create: (input: T) => Promise<V>;
+    get: (name: string, version?: number) => Promise<V>;
+    list: (filter: { name?: string; limit: number; pageToken?: string }) => Promise<Page<V>>;
   },
 ): RouteDef[] {
+  const page = pageOf(view);
   return [
-    defineRoute({ method: 'post', path, tag, summary: `Create a new ${tag} version (immutable once written).`, access: { role: 'editor' }, body: schema, successStatus: 201, handler: async ({ body }) => ({ body: await ops.create(body) }) }),
-    defineRoute({ method: 'get', path, tag, summary: `List ${tag} versions; filter by name.`, access: { role: 'viewer' }, query: NameQuery, handler: async ({ query }) => ({ body: await ops.list(query) }) }),
-    defineRoute({ method: 'get', path: `${path}/:name`, tag, summary: `The latest version of a ${tag}.`, access: { role: 'viewer' }, params: NameParams, handler: async ({ params }) => ({ body: await ops.get(params.name) }) }),
+    defineRoute({ method: 'post', path, tag, summary: `Create a new ${tag} version (immutable once written).`, access: { role: 'editor' }, body: schema, response: view, successStatus: 201, handler: async ({ body }) => ({ body: await ops.create(body) }) }),
+    defineRoute({ method: 'get', path, tag, summary: `List ${tag} versions; filter by name.`, access: { role: 'viewer' }, query: NameQuery, response: page, handler: async ({ query }) => ({ body: await ops.list(query) }) }),
+    defineRoute({ method: 'get', path: `${path}/:name`, tag, summary: `The latest version of a ${tag}.`, access: { role: 'viewer' }, params: NameParams, response: view, handler: async ({ params }) => ({ body: await ops.get(params.name) }) }),
     defineRoute({
       method: 'get',
       path: `${path}/:name/versions`,
@@ -31,28 +33,29 @@ function versionedRoutes<T>(
       access: { role: 'viewer' },
       params: NameParams,
       query: PageQuery,
+      response: page,
       handler: async ({ params, query }) => {
         await ops.get(params.name);
         return { body: await ops.list({ ...query, name: params.name }) };
       },
     }),
-    defineRoute({ method: 'get', path: `${path}/:name/versions/:version`, tag, summary: `One version of a ${tag}.`, access: { role: 'viewer' }, params: VersionParams, handler: async ({ params }) => ({ body: await ops.get(params.name, params.version) }) }),
+    defineRoute({ method: 'get', path: `${path}/:name/versions/:version`, tag, summary: `One version of a ${tag}.`, access: { role: 'viewer' }, params: VersionParams, response: view, handler: async ({ params }) => ({ body: await ops.get(params.name, params.version) }) }),
   ];
 }
 
 export function catalogRoutes(catalog: CatalogService): RouteDef[] {
   return [
-    ...versionedRoutes('/models', 'models', ModelCreate, {
+    ...versionedRoutes('/models', 'models', ModelCreate, Model, {
       create: (b) => catalog.createModel(b),
       get: (n, v) => catalog.getModel(n, v),
       list: (f) => catalog.listModels(f),
     }),
-    ...versionedRoutes('/datasets', 'datasets', DatasetCreate, {
+    ...versionedRoutes('/datasets', 'datasets', DatasetCreate, Dataset, {
       create: (b) => catalog.createDataset(b),
       get: (n, v) => catalog.getDataset(n, v),
       list: (f) => catalog.listDatasets(f),
     }),
-    ...versionedRoutes('/workflows', 'workflows', WorkflowCreate, {
+    ...versionedRoutes('/workflows', 'workflows', WorkflowCreate, Workflow, {
       create: (b) => catalog.createWorkflow(b),
       get: (n, v) => catalog.getWorkflow(n, v),
       list: (f) => catalog.listWorkflows(f),
@@ -64,6 +67,7 @@ export function catalogRoutes(catalog: CatalogService): RouteDef[] {
       summary: 'Create or update a feature.',
       access: { role: 'editor' },
       body: FeatureCreate,
+      response: Feature,
       successStatus: 201,
       alsoStatuses: [200],
       handler: async ({ body }) => {
@@ -71,8 +75,8 @@ export function catalogRoutes(catalog: CatalogService): RouteDef[] {
         return { status: created ? 201 : 200, body: feature };
       },
     }),
-    defineRoute({ method: 'get', path: '/features', tag: 'features', summary: 'List features.', access: { role: 'viewer' }, query: PageQuery, handler: async ({ query }) => ({ body: await catalog.listFeatures(query) }) }),
-    defineRoute({ method: 'get', path: '/features/:name', tag: 'features', summary: 'One feature.', access: { role: 'viewer' }, params: NameParams, handler: async ({ params }) => ({ body: await catalog.getFeature(params.name) }) }),
+    defineRoute({ method: 'get', path: '/features', tag: 'features', summary: 'List features.', access: { role: 'viewer' }, query: PageQuery, response: pageOf(Feature), handler: async ({ query }) => ({ body: await catalog.listFeatures(query) }) }),
+    defineRoute({ method: 'get', path: '/features/:name', tag: 'features', summary: 'One feature.', access: { role: 'viewer' }, params: NameParams, response: Feature, handler: async ({ params }) => ({ body: await catalog.getFeature(params.name) }) }),
     defineRoute({
       method: 'delete',
       path: '/features/:name',
@@ -81,6 +85,7 @@ export function catalogRoutes(catalog: CatalogService): RouteDef[] {
       access: { role: 'admin' },
       params: NameParams,
       successStatus: 204,
+      response: 'empty',
       handler: async ({ params }) => {
         await catalog.deleteFeature(params.name);
       },
@@ -92,6 +97,7 @@ export function catalogRoutes(catalog: CatalogService): RouteDef[] {
       summary: 'Create or update a standard runtime (admin: the list is curated).',
       access: { role: 'admin' },
       body: RuntimeCreate,
+      response: Runtime,
       successStatus: 201,
       alsoStatuses: [200],
       handler: async ({ body }) => {
@@ -99,8 +105,8 @@ export function catalogRoutes(catalog: CatalogService): RouteDef[] {
         return { status: created ? 201 : 200, body: runtime };
       },
     }),
-    defineRoute({ method: 'get', path: '/runtimes', tag: 'runtimes', summary: 'List runtimes.', access: { role: 'viewer' }, handler: async () => ({ body: { items: await catalog.listRuntimes(), nextPageToken: null } }) }),
-    defineRoute({ method: 'get', path: '/runtimes/:name', tag: 'runtimes', summary: 'One runtime.', access: { role: 'viewer' }, params: NameParams, handler: async ({ params }) => ({ body: await catalog.getRuntime(params.name) }) }),
+    defineRoute({ method: 'get', path: '/runtimes', tag: 'runtimes', summary: 'List runtimes.', access: { role: 'viewer' }, response: pageOf(Runtime), handler: async () => ({ body: { items: await catalog.listRuntimes(), nextPageToken: null } }) }),
+    defineRoute({ method: 'get', path: '/runtimes/:name', tag: 'runtimes', summary: 'One runtime.', access: { role: 'viewer' }, params: NameParams, response: Runtime, handler: async ({ params }) => ({ body: await catalog.getRuntime(params.name) }) }),
     defineRoute({
       method: 'delete',
       path: '/runtimes/:name',
@@ -109,6 +115,7 @@ export function catalogRoutes(catalog: CatalogService): RouteDef[] {
       access: { role: 'admin' },
       params: NameParams,
       successStatus: 204,
+      response: 'empty',
       handler: async ({ params }) => {
         await catalog.deleteRuntime(params.name);
       },

@@ -24,17 +24,26 @@ export interface RouteContext<P, Q, B> {
   log: Logger;
 }
 
-export interface Reply {
+export interface Reply<R = unknown> {
   status?: number;
-  body?: unknown;
+  body?: R;
   headers?: Record<string, string>;
 }
+
+/**
+ * What a route answers with on success: the zod schema of its JSON body (a view from
+ * domain/views.ts), 'empty' for a 204, or 'bytes' for a file or an archive (its media types in
+ * `responseTypes`). The OpenAPI document carries it, and the handler's return type is checked
+ * against it.
+ */
+export type ResponseSpec = z.ZodType | 'empty' | 'bytes';
+type BodyOf<S extends ResponseSpec> = S extends z.ZodType ? z.output<S> : never;
 
 /**
  * One route: its schemas, who may call it, and a handler that only parses, calls a service and
  * returns. The same declarations drive validation, authorization and the OpenAPI document.
  */
-export interface RouteDef<P = any, Q = any, B = any> {
+export interface RouteDef<P = any, Q = any, B = any, S extends ResponseSpec = ResponseSpec> {
   method: 'get' | 'post' | 'put' | 'delete' | 'patch';
   path: string;
   summary: string;
@@ -48,13 +57,14 @@ export interface RouteDef<P = any, Q = any, B = any> {
   successStatus?: number;
   /** Other 2xx statuses the handler answers with, e.g. 200 when a create finds what it would create. */
   alsoStatuses?: number[];
+  response: S;
   responseDescription?: string;
   /** Media types of the success response, when not JSON (e.g. application/zip, or any type for an artifact). */
   responseTypes?: string[];
-  handler: (ctx: RouteContext<P, Q, B>) => Promise<Reply | void>;
+  handler: (ctx: RouteContext<P, Q, B>) => Promise<Reply<BodyOf<S>> | void>;
 }
 
-export const defineRoute = <P, Q, B>(def: RouteDef<P, Q, B>): RouteDef<P, Q, B> => def;
+export const defineRoute = <P, Q, B, S extends ResponseSpec>(def: RouteDef<P, Q, B, S>): RouteDef => def as unknown as RouteDef;
 
 /** Turns the first zod issue into a 400 naming the field, e.g. "overrides.timeoutSeconds". */
 export function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, where: 'body' | 'query' | 'path'): T {

@@ -1,6 +1,7 @@
 import type { RunService } from '../services/runService.ts';
 import type { ScheduleService } from '../services/scheduleService.ts';
 import { defineRoute, type RouteDef } from './route.ts';
+import { FiringView, pageOf, ScheduleView, TriggeredView } from '../domain/index.ts';
 import { PageQuery } from './params.ts';
 import { ScheduleCreate, ScheduleGetQuery, ScheduleListQuery, ScheduleParams, SchedulePatch, ScheduleTriggerQuery } from './scheduleSchemas.ts';
 
@@ -14,6 +15,7 @@ export function scheduleRoutes(schedules: ScheduleService, runs: RunService): Ro
       summary: 'List schedules by name, each with its next fire times.',
       access: { role: 'viewer' },
       query: ScheduleListQuery,
+      response: pageOf(ScheduleView),
       handler: async ({ query }) => {
         const page = await schedules.list(query);
         return { body: { items: page.items.map((s) => schedules.view(s)), nextPageToken: page.nextPageToken } };
@@ -27,6 +29,7 @@ export function scheduleRoutes(schedules: ScheduleService, runs: RunService): Ro
       access: { role: 'editor' },
       body: ScheduleCreate,
       successStatus: 201,
+      response: ScheduleView,
       handler: async ({ body }) => {
         const schedule = await schedules.create(body);
         return { body: schedules.view(schedule), headers: { Location: `/api/v1/schedules/${schedule.id}` } };
@@ -40,6 +43,7 @@ export function scheduleRoutes(schedules: ScheduleService, runs: RunService): Ro
       access: { role: 'viewer' },
       params: ScheduleParams,
       query: ScheduleGetQuery,
+      response: ScheduleView,
       handler: async ({ params, query }) => ({ body: schedules.view(await schedules.find(params.id), query.next) }),
     }),
     defineRoute({
@@ -50,6 +54,7 @@ export function scheduleRoutes(schedules: ScheduleService, runs: RunService): Ro
       access: { role: 'editor' },
       params: ScheduleParams,
       body: ScheduleCreate,
+      response: ScheduleView,
       handler: async ({ params, body }) => ({ body: schedules.view(await schedules.update(params.id, body)) }),
     }),
     defineRoute({
@@ -60,6 +65,7 @@ export function scheduleRoutes(schedules: ScheduleService, runs: RunService): Ro
       access: { role: 'editor' },
       params: ScheduleParams,
       body: SchedulePatch,
+      response: ScheduleView,
       handler: async ({ params, body }) => ({ body: schedules.view(await schedules.update(params.id, body)) }),
     }),
     defineRoute({
@@ -70,6 +76,7 @@ export function scheduleRoutes(schedules: ScheduleService, runs: RunService): Ro
       access: { role: 'editor' },
       params: ScheduleParams,
       successStatus: 204,
+      response: 'empty',
       handler: async ({ params }) => {
         await schedules.remove(params.id);
       },
@@ -81,6 +88,7 @@ export function scheduleRoutes(schedules: ScheduleService, runs: RunService): Ro
       summary: 'Pause: no firing from now on, on any replica. Pausing a paused schedule is a no-op.',
       access: { role: 'editor' },
       params: ScheduleParams,
+      response: ScheduleView,
       handler: async ({ params }) => ({ body: schedules.view(await schedules.setEnabled(params.id, false)) }),
     }),
     defineRoute({
@@ -90,6 +98,7 @@ export function scheduleRoutes(schedules: ScheduleService, runs: RunService): Ro
       summary: 'Resume; fire times missed while paused follow the catch-up policy.',
       access: { role: 'editor' },
       params: ScheduleParams,
+      response: ScheduleView,
       handler: async ({ params }) => ({ body: schedules.view(await schedules.setEnabled(params.id, true)) }),
     }),
     defineRoute({
@@ -101,6 +110,7 @@ export function scheduleRoutes(schedules: ScheduleService, runs: RunService): Ro
       params: ScheduleParams,
       query: ScheduleTriggerQuery,
       successStatus: 201,
+      response: TriggeredView,
       handler: async ({ params, query }) => {
         const firing = await schedules.trigger(params.id, { overlapPolicy: query.overlapPolicy });
         const run = firing.runId ? await runs.view(await runs.get(firing.runId)) : null;
@@ -115,6 +125,7 @@ export function scheduleRoutes(schedules: ScheduleService, runs: RunService): Ro
       access: { role: 'viewer' },
       params: ScheduleParams,
       query: PageQuery,
+      response: pageOf(FiringView),
       handler: async ({ params, query }) => {
         const page = await schedules.firings(params.id, query);
         return { body: { items: page.items.map((f) => schedules.firingView(f)), nextPageToken: page.nextPageToken } };

@@ -223,3 +223,56 @@ export const ApiToken = z.object({
   revokedAt: NullableTimestamp,
 });
 export type ApiToken = z.infer<typeof ApiToken>;
+
+export const OVERLAP_POLICIES = ['skip', 'allow', 'cancel_previous'] as const;
+export type OverlapPolicy = (typeof OVERLAP_POLICIES)[number];
+export const CATCH_UP_POLICIES = ['skip', 'run_once'] as const;
+export type CatchUpPolicy = (typeof CATCH_UP_POLICIES)[number];
+/** scheduled: a live cron tick; catch_up: the one firing for fire times missed while nothing could fire; manual: "trigger now". */
+export const FIRING_KINDS = ['scheduled', 'catch_up', 'manual'] as const;
+export type FiringKind = (typeof FIRING_KINDS)[number];
+export const FIRING_OUTCOMES = ['pending', 'submitted', 'skipped', 'failed'] as const;
+export type FiringOutcome = (typeof FIRING_OUTCOMES)[number];
+
+export const Schedule = z.object({
+  id: z.string(),
+  name: z.string(),
+  description: z.string(),
+  cron: z.string(),
+  timezone: z.string(),
+  workflow: z.string(),
+  overrides: JsonObject,
+  enabled: z.boolean(),
+  overlapPolicy: z.enum(OVERLAP_POLICIES),
+  catchUpPolicy: z.enum(CATCH_UP_POLICIES),
+  maxConcurrentRuns: Count.nullable(),
+  lastFiredAt: NullableTimestamp,
+  enabledAt: NullableTimestamp,
+  firstEnabledAt: NullableTimestamp,
+  version: Count,
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+});
+export type Schedule = z.infer<typeof Schedule>;
+
+export type ScheduleDefinition = Pick<
+  Schedule,
+  'name' | 'description' | 'cron' | 'timezone' | 'workflow' | 'overrides' | 'enabled' | 'overlapPolicy' | 'catchUpPolicy' | 'maxConcurrentRuns'
+>;
+
+export const ScheduleFiring = z.object({
+  id: Count,
+  scheduleId: z.string(),
+  scheduledAt: Timestamp,
+  kind: z.enum(FIRING_KINDS),
+  outcome: z.enum(FIRING_OUTCOMES),
+  reason: z.string().nullable(),
+  runId: z.string().nullable(),
+  /** The state of the run the firing created, read with the firing. */
+  runState: RunStateName.nullable(),
+  claimedBy: z.string(),
+  claimedAt: Timestamp,
+  createdAt: Timestamp,
+  resolvedAt: NullableTimestamp,
+});
+export type ScheduleFiring = z.infer<typeof ScheduleFiring>;

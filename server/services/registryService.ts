@@ -1,4 +1,4 @@
-import type { ModelVersion, Page, RegisteredModel, Run, VersionView } from '../domain/index.ts';
+import type { ModelVersion, Page, RegisteredModel, Run, VersionView, LineageView } from '../domain/index.ts';
 import { NotFound, Unprocessable } from '../errors.ts';
 import type { RegistryStore } from '../store/registryStore.ts';
 import type { RunStore } from '../store/runStore.ts';
@@ -121,12 +121,12 @@ export class RegistryService {
   }
 
   /** Where a version came from: its run, the workflow, model, dataset and features, and the trigger. */
-  async lineage(name: string, versionNumber: number) {
+  async lineage(name: string, versionNumber: number): Promise<LineageView> {
     const version = await this.getVersion(name, versionNumber);
     const run = version.runId ? await this.runs.get(version.runId) : undefined;
-    if (!run) return { modelVersion: this.view(version), run: null, workflow: null, model: null, dataset: null, features: [], trigger: null };
+    if (!run) return { modelVersion: this.view(version), run: null, workflow: null, model: null, dataset: null, features: [], trigger: null, hyperparameters: null };
     const dataset = await this.catalog.getDataset(run.spec.dataset.name, run.spec.dataset.version);
-    const features = await Promise.all((dataset?.features ?? []).map(async (f) => (await this.catalog.getFeature(f)) ?? { name: f, missing: true }));
+    const features = await Promise.all((dataset?.features ?? []).map(async (f) => (await this.catalog.getFeature(f)) ?? { name: f, missing: true as const }));
     return {
       modelVersion: this.view(version),
       run: { id: run.id, state: run.state, attempt: run.attempt, backend: run.backend, startedAt: run.startedAt, finishedAt: run.finishedAt, url: `${this.options.publicUrl}/runs/${run.id}` },

@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import type { RunSubmission } from '../domain/index.ts';
-import type { Artifact, Metric, Page, Run, RunView } from '../domain/index.ts';
+import type { Artifact, DryRunView, Metric, Page, Run, RunView } from '../domain/index.ts';
 import { canMake, isTerminal, RERUNNABLE, Transitions } from '../domain/index.ts';
 import { Conflict, GriffinError, NotFound } from '../errors.ts';
 import { isUniqueViolation } from '../db/connect.ts';
@@ -136,7 +136,7 @@ export class RunService {
   }
 
   /** What the backend would be sent for this submission; nothing is stored or created. */
-  async dryRun(input: RunSubmission): Promise<{ backend: string; request: unknown }> {
+  async dryRun(input: RunSubmission): Promise<DryRunView> {
     const spec = await this.resolve(input);
     const now = new Date().toISOString();
     const run: Run = {

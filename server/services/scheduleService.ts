@@ -1,5 +1,5 @@
 import type { RunOverridesInput } from '../domain/index.ts';
-import type { Page } from '../domain/index.ts';
+import type { FiringView, Page, ScheduleView } from '../domain/index.ts';
 import { Conflict, GriffinError, NotFound } from '../errors.ts';
 import { newRunId } from '../ids.ts';
 import type { Logger } from '../logger.ts';
@@ -7,14 +7,6 @@ import type { OverlapPolicy, Schedule, ScheduleDefinition, ScheduleFiring, Sched
 import { missedFireTimes, nextFireTimes } from './cron.ts';
 import type { RunService } from './runService.ts';
 
-export interface ScheduleView extends Omit<Schedule, 'version' | 'enabledAt' | 'firstEnabledAt'> {
-  /** The next fire times (ISO, UTC); empty while the schedule is paused. */
-  nextFireTimes: string[];
-}
-
-export interface FiringView extends ScheduleFiring {
-  runUrl: string | null;
-}
 
 const MAX_UPDATE_ATTEMPTS = 3;
 const MANUAL_CLAIM_ATTEMPTS = 5;

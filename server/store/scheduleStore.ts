@@ -1,56 +1,11 @@
 import type { Knex } from 'knex';
-import type { Page, RunState } from '../domain/index.ts';
+import type { CatchUpPolicy, FiringKind, FiringOutcome, OverlapPolicy, Page, RunState, Schedule, ScheduleDefinition, ScheduleFiring } from '../domain/index.ts';
 import { ACTIVE } from '../domain/index.ts';
 import { Conflict } from '../errors.ts';
 import { isUniqueViolation } from '../db/connect.ts';
 import { decodePageToken, encodePageToken, fromJson, nowIso, toJson, toNumber } from './rows.ts';
 
-export type OverlapPolicy = 'skip' | 'allow' | 'cancel_previous';
-export type CatchUpPolicy = 'skip' | 'run_once';
-/** scheduled: a live cron tick; catch_up: the one firing for fire times missed while nothing could fire; manual: "trigger now". */
-export type FiringKind = 'scheduled' | 'catch_up' | 'manual';
-export type FiringOutcome = 'pending' | 'submitted' | 'skipped' | 'failed';
-
-export interface Schedule {
-  id: string;
-  name: string;
-  description: string;
-  cron: string;
-  timezone: string;
-  workflow: string;
-  overrides: Record<string, unknown>;
-  enabled: boolean;
-  overlapPolicy: OverlapPolicy;
-  catchUpPolicy: CatchUpPolicy;
-  maxConcurrentRuns: number | null;
-  lastFiredAt: string | null;
-  enabledAt: string | null;
-  firstEnabledAt: string | null;
-  version: number;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export type ScheduleDefinition = Pick<
-  Schedule,
-  'name' | 'description' | 'cron' | 'timezone' | 'workflow' | 'overrides' | 'enabled' | 'overlapPolicy' | 'catchUpPolicy' | 'maxConcurrentRuns'
->;
-
-export interface ScheduleFiring {
-  id: number;
-  scheduleId: string;
-  scheduledAt: string;
-  kind: FiringKind;
-  outcome: FiringOutcome;
-  reason: string | null;
-  runId: string | null;
-  /** The state of the run the firing created, read with the firing. */
-  runState: RunState | null;
-  claimedBy: string;
-  claimedAt: string;
-  createdAt: string;
-  resolvedAt: string | null;
-}
+export type { CatchUpPolicy, FiringKind, FiringOutcome, OverlapPolicy, Schedule, ScheduleDefinition, ScheduleFiring } from '../domain/index.ts';
 
 interface ScheduleRow {
   id: string;

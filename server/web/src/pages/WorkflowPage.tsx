@@ -211,7 +211,7 @@ interface DryRunResult {
 function DryRun({ workflow }: { workflow: Workflow }) {
   const ref = `${workflow.name}@${workflow.version}`;
   const [results, setResults] = useState<DryRunResult[] | null>(null);
-  const [backend, setBackend] = useState(workflow.backend);
+  const [backend, setBackend] = useState<string>(workflow.backend);
   useEffect(() => {
     let stale = false;
     setResults(null);
