@@ -20,8 +20,10 @@ try {
   const config = loadConfig({ GRIFFIN_DATA_DIR: dataDir, GRIFFIN_LOG_LEVEL: 'silent' });
   const db = connect({ dataDir });
   const wired = wire(config, db, createLogger('silent'));
-  process.stdout.write(`${JSON.stringify(buildOpenApi(allRoutes(wired), API_VERSION))}\n`);
+  const text = `${JSON.stringify(buildOpenApi(allRoutes(wired), API_VERSION))}\n`;
   await db.destroy();
+  // Exit only once a pipe has taken the whole document (it is larger than a pipe's buffer).
+  await new Promise<void>((resolve, reject) => process.stdout.write(text, (error) => (error ? reject(error) : resolve())));
 } finally {
   fs.rmSync(dataDir, { recursive: true, force: true });
 }
