@@ -85,8 +85,8 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
   const stores = { catalog: new CatalogStore(db), runs: new RunStore(db), registry: new RegistryStore(db), tokens: new TokenStore(db) };
   const metrics = createMetrics({ countRuns: () => stores.runs.countByState() });
   const auth = new AuthService(stores.tokens, stores.runs, loadSecret(config), logger, config.authFailureLimit);
-  const catalog = new CatalogService(stores.catalog, config.codeRoot, config.dataDir);
   const executors = new ExecutorRegistry();
+  const catalog = new CatalogService(stores.catalog, config.codeRoot, config.dataDir, executors);
 
   const loops: WorkerLoop[] = [];
   const wakeDispatcher = () => loops[0]?.wake();

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Run } from '../domain/index.ts';
-import { resolveInside, skipsCodePath } from '../files/paths.ts';
+import { isRemoteUri, resolveInside, skipsCodePath } from '../files/paths.ts';
 import { HELPER_MODULES, PYTHON_HELPER_DIR, STAGED_HELPER_DIR } from '../files/codeBundle.ts';
 import type { Logger } from '../logger.ts';
 import { copyTree } from '../files/copyTree.ts';
@@ -12,7 +12,7 @@ import type { HostSlots, Slot, SlotHolder } from './localSlots.ts';
 import { groupAlive, groupMembers, isProcessNamed, processStartTime, signalGroup } from './processGroup.ts';
 import { undeliveredReports } from './reportSpool.ts';
 import { isolatesRuns, resolveRunUser, unreachableFor, type RunUser } from './runUser.ts';
-import { backendObjectName, LeaseLost, type BackendStatus, type Executor, type LaunchRequest, type LogChunk } from './types.ts';
+import { backendObjectName, LeaseLost, type BackendStatus, type Executor, type LaunchRequest, type LogChunk, type SpecProblem, type SpecToValidate } from './types.ts';
 
 /*
  * The wrapper shell records the entrypoint's exit status in a file (written atomically) before it
@@ -96,6 +96,11 @@ export interface LocalExecutorOptions {
  */
 export class LocalExecutor implements Executor {
   readonly name = 'local' as const;
+
+  validate(spec: SpecToValidate): SpecProblem | undefined {
+    if (!isRemoteUri(spec.model.codeUri)) return undefined;
+    return { message: `the local backend runs code from this machine, but model "${spec.model.name}@${spec.model.version}" lives at ${spec.model.codeUri}`, field: 'backend' };
+  }
   private readonly killTimers = new Map<string, NodeJS.Timeout>();
 
   constructor(

@@ -7,7 +7,7 @@ import { isRemoteUri, resolveInside } from '../files/paths.ts';
 import { sliceLog } from './logs.ts';
 import { RayJobsClient, type RayJobDetails, type RaySubmitRequest } from './rayClient.ts';
 import { describeFailure, isTransient } from './retry.ts';
-import { backendObjectName, type BackendStatus, type Executor, type LaunchRequest, type LogChunk } from './types.ts';
+import { backendObjectName, type BackendStatus, type Executor, type LaunchRequest, type LogChunk, type SpecProblem } from './types.ts';
 import { BackendUnreachable, REACHABLE, unreachableStatus } from './unreachable.ts';
 
 export interface RayExecutorOptions {
@@ -64,6 +64,11 @@ function requirementsOf(codeDir: string): string[] | undefined {
  */
 export class RayExecutor implements Executor {
   readonly name = 'ray' as const;
+
+  /** Ray fetches code from anywhere its runtime_env can (the bundle, https, s3, gs) and needs no image. */
+  validate(): SpecProblem | undefined {
+    return undefined;
+  }
   readonly client: RayJobsClient;
   private readonly target: string;
 
