@@ -81,7 +81,7 @@ export function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, where: 'bo
 export const openApiPath = (p: string): string => p.replace(/:(\w+)(\(\*\))?\*?/g, '{$1}').replace(/\*(\w+)/g, '{$1}');
 
 /** `replay` handles Idempotency-Key on POSTs, after authentication, authorization and validation. */
-export function mountRoutes(router: Router, routes: RouteDef[], auth: AuthService, logger: Logger, replay?: IdempotentReplay): void {
+export function mountRoutes(router: Router, routes: RouteDef[], auth: AuthService, logger: Logger, replay: IdempotentReplay): void {
   for (const route of routes) {
     const pattern = openApiPath(route.path);
     const runScoped = route.path.startsWith('/runs/:id');
@@ -106,7 +106,7 @@ export function mountRoutes(router: Router, routes: RouteDef[], auth: AuthServic
         const reply = await route.handler({ params, query, body, principal, req, res, log });
         return res.headersSent ? undefined : { ...reply, status: reply?.status ?? route.successStatus ?? 200 };
       };
-      const reply = replay ? await replay.around(route, principal, req, execute) : await execute();
+      const reply = await replay.around(route, principal, req, execute);
       if (!reply || res.headersSent) return;
       if (reply.headers) res.set(reply.headers);
       if (reply.body === undefined) res.status(reply.status!).end();
