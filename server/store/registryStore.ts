@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { ModelVersion, Page, RegisteredModel } from '../domain/index.ts';
 import { Conflict } from '../errors.ts';
 import { dialectOf, isUniqueViolation } from '../db/connect.ts';
-import { decodePageToken, encodePageToken, fromJson, nowIso, toJson } from './rows.ts';
+import { BY_NAME, fromJson, keysetPage, nowIso, toJson } from './rows.ts';
 
 interface ModelRow {
   id: number;
@@ -76,15 +76,7 @@ export class RegistryStore {
   }
 
   async listModels(filter: { limit: number; pageToken?: string }): Promise<Page<RegisteredModel>> {
-    const after = decodePageToken(filter.pageToken, ['text']);
-    const query = this.db('registered_models').orderBy('name').limit(filter.limit + 1);
-    if (after) query.where('name', '>', after[0]);
-    const rows = (await query) as ModelRow[];
-    const page = rows.slice(0, filter.limit);
-    return {
-      items: page.map(modelFromRow),
-      nextPageToken: rows.length > filter.limit ? encodePageToken([page[page.length - 1].name]) : null,
-    };
+    return keysetPage<ModelRow, RegisteredModel>(this.db('registered_models'), BY_NAME, filter, (rows) => rows.map(modelFromRow), (row) => [row.name]);
   }
 
   private versionQuery() {
@@ -124,16 +116,9 @@ export class RegistryStore {
   }
 
   async listVersions(filter: { name: string; runId?: string; limit: number; pageToken?: string }): Promise<Page<ModelVersion>> {
-    const after = decodePageToken(filter.pageToken, ['int']);
-    const query = this.versionQuery().where({ 'm.name': filter.name }).orderBy('v.version', 'desc').limit(filter.limit + 1);
+    const query = this.versionQuery().where({ 'm.name': filter.name });
     if (filter.runId) query.where({ 'v.run_id': filter.runId });
-    if (after) query.where('v.version', '<', after[0]);
-    const rows = (await query) as VersionRow[];
-    const page = rows.slice(0, filter.limit);
-    return {
-      items: await this.withAliases(page),
-      nextPageToken: rows.length > filter.limit ? encodePageToken([page[page.length - 1].version]) : null,
-    };
+    return keysetPage<VersionRow, ModelVersion>(query, [{ column: 'v.version', order: 'desc', kind: 'int' }], filter, (rows) => this.withAliases(rows), (_row, item) => [item.version]);
   }
 
   /**

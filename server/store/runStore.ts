@@ -3,7 +3,7 @@ import type { Artifact, BackendName, Metric, Page, ResolvedRunSpec, Run, RunEven
 import { IN_FLIGHT, isTerminal, keepsReason, Transitions } from '../domain/index.ts';
 import { StateConflict } from '../errors.ts';
 import { dialectOf, isUniqueViolation } from '../db/connect.ts';
-import { decodePageToken, encodePageToken, fromJson, nowIso, toJson, toNumber } from './rows.ts';
+import { fromJson, keysetPage, nowIso, toJson, toNumber, type KeysetColumn } from './rows.ts';
 
 interface RunRow {
   id: string;
@@ -131,6 +131,11 @@ export interface RunFilter {
   pageToken?: string;
 }
 
+const NEWEST_FIRST: readonly KeysetColumn[] = [
+  { column: 'created_at', order: 'desc', kind: 'text' },
+  { column: 'id', order: 'desc', kind: 'text' },
+];
+
 export class RunStore {
   private readonly isPostgres: boolean;
 
@@ -179,29 +184,13 @@ export class RunStore {
   }
 
   async list(filter: RunFilter): Promise<Page<Run>> {
-    const after = decodePageToken(filter.pageToken, ['text', 'text']);
-    const query = this.db('runs')
-      .orderBy([
-        { column: 'created_at', order: 'desc' },
-        { column: 'id', order: 'desc' },
-      ])
-      .limit(filter.limit + 1);
+    const query = this.db('runs');
     if (filter.state) query.where({ state: filter.state });
     if (filter.workflow) query.where({ workflow_name: filter.workflow });
     if (filter.trigger) query.where({ trigger: filter.trigger });
     if (filter.dagId) query.where({ dag_id: filter.dagId });
     if (filter.idempotencyKey) query.where({ idempotency_key: filter.idempotencyKey });
-    if (after) {
-      const [createdAt, id] = after;
-      query.where((q) => q.where('created_at', '<', createdAt).orWhere((q2) => q2.where('created_at', '=', createdAt).andWhere('id', '<', id)));
-    }
-    const rows = (await query) as RunRow[];
-    const page = rows.slice(0, filter.limit);
-    const last = page[page.length - 1];
-    return {
-      items: page.map(runFromRow),
-      nextPageToken: rows.length > filter.limit ? encodePageToken([last.created_at, last.id]) : null,
-    };
+    return keysetPage<RunRow, Run>(query, NEWEST_FIRST, filter, (rows) => rows.map(runFromRow), (row) => [row.created_at, row.id]);
   }
 
   /**
