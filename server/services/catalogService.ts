@@ -5,7 +5,7 @@ import type { Dataset, Feature, Model, Page, ResolvedRunSpec, Runtime, Workflow,
 import { InputError, NotFound, Unprocessable } from '../errors.ts';
 import type { CatalogStore } from '../store/catalogStore.ts';
 import type { ExecutorRegistry } from '../executors/registry.ts';
-import { checkDeclaredKeys, checkHyperparameters, coerceHyperparameters } from './hyperparameters.ts';
+import { checkDeclaredKeys, checkHyperparameters, coerceHyperparameters, hyperparameterSchemaProblem } from './hyperparameters.ts';
 import { isRemoteUri, resolveInside, resolveLocal, skippedSegment, SKIPPED_CODE_DIRS } from '../files/paths.ts';
 
 export function parseRef(ref: string): { name: string; version?: number } {
@@ -43,6 +43,8 @@ export class CatalogService {
   async createModel(input: z.infer<typeof ModelCreate>): Promise<Model> {
     this.checkLocation(input.codeUri, 'codeUri');
     this.checkCodeDir(input.codeUri);
+    const schemaProblem = hyperparameterSchemaProblem(input.hyperparameterSchema);
+    if (schemaProblem) throw new InputError(`hyperparameterSchema: is not a JSON Schema (${schemaProblem})`, 'hyperparameterSchema');
     checkDeclaredKeys(input.defaultHyperparameters, input.hyperparameterSchema, (key) => `defaultHyperparameters.${key}`, input.name);
     checkHyperparameters(input.defaultHyperparameters, input.hyperparameterSchema, 'defaultHyperparameters');
     return this.store.createModel(input);
