@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { CatalogService } from '../services/catalogService.ts';
-import { defineRoute, type RouteDef } from './route.ts';
+import { defineRoute, deleteRoute, upsertRoute, type RouteDef } from './route.ts';
 import { Dataset, DatasetCreate, Feature, FeatureCreate, Model, ModelCreate, pageOf, Runtime, RuntimeCreate, Workflow, WorkflowCreate, type Page } from '../domain/index.ts';
 import { NameParams, NameQuery, PageQuery, VersionParams } from './params.ts';
 
@@ -60,65 +60,29 @@ export function catalogRoutes(catalog: CatalogService): RouteDef[] {
       get: (n, v) => catalog.getWorkflow(n, v),
       list: (f) => catalog.listWorkflows(f),
     }),
-    defineRoute({
-      method: 'post',
+    upsertRoute({
       path: '/features',
       tag: 'features',
       summary: 'Create or update a feature.',
       access: { role: 'editor' },
       body: FeatureCreate,
       response: Feature,
-      successStatus: 201,
-      alsoStatuses: [200],
-      handler: async ({ body }) => {
-        const { feature, created } = await catalog.upsertFeature(body);
-        return { status: created ? 201 : 200, body: feature };
-      },
+      upsert: (body) => catalog.upsertFeature(body).then(({ feature, created }) => ({ value: feature, created })),
     }),
     defineRoute({ method: 'get', path: '/features', tag: 'features', summary: 'List features.', access: { role: 'viewer' }, query: PageQuery, response: pageOf(Feature), handler: async ({ query }) => ({ body: await catalog.listFeatures(query) }) }),
     defineRoute({ method: 'get', path: '/features/:name', tag: 'features', summary: 'One feature.', access: { role: 'viewer' }, params: NameParams, response: Feature, handler: async ({ params }) => ({ body: await catalog.getFeature(params.name) }) }),
-    defineRoute({
-      method: 'delete',
-      path: '/features/:name',
-      tag: 'features',
-      summary: 'Delete a feature (datasets keep their recorded feature names).',
-      access: { role: 'admin' },
-      params: NameParams,
-      successStatus: 204,
-      response: 'empty',
-      handler: async ({ params }) => {
-        await catalog.deleteFeature(params.name);
-      },
-    }),
-    defineRoute({
-      method: 'post',
+    deleteRoute({ path: '/features/:name', tag: 'features', summary: 'Delete a feature (datasets keep their recorded feature names).', access: { role: 'admin' }, params: NameParams, remove: (params) => catalog.deleteFeature(params.name) }),
+    upsertRoute({
       path: '/runtimes',
       tag: 'runtimes',
       summary: 'Create or update a standard runtime (admin: the list is curated).',
       access: { role: 'admin' },
       body: RuntimeCreate,
       response: Runtime,
-      successStatus: 201,
-      alsoStatuses: [200],
-      handler: async ({ body }) => {
-        const { runtime, created } = await catalog.upsertRuntime(body);
-        return { status: created ? 201 : 200, body: runtime };
-      },
+      upsert: (body) => catalog.upsertRuntime(body).then(({ runtime, created }) => ({ value: runtime, created })),
     }),
     defineRoute({ method: 'get', path: '/runtimes', tag: 'runtimes', summary: 'List runtimes.', access: { role: 'viewer' }, response: pageOf(Runtime), handler: async () => ({ body: { items: await catalog.listRuntimes(), nextPageToken: null } }) }),
     defineRoute({ method: 'get', path: '/runtimes/:name', tag: 'runtimes', summary: 'One runtime.', access: { role: 'viewer' }, params: NameParams, response: Runtime, handler: async ({ params }) => ({ body: await catalog.getRuntime(params.name) }) }),
-    defineRoute({
-      method: 'delete',
-      path: '/runtimes/:name',
-      tag: 'runtimes',
-      summary: 'Delete a runtime (runs keep their snapshot).',
-      access: { role: 'admin' },
-      params: NameParams,
-      successStatus: 204,
-      response: 'empty',
-      handler: async ({ params }) => {
-        await catalog.deleteRuntime(params.name);
-      },
-    }),
+    deleteRoute({ path: '/runtimes/:name', tag: 'runtimes', summary: 'Delete a runtime (runs keep their snapshot).', access: { role: 'admin' }, params: NameParams, remove: (params) => catalog.deleteRuntime(params.name) }),
   ];
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { RegistryService } from '../services/registryService.ts';
-import { defineRoute, type RouteDef } from './route.ts';
+import { defineRoute, deleteRoute, viewPage, type RouteDef } from './route.ts';
 import { AliasSet, LineageView, ModelVersionCreate, ModelVersionUpdate, pageOf, RegisteredModel, RegisteredModelCreate, RegisteredModelView, VersionView } from '../domain/index.ts';
 import { NameParams, PageQuery, VersionParams } from './params.ts';
 
@@ -39,8 +39,7 @@ export function registryRoutes(registry: RegistryService): RouteDef[] {
       response: pageOf(VersionView),
       handler: async ({ params, query }) => {
         await registry.getModel(params.name);
-        const page = await registry.listVersions({ ...query, name: params.name });
-        return { body: { items: page.items.map((v) => registry.view(v)), nextPageToken: page.nextPageToken } };
+        return { body: await viewPage(await registry.listVersions({ ...query, name: params.name }), (v) => registry.view(v)) };
       },
     }),
     defineRoute({ method: 'get', path: '/registry/models/:name/versions/:version', tag: 'registry', summary: 'One model version.', access: { role: 'viewer' }, params: VersionParams, response: VersionView, handler: async ({ params }) => ({ body: registry.view(await registry.getVersion(params.name, params.version)) }) }),
@@ -58,18 +57,6 @@ export function registryRoutes(registry: RegistryService): RouteDef[] {
     defineRoute({ method: 'get', path: '/registry/models/:name/versions/:version/lineage', tag: 'registry', summary: 'Where a version came from: run, workflow, model, dataset, features, trigger.', access: { role: 'viewer' }, params: VersionParams, response: LineageView, handler: async ({ params }) => ({ body: await registry.lineage(params.name, params.version) }) }),
     defineRoute({ method: 'put', path: '/registry/models/:name/aliases/:alias', tag: 'registry', summary: 'Point an alias (e.g. production) at a version; it moves from any other version.', access: { role: 'editor' }, params: AliasParams, body: AliasSet, response: VersionView, handler: async ({ params, body }) => ({ body: registry.view(await registry.setAlias(params.name, params.alias, body.version)) }) }),
     defineRoute({ method: 'get', path: '/registry/models/:name/aliases/:alias', tag: 'registry', summary: 'The version an alias points at.', access: { role: 'viewer' }, params: AliasParams, response: VersionView, handler: async ({ params }) => ({ body: registry.view(await registry.getAlias(params.name, params.alias)) }) }),
-    defineRoute({
-      method: 'delete',
-      path: '/registry/models/:name/aliases/:alias',
-      tag: 'registry',
-      summary: 'Remove an alias.',
-      access: { role: 'editor' },
-      params: AliasParams,
-      successStatus: 204,
-      response: 'empty',
-      handler: async ({ params }) => {
-        await registry.deleteAlias(params.name, params.alias);
-      },
-    }),
+    deleteRoute({ path: '/registry/models/:name/aliases/:alias', tag: 'registry', summary: 'Remove an alias.', access: { role: 'editor' }, params: AliasParams, remove: (params) => registry.deleteAlias(params.name, params.alias) }),
   ];
 }

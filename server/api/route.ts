@@ -1,6 +1,6 @@
 import type { Request, Response, Router } from 'express';
 import { z } from 'zod';
-import type { Principal, Role } from '../domain/index.ts';
+import { pageOf, type Page, type Principal, type Role } from '../domain/index.ts';
 import { InputError } from '../errors.ts';
 import type { AuthService } from '../services/authService.ts';
 import type { Logger } from '../logger.ts';
@@ -113,4 +113,48 @@ export function mountRoutes(router: Router, routes: RouteDef[], auth: AuthServic
       else res.status(reply.status!).json(reply.body);
     });
   }
+}
+
+type RouteHead = Pick<RouteDef, 'path' | 'tag' | 'summary' | 'access'>;
+
+/** The DELETE of one thing: 204 and no body; the service throws NotFound when there is nothing. */
+export function deleteRoute<P>(def: RouteHead & { params: z.ZodType<P>; remove: (params: P) => Promise<void> }): RouteDef {
+  const { remove, ...head } = def;
+  return defineRoute({
+    ...head,
+    method: 'delete',
+    successStatus: 204,
+    response: 'empty',
+    handler: async ({ params }) => {
+      await remove(params);
+    },
+  });
+}
+
+/** A POST that creates or updates by name: 201 when it created, 200 when it replaced what was there. */
+export function upsertRoute<B, V>(def: RouteHead & { body: z.ZodType<B>; response: z.ZodType<V>; upsert: (body: B) => Promise<{ value: V; created: boolean }> }): RouteDef {
+  const { upsert, ...head } = def;
+  return defineRoute({
+    ...head,
+    method: 'post',
+    successStatus: 201,
+    alsoStatuses: [200],
+    handler: async ({ body }) => {
+      const { value, created } = await upsert(body);
+      return { status: created ? 201 : 200, body: value };
+    },
+  });
+}
+
+/** A page of stored things with each turned into its response view. */
+export async function viewPage<T, V>(page: Page<T>, view: (item: T) => V | Promise<V>): Promise<Page<V>> {
+  return { items: await Promise.all(page.items.map(view)), nextPageToken: page.nextPageToken };
+}
+
+/** A viewer's GET of a list: one page of stored things filtered by the query, each in its view. */
+export function listRoute<Q, T, V>(
+  def: Pick<RouteDef, 'path' | 'tag' | 'summary'> & { query: z.ZodType<Q>; item: z.ZodType<V>; list: (query: Q) => Promise<Page<T>>; view: (item: T) => V | Promise<V> },
+): RouteDef {
+  const { list, view, item, ...head } = def;
+  return defineRoute({ ...head, method: 'get', access: { role: 'viewer' }, response: pageOf(item), handler: async ({ query }) => ({ body: await viewPage(await list(query), view) }) });
 }

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import type { RunService } from '../services/runService.ts';
-import { defineRoute, type RouteDef } from './route.ts';
+import { defineRoute, listRoute, type RouteDef } from './route.ts';
 import { clientIdempotencyKey } from './idempotency.ts';
-import { ArtifactView, DryRunView, itemsOf, LogChunkView, LogCursorView, Metric, MetricsAccepted, pageOf, RunView } from '../domain/index.ts';
+import { ArtifactView, DryRunView, itemsOf, LogChunkView, LogCursorView, Metric, MetricsAccepted, RunView } from '../domain/index.ts';
 import { DEFAULT_FOLLOW, followLog, type FollowOptions } from './logFollow.ts';
 import { LogCursorSet, MetricsBatch, RunCancel, RunConsume, RunCreate } from '../domain/index.ts';
 import { DryRunQuery, LogQuery, MetricQuery, RunListQuery } from './params.ts';
@@ -33,18 +33,14 @@ export function runRoutes(runs: RunService, follow: FollowOptions = DEFAULT_FOLL
         return { status: created ? 201 : 200, body: await runs.view(run), headers: { Location: `/api/v1/runs/${run.id}` } };
       },
     }),
-    defineRoute({
-      method: 'get',
+    listRoute({
       path: '/runs',
       tag: 'runs',
       summary: 'List runs, newest first; filter by state, workflow, trigger, DAG or idempotency key.',
-      access: { role: 'viewer' },
       query: RunListQuery,
-      response: pageOf(RunView),
-      handler: async ({ query }) => {
-        const page = await runs.list(query);
-        return { body: { items: await Promise.all(page.items.map((r) => runs.view(r))), nextPageToken: page.nextPageToken } };
-      },
+      item: RunView,
+      list: (query) => runs.list(query),
+      view: (run) => runs.view(run),
     }),
     defineRoute({
       method: 'get',

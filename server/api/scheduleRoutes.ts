@@ -1,25 +1,36 @@
+import type { z } from 'zod';
+import type { Schedule } from '../domain/index.ts';
 import type { RunService } from '../services/runService.ts';
 import type { ScheduleService } from '../services/scheduleService.ts';
-import { defineRoute, type RouteDef } from './route.ts';
+import { defineRoute, deleteRoute, listRoute, viewPage, type RouteDef } from './route.ts';
 import { FiringView, pageOf, ScheduleView, TriggeredView } from '../domain/index.ts';
 import { PageQuery } from './params.ts';
 import { ScheduleCreate, ScheduleGetQuery, ScheduleListQuery, ScheduleParams, SchedulePatch, ScheduleTriggerQuery } from './scheduleSchemas.ts';
 
 /** /api/v1/schedules: cron-scheduled runs. `:id` takes a schedule id or its name. */
 export function scheduleRoutes(schedules: ScheduleService, runs: RunService): RouteDef[] {
-  return [
+  /** An editor's change to one schedule, answered with the schedule as it now is. */
+  const change = <B>(method: 'put' | 'patch' | 'post', path: string, summary: string, body: z.ZodType<B> | undefined, apply: (id: string, body: B) => Promise<Schedule>) =>
     defineRoute({
-      method: 'get',
+      method,
+      path,
+      tag: 'schedules',
+      summary,
+      access: { role: 'editor' },
+      params: ScheduleParams,
+      body,
+      response: ScheduleView,
+      handler: async ({ params, body: input }) => ({ body: schedules.view(await apply(params.id, input)) }),
+    });
+  return [
+    listRoute({
       path: '/schedules',
       tag: 'schedules',
       summary: 'List schedules by name, each with its next fire times.',
-      access: { role: 'viewer' },
       query: ScheduleListQuery,
-      response: pageOf(ScheduleView),
-      handler: async ({ query }) => {
-        const page = await schedules.list(query);
-        return { body: { items: page.items.map((s) => schedules.view(s)), nextPageToken: page.nextPageToken } };
-      },
+      item: ScheduleView,
+      list: (query) => schedules.list(query),
+      view: (schedule) => schedules.view(schedule),
     }),
     defineRoute({
       method: 'post',
@@ -46,61 +57,11 @@ export function scheduleRoutes(schedules: ScheduleService, runs: RunService): Ro
       response: ScheduleView,
       handler: async ({ params, query }) => ({ body: schedules.view(await schedules.find(params.id), query.next) }),
     }),
-    defineRoute({
-      method: 'put',
-      path: '/schedules/:id',
-      tag: 'schedules',
-      summary: 'Replace a schedule definition; every replica applies it within a sync interval.',
-      access: { role: 'editor' },
-      params: ScheduleParams,
-      body: ScheduleCreate,
-      response: ScheduleView,
-      handler: async ({ params, body }) => ({ body: schedules.view(await schedules.update(params.id, body)) }),
-    }),
-    defineRoute({
-      method: 'patch',
-      path: '/schedules/:id',
-      tag: 'schedules',
-      summary: 'Change some fields of a schedule.',
-      access: { role: 'editor' },
-      params: ScheduleParams,
-      body: SchedulePatch,
-      response: ScheduleView,
-      handler: async ({ params, body }) => ({ body: schedules.view(await schedules.update(params.id, body)) }),
-    }),
-    defineRoute({
-      method: 'delete',
-      path: '/schedules/:id',
-      tag: 'schedules',
-      summary: 'Delete a schedule and its firing history; runs it created stay.',
-      access: { role: 'editor' },
-      params: ScheduleParams,
-      successStatus: 204,
-      response: 'empty',
-      handler: async ({ params }) => {
-        await schedules.remove(params.id);
-      },
-    }),
-    defineRoute({
-      method: 'post',
-      path: '/schedules/:id/pause',
-      tag: 'schedules',
-      summary: 'Pause: no firing from now on, on any replica. Pausing a paused schedule is a no-op.',
-      access: { role: 'editor' },
-      params: ScheduleParams,
-      response: ScheduleView,
-      handler: async ({ params }) => ({ body: schedules.view(await schedules.setEnabled(params.id, false)) }),
-    }),
-    defineRoute({
-      method: 'post',
-      path: '/schedules/:id/resume',
-      tag: 'schedules',
-      summary: 'Resume; fire times missed while paused follow the catch-up policy.',
-      access: { role: 'editor' },
-      params: ScheduleParams,
-      response: ScheduleView,
-      handler: async ({ params }) => ({ body: schedules.view(await schedules.setEnabled(params.id, true)) }),
-    }),
+    change('put', '/schedules/:id', 'Replace a schedule definition; every replica applies it within a sync interval.', ScheduleCreate, (id, body) => schedules.update(id, body)),
+    change('patch', '/schedules/:id', 'Change some fields of a schedule.', SchedulePatch, (id, body) => schedules.update(id, body)),
+    deleteRoute({ path: '/schedules/:id', tag: 'schedules', summary: 'Delete a schedule and its firing history; runs it created stay.', access: { role: 'editor' }, params: ScheduleParams, remove: (params) => schedules.remove(params.id) }),
+    change('post', '/schedules/:id/pause', 'Pause: no firing from now on, on any replica. Pausing a paused schedule is a no-op.', undefined, (id) => schedules.setEnabled(id, false)),
+    change('post', '/schedules/:id/resume', 'Resume; fire times missed while paused follow the catch-up policy.', undefined, (id) => schedules.setEnabled(id, true)),
     defineRoute({
       method: 'post',
       path: '/schedules/:id/trigger',
@@ -126,10 +87,7 @@ export function scheduleRoutes(schedules: ScheduleService, runs: RunService): Ro
       params: ScheduleParams,
       query: PageQuery,
       response: pageOf(FiringView),
-      handler: async ({ params, query }) => {
-        const page = await schedules.firings(params.id, query);
-        return { body: { items: page.items.map((f) => schedules.firingView(f)), nextPageToken: page.nextPageToken } };
-      },
+      handler: async ({ params, query }) => ({ body: await viewPage(await schedules.firings(params.id, query), (f) => schedules.firingView(f)) }),
     }),
   ];
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { AuthService } from '../services/authService.ts';
-import { defineRoute, type RouteDef } from './route.ts';
+import { defineRoute, deleteRoute, type RouteDef } from './route.ts';
 import { CreatedTokenView, pageOf, PrincipalView, TokenCreate, TokenView } from '../domain/index.ts';
 
 export function tokenRoutes(auth: AuthService): RouteDef[] {
@@ -20,19 +20,7 @@ export function tokenRoutes(auth: AuthService): RouteDef[] {
       },
     }),
     defineRoute({ method: 'get', path: '/tokens', tag: 'tokens', summary: 'List tokens (never their secrets).', access: { role: 'admin' }, response: pageOf(TokenView), handler: async () => ({ body: { items: await auth.listTokens(), nextPageToken: null } }) }),
-    defineRoute({
-      method: 'delete',
-      path: '/tokens/:id',
-      tag: 'tokens',
-      summary: 'Revoke a token.',
-      access: { role: 'admin' },
-      params: z.object({ id: z.string().regex(/^[a-f0-9]{16}$/, 'is not a token id') }),
-      successStatus: 204,
-      response: 'empty',
-      handler: async ({ params }) => {
-        await auth.revokeToken(params.id);
-      },
-    }),
+    deleteRoute({ path: '/tokens/:id', tag: 'tokens', summary: 'Revoke a token.', access: { role: 'admin' }, params: z.object({ id: z.string().regex(/^[a-f0-9]{16}$/, 'is not a token id') }), remove: (params) => auth.revokeToken(params.id) }),
     defineRoute({
       method: 'get',
       path: '/whoami',

@@ -8,6 +8,8 @@ import { wire, type Wired } from '../../server/wire.ts';
 import { createApp } from '../../server/app.ts';
 import { seedCatalog } from '../../server/services/seed.ts';
 import type { Express } from 'express';
+import { afterAll, beforeAll } from 'vitest';
+import { createTestDatabase, type DatabaseId, type TestDatabase } from './databases.ts';
 import { freePort } from './ports.ts';
 import { responseContract, type ResponseContract } from './responseContract.ts';
 
@@ -99,3 +101,36 @@ export async function startTestService(
 }
 
 export { freePort };
+
+/** Forwards every property to the object `current()` returns once the suite has set it up. */
+function lateBound<T extends object>(what: string, current: () => T | undefined): T {
+  return new Proxy({} as T, {
+    get(_target, key) {
+      const value = current();
+      if (!value) throw new Error(`${what} is used before the suite's beforeAll set it up`);
+      const member = Reflect.get(value, key, value);
+      return typeof member === 'function' ? member.bind(value) : member;
+    },
+  });
+}
+
+/**
+ * A fresh database and the test service on it for the enclosing describe block: created before
+ * its tests, closed and dropped after them. The two are usable from inside the tests.
+ */
+export function useTestService(
+  dbId: DatabaseId,
+  options: { env?: Record<string, string>; startWorkers?: boolean; loadExamples?: boolean } = {},
+): { svc: TestService; t: TestDatabase } {
+  let t: TestDatabase | undefined;
+  let svc: TestService | undefined;
+  beforeAll(async () => {
+    t = await createTestDatabase(dbId);
+    svc = await startTestService(t.db, { dataDir: t.dataDir, ...options });
+  });
+  afterAll(async () => {
+    await svc?.close();
+    await t?.destroy();
+  });
+  return { svc: lateBound('the test service', () => svc), t: lateBound('the test database', () => t) };
+}

@@ -1,18 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, supportedDatabases, type TestDatabase } from '../helpers/databases.ts';
-import { startTestService, type TestService } from '../helpers/service.ts';
+import { describe, expect, it } from 'vitest';
+import { supportedDatabases } from '../helpers/databases.ts';
+import { useTestService } from '../helpers/service.ts';
 
 describe.each(supportedDatabases())('Idempotency-Key on mutating POSTs on %s', (dbId) => {
-  let t: TestDatabase;
-  let svc: TestService;
-  beforeAll(async () => {
-    t = await createTestDatabase(dbId);
-    svc = await startTestService(t.db, { dataDir: t.dataDir });
-  });
-  afterAll(async () => {
-    await svc.close();
-    await t.destroy();
-  });
+  const { svc, t } = useTestService(dbId);
 
   const register = (key: string, artifactUri: string) =>
     svc.admin(svc.request.post('/api/v1/registry/models/ext-model/versions')).set('Idempotency-Key', key).send({ artifactUri });

@@ -1,19 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
-import { startTestService, type TestService } from '../helpers/service.ts';
+import { describe, expect, it } from 'vitest';
+
+import { useTestService } from '../helpers/service.ts';
 
 /** The schedules API on the real app (SQLite); workers are not started, so runs stay queued. */
 describe('schedules API', () => {
-  let t: TestDatabase;
-  let svc: TestService;
-  beforeAll(async () => {
-    t = await createTestDatabase('sqlite');
-    svc = await startTestService(t.db, { dataDir: t.dataDir });
-  });
-  afterAll(async () => {
-    await svc.close();
-    await t.destroy();
-  });
+  const { svc } = useTestService('sqlite');
 
   const post = (path: string, body?: object) => svc.admin(svc.request.post(`/api/v1${path}`)).send(body ?? {});
   const get = (path: string) => svc.admin(svc.request.get(`/api/v1${path}`));
