@@ -1,26 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { RunStore, type NewRun } from '../../server/store/runStore.ts';
+import { RunStore } from '../../server/store/runStore.ts';
+import { newRun, TEST_SPEC } from '../helpers/runs.ts';
 import { StateConflict } from '../../server/errors.ts';
-import type { ResolvedRunSpec } from '../../server/domain/index.ts';
 import { createTestDatabase, supportedDatabases, type TestDatabase } from '../helpers/databases.ts';
 import { Transitions } from '../../server/domain/index.ts';
 
-const spec = { backend: 'local', timeoutSeconds: 60, hyperparameters: { lr: 0.1 } } as unknown as ResolvedRunSpec;
-let counter = 0;
-const newRun = (over: Partial<NewRun> = {}): NewRun => ({
-  id: `run${String(counter++).padStart(9, '0')}`,
-  workflowName: 'wf',
-  workflowVersion: 1,
-  spec,
-  backend: 'local',
-  trigger: 'http',
-  triggerInfo: null,
-  dagId: null,
-  idempotencyKey: null,
-  idempotencyGeneration: null,
-  requestHash: null,
-  ...over,
-});
+const spec = TEST_SPEC;
 
 describe.each(supportedDatabases())('RunStore on %s', (dbId) => {
   let t: TestDatabase;

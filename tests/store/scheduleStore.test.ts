@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ScheduleStore, type ScheduleDefinition } from '../../server/store/scheduleStore.ts';
 import { RunStore } from '../../server/store/runStore.ts';
 import { Conflict } from '../../server/errors.ts';
-import type { ResolvedRunSpec } from '../../server/domain/index.ts';
+import { newRun } from '../helpers/runs.ts';
 import { migrateLatest, migrateRollbackAll } from '../../server/db/migrate.ts';
 import { createTestDatabase, supportedDatabases, type TestDatabase } from '../helpers/databases.ts';
 import { Transitions } from '../../server/domain/index.ts';
@@ -28,21 +28,7 @@ describe.each(supportedDatabases())('ScheduleStore on %s', (dbId) => {
   let t: TestDatabase;
   let store: ScheduleStore;
   let runs: RunStore;
-  let runCounter = 0;
-  const insertRun = async () =>
-    runs.insert({
-      id: `srun${String(runCounter++).padStart(8, '0')}`,
-      workflowName: 'wf',
-      workflowVersion: 1,
-      spec: { backend: 'local' } as unknown as ResolvedRunSpec,
-      backend: 'local',
-      trigger: 'schedule',
-      triggerInfo: null,
-      dagId: null,
-      idempotencyKey: null,
-      idempotencyGeneration: null,
-      requestHash: null,
-    });
+  const insertRun = async () => runs.insert(newRun({ trigger: 'schedule' }));
 
   beforeEach(async () => {
     t = await createTestDatabase(dbId);

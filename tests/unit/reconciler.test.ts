@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { ResolvedRunSpec, Run } from '../../server/domain/index.ts';
+import type { Run } from '../../server/domain/index.ts';
 import { Transitions } from '../../server/domain/index.ts';
 import { ExecutorRegistry } from '../../server/executors/registry.ts';
 import { createLogger } from '../../server/logger.ts';
@@ -10,6 +10,7 @@ import { Launcher } from '../../server/workers/launcher.ts';
 import { Reconciler } from '../../server/workers/reconciler.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
 import { FakeExecutor } from '../helpers/fakeExecutor.ts';
+import { newRun, TEST_SPEC } from '../helpers/runs.ts';
 
 /*
  * The reconciler's decisions, one at a time, against a fake backend (tests/helpers/fakeExecutor.ts)
@@ -17,7 +18,6 @@ import { FakeExecutor } from '../helpers/fakeExecutor.ts';
  * cancel the backend has not confirmed yet, and a launch whose owner died. No process is started.
  */
 
-const spec = { backend: 'local', timeoutSeconds: 60, hyperparameters: {}, register: null } as unknown as ResolvedRunSpec;
 const iso = (offsetMs: number) => new Date(Date.now() + offsetMs).toISOString();
 const logger = createLogger('silent');
 
@@ -26,7 +26,6 @@ describe('reconciler decisions', () => {
   let runs: RunStore;
   let backend: FakeExecutor;
   let reconciler: Reconciler;
-  let counter = 0;
 
   beforeAll(async () => {
     t = await createTestDatabase('sqlite');
@@ -45,19 +44,7 @@ describe('reconciler decisions', () => {
   });
 
   const queued = (backendName: Run['backend'] = 'local') =>
-    runs.insert({
-      id: `rec${String(counter++).padStart(9, '0')}`,
-      workflowName: null,
-      workflowVersion: null,
-      spec: { ...spec, backend: backendName },
-      backend: backendName,
-      trigger: 'http',
-      triggerInfo: null,
-      dagId: null,
-      idempotencyKey: null,
-      idempotencyGeneration: null,
-      requestHash: null,
-    });
+    runs.insert(newRun({ spec: { ...TEST_SPEC, backend: backendName }, backend: backendName }));
   const launching = async (leaseExpiresAt: string) => {
     const run = await queued();
     return runs.transition(run.id, Transitions.claimed, 'claimed by a replica that died', { leaseOwner: 'dead-replica', leaseExpiresAt });
