@@ -5,7 +5,8 @@ import type { ScheduleService } from '../services/scheduleService.ts';
 import { defineRoute, deleteRoute, listRoute, viewPage, type RouteDef } from './route.ts';
 import { FiringView, pageOf, ScheduleView, TriggeredView } from '../domain/index.ts';
 import { PageQuery } from './params.ts';
-import { ScheduleCreate, ScheduleGetQuery, ScheduleListQuery, ScheduleParams, SchedulePatch, ScheduleTriggerQuery } from './scheduleSchemas.ts';
+import { ScheduleCreate, SchedulePatch } from '../domain/index.ts';
+import { ScheduleGetQuery, ScheduleListQuery, ScheduleParams, ScheduleTriggerQuery } from './scheduleSchemas.ts';
 
 /** /api/v1/schedules: cron-scheduled runs. `:id` takes a schedule id or its name. */
 export function scheduleRoutes(schedules: ScheduleService, runs: RunService): RouteDef[] {

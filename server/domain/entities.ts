@@ -225,8 +225,14 @@ export const ApiToken = z.object({
 export type ApiToken = z.infer<typeof ApiToken>;
 
 export const OVERLAP_POLICIES = ['skip', 'allow', 'cancel_previous'] as const;
+export const OverlapPolicy = z
+  .enum(OVERLAP_POLICIES)
+  .describe('skip: no new run while a run of this schedule is active; allow: start anyway; cancel_previous: cancel active runs, then start');
 export type OverlapPolicy = (typeof OVERLAP_POLICIES)[number];
 export const CATCH_UP_POLICIES = ['skip', 'run_once'] as const;
+export const CatchUpPolicy = z
+  .enum(CATCH_UP_POLICIES)
+  .describe('fire times missed while no replica ran, or while paused: skip them (recorded once), or run once for all of them');
 export type CatchUpPolicy = (typeof CATCH_UP_POLICIES)[number];
 /** scheduled: a live cron tick; catch_up: the one firing for fire times missed while nothing could fire; manual: "trigger now". */
 export const FIRING_KINDS = ['scheduled', 'catch_up', 'manual'] as const;
@@ -243,8 +249,8 @@ export const Schedule = z.object({
   workflow: z.string(),
   overrides: JsonObject,
   enabled: z.boolean(),
-  overlapPolicy: z.enum(OVERLAP_POLICIES),
-  catchUpPolicy: z.enum(CATCH_UP_POLICIES),
+  overlapPolicy: OverlapPolicy,
+  catchUpPolicy: CatchUpPolicy,
   maxConcurrentRuns: Count.nullable(),
   lastFiredAt: NullableTimestamp,
   enabledAt: NullableTimestamp,

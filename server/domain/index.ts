@@ -4,3 +4,4 @@ export * from './lifecycle.ts';
 export * from './inputs.ts';
 export * from './entities.ts';
 export * from './views.ts';
+export * from './scheduleInputs.ts';

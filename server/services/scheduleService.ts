@@ -4,7 +4,7 @@ import { Conflict, GriffinError, NotFound } from '../errors.ts';
 import { newRunId } from '../ids.ts';
 import type { Logger } from '../logger.ts';
 import type { OverlapPolicy, Schedule, ScheduleDefinition, ScheduleFiring, ScheduleStore } from '../store/scheduleStore.ts';
-import { missedFireTimes, nextFireTimes } from './cron.ts';
+import { missedFireTimes, nextFireTimes } from '../domain/cron.ts';
 import type { RunService } from './runService.ts';
 
 
