@@ -3,7 +3,7 @@ import { connect } from '../server/db/connect.ts';
 import { migrateLatest } from '../server/db/migrate.ts';
 import { newRunId } from '../server/ids.ts';
 import { RunStore } from '../server/store/runStore.ts';
-import type { ResolvedRunSpec } from '../server/domain.ts';
+import type { ResolvedRunSpec } from '../server/domain/index.ts';
 import { api, BENCH_ADMIN_TOKEN, closedLoop, freshSchema, load, log, round, SECONDS, startGriffin, tempDir, type Row } from './lib.ts';
 
 const CONNECTIONS = 16;

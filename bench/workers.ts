@@ -9,7 +9,7 @@ import { migrateLatest } from '../server/db/migrate.ts';
 import { wire, type Wired } from '../server/wire.ts';
 import { seedCatalog } from '../server/services/seed.ts';
 import { newRunId } from '../server/ids.ts';
-import { ModelCreate, RunCreate, WorkflowCreate } from '../server/api/schemas.ts';
+import { ModelCreate, RunCreate, WorkflowCreate } from '../server/domain/index.ts';
 import { freshSchema, log, median, round, tempDir, type Row } from './lib.ts';
 
 const SIZES = [1_000, 10_000];

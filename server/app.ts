@@ -34,19 +34,19 @@ export interface AppDeps {
   catalog: CatalogService;
   runs: RunService;
   registry: RegistryService;
-  /** Prometheus metrics (GET /metrics, viewer token) and per-route API latency; off when absent. */
-  metrics?: Metrics;
+  /** Prometheus metrics (GET /metrics, viewer token) and per-route API latency. */
+  metrics: Metrics;
   /** Idempotency-Key on mutating POSTs other than run submission. */
-  idempotency?: IdempotencyStore;
-  /** Extra route groups contributed by later features (schedules, operators, ...). */
-  extraRoutes?: RouteDef[];
+  idempotency: IdempotencyStore;
+  /** Route groups wired beside the core ones (schedules, run bundles). */
+  extraRoutes: RouteDef[];
 }
 
 export const API_VERSION = '1.0.0';
 const WEB_DIST = path.join(PROJECT_ROOT, 'server', 'web', 'dist');
 
 export function allRoutes(deps: AppDeps): RouteDef[] {
-  return [...runRoutes(deps.runs, { ...DEFAULT_FOLLOW, stallMs: deps.config.logFollowStallSeconds * 1000 }), ...catalogRoutes(deps.catalog), ...registryRoutes(deps.registry), ...tokenRoutes(deps.auth), ...operatorRoutes(), ...(deps.extraRoutes ?? [])];
+  return [...runRoutes(deps.runs, { ...DEFAULT_FOLLOW, stallMs: deps.config.logFollowStallSeconds * 1000 }), ...catalogRoutes(deps.catalog), ...registryRoutes(deps.registry), ...tokenRoutes(deps.auth), ...operatorRoutes(), ...deps.extraRoutes];
 }
 
 /** Builds the HTTP app from already-wired services; it starts nothing and owns no state. */
@@ -57,13 +57,13 @@ export function createApp(deps: AppDeps): express.Express {
   // X-Forwarded-For from anyone would let a client pick a fresh address for every request.
   app.set('trust proxy', deps.config.trustProxy);
   app.set('json spaces', 0);
-  if (deps.metrics) app.use(deps.metrics.requestObserver(deps.logger));
+  app.use(deps.metrics.requestObserver(deps.logger));
 
   const routes = allRoutes(deps);
   const openApi = buildOpenApi(routes, API_VERSION);
 
   mountHealth(app, deps.db);
-  if (deps.metrics) mountMetrics(app, deps.metrics, deps.auth);
+  mountMetrics(app, deps.metrics, deps.auth);
 
   const api = express.Router();
   const jsonBody = express.json({ limit: deps.config.maxBodyBytes, strict: true, type: ['application/json', 'application/*+json'] });
@@ -77,7 +77,7 @@ export function createApp(deps: AppDeps): express.Express {
   api.get('/openapi.json', (_req, res) => {
     res.json(openApi);
   });
-  const replay = deps.idempotency && new IdempotentReplay(deps.idempotency, { instanceId: deps.config.instanceId, leaseMs: deps.config.idempotencyLeaseSeconds * 1000 }, deps.logger);
+  const replay = new IdempotentReplay(deps.idempotency, { instanceId: deps.config.instanceId, leaseMs: deps.config.idempotencyLeaseSeconds * 1000 }, deps.logger);
   mountRoutes(api, routes, deps.auth, deps.logger, replay);
   api.use(methodNotAllowed(methodsByPath([...routes, { method: 'get', path: '/openapi.json' }])));
   api.use((req: Request) => {

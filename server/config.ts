@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InputError } from './errors.ts';
-import { isWithin, realPathOf } from './services/paths.ts';
+import { isWithin, realPathOf } from './files/paths.ts';
 
 /** Repository root: example code, migrations and the web UI are found relative to it. */
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

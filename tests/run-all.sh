@@ -21,6 +21,9 @@ tier() {
 }
 
 tier "typecheck" npx tsc -p tsconfig.json --noEmit
+# The UI's API types are inferred from the views the routes declare (server/web/src/types.ts):
+# a UI that reads a field the service does not send, or reads it as the wrong type, fails here.
+tier "typecheck: web UI against the API's response views" npx tsc -p server/web/tsconfig.json
 tier "unit, store (SQLite + PostgreSQL), http, executors, system, security, fault, fuzz" npx vitest run
 
 python_bin="${GRIFFIN_AIRFLOW_PYTHON:-python3}"

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { RunService } from '../services/runService.ts';
-import { bundle, localDatasetFile, runBundleEntries } from '../services/codeBundle.ts';
-import { isRemoteUri, refuseDataDir, resolveInside } from '../services/paths.ts';
+import { bundle, localDatasetFile, runBundleEntries } from '../files/codeBundle.ts';
+import { isRemoteUri, refuseDataDir, resolveInside } from '../files/paths.ts';
 import { defineRoute, type RouteDef } from './route.ts';
 
 const RunParams = z.object({ id: z.string().regex(/^[a-z0-9]{1,32}$/, 'is not a run id') });
@@ -21,6 +21,7 @@ export function bundleRoutes(runs: RunService, codeRoot: string, dataDir: string
       summary: "The run's files for a cluster pod (zip: code, .griffin/griffin_run.py, .griffin/dataset/).",
       responseDescription: 'application/zip',
       responseTypes: ['application/zip'],
+      response: 'bytes',
       access: { role: 'viewer', runToken: true },
       params: RunParams,
       handler: async ({ params, res }) => {

@@ -1,5 +1,5 @@
 import type { Request } from 'express';
-import type { Principal } from '../domain.ts';
+import type { Principal } from '../domain/index.ts';
 import { Conflict, InputError } from '../errors.ts';
 import { canonicalJson, sha256Hex } from '../ids.ts';
 import type { Logger } from '../logger.ts';

@@ -1,6 +1,18 @@
 import { z } from 'zod';
 import { openApiPath, type RouteDef } from './route.ts';
 
+/** The body of a success response, per media type: the route's view for JSON, text or bytes otherwise. */
+function successContent(route: RouteDef): Record<string, { schema: Record<string, unknown> }> | undefined {
+  if (route.response === 'empty') return undefined;
+  const types = route.responseTypes ?? ['application/json'];
+  return Object.fromEntries(
+    types.map((type) => {
+      if (type === 'application/json' && typeof route.response !== 'string') return [type, { schema: jsonSchema(route.response, 'output') }];
+      return [type, { schema: type.startsWith('text/') ? { type: 'string' } : { type: 'string', format: 'binary' } }];
+    }),
+  );
+}
+
 const ERROR_SCHEMA = {
   type: 'object',
   required: ['error'],
@@ -13,6 +25,7 @@ const ERROR_SCHEMA = {
   },
 };
 
+/** A request schema as what a client may send ('input'), a response schema as what it receives ('output'). */
 function jsonSchema(schema: z.ZodType, io: 'input' | 'output' = 'input'): Record<string, unknown> {
   const out = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<string, unknown>;
   delete out.$schema;
@@ -50,12 +63,11 @@ export function buildOpenApi(routes: RouteDef[], version: string): Record<string
   for (const route of routes) {
     const p = `/api/v1${openApiPath(route.path)}`;
     const success = String(route.successStatus ?? 200);
-    const body = route.response ? jsonSchema(route.response, 'output') : {};
-    const content = Object.fromEntries((route.responseTypes ?? ['application/json']).map((type) => [type, { schema: type === 'application/json' ? body : {} }]));
+    const content = successContent(route);
     const successes = Object.fromEntries(
       [success, ...(route.alsoStatuses ?? []).map(String)].map((status) => [
         status,
-        { description: status === success ? (route.responseDescription ?? 'Success') : 'Success', ...(status === '204' ? {} : { content }) },
+        { description: status === success ? (route.responseDescription ?? 'Success') : 'Success', ...(status === '204' || !content ? {} : { content }) },
       ]),
     );
     const operation: Record<string, unknown> = {

@@ -1,4 +1,5 @@
 import { operatorCatalog, type OperatorCatalog } from '../../operators/definitions.ts';
+import { OperatorCatalogView } from '../domain/index.ts';
 import { defineRoute, type RouteDef } from './route.ts';
 
 /** The Airflow provider's contract (operators/definitions.ts), for tools, the UI and the provider's own tests. */
@@ -10,6 +11,7 @@ export function operatorRoutes(catalog: OperatorCatalog = operatorCatalog): Rout
       tag: 'airflow',
       summary: 'The Airflow operators, sensor and trigger of airflow-provider-griffin: parameters, templated fields, XCom keys and the service calls they make.',
       access: { role: 'viewer' },
+      response: OperatorCatalogView,
       handler: async () => ({ body: catalog }),
     }),
   ];

@@ -2,12 +2,12 @@ import { z } from 'zod';
 import type { Request } from 'express';
 import { actorOf, type RegistryService } from '../services/registryService.ts';
 import { InputError } from '../errors.ts';
-import { defineRoute, type RouteDef } from './route.ts';
-import { AliasSet, ModelVersionCreate, ModelVersionUpdate, NameParams, PageQuery, RegisteredModelCreate, VersionParams } from './schemas.ts';
+import { defineRoute, viewPage, type RouteDef } from './route.ts';
+import { AliasSet, LineageView, ModelVersionCreate, ModelVersionUpdate, pageOf, RegisteredModel, RegisteredModelCreate, RegisteredModelView, REGISTRY_CHANGE_KINDS, RegistryChange, VersionView } from '../domain/index.ts';
+import { NameParams, PageQuery, VersionParams } from './params.ts';
 
 const AliasParams = NameParams.extend({ alias: z.string().regex(/^[a-z][a-z0-9_-]{0,99}$/, 'is not a valid alias') });
 const VersionListQuery = PageQuery.extend({ runId: z.string().max(32).optional() });
-const CHANGE_KINDS = ['version_registered', 'alias_moved', 'alias_removed'] as const;
 const ChangesQuery = z.object({
   after: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
   model: NameParams.shape.name.optional(),
@@ -16,9 +16,15 @@ const ChangesQuery = z.object({
     .string()
     .max(200)
     .transform((s) => s.split(',').map((k) => k.trim()).filter(Boolean))
-    .pipe(z.array(z.enum(CHANGE_KINDS)))
+    .pipe(z.array(z.enum(REGISTRY_CHANGE_KINDS)))
     .optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
+});
+const RegistryChangesView = z.object({
+  items: z.array(RegistryChange),
+  cursor: z.number().int().describe('where the next call continues (after=<cursor>)'),
+  hasMore: z.boolean(),
+  head: z.number().int().describe('the newest change: where a reader that wants only new changes starts'),
 });
 const DeleteAliasQuery = z.object({ reason: z.string().max(2000).default('') });
 
@@ -47,9 +53,9 @@ function expectedVersionOf(req: Request, fromBody: number | null | undefined): n
 
 export function registryRoutes(registry: RegistryService): RouteDef[] {
   return [
-    defineRoute({ method: 'post', path: '/registry/models', tag: 'registry', summary: 'Create a registered model.', access: { role: 'editor' }, body: RegisteredModelCreate, successStatus: 201, handler: async ({ body }) => ({ body: await registry.createModel(body.name, body.description, body.tags) }) }),
-    defineRoute({ method: 'get', path: '/registry/models', tag: 'registry', summary: 'List registered models.', access: { role: 'viewer' }, query: PageQuery, handler: async ({ query }) => ({ body: await registry.listModels(query) }) }),
-    defineRoute({ method: 'get', path: '/registry/models/:name', tag: 'registry', summary: 'A registered model with its aliases and latest version.', access: { role: 'viewer' }, params: NameParams, handler: async ({ params }) => ({ body: await registry.getModel(params.name) }) }),
+    defineRoute({ method: 'post', path: '/registry/models', tag: 'registry', summary: 'Create a registered model.', access: { role: 'editor' }, body: RegisteredModelCreate, response: RegisteredModel, successStatus: 201, handler: async ({ body }) => ({ body: await registry.createModel(body.name, body.description, body.tags) }) }),
+    defineRoute({ method: 'get', path: '/registry/models', tag: 'registry', summary: 'List registered models.', access: { role: 'viewer' }, query: PageQuery, response: pageOf(RegisteredModel), handler: async ({ query }) => ({ body: await registry.listModels(query) }) }),
+    defineRoute({ method: 'get', path: '/registry/models/:name', tag: 'registry', summary: 'A registered model with its aliases and latest version.', access: { role: 'viewer' }, params: NameParams, response: RegisteredModelView, handler: async ({ params }) => ({ body: await registry.getModel(params.name) }) }),
     defineRoute({
       method: 'post',
       path: '/registry/models/:name/versions',
@@ -58,6 +64,7 @@ export function registryRoutes(registry: RegistryService): RouteDef[] {
       access: { role: 'editor' },
       params: NameParams,
       body: ModelVersionCreate,
+      response: VersionView,
       successStatus: 201,
       alsoStatuses: [200],
       handler: async ({ params, body, principal }) => {
@@ -73,13 +80,13 @@ export function registryRoutes(registry: RegistryService): RouteDef[] {
       access: { role: 'viewer' },
       params: NameParams,
       query: VersionListQuery,
+      response: pageOf(VersionView),
       handler: async ({ params, query }) => {
         await registry.getModel(params.name);
-        const page = await registry.listVersions({ ...query, name: params.name });
-        return { body: { items: page.items.map((v) => registry.view(v)), nextPageToken: page.nextPageToken } };
+        return { body: await viewPage(await registry.listVersions({ ...query, name: params.name }), (v) => registry.view(v)) };
       },
     }),
-    defineRoute({ method: 'get', path: '/registry/models/:name/versions/:version', tag: 'registry', summary: 'One model version.', access: { role: 'viewer' }, params: VersionParams, handler: async ({ params }) => ({ body: registry.view(await registry.getVersion(params.name, params.version)) }) }),
+    defineRoute({ method: 'get', path: '/registry/models/:name/versions/:version', tag: 'registry', summary: 'One model version.', access: { role: 'viewer' }, params: VersionParams, response: VersionView, handler: async ({ params }) => ({ body: registry.view(await registry.getVersion(params.name, params.version)) }) }),
     defineRoute({
       method: 'patch',
       path: '/registry/models/:name/versions/:version',
@@ -88,9 +95,10 @@ export function registryRoutes(registry: RegistryService): RouteDef[] {
       access: { role: 'editor' },
       params: VersionParams,
       body: ModelVersionUpdate,
+      response: VersionView,
       handler: async ({ params, body }) => ({ body: registry.view(await registry.updateVersion(params.name, params.version, body)) }),
     }),
-    defineRoute({ method: 'get', path: '/registry/models/:name/versions/:version/lineage', tag: 'registry', summary: 'Where a version came from: run, workflow, model, dataset, features, trigger.', access: { role: 'viewer' }, params: VersionParams, handler: async ({ params }) => ({ body: await registry.lineage(params.name, params.version) }) }),
+    defineRoute({ method: 'get', path: '/registry/models/:name/versions/:version/lineage', tag: 'registry', summary: 'Where a version came from: run, workflow, model, dataset, features, trigger.', access: { role: 'viewer' }, params: VersionParams, response: LineageView, handler: async ({ params }) => ({ body: await registry.lineage(params.name, params.version) }) }),
     defineRoute({
       method: 'put',
       path: '/registry/models/:name/aliases/:alias',
@@ -100,6 +108,7 @@ export function registryRoutes(registry: RegistryService): RouteDef[] {
       access: { role: 'editor' },
       params: AliasParams,
       body: AliasSet,
+      response: VersionView,
       handler: async ({ params, body, principal, req }) => {
         const expectedVersion = expectedVersionOf(req, body.expectedVersion);
         const version = await registry.setAlias(params.name, params.alias, body.version, { actor: actorOf(principal), reason: body.reason, expectedVersion });
@@ -113,6 +122,7 @@ export function registryRoutes(registry: RegistryService): RouteDef[] {
       summary: 'The version an alias points at; its ETag ("<version>") is what If-Match takes for a compare-and-set move.',
       access: { role: 'viewer' },
       params: AliasParams,
+      response: VersionView,
       handler: async ({ params }) => {
         const version = await registry.getAlias(params.name, params.alias);
         return { body: registry.view(version), headers: { ETag: `"${version.version}"` } };
@@ -126,6 +136,7 @@ export function registryRoutes(registry: RegistryService): RouteDef[] {
       access: { role: 'viewer' },
       params: AliasParams,
       query: PageQuery,
+      response: pageOf(RegistryChange),
       handler: async ({ params, query }) => ({ body: await registry.aliasHistory(params.name, params.alias, query) }),
     }),
     defineRoute({
@@ -136,6 +147,7 @@ export function registryRoutes(registry: RegistryService): RouteDef[] {
       access: { role: 'editor' },
       params: AliasParams,
       query: DeleteAliasQuery,
+      response: 'empty',
       successStatus: 204,
       handler: async ({ params, query, principal, req }) => {
         await registry.deleteAlias(params.name, params.alias, { actor: actorOf(principal), reason: query.reason, expectedVersion: expectedVersionOf(req, undefined) });
@@ -149,6 +161,7 @@ export function registryRoutes(registry: RegistryService): RouteDef[] {
         'Registry changes (versions registered, aliases moved or removed) after a cursor, oldest first, at most `limit`. Continue with after=<cursor>; `head` is the newest change, where a reader that wants only new changes starts.',
       access: { role: 'viewer' },
       query: ChangesQuery,
+      response: RegistryChangesView,
       handler: async ({ query }) => ({ body: await registry.changes({ after: query.after, model: query.model, alias: query.alias, kinds: query.kind, limit: query.limit }) }),
     }),
   ];

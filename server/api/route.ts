@@ -1,6 +1,6 @@
 import type { Request, Response, Router } from 'express';
 import { z } from 'zod';
-import type { Principal, Role } from '../domain.ts';
+import { pageOf, type Page, type Principal, type Role } from '../domain/index.ts';
 import { InputError } from '../errors.ts';
 import type { AuthService } from '../services/authService.ts';
 import type { Logger } from '../logger.ts';
@@ -25,17 +25,26 @@ export interface RouteContext<P, Q, B> {
   log: Logger;
 }
 
-export interface Reply {
+export interface Reply<R = unknown> {
   status?: number;
-  body?: unknown;
+  body?: R;
   headers?: Record<string, string>;
 }
+
+/**
+ * What a route answers with on success: the zod schema of its JSON body (a view from
+ * domain/views.ts), 'empty' for a 204, or 'bytes' for a file or an archive (its media types in
+ * `responseTypes`). The OpenAPI document carries it, and the handler's return type is checked
+ * against it.
+ */
+export type ResponseSpec = z.ZodType | 'empty' | 'bytes';
+type BodyOf<S extends ResponseSpec> = S extends z.ZodType ? z.output<S> : never;
 
 /**
  * One route: its schemas, who may call it, and a handler that only parses, calls a service and
  * returns. The same declarations drive validation, authorization and the OpenAPI document.
  */
-export interface RouteDef<P = any, Q = any, B = any> {
+export interface RouteDef<P = any, Q = any, B = any, S extends ResponseSpec = ResponseSpec> {
   method: 'get' | 'post' | 'put' | 'delete' | 'patch';
   path: string;
   summary: string;
@@ -49,15 +58,14 @@ export interface RouteDef<P = any, Q = any, B = any> {
   successStatus?: number;
   /** Other 2xx statuses the handler answers with, e.g. 200 when a create finds what it would create. */
   alsoStatuses?: number[];
+  response: S;
   responseDescription?: string;
-  /** The shape of the success response body (JSON), for the OpenAPI document. */
-  response?: z.ZodType;
   /** Media types of the success response, when not JSON (e.g. application/zip, or any type for an artifact). */
   responseTypes?: string[];
-  handler: (ctx: RouteContext<P, Q, B>) => Promise<Reply | void>;
+  handler: (ctx: RouteContext<P, Q, B>) => Promise<Reply<BodyOf<S>> | void>;
 }
 
-export const defineRoute = <P, Q, B>(def: RouteDef<P, Q, B>): RouteDef<P, Q, B> => def;
+export const defineRoute = <P, Q, B, S extends ResponseSpec>(def: RouteDef<P, Q, B, S>): RouteDef => def as unknown as RouteDef;
 
 /** Turns the first zod issue into a 400 naming the field, e.g. "overrides.timeoutSeconds: must be greater than 0". */
 export function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, where: 'body' | 'query' | 'path'): T {
@@ -74,7 +82,7 @@ export function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, where: 'bo
 export const openApiPath = (p: string): string => p.replace(/:(\w+)(\(\*\))?\*?/g, '{$1}').replace(/\*(\w+)/g, '{$1}');
 
 /** `replay` handles Idempotency-Key on POSTs, after authentication, authorization and validation. */
-export function mountRoutes(router: Router, routes: RouteDef[], auth: AuthService, logger: Logger, replay?: IdempotentReplay): void {
+export function mountRoutes(router: Router, routes: RouteDef[], auth: AuthService, logger: Logger, replay: IdempotentReplay): void {
   for (const route of routes) {
     const pattern = openApiPath(route.path);
     const runScoped = route.path.startsWith('/runs/:id');
@@ -99,11 +107,55 @@ export function mountRoutes(router: Router, routes: RouteDef[], auth: AuthServic
         const reply = await route.handler({ params, query, body, principal, req, res, log });
         return res.headersSent ? undefined : { ...reply, status: reply?.status ?? route.successStatus ?? 200 };
       };
-      const reply = replay ? await replay.around(route, principal, req, execute) : await execute();
+      const reply = await replay.around(route, principal, req, execute);
       if (!reply || res.headersSent) return;
       if (reply.headers) res.set(reply.headers);
       if (reply.body === undefined) res.status(reply.status!).end();
       else res.status(reply.status!).json(reply.body);
     });
   }
+}
+
+type RouteHead = Pick<RouteDef, 'path' | 'tag' | 'summary' | 'access'>;
+
+/** The DELETE of one thing: 204 and no body; the service throws NotFound when there is nothing. */
+export function deleteRoute<P>(def: RouteHead & { params: z.ZodType<P>; remove: (params: P) => Promise<void> }): RouteDef {
+  const { remove, ...head } = def;
+  return defineRoute({
+    ...head,
+    method: 'delete',
+    successStatus: 204,
+    response: 'empty',
+    handler: async ({ params }) => {
+      await remove(params);
+    },
+  });
+}
+
+/** A POST that creates or updates by name: 201 when it created, 200 when it replaced what was there. */
+export function upsertRoute<B, V>(def: RouteHead & { body: z.ZodType<B>; response: z.ZodType<V>; upsert: (body: B) => Promise<{ value: V; created: boolean }> }): RouteDef {
+  const { upsert, ...head } = def;
+  return defineRoute({
+    ...head,
+    method: 'post',
+    successStatus: 201,
+    alsoStatuses: [200],
+    handler: async ({ body }) => {
+      const { value, created } = await upsert(body);
+      return { status: created ? 201 : 200, body: value };
+    },
+  });
+}
+
+/** A page of stored things with each turned into its response view. */
+export async function viewPage<T, V>(page: Page<T>, view: (item: T) => V | Promise<V>): Promise<Page<V>> {
+  return { items: await Promise.all(page.items.map(view)), nextPageToken: page.nextPageToken };
+}
+
+/** A viewer's GET of a list: one page of stored things filtered by the query, each in its view. */
+export function listRoute<Q, T, V>(
+  def: Pick<RouteDef, 'path' | 'tag' | 'summary'> & { query: z.ZodType<Q>; item: z.ZodType<V>; list: (query: Q) => Promise<Page<T>>; view: (item: T) => V | Promise<V> },
+): RouteDef {
+  const { list, view, item, ...head } = def;
+  return defineRoute({ ...head, method: 'get', access: { role: 'viewer' }, response: pageOf(item), handler: async ({ query }) => ({ body: await viewPage(await list(query), view) }) });
 }

@@ -2,9 +2,10 @@ import { z } from 'zod';
 import type { RunService } from '../services/runService.ts';
 import { defineRoute, type RouteDef } from './route.ts';
 import { clientIdempotencyKey } from './idempotency.ts';
-import { MetricListResponse, RunPageResponse } from './responses.ts';
+import { ArtifactView, DryRunView, itemsOf, LogChunkView, LogCursorView, Metric, MetricsAccepted, pageOf, RunView } from '../domain/index.ts';
 import { DEFAULT_FOLLOW, followLog, type FollowOptions } from './logFollow.ts';
-import { DryRunQuery, LogCursorSet, LogQuery, MetricQuery, MetricsBatch, RunCancel, RunConsume, RunCreate, RunListQuery } from './schemas.ts';
+import { LogCursorSet, MetricsBatch, RunCancel, RunConsume, RunCreate } from '../domain/index.ts';
+import { DryRunQuery, LogQuery, MetricQuery, RunListQuery } from './params.ts';
 
 const RunParams = z.object({ id: z.string().regex(/^[a-z0-9]{1,32}$/, 'is not a run id') });
 const LogReaderParams = RunParams.extend({ reader: z.string().regex(/^[\x21-\x7e]{1,255}$/, 'is 1 to 255 printable ASCII characters without spaces') });
@@ -22,6 +23,7 @@ export function runRoutes(runs: RunService, follow: FollowOptions = DEFAULT_FOLL
       access: { role: 'editor' },
       body: RunCreate,
       query: DryRunQuery,
+      response: z.union([RunView, DryRunView]),
       successStatus: 201,
       // 200: an Idempotency-Key replay, or a dry run.
       alsoStatuses: [200],
@@ -38,7 +40,7 @@ export function runRoutes(runs: RunService, follow: FollowOptions = DEFAULT_FOLL
       summary: 'List runs, newest first; filter by state, workflow, trigger, DAG or idempotency key; include=latestMetrics adds each run\'s last metric values.',
       access: { role: 'viewer' },
       query: RunListQuery,
-      response: RunPageResponse,
+      response: pageOf(RunView),
       handler: async ({ query }) => ({ body: await runs.viewPage(await runs.list(query), { latestMetrics: query.include === 'latestMetrics' }) }),
     }),
     defineRoute({
@@ -48,6 +50,7 @@ export function runRoutes(runs: RunService, follow: FollowOptions = DEFAULT_FOLL
       summary: 'A run with its events and latest metrics.',
       access: { role: 'viewer', runToken: true },
       params: RunParams,
+      response: RunView,
       handler: async ({ params }) => ({ body: await runs.view(await runs.get(params.id), true) }),
     }),
     defineRoute({
@@ -58,6 +61,7 @@ export function runRoutes(runs: RunService, follow: FollowOptions = DEFAULT_FOLL
       access: { role: 'editor' },
       params: RunParams,
       body: RunCancel,
+      response: RunView,
       successStatus: 202,
       handler: async ({ params, body }) => ({ body: await runs.view(await runs.cancel(params.id, body.reason, body.tryNumber ?? null)) }),
     }),
@@ -68,6 +72,7 @@ export function runRoutes(runs: RunService, follow: FollowOptions = DEFAULT_FOLL
       summary: "How far a reader (e.g. an Airflow trigger) has copied the run's log; 0 when it never said.",
       access: { role: 'viewer' },
       params: LogReaderParams,
+      response: LogCursorView,
       handler: async ({ params }) => ({ body: await runs.logCursor(params.id, params.reader) }),
     }),
     defineRoute({
@@ -78,6 +83,7 @@ export function runRoutes(runs: RunService, follow: FollowOptions = DEFAULT_FOLL
       access: { role: 'editor' },
       params: LogReaderParams,
       body: LogCursorSet,
+      response: LogCursorView,
       handler: async ({ params, body }) => ({ body: await runs.advanceLogCursor(params.id, params.reader, body.cursor) }),
     }),
     defineRoute({
@@ -88,6 +94,7 @@ export function runRoutes(runs: RunService, follow: FollowOptions = DEFAULT_FOLL
       access: { role: 'editor' },
       params: RunParams,
       body: RunConsume,
+      response: RunView,
       handler: async ({ params, body }) => ({ body: await runs.view(await runs.consume(params.id, body.tryNumber ?? null)) }),
     }),
     defineRoute({
@@ -98,6 +105,7 @@ export function runRoutes(runs: RunService, follow: FollowOptions = DEFAULT_FOLL
       access: { role: 'viewer' },
       params: RunParams,
       query: LogQuery,
+      response: LogChunkView,
       responseTypes: ['application/json', 'text/plain'],
       handler: async ({ params, query, res, log }) => {
         if (!query.follow) return { body: await runs.logs(params.id, query.cursor, query.limit) };
@@ -115,6 +123,7 @@ export function runRoutes(runs: RunService, follow: FollowOptions = DEFAULT_FOLL
       access: { role: 'editor', runToken: true },
       params: RunParams,
       body: MetricsBatch,
+      response: MetricsAccepted,
       successStatus: 201,
       handler: async ({ params, body }) => ({ body: await runs.recordMetrics(params.id, body.metrics, body.batchId) }),
     }),
@@ -126,7 +135,7 @@ export function runRoutes(runs: RunService, follow: FollowOptions = DEFAULT_FOLL
       access: { role: 'viewer' },
       params: RunParams,
       query: MetricQuery,
-      response: MetricListResponse,
+      response: itemsOf(Metric),
       handler: async ({ params, query }) => ({ body: { items: await runs.metrics(params.id, query.key) } }),
     }),
     defineRoute({
@@ -136,6 +145,7 @@ export function runRoutes(runs: RunService, follow: FollowOptions = DEFAULT_FOLL
       summary: 'Artifacts a run uploaded.',
       access: { role: 'viewer' },
       params: RunParams,
+      response: itemsOf(ArtifactView),
       handler: async ({ params }) => ({ body: { items: await runs.listArtifacts(params.id) } }),
     }),
     defineRoute({
@@ -146,6 +156,7 @@ export function runRoutes(runs: RunService, follow: FollowOptions = DEFAULT_FOLL
       access: { role: 'editor', runToken: true },
       params: ArtifactParams,
       rawBody: true,
+      response: ArtifactView,
       successStatus: 201,
       handler: async ({ params, req }) => ({ body: await runs.putArtifact(params.id, artifactPathOf(params.path), req) }),
     }),
@@ -156,6 +167,7 @@ export function runRoutes(runs: RunService, follow: FollowOptions = DEFAULT_FOLL
       summary: 'Download an artifact.',
       access: { role: 'viewer' },
       responseTypes: ['*/*'],
+      response: 'bytes',
       params: ArtifactParams,
       handler: async ({ params, res }) => {
         const file = await runs.artifactFile(params.id, artifactPathOf(params.path));

@@ -1,11 +1,28 @@
+import type { z } from 'zod';
+import type { Schedule } from '../domain/index.ts';
 import type { RunService } from '../services/runService.ts';
 import type { ScheduleService } from '../services/scheduleService.ts';
-import { defineRoute, type RouteDef } from './route.ts';
-import { PageQuery } from './schemas.ts';
-import { ScheduleCreate, ScheduleGetQuery, ScheduleListQuery, ScheduleParams, SchedulePatch, ScheduleTriggerQuery } from './scheduleSchemas.ts';
+import { defineRoute, deleteRoute, viewPage, type RouteDef } from './route.ts';
+import { FiringView, pageOf, ScheduleListItemView, ScheduleView, TriggeredView } from '../domain/index.ts';
+import { PageQuery } from './params.ts';
+import { ScheduleCreate, SchedulePatch } from '../domain/index.ts';
+import { ScheduleGetQuery, ScheduleListQuery, ScheduleParams, ScheduleTriggerQuery } from './scheduleSchemas.ts';
 
 /** /api/v1/schedules: cron-scheduled runs. `:id` takes a schedule id or its name. */
 export function scheduleRoutes(schedules: ScheduleService, runs: RunService): RouteDef[] {
+  /** An editor's change to one schedule, answered with the schedule as it now is. */
+  const change = <B>(method: 'put' | 'patch' | 'post', path: string, summary: string, body: z.ZodType<B> | undefined, apply: (id: string, body: B) => Promise<Schedule>) =>
+    defineRoute({
+      method,
+      path,
+      tag: 'schedules',
+      summary,
+      access: { role: 'editor' },
+      params: ScheduleParams,
+      body,
+      response: ScheduleView,
+      handler: async ({ params, body: input }) => ({ body: schedules.view(await apply(params.id, input)) }),
+    });
   return [
     defineRoute({
       method: 'get',
@@ -14,6 +31,7 @@ export function scheduleRoutes(schedules: ScheduleService, runs: RunService): Ro
       summary: 'List schedules by name, each with its next fire times and its last firing (`lastFiring`: outcome, run and run state; null before the first).',
       access: { role: 'viewer' },
       query: ScheduleListQuery,
+      response: pageOf(ScheduleListItemView),
       handler: async ({ query }) => {
         const page = await schedules.list(query);
         return { body: { items: await schedules.listItems(page.items), nextPageToken: page.nextPageToken } };
@@ -27,6 +45,7 @@ export function scheduleRoutes(schedules: ScheduleService, runs: RunService): Ro
       access: { role: 'editor' },
       body: ScheduleCreate,
       successStatus: 201,
+      response: ScheduleView,
       handler: async ({ body }) => {
         const schedule = await schedules.create(body);
         return { body: schedules.view(schedule), headers: { Location: `/api/v1/schedules/${schedule.id}` } };
@@ -40,58 +59,14 @@ export function scheduleRoutes(schedules: ScheduleService, runs: RunService): Ro
       access: { role: 'viewer' },
       params: ScheduleParams,
       query: ScheduleGetQuery,
+      response: ScheduleView,
       handler: async ({ params, query }) => ({ body: schedules.view(await schedules.find(params.id), query.next) }),
     }),
-    defineRoute({
-      method: 'put',
-      path: '/schedules/:id',
-      tag: 'schedules',
-      summary: 'Replace a schedule definition; every replica applies it within a sync interval.',
-      access: { role: 'editor' },
-      params: ScheduleParams,
-      body: ScheduleCreate,
-      handler: async ({ params, body }) => ({ body: schedules.view(await schedules.update(params.id, body)) }),
-    }),
-    defineRoute({
-      method: 'patch',
-      path: '/schedules/:id',
-      tag: 'schedules',
-      summary: 'Change some fields of a schedule.',
-      access: { role: 'editor' },
-      params: ScheduleParams,
-      body: SchedulePatch,
-      handler: async ({ params, body }) => ({ body: schedules.view(await schedules.update(params.id, body)) }),
-    }),
-    defineRoute({
-      method: 'delete',
-      path: '/schedules/:id',
-      tag: 'schedules',
-      summary: 'Delete a schedule and its firing history; runs it created stay.',
-      access: { role: 'editor' },
-      params: ScheduleParams,
-      successStatus: 204,
-      handler: async ({ params }) => {
-        await schedules.remove(params.id);
-      },
-    }),
-    defineRoute({
-      method: 'post',
-      path: '/schedules/:id/pause',
-      tag: 'schedules',
-      summary: 'Pause: no firing from now on, on any replica. Pausing a paused schedule is a no-op.',
-      access: { role: 'editor' },
-      params: ScheduleParams,
-      handler: async ({ params }) => ({ body: schedules.view(await schedules.setEnabled(params.id, false)) }),
-    }),
-    defineRoute({
-      method: 'post',
-      path: '/schedules/:id/resume',
-      tag: 'schedules',
-      summary: 'Resume; fire times missed while paused follow the catch-up policy.',
-      access: { role: 'editor' },
-      params: ScheduleParams,
-      handler: async ({ params }) => ({ body: schedules.view(await schedules.setEnabled(params.id, true)) }),
-    }),
+    change('put', '/schedules/:id', 'Replace a schedule definition; every replica applies it within a sync interval.', ScheduleCreate, (id, body) => schedules.update(id, body)),
+    change('patch', '/schedules/:id', 'Change some fields of a schedule.', SchedulePatch, (id, body) => schedules.update(id, body)),
+    deleteRoute({ path: '/schedules/:id', tag: 'schedules', summary: 'Delete a schedule and its firing history; runs it created stay.', access: { role: 'editor' }, params: ScheduleParams, remove: (params) => schedules.remove(params.id) }),
+    change('post', '/schedules/:id/pause', 'Pause: no firing from now on, on any replica. Pausing a paused schedule is a no-op.', undefined, (id) => schedules.setEnabled(id, false)),
+    change('post', '/schedules/:id/resume', 'Resume; fire times missed while paused follow the catch-up policy.', undefined, (id) => schedules.setEnabled(id, true)),
     defineRoute({
       method: 'post',
       path: '/schedules/:id/trigger',
@@ -101,6 +76,7 @@ export function scheduleRoutes(schedules: ScheduleService, runs: RunService): Ro
       params: ScheduleParams,
       query: ScheduleTriggerQuery,
       successStatus: 201,
+      response: TriggeredView,
       handler: async ({ params, query }) => {
         const firing = await schedules.trigger(params.id, { overlapPolicy: query.overlapPolicy });
         const run = firing.runId ? await runs.view(await runs.get(firing.runId)) : null;
@@ -115,10 +91,8 @@ export function scheduleRoutes(schedules: ScheduleService, runs: RunService): Ro
       access: { role: 'viewer' },
       params: ScheduleParams,
       query: PageQuery,
-      handler: async ({ params, query }) => {
-        const page = await schedules.firings(params.id, query);
-        return { body: { items: page.items.map((f) => schedules.firingView(f)), nextPageToken: page.nextPageToken } };
-      },
+      response: pageOf(FiringView),
+      handler: async ({ params, query }) => ({ body: await viewPage(await schedules.firings(params.id, query), (f) => schedules.firingView(f)) }),
     }),
   ];
 }

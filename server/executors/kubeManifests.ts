@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import type { ResolvedRunSpec, Run } from '../domain.ts';
-import { localDatasetFile, PYTHON_HELPER_DIR, STAGED_DATASET_DIR, STAGED_HELPER_DIR } from '../services/codeBundle.ts';
-import { isRemoteUri, resolveInside } from '../services/paths.ts';
+import type { ResolvedRunSpec, Run } from '../domain/index.ts';
+import { localDatasetFile, PYTHON_HELPER_DIR, STAGED_DATASET_DIR, STAGED_HELPER_DIR } from '../files/codeBundle.ts';
+import { isRemoteUri, resolveInside } from '../files/paths.ts';
 import { backendObjectName, type LaunchRequest } from './types.ts';
 
 /** Where and how training pods run; the same for every run of this service. */

@@ -1,11 +1,12 @@
 import type { V1Job, V1JobCondition, V1Pod } from '@kubernetes/client-node';
-import type { Run } from '../domain.ts';
+import type { Run } from '../domain/index.ts';
+import { isRemoteUri } from '../files/paths.ts';
 import { Unavailable } from '../errors.ts';
 import { KubeClient, RAYJOB } from './kubeClient.ts';
 import { jobManifest, podSelector, rayJobManifest, TRAINING_CONTAINER, type ManifestContext } from './kubeManifests.ts';
 import { sliceLog } from './logs.ts';
 import { describeFailure, isTransient } from './retry.ts';
-import { backendObjectName, type BackendStatus, type Executor, type LaunchRequest, type LogChunk } from './types.ts';
+import { backendObjectName, type BackendStatus, type Executor, type LaunchRequest, type LogChunk, type SpecProblem, type SpecToValidate } from './types.ts';
 import { BackendUnreachable, REACHABLE, unreachableStatus } from './unreachable.ts';
 
 export interface KubeExecutorOptions extends ManifestContext {
@@ -21,12 +22,32 @@ const nameOf = (run: Run): string => {
   return typeof fromRef === 'string' ? fromRef : backendObjectName(run.id, run.attempt);
 };
 
-/** Shared by both Kubernetes backends: reachability bookkeeping and pod logs. */
+/** Kubernetes extended resources are domain-qualified (nvidia.com/gpu, example.com/fpga); Ray's custom resources are plain names. */
+const KUBERNETES_RESOURCE_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+
+/** Shared by both Kubernetes backends: their rules for a spec, reachability bookkeeping and pod logs. */
 abstract class KubeExecutorBase {
   constructor(
     protected readonly client: KubeClient,
     protected readonly options: KubeExecutorOptions,
   ) {}
+
+  /** Both run a container image, and name resources as Kubernetes does. */
+  validate(spec: SpecToValidate): SpecProblem | undefined {
+    if (!spec.runtime.image) {
+      return { message: `the ${spec.backend} backend needs a container image, and runtime "${spec.runtime.name}" names none`, field: 'runtime' };
+    }
+    const problem = this.validateOwn(spec);
+    if (problem) return problem;
+    const bad = Object.keys(spec.resources.customResources ?? {}).find((name) => !KUBERNETES_RESOURCE_NAME.test(name));
+    if (bad !== undefined) {
+      return { message: `the ${spec.backend} backend needs Kubernetes extended resource names such as example.com/fpga, not "${bad}"`, field: 'resources.customResources' };
+    }
+    return undefined;
+  }
+
+  /** What only this one of the two backends needs. */
+  protected abstract validateOwn(spec: SpecToValidate): SpecProblem | undefined;
 
   protected get target(): string {
     return `the Kubernetes API server at ${this.client.server}`;
@@ -85,6 +106,16 @@ function describeJobFailure(name: string, failed: V1JobCondition, timeoutSeconds
 export class KubernetesExecutor extends KubeExecutorBase implements Executor {
   readonly name = 'kubernetes' as const;
 
+  protected validateOwn(spec: SpecToValidate): SpecProblem | undefined {
+    if (isRemoteUri(spec.model.codeUri) && !/^https?:\/\//i.test(spec.model.codeUri)) {
+      return {
+        message: `the kubernetes backend fetches code from Griffin or over https://, but model "${spec.model.name}@${spec.model.version}" lives at ${spec.model.codeUri}; use the ray or kuberay backend, whose Ray fetches it`,
+        field: 'backend',
+      };
+    }
+    return undefined;
+  }
+
   async render(request: LaunchRequest): Promise<unknown> {
     return jobManifest(request, this.options);
   }
@@ -136,6 +167,16 @@ export class KubernetesExecutor extends KubeExecutorBase implements Executor {
  */
 export class KubeRayExecutor extends KubeExecutorBase implements Executor {
   readonly name = 'kuberay' as const;
+
+  protected validateOwn(spec: SpecToValidate): SpecProblem | undefined {
+    if (!(spec.runtime.rayVersion && /^\d+\.\d+\.\d+$/.test(spec.runtime.rayVersion))) {
+      return {
+        message: `the kuberay backend creates a Ray cluster of an exact Ray version (x.y.z), and runtime "${spec.runtime.name}" names ${spec.runtime.rayVersion ? `"${spec.runtime.rayVersion}"` : 'none'}`,
+        field: 'runtime',
+      };
+    }
+    return undefined;
+  }
 
   async render(request: LaunchRequest): Promise<unknown> {
     return rayJobManifest(request, this.options);

@@ -3,16 +3,16 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Run } from '../domain.ts';
-import { resolveInside } from '../services/paths.ts';
-import { HELPER_MODULES, PYTHON_HELPER_DIR, STAGED_HELPER_DIR } from '../services/codeBundle.ts';
+import type { Run } from '../domain/index.ts';
+import { isRemoteUri, resolveInside, skipsCodePath } from '../files/paths.ts';
+import { HELPER_MODULES, PYTHON_HELPER_DIR, STAGED_HELPER_DIR } from '../files/codeBundle.ts';
 import type { Logger } from '../logger.ts';
-import { copyTree } from './copyTree.ts';
+import { copyTree } from '../files/copyTree.ts';
 import type { HostSlots, Slot, SlotHolder } from './localSlots.ts';
 import { groupAlive, groupMembers, isProcessNamed, processStartTime, signalGroup } from './processGroup.ts';
 import { undeliveredReports } from './reportSpool.ts';
 import { isolatesRuns, resolveRunUser, unreachableFor, type RunUser } from './runUser.ts';
-import { backendObjectName, LeaseLost, type BackendStatus, type Executor, type LaunchRequest, type LogChunk } from './types.ts';
+import { backendObjectName, LeaseLost, type BackendStatus, type Executor, type LaunchRequest, type LogChunk, type SpecProblem, type SpecToValidate } from './types.ts';
 
 /*
  * The wrapper shell records the entrypoint's exit status in a file (written atomically) before it
@@ -24,9 +24,6 @@ import { backendObjectName, LeaseLost, type BackendStatus, type Executor, type L
  * it nor write its status file.
  */
 const WRAPPER = 'cmd=$1; status_file=$2; shift 2; "$@" /bin/sh -c "$cmd"; code=$?; printf "%s" "$code" > "$status_file.tmp" && mv "$status_file.tmp" "$status_file"; exit "$code"';
-
-// The same things the run bundle leaves out (services/codeBundle.ts).
-const SKIPPED = /(^|\/)(__pycache__|\.git|node_modules|\.pytest_cache|\.mypy_cache|\.venv)$/;
 
 /** A launch dir with no process whose owner has not touched it for this long was abandoned by a dead launch. */
 const ABANDONED_AFTER_MS = 60_000;
@@ -99,6 +96,11 @@ export interface LocalExecutorOptions {
  */
 export class LocalExecutor implements Executor {
   readonly name = 'local' as const;
+
+  validate(spec: SpecToValidate): SpecProblem | undefined {
+    if (!isRemoteUri(spec.model.codeUri)) return undefined;
+    return { message: `the local backend runs code from this machine, but model "${spec.model.name}@${spec.model.version}" lives at ${spec.model.codeUri}`, field: 'backend' };
+  }
   private readonly killTimers = new Map<string, NodeJS.Timeout>();
 
   constructor(
@@ -191,7 +193,7 @@ export class LocalExecutor implements Executor {
       if (user) this.prepareWorkParent(p.workDir, user);
       // The code goes to a temporary name and is renamed into place only when complete: no
       // process ever starts on a partial copy, whoever launches.
-      await copyTree(codeDir, partial, { skip: (rel) => SKIPPED.test(rel) || rel.endsWith('.pyc'), owner: user, signal: request.signal });
+      await copyTree(codeDir, partial, { skip: skipsCodePath, owner: user, signal: request.signal });
       await this.stageHelper(partial, user);
       const staged = await this.stageDataset(request, partial, p.workDir, user);
       fs.renameSync(partial, p.workDir);

@@ -1,4 +1,4 @@
-import type { Run } from '../domain.ts';
+import type { Run } from '../domain/index.ts';
 import type { Executor, LogChunk } from './types.ts';
 
 /**

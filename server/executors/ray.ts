@@ -1,13 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Run } from '../domain.ts';
+import type { Run } from '../domain/index.ts';
 import { Unavailable } from '../errors.ts';
-import { bundle, directoryEntries, helperEntries, type Bundle } from '../services/codeBundle.ts';
-import { isRemoteUri, resolveInside } from '../services/paths.ts';
+import { bundle, directoryEntries, helperEntries, type Bundle } from '../files/codeBundle.ts';
+import { isRemoteUri, resolveInside } from '../files/paths.ts';
 import { sliceLog } from './logs.ts';
 import { RayJobsClient, type RayJobDetails, type RaySubmitRequest } from './rayClient.ts';
 import { describeFailure, isTransient } from './retry.ts';
-import { backendObjectName, type BackendStatus, type Executor, type LaunchRequest, type LogChunk } from './types.ts';
+import { backendObjectName, type BackendStatus, type Executor, type LaunchRequest, type LogChunk, type SpecProblem } from './types.ts';
 import { BackendUnreachable, REACHABLE, unreachableStatus } from './unreachable.ts';
 
 export interface RayExecutorOptions {
@@ -64,6 +64,11 @@ function requirementsOf(codeDir: string): string[] | undefined {
  */
 export class RayExecutor implements Executor {
   readonly name = 'ray' as const;
+
+  /** Ray fetches code from anywhere its runtime_env can (the bundle, https, s3, gs) and needs no image. */
+  validate(): SpecProblem | undefined {
+    return undefined;
+  }
   readonly client: RayJobsClient;
   private readonly target: string;
 

@@ -1,4 +1,4 @@
-import type { BackendName } from '../domain.ts';
+import type { BackendName } from '../domain/index.ts';
 import { Unprocessable } from '../errors.ts';
 import type { Executor } from './types.ts';
 

@@ -1,4 +1,4 @@
-import type { BackendName, Run } from '../domain.ts';
+import type { BackendName, ResolvedRunSpec, Run } from '../domain/index.ts';
 
 /**
  * What a backend reports about one launched run. `lost` means the backend has no trace of it;
@@ -45,6 +45,18 @@ export interface LogChunk {
   nextCursor: number;
 }
 
+/** What a backend's rules look at: the run's code, runtime and resources. */
+export type SpecToValidate = Pick<ResolvedRunSpec, 'backend' | 'model' | 'runtime' | 'resources'>;
+
+/**
+ * Why a backend cannot run a spec, in words a user can act on, and which part of the spec to
+ * change: the caller turns `field` into the request's own path (spec.runtime, overrides.backend).
+ */
+export interface SpecProblem {
+  message: string;
+  field: 'runtime' | 'backend' | 'resources.customResources';
+}
+
 /**
  * One interface for every backend. launch() must be idempotent for a (run id, attempt): the
  * backend object is named from them, so a second call adopts what the first created.
@@ -58,6 +70,8 @@ export interface Executor {
   logs(run: Run, cursor: number, limit: number): Promise<LogChunk>;
   /** About the last `bytes` of the log, for backends that can read it without reading the rest. */
   logTail?(run: Run, bytes: number): Promise<string>;
+  /** The backend's own rules for a spec (an image, a Ray version, where code may live); nothing is contacted. */
+  validate(spec: SpecToValidate): SpecProblem | undefined;
   /** Exactly what launch() would send or create, without doing it. */
   render(request: LaunchRequest): Promise<unknown>;
 }

@@ -1,4 +1,4 @@
-import type { Run } from '../domain.ts';
+import type { Run } from '../domain/index.ts';
 import type { BackendStatus } from './types.ts';
 import { describeFailure } from './retry.ts';
 

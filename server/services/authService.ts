@@ -1,11 +1,11 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ApiToken, Principal, Role } from '../domain.ts';
+import type { ApiToken, Principal, Role } from '../domain/index.ts';
 import { Forbidden, NotFound, TooManyRequests, Unauthorized } from '../errors.ts';
 import type { TokenStore } from '../store/tokenStore.ts';
 import type { RunStore } from '../store/runStore.ts';
-import { isTerminal } from '../domain.ts';
+import { isTerminal } from '../domain/index.ts';
 import { newSecret, newTokenId, sha256Hex, timingSafeEqualText } from '../ids.ts';
 import type { Logger } from '../logger.ts';
 

@@ -1,12 +1,12 @@
 import path from 'node:path';
 import type { z } from 'zod';
-import type { DatasetCreate, FeatureCreate, ModelCreate, RuntimeCreate, WorkflowCreate, WorkflowSpecInput, RunOverridesInput } from '../api/schemas.ts';
-import type { Dataset, Feature, Model, Page, ResolvedRunSpec, Runtime, Workflow, WorkflowDefinition } from '../domain.ts';
+import type { DatasetCreate, FeatureCreate, ModelCreate, RuntimeCreate, WorkflowCreate, WorkflowSpecInput, RunOverridesInput } from '../domain/index.ts';
+import type { Dataset, Feature, Model, Page, ResolvedRunSpec, Runtime, Workflow, WorkflowDefinition } from '../domain/index.ts';
 import { InputError, NotFound, Unprocessable } from '../errors.ts';
 import type { CatalogStore } from '../store/catalogStore.ts';
-import type { BackendAvailability } from '../executors/registry.ts';
-import { checkDeclaredKeys, checkHyperparameters, coerceHyperparameters } from './hyperparameters.ts';
-import { isRemoteUri, resolveInside, resolveLocal, skippedSegment, SKIPPED_CODE_DIRS } from './paths.ts';
+import type { ExecutorRegistry } from '../executors/registry.ts';
+import { checkDeclaredKeys, checkHyperparameters, coerceHyperparameters, hyperparameterSchemaProblem } from './hyperparameters.ts';
+import { isRemoteUri, resolveInside, resolveLocal, skippedSegment, SKIPPED_CODE_DIRS } from '../files/paths.ts';
 
 export function parseRef(ref: string): { name: string; version?: number } {
   const [name, version] = ref.split('@');
@@ -22,8 +22,8 @@ export class CatalogService {
     private readonly codeRoot: string,
     /** Griffin's own files: no model or dataset may point into (or contain) this directory. */
     private readonly dataDir: string,
-    /** Which backends this server runs: a workflow version on another one is refused unless forced. */
-    private readonly backends: BackendAvailability,
+    /** Each configured backend's own rules for a spec (Executor.validate). */
+    private readonly executors: ExecutorRegistry,
   ) {}
 
   private checkLocation(uri: string, field: string): void {
@@ -43,6 +43,8 @@ export class CatalogService {
   async createModel(input: z.infer<typeof ModelCreate>): Promise<Model> {
     this.checkLocation(input.codeUri, 'codeUri');
     this.checkCodeDir(input.codeUri);
+    const schemaProblem = hyperparameterSchemaProblem(input.hyperparameterSchema);
+    if (schemaProblem) throw new InputError(`hyperparameterSchema: is not a JSON Schema (${schemaProblem})`, 'hyperparameterSchema');
     checkDeclaredKeys(input.defaultHyperparameters, input.hyperparameterSchema, (key) => `defaultHyperparameters.${key}`, input.name);
     checkHyperparameters(input.defaultHyperparameters, input.hyperparameterSchema, 'defaultHyperparameters');
     return this.store.createModel(input);
@@ -127,7 +129,7 @@ export class CatalogService {
   async createWorkflow(input: z.infer<typeof WorkflowCreate>, options: { force?: boolean } = {}): Promise<Workflow & { warnings?: string[] }> {
     const { name, description, ...spec } = input;
     const checked = await this.checkSpec(spec, '');
-    const missing = this.backends.missingHint(spec.backend);
+    const missing = this.executors.missingHint(spec.backend);
     if (missing && !options.force) {
       throw new Unprocessable(
         `the ${spec.backend} backend is not configured on this server (${missing}), so runs of this version would fail; choose a configured backend, or save it anyway with ?force=true`,
@@ -193,6 +195,23 @@ export class CatalogService {
     };
   }
 
+  /**
+   * What the spec's backend needs of its runtime, code and resources: the backend's own rules,
+   * with the field named as the request spelt it. A backend not configured here has none to
+   * apply; a run of it is refused at submission, naming what to configure.
+   */
+  private checkBackendRules(spec: WorkflowSpecInput, model: Model, runtime: Runtime, fieldPrefix: string, overrides?: RunOverridesInput): void {
+    if (!this.executors.has(spec.backend)) return;
+    const problem = this.executors.get(spec.backend).validate({ backend: spec.backend, model, runtime, resources: spec.resources });
+    if (!problem) return;
+    const field = {
+      runtime: `${fieldPrefix}runtime`,
+      backend: overrides?.backend ? 'overrides.backend' : `${fieldPrefix}backend`,
+      'resources.customResources': overrides?.resources?.customResources ? 'overrides.resources.customResources' : `${fieldPrefix}resources.customResources`,
+    }[problem.field];
+    throw new Unprocessable(problem.message, field);
+  }
+
   private async checkSpec(spec: WorkflowSpecInput, fieldPrefix: string, overrides?: RunOverridesInput) {
     const modelRef = parseRef(spec.model);
     const model = await this.store.getModel(modelRef.name, modelRef.version);
@@ -212,16 +231,10 @@ export class CatalogService {
       const field = overrides?.backend ? 'overrides.backend' : `${fieldPrefix}backend`;
       throw new Unprocessable(`runtime "${runtime.name}" does not support the ${spec.backend} backend (it supports: ${runtime.backends.join(', ')})`, field);
     }
-    if ((spec.backend === 'kubernetes' || spec.backend === 'kuberay') && !runtime.image) {
-      throw new Unprocessable(`the ${spec.backend} backend needs a container image, and runtime "${runtime.name}" names none`, `${fieldPrefix}runtime`);
-    }
-    checkBackendFit(spec, model, runtime, fieldPrefix, overrides);
+    this.checkBackendRules(spec, model, runtime, fieldPrefix, overrides);
     // Checked again at submission: a symbolic link may have changed since the definition was stored.
     this.checkLocation(model.codeUri, `${fieldPrefix}model`);
     this.checkLocation(dataset.uri, overrides?.datasetVersion ? 'overrides.datasetVersion' : `${fieldPrefix}dataset`);
-    if (spec.backend === 'local' && isRemoteUri(model.codeUri)) {
-      throw new Unprocessable(`the local backend runs code from this machine, but model "${model.name}@${model.version}" lives at ${model.codeUri}`, `${fieldPrefix}backend`);
-    }
     const hyperField = overrides?.hyperparameters ? 'overrides.hyperparameters' : `${fieldPrefix}hyperparameters`;
     const keyField = (key: string) => (overrides?.hyperparameters && key in overrides.hyperparameters ? `overrides.hyperparameters.${key}` : `${fieldPrefix}hyperparameters.${key}`);
     checkDeclaredKeys(spec.hyperparameters, model.hyperparameterSchema, keyField, `${model.name}@${model.version}`);
@@ -229,32 +242,5 @@ export class CatalogService {
     checkHyperparameters(hyperparameters, model.hyperparameterSchema, hyperField);
     if (spec.timeoutSeconds <= 0) throw new InputError('timeoutSeconds must be positive', `${fieldPrefix}timeoutSeconds`);
     return { model, dataset, runtime, hyperparameters };
-  }
-}
-
-/** Kubernetes extended resources are domain-qualified (nvidia.com/gpu, example.com/fpga); Ray's custom resources are plain names. */
-const KUBERNETES_RESOURCE_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
-
-/** What each backend needs from a runtime and a model beyond the runtime's list of backends. */
-function checkBackendFit(spec: WorkflowSpecInput, model: Model, runtime: Runtime, fieldPrefix: string, overrides?: RunOverridesInput): void {
-  const backendField = overrides?.backend ? 'overrides.backend' : `${fieldPrefix}backend`;
-  if (spec.backend === 'kuberay' && !(runtime.rayVersion && /^\d+\.\d+\.\d+$/.test(runtime.rayVersion))) {
-    throw new Unprocessable(
-      `the kuberay backend creates a Ray cluster of an exact Ray version (x.y.z), and runtime "${runtime.name}" names ${runtime.rayVersion ? `"${runtime.rayVersion}"` : 'none'}`,
-      `${fieldPrefix}runtime`,
-    );
-  }
-  if (spec.backend === 'kubernetes' && isRemoteUri(model.codeUri) && !/^https?:\/\//i.test(model.codeUri)) {
-    throw new Unprocessable(
-      `the kubernetes backend fetches code from Griffin or over https://, but model "${model.name}@${model.version}" lives at ${model.codeUri}; use the ray or kuberay backend, whose Ray fetches it`,
-      backendField,
-    );
-  }
-  if (spec.backend === 'kubernetes' || spec.backend === 'kuberay') {
-    const bad = Object.keys(spec.resources.customResources ?? {}).find((name) => !KUBERNETES_RESOURCE_NAME.test(name));
-    if (bad !== undefined) {
-      const field = overrides?.resources?.customResources ? 'overrides.resources.customResources' : `${fieldPrefix}resources.customResources`;
-      throw new Unprocessable(`the ${spec.backend} backend needs Kubernetes extended resource names such as example.com/fpga, not "${bad}"`, field);
-    }
   }
 }

@@ -1,14 +1,10 @@
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { InputError, Unprocessable } from '../errors.ts';
 
+/** The part of a property's schema that templated-string coercion reads. */
 interface PropertySchema {
-  type?: 'number' | 'integer' | 'string' | 'boolean' | 'array' | 'object';
-  minimum?: number;
-  maximum?: number;
-  exclusiveMinimum?: number;
-  exclusiveMaximum?: number;
-  enum?: unknown[];
+  type?: string;
 }
-
 /**
  * A key the model's schema does not declare is almost always a typo (`epoch` for `epochs`) that
  * would otherwise train silently with the default. A schema that declares properties therefore
@@ -50,58 +46,78 @@ function editDistance(a: string, b: string): number {
   return previous[b.length];
 }
 
-/**
- * Checks hyperparameters against the subset of JSON Schema that model authors use for them
- * (type, bounds, enum, additionalProperties: false). The error names the offending key.
- */
-export function checkHyperparameters(values: Record<string, unknown>, schema: Record<string, unknown>, fieldPrefix: string): void {
-  const properties = (schema.properties ?? {}) as Record<string, PropertySchema>;
-  for (const [key, value] of Object.entries(values)) {
-    const field = `${fieldPrefix}.${key}`;
-    const rule = properties[key];
-    if (!rule) {
-      if (schema.additionalProperties === false) throw new InputError(`${field} is not a hyperparameter of this model`, field);
-      continue;
+const ajv = new Ajv({ strict: false, allErrors: false, validateFormats: false });
+const compiled = new Map<string, ValidateFunction | null>();
+
+/** The schema compiled once per distinct text; null when it is not a JSON Schema ajv can compile. */
+function validatorFor(schema: Record<string, unknown>): ValidateFunction | null {
+  const key = JSON.stringify(schema);
+  if (!compiled.has(key)) {
+    let validate: ValidateFunction | null;
+    try {
+      validate = ajv.compile(schema);
+    } catch {
+      validate = null;
     }
-    checkValue(value, rule, field);
+    if (compiled.size > 1000) compiled.clear();
+    compiled.set(key, validate);
+  }
+  return compiled.get(key)!;
+}
+
+/** Why a model's hyperparameter schema is not one (JSON Schema, draft-07), for a 400 at definition time. */
+export function hyperparameterSchemaProblem(schema: Record<string, unknown>): string | undefined {
+  try {
+    ajv.compile(schema);
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
   }
 }
 
-function checkValue(value: unknown, rule: PropertySchema, field: string): void {
-  const fail = (what: string) => {
-    throw new InputError(`${field} ${what} (got ${JSON.stringify(value)})`, field);
-  };
-  switch (rule.type) {
-    case 'integer':
-      if (typeof value !== 'number' || !Number.isInteger(value)) fail('must be an integer');
-      break;
-    case 'number':
-      if (typeof value !== 'number' || !Number.isFinite(value)) fail('must be a number');
-      break;
-    case 'string':
-      if (typeof value !== 'string') fail('must be a string');
-      break;
-    case 'boolean':
-      if (typeof value !== 'boolean') fail('must be true or false');
-      break;
-    case 'array':
-      if (!Array.isArray(value)) fail('must be an array');
-      break;
-    case 'object':
-      if (!value || typeof value !== 'object' || Array.isArray(value)) fail('must be an object');
-      break;
-    default:
-      break;
+const TYPE_WORDS: Record<string, string> = {
+  integer: 'an integer',
+  number: 'a number',
+  string: 'a string',
+  boolean: 'true or false',
+  array: 'an array',
+  object: 'an object',
+  null: 'null',
+};
+
+/** ajv's first complaint in the words Griffin uses, naming the key it is about. */
+function describe(error: ErrorObject, values: Record<string, unknown>, fieldPrefix: string): InputError {
+  const path = error.instancePath.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const params = error.params as Record<string, unknown>;
+  if (error.keyword === 'additionalProperties' && path.length === 0) {
+    const field = `${fieldPrefix}.${String(params.additionalProperty)}`;
+    return new InputError(`${field} is not a hyperparameter of this model`, field);
   }
-  if (typeof value === 'number') {
-    if (rule.minimum !== undefined && value < rule.minimum) fail(`must be >= ${rule.minimum}`);
-    if (rule.maximum !== undefined && value > rule.maximum) fail(`must be <= ${rule.maximum}`);
-    if (rule.exclusiveMinimum !== undefined && value <= rule.exclusiveMinimum) fail(`must be > ${rule.exclusiveMinimum}`);
-    if (rule.exclusiveMaximum !== undefined && value >= rule.exclusiveMaximum) fail(`must be < ${rule.exclusiveMaximum}`);
+  if (error.keyword === 'required' && path.length === 0) {
+    const field = `${fieldPrefix}.${String(params.missingProperty)}`;
+    return new InputError(`${field} is required by this model and has no default`, field);
   }
-  if (rule.enum && !rule.enum.some((allowed) => JSON.stringify(allowed) === JSON.stringify(value))) {
-    fail(`must be one of ${rule.enum.map((v) => JSON.stringify(v)).join(', ')}`);
+  const field = [fieldPrefix, ...path].join('.');
+  const value = path.reduce<unknown>((at, key) => (at as Record<string, unknown> | undefined)?.[key], values);
+  let what = error.message ?? 'is not valid';
+  if (error.keyword === 'type') {
+    const types = ([] as string[]).concat(params.type as string | string[]);
+    what = `must be ${types.map((t) => TYPE_WORDS[t] ?? t).join(' or ')}`;
+  } else if (error.keyword === 'enum') {
+    what = `must be one of ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
   }
+  return new InputError(`${field} ${what} (got ${JSON.stringify(value)})`, field);
+}
+
+/**
+ * Checks hyperparameters against the model's JSON Schema (with ajv: types, bounds, enums, items,
+ * required, additionalProperties: false, ...). The error names the offending key. A schema that
+ * does not compile (stored before schemas were checked when a model is defined) constrains nothing.
+ */
+export function checkHyperparameters(values: Record<string, unknown>, schema: Record<string, unknown>, fieldPrefix: string): void {
+  const validate = validatorFor(schema);
+  if (!validate || validate(values)) return;
+  throw describe(validate.errors![0], values, fieldPrefix);
 }
 
 const NUMBER_LITERAL = /^\s*-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/;

@@ -1,12 +1,8 @@
-import { timeContextOf, type ModelVersion, type Page, type Principal, type RegisteredModel, type RegistryChange, type RegistryChangeKind, type Run } from '../domain.ts';
+import { timeContextOf, type LineageView, type ModelVersion, type Page, type Principal, type RegisteredModel, type RegistryChange, type RegistryChangeKind, type Run, type VersionView } from '../domain/index.ts';
 import { NotFound, Unprocessable } from '../errors.ts';
 import type { AliasMove, RegistryStore } from '../store/registryStore.ts';
 import type { RunStore } from '../store/runStore.ts';
 import type { CatalogStore } from '../store/catalogStore.ts';
-
-export interface VersionView extends Omit<ModelVersion, 'id'> {
-  url: string;
-}
 
 /** How a change names who made it: the token's name, or the run whose token it was. */
 export const actorOf = (principal: Principal): string => (principal.kind === 'user' ? `token:${principal.name}` : `run:${principal.runId}`);
@@ -153,12 +149,12 @@ export class RegistryService {
   }
 
   /** Where a version came from: its run, the workflow, model, dataset and features, and the trigger. */
-  async lineage(name: string, versionNumber: number) {
+  async lineage(name: string, versionNumber: number): Promise<LineageView> {
     const version = await this.getVersion(name, versionNumber);
     const run = version.runId ? await this.runs.get(version.runId) : undefined;
-    if (!run) return { modelVersion: this.view(version), run: null, workflow: null, model: null, dataset: null, features: [], trigger: null, timeContext: null };
+    if (!run) return { modelVersion: this.view(version), run: null, workflow: null, model: null, dataset: null, features: [], trigger: null, timeContext: null, hyperparameters: null };
     const dataset = await this.catalog.getDataset(run.spec.dataset.name, run.spec.dataset.version);
-    const features = await Promise.all((dataset?.features ?? []).map(async (f) => (await this.catalog.getFeature(f)) ?? { name: f, missing: true }));
+    const features = await Promise.all((dataset?.features ?? []).map(async (f) => (await this.catalog.getFeature(f)) ?? { name: f, missing: true as const }));
     return {
       modelVersion: this.view(version),
       run: { id: run.id, state: run.state, attempt: run.attempt, backend: run.backend, startedAt: run.startedAt, finishedAt: run.finishedAt, url: `${this.options.publicUrl}/runs/${run.id}` },

@@ -4,34 +4,19 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
-import type { RunCreateInput, RunListQuery } from '../api/schemas.ts';
-import type { z } from 'zod';
-import type { Artifact, Metric, Page, Run, RunEvent } from '../domain.ts';
-import { isTerminal, RERUNNABLE_STATES, timeContextEnvironment, timeContextOf, type TimeContext } from '../domain.ts';
+import type { RunSubmission } from '../domain/index.ts';
+import type { Artifact, DryRunView, Metric, Page, Run, RunView } from '../domain/index.ts';
+import { canMake, isTerminal, RERUNNABLE, timeContextEnvironment, timeContextOf, Transitions } from '../domain/index.ts';
 import { Conflict, GriffinError, NotFound } from '../errors.ts';
 import { isUniqueViolation } from '../db/connect.ts';
 import { canonicalJson, newRunId, sha256Hex } from '../ids.ts';
-import type { RunStore } from '../store/runStore.ts';
+import type { RunFilter, RunStore } from '../store/runStore.ts';
 import type { CatalogService } from './catalogService.ts';
 import { parseRef } from './catalogService.ts';
-import { checkArtifactPath, uriForProcess } from './paths.ts';
+import { checkArtifactPath, uriForProcess } from '../files/paths.ts';
 import type { ExecutorRegistry } from '../executors/registry.ts';
 import type { LogChunk } from '../executors/types.ts';
 import type { AuthService } from './authService.ts';
-
-export interface RunView extends Omit<Run, 'leaseOwner' | 'leaseExpiresAt' | 'requestHash' | 'idempotencyGeneration' | 'workflowName' | 'workflowVersion' | 'registeredModel' | 'registeredVersion' | 'triggerInfo'> {
-  terminal: boolean;
-  workflow: { name: string; version: number } | null;
-  airflow: Record<string, unknown> | null;
-  schedule: Record<string, unknown> | null;
-  timeContext: TimeContext | null;
-  url: string;
-  airflowUrl: string | null;
-  artifactUri: string;
-  modelVersion: { name: string; version: number } | null;
-  latestMetrics?: Record<string, Omit<Metric, 'key'>>;
-  events?: RunEvent[];
-}
 
 export interface SubmitResult {
   run: Run;
@@ -46,29 +31,32 @@ const MAX_SUBMIT_ATTEMPTS = 4;
  * the run a key already has, not what to run, so a first request without it and a later one with it
  * are the same request.
  */
-function idempotentPart(input: RunCreateInput): Omit<RunCreateInput, 'rerunIfFailed'> {
-  const { rerunIfFailed: _policy, ...request } = input;
+function idempotentPart(input: RunSubmission): Omit<RunSubmission, 'rerunIfFailed' | 'triggerInfo'> {
+  const { rerunIfFailed: _policy, triggerInfo: _derived, ...request } = input;
+  // A firing's time context follows from its scheduled time, which its key already names.
+  if (request.trigger === 'schedule') delete request.timeContext;
   if (!request.airflow) return request;
   const { tryNumber: _ignored, ...airflow } = request.airflow;
-  return { ...request, airflow: airflow as RunCreateInput['airflow'] };
+  return { ...request, airflow: airflow as RunSubmission['airflow'] };
 }
 
 /** What a run records about who started it, and for which slice of time. */
-function triggerInfoOf(input: RunCreateInput, extra: { triggerInfo?: Record<string, unknown>; timeContext?: TimeContext }): Record<string, unknown> | null {
-  const info: Record<string, unknown> = { ...(extra.triggerInfo ?? (input.airflow ? { airflow: input.airflow } : {})) };
-  const timeContext = input.timeContext ?? extra.timeContext;
-  if (timeContext) info.timeContext = timeContext;
+function triggerInfoOf(input: RunSubmission): Record<string, unknown> | null {
+  const info: Record<string, unknown> = { ...(input.triggerInfo ?? (input.airflow ? { airflow: input.airflow } : {})) };
+  if (input.timeContext) info.timeContext = input.timeContext;
   return Object.keys(info).length ? info : null;
 }
 
 /**
- * Whether a stored run's request hash is this request's: today's form, or one of the two forms that
- * runs stored before rerunIfFailed left the hash carry (it was hashed as given, false by default).
- * The older forms are hashed only when today's does not match, so the common case costs one hash.
+ * Whether a stored run's request hash is this request's: today's form, or one of the forms older
+ * runs carry: before rerunIfFailed left the hash, it was hashed as given (false by default); and
+ * schedule firings were hashed with trigger "http" before a schedule submitted as itself. The older
+ * forms are hashed only when today's does not match, so the common case costs one hash.
  */
 function sameRequest(storedHash: string | null, currentHash: string, part: ReturnType<typeof idempotentPart>): boolean {
   if (storedHash === currentHash) return true;
-  return [false, true].some((rerunIfFailed) => sha256Hex(canonicalJson({ ...part, rerunIfFailed })) === storedHash);
+  const legacy = part.trigger === 'schedule' ? [part, { ...part, trigger: 'http' as const }] : [part];
+  return legacy.some((form) => storedHash === sha256Hex(canonicalJson(form)) || [false, true].some((rerunIfFailed) => sha256Hex(canonicalJson({ ...form, rerunIfFailed })) === storedHash));
 }
 
 /**
@@ -78,9 +66,9 @@ function sameRequest(storedHash: string | null, currentHash: string, part: Retur
  * cancelled or is being cancelled is not worth waiting on either. Anything else is re-attached,
  * including a succeeded run no try has recorded yet (the task died after the run succeeded).
  */
-function startsNewGeneration(existing: Run, input: RunCreateInput): boolean {
+function startsNewGeneration(existing: Run, input: RunSubmission): boolean {
   if (existing.consumedAt) return true;
-  return input.rerunIfFailed && RERUNNABLE_STATES.includes(existing.state);
+  return input.rerunIfFailed && RERUNNABLE.includes(existing.state);
 }
 
 /** Submitting, reading and cancelling runs, and what training processes report back. */
@@ -99,11 +87,7 @@ export class RunService {
    * existing run and another body is a conflict; the unique (key, generation) index decides races,
    * so any number of concurrent identical requests leave exactly one run.
    */
-  async submit(
-    input: RunCreateInput,
-    idempotencyKey: string | undefined,
-    extra: { trigger?: Run['trigger']; triggerInfo?: Record<string, unknown>; timeContext?: TimeContext } = {},
-  ): Promise<SubmitResult> {
+  async submit(input: RunSubmission, idempotencyKey: string | undefined): Promise<SubmitResult> {
     const request = idempotentPart(input);
     const requestHash = sha256Hex(canonicalJson(request));
     for (let attempt = 0; attempt < MAX_SUBMIT_ATTEMPTS; attempt += 1) {
@@ -129,8 +113,8 @@ export class RunService {
           workflowVersion: spec.workflow?.version ?? null,
           spec,
           backend: spec.backend,
-          trigger: extra.trigger ?? input.trigger,
-          triggerInfo: triggerInfoOf(input, extra),
+          trigger: input.trigger,
+          triggerInfo: triggerInfoOf(input),
           dagId: airflow?.dagId ?? null,
           idempotencyKey: idempotencyKey ?? null,
           idempotencyGeneration: generation,
@@ -146,7 +130,7 @@ export class RunService {
     throw new Conflict(`Idempotency-Key "${idempotencyKey}" is being used by concurrent requests; retry`, 'Idempotency-Key');
   }
 
-  private async resolve(input: RunCreateInput) {
+  private async resolve(input: RunSubmission) {
     let spec;
     if (input.workflow) {
       const ref = parseRef(input.workflow);
@@ -161,7 +145,7 @@ export class RunService {
   }
 
   /** What the backend would be sent for this submission; nothing is stored or created. */
-  async dryRun(input: RunCreateInput): Promise<{ backend: string; request: unknown }> {
+  async dryRun(input: RunSubmission): Promise<DryRunView> {
     const spec = await this.resolve(input);
     const now = new Date().toISOString();
     const run: Run = {
@@ -174,7 +158,7 @@ export class RunService {
       backend: spec.backend,
       backendRef: null,
       trigger: input.trigger,
-      triggerInfo: triggerInfoOf(input, {}),
+      triggerInfo: triggerInfoOf(input),
       idempotencyKey: null,
       idempotencyGeneration: null,
       requestHash: null,
@@ -225,7 +209,7 @@ export class RunService {
     return run;
   }
 
-  list(filter: z.infer<typeof RunListQuery>): Promise<Page<Run>> {
+  list(filter: RunFilter): Promise<Page<Run>> {
     return this.runs.list(filter);
   }
 
@@ -297,8 +281,8 @@ export class RunService {
     if (run.state === 'cancelling') return run;
     const patch = { cancelRequestedAt: new Date().toISOString(), cancelRequestedByTry: byTry };
     try {
-      if (run.state === 'queued') return await this.runs.transition(id, ['queued'], 'cancelled', why, patch);
-      const moved = await this.runs.transition(id, ['launching', 'running'], 'cancelling', why, patch);
+      if (canMake(Transitions.cancelledQueued, run.state)) return await this.runs.transition(id, Transitions.cancelledQueued, why, patch);
+      const moved = await this.runs.transition(id, Transitions.cancelRequested, why, patch);
       if (moved.backendRef) {
         await this.executors.get(moved.backend).cancel(moved).catch(() => {
           // The reconciler repeats the request until the backend confirms.

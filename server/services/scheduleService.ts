@@ -1,25 +1,12 @@
-import type { RunCreateInput, RunOverridesInput } from '../api/schemas.ts';
-import type { Page, TimeContext } from '../domain.ts';
+import type { RunOverridesInput, TimeContext } from '../domain/index.ts';
+import type { FiringView, Page, ScheduleListItemView as ScheduleListItem, ScheduleView } from '../domain/index.ts';
 import { Conflict, GriffinError, NotFound } from '../errors.ts';
 import { newRunId } from '../ids.ts';
 import type { Logger } from '../logger.ts';
 import type { OverlapPolicy, Schedule, ScheduleDefinition, ScheduleFiring, ScheduleStore } from '../store/scheduleStore.ts';
-import { missedFireTimes, nextFireTimes, previousFireTime } from './cron.ts';
+import { missedFireTimes, nextFireTimes, previousFireTime } from '../domain/cron.ts';
 import type { RunService } from './runService.ts';
 
-export interface ScheduleView extends Omit<Schedule, 'version' | 'enabledAt' | 'firstEnabledAt'> {
-  /** The next fire times (ISO, UTC); empty while the schedule is paused. */
-  nextFireTimes: string[];
-}
-
-export interface FiringView extends ScheduleFiring {
-  runUrl: string | null;
-}
-
-/** A schedule in the list: its view and how its last firing went (null: it has not fired). */
-export interface ScheduleListItem extends ScheduleView {
-  lastFiring: Pick<ScheduleFiring, 'scheduledAt' | 'kind' | 'outcome' | 'reason' | 'runId' | 'runState'> | null;
-}
 
 const MAX_UPDATE_ATTEMPTS = 3;
 const MANUAL_CLAIM_ATTEMPTS = 5;
@@ -53,7 +40,7 @@ export class ScheduleService {
 
   /** A schedule must be able to submit when it fires; refuse it now rather than fail at 3 a.m. */
   private async checkRunnable(workflow: string, overrides: Record<string, unknown>): Promise<void> {
-    await this.runs.dryRun({ workflow, overrides: overrides as RunOverridesInput, trigger: 'http', rerunIfFailed: false });
+    await this.runs.dryRun({ workflow, overrides: overrides as RunOverridesInput, trigger: 'schedule', rerunIfFailed: false });
   }
 
   async create(definition: ScheduleDefinition): Promise<Schedule> {
@@ -241,12 +228,17 @@ export class ScheduleService {
         }
       }
 
-      const input: RunCreateInput = { workflow: schedule.workflow, overrides: schedule.overrides as RunOverridesInput, trigger: 'http', rerunIfFailed: false };
-      const { run } = await this.runs.submit(input, key, {
-        trigger: 'schedule',
-        triggerInfo: { schedule: { id: schedule.id, name: schedule.name, scheduledAt: firing.scheduledAt, firingId: firing.id, kind: firing.kind } },
-        timeContext: scheduledTimeContext(schedule, firing.scheduledAt),
-      });
+      const { run } = await this.runs.submit(
+        {
+          workflow: schedule.workflow,
+          overrides: schedule.overrides as RunOverridesInput,
+          trigger: 'schedule',
+          triggerInfo: { schedule: { id: schedule.id, name: schedule.name, scheduledAt: firing.scheduledAt, firingId: firing.id, kind: firing.kind } },
+          timeContext: scheduledTimeContext(schedule, firing.scheduledAt),
+          rerunIfFailed: false,
+        },
+        key,
+      );
       return await resolve('submitted', notes.length ? notes.join('; ') : null, run.id);
     } catch (error) {
       const message = error instanceof GriffinError ? error.message : 'internal error while submitting; the server log has details';

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { CatalogService } from './catalogService.ts';
 import type { CatalogStore, ExampleKind } from '../store/catalogStore.ts';
-import { DatasetCreate, FeatureCreate, ModelCreate, RuntimeCreate, WorkflowCreate } from '../api/schemas.ts';
+import { DatasetCreate, FeatureCreate, ModelCreate, RuntimeCreate, WorkflowCreate } from '../domain/index.ts';
 import { canonicalJson, sha256Hex } from '../ids.ts';
 import type { Logger } from '../logger.ts';
 

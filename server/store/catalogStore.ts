@@ -1,8 +1,8 @@
 import type { Knex } from 'knex';
-import type { Dataset, Feature, Model, Page, Runtime, Workflow, WorkflowDefinition, BackendName } from '../domain.ts';
+import type { Dataset, Feature, Model, Page, Runtime, Workflow, WorkflowDefinition, BackendName } from '../domain/index.ts';
 import { Conflict } from '../errors.ts';
 import { isUniqueViolation } from '../db/connect.ts';
-import { decodePageToken, encodePageToken, fromJson, nowIso, toJson } from './rows.ts';
+import { BY_ID, BY_NAME, fromJson, keysetPage, nowIso, toJson } from './rows.ts';
 
 /**
  * The definitions users build runs from: models (Model Store), datasets and workflows are versioned
@@ -155,16 +155,9 @@ export class CatalogStore {
     filter: { name?: string; limit: number; pageToken?: string },
     map: (row: Row) => T,
   ): Promise<Page<T>> {
-    const after = decodePageToken(filter.pageToken, ['int']);
-    const query = this.db(table).select('*').orderBy([{ column: 'id', order: 'asc' }]).limit(filter.limit + 1);
+    const query = this.db(table).select('*');
     if (filter.name) query.where({ name: filter.name });
-    if (after) query.where('id', '>', after[0]);
-    const rows = (await query) as Array<Row & { id: number }>;
-    const page = rows.slice(0, filter.limit);
-    return {
-      items: page.map(map),
-      nextPageToken: rows.length > filter.limit ? encodePageToken([page[page.length - 1].id]) : null,
-    };
+    return keysetPage<Row & { id: number }, T>(query, BY_ID, filter, (rows) => rows.map(map), (row) => [row.id]);
   }
 
   async createModel(m: Omit<Model, 'version' | 'createdAt'>): Promise<Model> {
@@ -250,15 +243,7 @@ export class CatalogStore {
   }
 
   async listFeatures(filter: { limit: number; pageToken?: string }): Promise<Page<Feature>> {
-    const after = decodePageToken(filter.pageToken, ['text']);
-    const query = this.db('features').orderBy('name').limit(filter.limit + 1);
-    if (after) query.where('name', '>', after[0]);
-    const rows = (await query) as FeatureRow[];
-    const page = rows.slice(0, filter.limit);
-    return {
-      items: page.map(featureFromRow),
-      nextPageToken: rows.length > filter.limit ? encodePageToken([page[page.length - 1].name]) : null,
-    };
+    return keysetPage<FeatureRow, Feature>(this.db('features'), BY_NAME, filter, (rows) => rows.map(featureFromRow), (row) => [row.name]);
   }
 
   async deleteFeature(name: string): Promise<boolean> {

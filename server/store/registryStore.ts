@@ -1,8 +1,10 @@
 import type { Knex } from 'knex';
-import type { ModelVersion, Page, RegisteredModel, RegistryChange, RegistryChangeKind } from '../domain.ts';
+import type { ModelVersion, Page, RegisteredModel, RegistryChange, RegistryChangeKind } from '../domain/index.ts';
 import { Conflict } from '../errors.ts';
 import { dialectOf, isUniqueViolation } from '../db/connect.ts';
-import { decodePageToken, encodePageToken, fromJson, nowIso, toJson } from './rows.ts';
+import { BY_NAME, fromJson, keysetPage, nowIso, toJson, type KeysetColumn } from './rows.ts';
+
+const NEWEST_CHANGE_FIRST: readonly KeysetColumn[] = [{ column: 'c.id', order: 'desc', kind: 'int' }];
 
 interface ModelRow {
   id: number;
@@ -123,15 +125,7 @@ export class RegistryStore {
   }
 
   async listModels(filter: { limit: number; pageToken?: string }): Promise<Page<RegisteredModel>> {
-    const after = decodePageToken(filter.pageToken, ['text']);
-    const query = this.db('registered_models').orderBy('name').limit(filter.limit + 1);
-    if (after) query.where('name', '>', after[0]);
-    const rows = (await query) as ModelRow[];
-    const page = rows.slice(0, filter.limit);
-    return {
-      items: page.map(modelFromRow),
-      nextPageToken: rows.length > filter.limit ? encodePageToken([page[page.length - 1].name]) : null,
-    };
+    return keysetPage<ModelRow, RegisteredModel>(this.db('registered_models'), BY_NAME, filter, (rows) => rows.map(modelFromRow), (row) => [row.name]);
   }
 
   private versionQuery() {
@@ -171,16 +165,9 @@ export class RegistryStore {
   }
 
   async listVersions(filter: { name: string; runId?: string; limit: number; pageToken?: string }): Promise<Page<ModelVersion>> {
-    const after = decodePageToken(filter.pageToken, ['int']);
-    const query = this.versionQuery().where({ 'm.name': filter.name }).orderBy('v.version', 'desc').limit(filter.limit + 1);
+    const query = this.versionQuery().where({ 'm.name': filter.name });
     if (filter.runId) query.where({ 'v.run_id': filter.runId });
-    if (after) query.where('v.version', '<', after[0]);
-    const rows = (await query) as VersionRow[];
-    const page = rows.slice(0, filter.limit);
-    return {
-      items: await this.withAliases(page),
-      nextPageToken: rows.length > filter.limit ? encodePageToken([page[page.length - 1].version]) : null,
-    };
+    return keysetPage<VersionRow, ModelVersion>(query, [{ column: 'v.version', order: 'desc', kind: 'int' }], filter, (rows) => this.withAliases(rows), (_row, item) => [item.version]);
   }
 
   /**
@@ -312,16 +299,8 @@ export class RegistryStore {
 
   /** Moves of one alias, newest first. */
   async aliasHistory(filter: { modelId: number; alias: string; limit: number; pageToken?: string }): Promise<Page<RegistryChange>> {
-    const before = decodePageToken(filter.pageToken, ['int']);
-    const query = this.changeQuery()
-      .where({ 'c.model_id': filter.modelId, 'c.alias': filter.alias })
-      .whereIn('c.kind', ['alias_moved', 'alias_removed'])
-      .orderBy('c.id', 'desc')
-      .limit(filter.limit + 1);
-    if (before) query.where('c.id', '<', before[0]);
-    const rows = (await query) as ChangeRow[];
-    const page = rows.slice(0, filter.limit);
-    return { items: page.map(changeFromRow), nextPageToken: rows.length > filter.limit ? encodePageToken([page[page.length - 1].id]) : null };
+    const query = this.changeQuery().where({ 'c.model_id': filter.modelId, 'c.alias': filter.alias }).whereIn('c.kind', ['alias_moved', 'alias_removed']);
+    return keysetPage<ChangeRow, RegistryChange>(query, NEWEST_CHANGE_FIRST, filter, (rows) => rows.map(changeFromRow), (_row, change) => [change.id]);
   }
 
   /** Changes after a cursor, oldest first: one index range scan, bounded by `limit`. */

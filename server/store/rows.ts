@@ -1,3 +1,5 @@
+import type { Knex } from 'knex';
+import type { Page } from '../domain/index.ts';
 import { InputError } from '../errors.ts';
 
 /** Row helpers shared by the stores: JSON text columns, numbers from bigint columns, page tokens. */
@@ -46,4 +48,45 @@ export function decodePageToken<const S extends readonly PageKeyPart[]>(token: s
   }
   if (Array.isArray(key) && key.length === shape.length && shape.every((part, i) => fitsPart(key[i], part))) return key as PageKey<S>;
   throw new InputError('pageToken is not a token returned by this list; start again without it', 'pageToken');
+}
+
+/** One column of a list's order: its name in the query, its direction, and what it holds. */
+export interface KeysetColumn {
+  column: string;
+  order: 'asc' | 'desc';
+  kind: PageKeyPart;
+}
+
+export const BY_NAME: readonly KeysetColumn[] = [{ column: 'name', order: 'asc', kind: 'text' }];
+export const BY_ID: readonly KeysetColumn[] = [{ column: 'id', order: 'asc', kind: 'int' }];
+
+/**
+ * One page of a list ordered by `columns` (the last one unique), from where `pageToken` left off:
+ * orders and limits the query, adds the keyset condition (a row after the token's position in
+ * that order), and issues the next token from the last row when more rows follow. `cursor` reads
+ * the last row's position, in the columns' order.
+ */
+export async function keysetPage<Row, T>(
+  query: Knex.QueryBuilder,
+  columns: readonly KeysetColumn[],
+  page: { limit: number; pageToken?: string },
+  map: (rows: Row[]) => T[] | Promise<T[]>,
+  cursor: (row: Row, item: T) => unknown[],
+): Promise<Page<T>> {
+  const after = decodePageToken(page.pageToken, columns.map((c) => c.kind)) as unknown[] | undefined;
+  query.orderBy(columns.map(({ column, order }) => ({ column, order }))).limit(page.limit + 1);
+  if (after) query.where((q) => afterPosition(q, columns, after));
+  const rows = (await query) as Row[];
+  const kept = rows.slice(0, page.limit);
+  const items = await map(kept);
+  const more = rows.length > page.limit;
+  return { items, nextPageToken: more ? encodePageToken(cursor(kept[kept.length - 1], items[items.length - 1])) : null };
+}
+
+/** (c1, c2, ...) after (v1, v2, ...) in the columns' order: c1 past v1, or c1 = v1 and the rest after. */
+function afterPosition(q: Knex.QueryBuilder, columns: readonly KeysetColumn[], values: unknown[]): void {
+  const [first, ...rest] = columns;
+  const past = first.order === 'asc' ? '>' : '<';
+  q.where(first.column, past, values[0] as Knex.Value);
+  if (rest.length) q.orWhere((q2) => q2.where(first.column, '=', values[0] as Knex.Value).andWhere((q3) => afterPosition(q3, rest, values.slice(1))));
 }

@@ -1,8 +1,9 @@
 import type { Knex } from 'knex';
-import type { Artifact, BackendName, Metric, Page, ResolvedRunSpec, Run, RunEvent, RunState, Trigger } from '../domain.ts';
+import type { Artifact, BackendName, Metric, Page, ResolvedRunSpec, Run, RunEvent, RunState, Transition, Trigger } from '../domain/index.ts';
+import { IN_FLIGHT, isTerminal, keepsReason, Transitions } from '../domain/index.ts';
 import { StateConflict } from '../errors.ts';
 import { dialectOf, isUniqueViolation } from '../db/connect.ts';
-import { decodePageToken, encodePageToken, fromJson, nowIso, toJson, toNumber } from './rows.ts';
+import { fromJson, keysetPage, nowIso, toJson, toNumber, type KeysetColumn } from './rows.ts';
 
 interface RunRow {
   id: string;
@@ -130,7 +131,10 @@ export interface RunFilter {
   pageToken?: string;
 }
 
-const TERMINAL: readonly RunState[] = ['succeeded', 'failed', 'cancelled'];
+const NEWEST_FIRST: readonly KeysetColumn[] = [
+  { column: 'created_at', order: 'desc', kind: 'text' },
+  { column: 'id', order: 'desc', kind: 'text' },
+];
 
 export class RunStore {
   private readonly isPostgres: boolean;
@@ -180,57 +184,41 @@ export class RunStore {
   }
 
   async list(filter: RunFilter): Promise<Page<Run>> {
-    const after = decodePageToken(filter.pageToken, ['text', 'text']);
-    const query = this.db('runs')
-      .orderBy([
-        { column: 'created_at', order: 'desc' },
-        { column: 'id', order: 'desc' },
-      ])
-      .limit(filter.limit + 1);
+    const query = this.db('runs');
     if (filter.state) query.where({ state: filter.state });
     if (filter.workflow) query.where({ workflow_name: filter.workflow });
     if (filter.trigger) query.where({ trigger: filter.trigger });
     if (filter.dagId) query.where({ dag_id: filter.dagId });
     if (filter.idempotencyKey) query.where({ idempotency_key: filter.idempotencyKey });
-    if (after) {
-      const [createdAt, id] = after;
-      query.where((q) => q.where('created_at', '<', createdAt).orWhere((q2) => q2.where('created_at', '=', createdAt).andWhere('id', '<', id)));
-    }
-    const rows = (await query) as RunRow[];
-    const page = rows.slice(0, filter.limit);
-    const last = page[page.length - 1];
-    return {
-      items: page.map(runFromRow),
-      nextPageToken: rows.length > filter.limit ? encodePageToken([last.created_at, last.id]) : null,
-    };
+    return keysetPage<RunRow, Run>(query, NEWEST_FIRST, filter, (rows) => rows.map(runFromRow), (row) => [row.created_at, row.id]);
   }
 
   /**
-   * Moves a run from one of `from` to `to` with one conditional UPDATE and records the event in
-   * the same transaction. Zero rows changed means another actor moved it first: a StateConflict
-   * naming the state it is really in, never a silent overwrite.
+   * Makes one lifecycle move (domain/lifecycle.ts) with one conditional UPDATE and records the
+   * event in the same transaction. Zero rows changed means another actor moved it first: a
+   * StateConflict naming the state it is really in, never a silent overwrite.
    */
-  async transition(id: string, from: readonly RunState[], to: RunState, reason: string | null, patch: TransitionPatch = {}): Promise<Run> {
+  async transition(id: string, move: Transition, reason: string | null, patch: TransitionPatch = {}): Promise<Run> {
     const now = nowIso();
     const changed = await this.db.transaction(async (trx) => {
       // Lock the row on PostgreSQL so the event records the state the update really replaced.
       const read = trx('runs').where({ id }).select('state').first();
       if (this.isPostgres) read.forUpdate();
       const actual = (await read) as { state: RunState } | undefined;
-      const update: Record<string, unknown> = { state: to, updated_at: now };
-      if (reason !== null && (TERMINAL.includes(to) || to === 'cancelling')) update.reason = reason;
-      if (TERMINAL.includes(to)) {
+      const update: Record<string, unknown> = { state: move.to, updated_at: now };
+      if (reason !== null && keepsReason(move)) update.reason = reason;
+      if (isTerminal(move.to)) {
         update.finished_at = now;
         update.lease_owner = null;
         update.lease_expires_at = null;
       }
       Object.assign(update, patchColumns(patch));
-      const count = await trx('runs').where({ id }).whereIn('state', from as RunState[]).update(update);
+      const count = await trx('runs').where({ id }).whereIn('state', move.from as RunState[]).update(update);
       if (count === 0) return { ok: false as const, actual: actual?.state };
-      await trx('run_events').insert({ run_id: id, from_state: actual?.state ?? null, to_state: to, reason, at: now });
+      await trx('run_events').insert({ run_id: id, from_state: actual?.state ?? null, to_state: move.to, reason, at: now });
       return { ok: true as const };
     });
-    if (!changed.ok) throw new StateConflict(id, from, changed.actual);
+    if (!changed.ok) throw new StateConflict(id, move.from, changed.actual);
     return (await this.get(id))!;
   }
 
@@ -274,19 +262,21 @@ export class RunStore {
    */
   async claimQueued(owner: string, leaseExpiresAt: string, limit: number, backends?: readonly BackendName[]): Promise<Run[]> {
     if (limit <= 0) return [];
+    const claimed = Transitions.claimed;
     const now = nowIso();
     const claimedIds = await this.db.transaction(async (trx) => {
-      const candidates = trx('runs').where({ state: 'queued' }).orderBy('created_at').limit(limit).select('id');
+      const candidates = trx('runs').whereIn('state', claimed.from as RunState[]).orderBy('created_at').limit(limit).select('id');
       if (backends) candidates.whereIn('backend', backends as BackendName[]);
       if (this.isPostgres) candidates.forUpdate().skipLocked();
       const ids = ((await candidates) as Array<{ id: string }>).map((r) => r.id);
       const won: string[] = [];
       for (const id of ids) {
         const count = await trx('runs')
-          .where({ id, state: 'queued' })
-          .update({ state: 'launching', lease_owner: owner, lease_expires_at: leaseExpiresAt, updated_at: now });
+          .where({ id })
+          .whereIn('state', claimed.from as RunState[])
+          .update({ state: claimed.to, lease_owner: owner, lease_expires_at: leaseExpiresAt, updated_at: now });
         if (count === 1) {
-          await trx('run_events').insert({ run_id: id, from_state: 'queued', to_state: 'launching', reason: `claimed by ${owner}`, at: now });
+          await trx('run_events').insert({ run_id: id, from_state: claimed.from[0], to_state: claimed.to, reason: `claimed by ${owner}`, at: now });
           won.push(id);
         }
       }
@@ -304,7 +294,7 @@ export class RunStore {
     let after: { createdAt: string; id: string } | undefined;
     for (;;) {
       const query = this.db('runs')
-        .whereIn('state', ['launching', 'running', 'cancelling'])
+        .whereIn('state', IN_FLIGHT as RunState[])
         .orderBy([{ column: 'created_at' }, { column: 'id' }])
         .limit(pageSize);
       if (after) {
@@ -326,7 +316,7 @@ export class RunStore {
    * running runs past their deadline. Each part is a small indexed read.
    */
   async needingAttention(options: { runIds: string[]; polledBackends: readonly BackendName[]; now: string }): Promise<Run[]> {
-    const inFlight = ['launching', 'running', 'cancelling'];
+    const inFlight = IN_FLIGHT as RunState[];
     const parts: Array<Promise<RunRow[]>> = [
       this.db('runs').whereIn('state', ['launching', 'cancelling']),
       this.db('runs').where({ state: 'running' }).where('deadline_at', '<', options.now),

@@ -1,56 +1,11 @@
 import type { Knex } from 'knex';
-import type { Page, RunState } from '../domain.ts';
-import { ACTIVE_STATES } from '../domain.ts';
+import type { CatchUpPolicy, FiringKind, FiringOutcome, OverlapPolicy, Page, RunState, Schedule, ScheduleDefinition, ScheduleFiring } from '../domain/index.ts';
+import { ACTIVE } from '../domain/index.ts';
 import { Conflict } from '../errors.ts';
 import { isUniqueViolation } from '../db/connect.ts';
-import { decodePageToken, encodePageToken, fromJson, nowIso, toJson, toNumber } from './rows.ts';
+import { BY_NAME, fromJson, keysetPage, nowIso, toJson, toNumber } from './rows.ts';
 
-export type OverlapPolicy = 'skip' | 'allow' | 'cancel_previous';
-export type CatchUpPolicy = 'skip' | 'run_once';
-/** scheduled: a live cron tick; catch_up: the one firing for fire times missed while nothing could fire; manual: "trigger now". */
-export type FiringKind = 'scheduled' | 'catch_up' | 'manual';
-export type FiringOutcome = 'pending' | 'submitted' | 'skipped' | 'failed';
-
-export interface Schedule {
-  id: string;
-  name: string;
-  description: string;
-  cron: string;
-  timezone: string;
-  workflow: string;
-  overrides: Record<string, unknown>;
-  enabled: boolean;
-  overlapPolicy: OverlapPolicy;
-  catchUpPolicy: CatchUpPolicy;
-  maxConcurrentRuns: number | null;
-  lastFiredAt: string | null;
-  enabledAt: string | null;
-  firstEnabledAt: string | null;
-  version: number;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export type ScheduleDefinition = Pick<
-  Schedule,
-  'name' | 'description' | 'cron' | 'timezone' | 'workflow' | 'overrides' | 'enabled' | 'overlapPolicy' | 'catchUpPolicy' | 'maxConcurrentRuns'
->;
-
-export interface ScheduleFiring {
-  id: number;
-  scheduleId: string;
-  scheduledAt: string;
-  kind: FiringKind;
-  outcome: FiringOutcome;
-  reason: string | null;
-  runId: string | null;
-  /** The state of the run the firing created, read with the firing. */
-  runState: RunState | null;
-  claimedBy: string;
-  claimedAt: string;
-  createdAt: string;
-  resolvedAt: string | null;
-}
+export type { CatchUpPolicy, FiringKind, FiringOutcome, OverlapPolicy, Schedule, ScheduleDefinition, ScheduleFiring } from '../domain/index.ts';
 
 interface ScheduleRow {
   id: string;
@@ -188,16 +143,9 @@ export class ScheduleStore {
   }
 
   async list(filter: { enabled?: boolean; limit: number; pageToken?: string }): Promise<Page<Schedule>> {
-    const after = decodePageToken(filter.pageToken, ['text']);
-    const query = this.db('schedules').orderBy('name').limit(filter.limit + 1);
+    const query = this.db('schedules');
     if (filter.enabled !== undefined) query.where({ enabled: filter.enabled });
-    if (after) query.where('name', '>', after[0]);
-    const rows = (await query) as ScheduleRow[];
-    const page = rows.slice(0, filter.limit);
-    return {
-      items: page.map(scheduleFromRow),
-      nextPageToken: rows.length > filter.limit ? encodePageToken([page[page.length - 1].name]) : null,
-    };
+    return keysetPage<ScheduleRow, Schedule>(query, BY_NAME, filter, (rows) => rows.map(scheduleFromRow), (row) => [row.name]);
   }
 
   /** Every schedule, for the scheduler to (re)build its timers from. */
@@ -326,24 +274,12 @@ export class ScheduleStore {
 
   /** Firing history, newest scheduled time first. */
   async firings(scheduleId: string, page: { limit: number; pageToken?: string }): Promise<Page<ScheduleFiring>> {
-    const after = decodePageToken(page.pageToken, ['text', 'int']);
-    const query = this.db('schedule_firings as f')
-      .leftJoin('runs as r', 'r.id', 'f.run_id')
-      .where('f.schedule_id', scheduleId)
-      .orderBy([
-        { column: 'f.scheduled_at', order: 'desc' },
-        { column: 'f.id', order: 'desc' },
-      ])
-      .limit(page.limit + 1)
-      .select(FIRING_COLUMNS);
-    if (after) {
-      const [scheduledAt, id] = after;
-      query.where((q) => q.where('f.scheduled_at', '<', scheduledAt).orWhere((q2) => q2.where('f.scheduled_at', '=', scheduledAt).andWhere('f.id', '<', id)));
-    }
-    const rows = (await query) as FiringRow[];
-    const items = rows.slice(0, page.limit).map(firingFromRow);
-    const last = items[items.length - 1];
-    return { items, nextPageToken: rows.length > page.limit ? encodePageToken([last.scheduledAt, last.id]) : null };
+    const query = this.db('schedule_firings as f').leftJoin('runs as r', 'r.id', 'f.run_id').where('f.schedule_id', scheduleId).select(FIRING_COLUMNS);
+    const order = [
+      { column: 'f.scheduled_at', order: 'desc', kind: 'text' },
+      { column: 'f.id', order: 'desc', kind: 'int' },
+    ] as const;
+    return keysetPage<FiringRow, ScheduleFiring>(query, order, page, (rows) => rows.map(firingFromRow), (_row, item) => [item.scheduledAt, item.id]);
   }
 
   /**
@@ -355,7 +291,7 @@ export class ScheduleStore {
     // Both queries start from small sets (active runs; pending firings), not the whole history.
     const withActiveRuns = (await this.db('runs as r')
       .join('schedule_firings as f', 'f.run_id', 'r.id')
-      .whereIn('r.state', ACTIVE_STATES as RunState[])
+      .whereIn('r.state', ACTIVE as RunState[])
       .where('f.schedule_id', scheduleId)
       .whereNot('f.id', self.id)
       .select(FIRING_COLUMNS)) as FiringRow[];

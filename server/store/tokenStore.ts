@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { ApiToken, Role } from '../domain.ts';
+import type { ApiToken, Role } from '../domain/index.ts';
 import { nowIso } from './rows.ts';
 
 interface TokenRow {

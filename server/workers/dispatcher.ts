@@ -1,4 +1,4 @@
-import type { BackendName } from '../domain.ts';
+import type { BackendName } from '../domain/index.ts';
 import type { Logger } from '../logger.ts';
 import type { RunStore } from '../store/runStore.ts';
 import type { Launcher } from './launcher.ts';

@@ -1,4 +1,4 @@
-import type { Run } from '../domain.ts';
+import type { Run } from '../domain/index.ts';
 import { LeaseLost } from '../executors/types.ts';
 import type { Logger } from '../logger.ts';
 import type { RunStore } from '../store/runStore.ts';

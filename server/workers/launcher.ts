@@ -1,4 +1,5 @@
-import type { Run } from '../domain.ts';
+import type { Run } from '../domain/index.ts';
+import { Transitions } from '../domain/index.ts';
 import { StateConflict } from '../errors.ts';
 import type { ExecutorRegistry } from '../executors/registry.ts';
 import type { Logger } from '../logger.ts';
@@ -37,14 +38,14 @@ export class Launcher {
       if (error instanceof BackendUnreachable) return this.deferLaunch(run, error);
       const message = error instanceof Error ? error.message : String(error);
       log.warn({ err: error }, 'launch failed');
-      await this.runs.transition(run.id, ['launching'], 'failed', `launch failed: ${message}`).catch((e) => this.ignoreConflict(e));
+      await this.runs.transition(run.id, Transitions.launchFailed, `launch failed: ${message}`).catch((e) => this.ignoreConflict(e));
       return;
     } finally {
       lease.stop();
     }
     const now = new Date();
     try {
-      await this.runs.transition(run.id, ['launching'], 'running', `started on ${run.backend}`, {
+      await this.runs.transition(run.id, Transitions.started, `started on ${run.backend}`, {
         backendRef: ref,
         leaseOwner: null,
         leaseExpiresAt: null,
@@ -55,7 +56,7 @@ export class Launcher {
     } catch (error) {
       if (!(error instanceof StateConflict)) throw error;
       // Cancelled while launching: keep the reference so the reconciler can stop what started.
-      if (await this.runs.patchWhileIn(run.id, ['cancelling'], { backendRef: ref })) {
+      if (await this.runs.patchWhileIn(run.id, [Transitions.cancelled.from[0]], { backendRef: ref })) {
         await this.executors.get(run.backend).cancel({ ...run, backendRef: ref }).catch(() => undefined);
         return;
       }
@@ -79,11 +80,11 @@ export class Launcher {
     const elapsed = (Date.now() - Date.parse(since)) / 1000;
     if (elapsed >= error.graceSeconds) {
       const reason = `launch failed: ${unreachableReason(error.target, elapsed, error.lastError)}`;
-      await this.runs.transition(run.id, ['launching'], 'failed', reason).catch((e) => this.ignoreConflict(e));
+      await this.runs.transition(run.id, Transitions.launchFailed, reason).catch((e) => this.ignoreConflict(e));
       return;
     }
     this.logger.warn({ runId: run.id, backend: run.backend, since }, `launch deferred: ${error.message}`);
-    await this.runs.patchWhileIn(run.id, ['launching'], { backendRef: { unreachableSince: since } });
+    await this.runs.patchWhileIn(run.id, Transitions.started.from, { backendRef: { unreachableSince: since } });
   }
 
   private ignoreConflict(error: unknown): void {

@@ -1,4 +1,5 @@
-import type { BackendName, Run } from '../domain.ts';
+import type { BackendName, Run } from '../domain/index.ts';
+import { Transitions } from '../domain/index.ts';
 import { GriffinError, StateConflict } from '../errors.ts';
 import type { ExecutorRegistry } from '../executors/registry.ts';
 import { readLogTail } from '../executors/logs.ts';
@@ -81,7 +82,7 @@ export class Reconciler {
       return;
     }
     if (!this.executors.has(run.backend)) {
-      await this.runs.transition(run.id, [run.state], 'failed', `the ${run.backend} backend is not configured on this server any more`);
+      await this.runs.transition(run.id, Transitions.backendGone, `the ${run.backend} backend is not configured on this server any more`);
       return;
     }
     const executor = this.executors.get(run.backend);
@@ -96,7 +97,7 @@ export class Reconciler {
         await executor.cancel(run, { force: now - requested > CANCEL_FORCE_AFTER_MS });
         return;
       }
-      await this.runs.transition(run.id, ['cancelling'], 'cancelled', run.reason ?? 'cancelled');
+      await this.runs.transition(run.id, Transitions.cancelled, run.reason ?? 'cancelled');
       return;
     }
 
@@ -108,17 +109,17 @@ export class Reconciler {
           this.markChanged(run.id);
           throw error;
         });
-        await this.runs.transition(run.id, ['running'], 'succeeded', outcome);
+        await this.runs.transition(run.id, Transitions.succeeded, outcome);
         return;
       }
       case 'failed':
       case 'lost':
-        await this.runs.transition(run.id, ['running'], 'failed', withCause(status.reason ?? 'the backend reported a failure', await this.causeInLog(run, executor)));
+        await this.runs.transition(run.id, Transitions.failed, withCause(status.reason ?? 'the backend reported a failure', await this.causeInLog(run, executor)));
         return;
       default:
         if (run.deadlineAt && Date.parse(run.deadlineAt) < now) {
           await executor.cancel(run, { force: true }).catch(() => undefined);
-          await this.runs.transition(run.id, ['running'], 'failed', `timed out: still running after the ${run.spec.timeoutSeconds} s timeout`);
+          await this.runs.transition(run.id, Transitions.timedOut, `timed out: still running after the ${run.spec.timeoutSeconds} s timeout`);
         }
     }
   }

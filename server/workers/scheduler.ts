@@ -2,7 +2,7 @@ import nodeCron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from '../logger.ts';
 import type { Schedule, ScheduleStore } from '../store/scheduleStore.ts';
 import type { ScheduleService } from '../services/scheduleService.ts';
-import { floorToSecond } from '../services/cron.ts';
+import { floorToSecond } from '../domain/cron.ts';
 import { WorkerLoop } from './loop.ts';
 
 export interface SchedulerOptions {

@@ -6,7 +6,7 @@ import { BatchV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../server/config.ts';
-import type { Run } from '../../server/domain.ts';
+import type { Run } from '../../server/domain/index.ts';
 import { KubeClient } from '../../server/executors/kubeClient.ts';
 import { KubernetesExecutor } from '../../server/executors/kubernetes.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';

@@ -1,7 +1,7 @@
-import { afterAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, supportedDatabases, type TestDatabase } from '../helpers/databases.ts';
-import { startServiceProcess, type ServiceProcess } from '../helpers/process.ts';
-import { accepted, submit, type Outcome } from '../helpers/faults.ts';
+import { describe, expect, it } from 'vitest';
+import { supportedDatabases } from '../helpers/databases.ts';
+import { startServiceProcess } from '../helpers/process.ts';
+import { accepted, burstWithKill, databaseEnv, submit, useProcessSuite, type Outcome } from '../helpers/faults.ts';
 
 const BURST = 80;
 const KILL_AFTER_ACCEPTED = 10;
@@ -13,32 +13,16 @@ const KILL_AFTER_ACCEPTED = 10;
  * in flight across a kill).
  */
 describe.each(supportedDatabases())('service killed during a burst of submissions on %s', (dbId) => {
-  let t: TestDatabase;
-  const started: ServiceProcess[] = [];
-  afterAll(async () => {
-    for (const s of started) await s.stop('SIGKILL');
-    await t?.destroy();
-  });
+  const { started, database } = useProcessSuite();
 
   it('loses no accepted run and duplicates none; every key maps to one run', { timeout: 180_000 }, async () => {
-    t = await createTestDatabase(dbId);
-    const env = { GRIFFIN_DATA_DIR: t.dataDir, GRIFFIN_WORKERS: 'false', ...(t.url ? { GRIFFIN_DATABASE_URL: t.url } : {}) };
+    const t = await database(dbId);
+    const env = { ...databaseEnv(t), GRIFFIN_WORKERS: 'false' };
     const first = await startServiceProcess(env);
     started.push(first);
 
-    const outcomes: Outcome[] = [];
-    let killed = false;
     const keys = Array.from({ length: BURST }, (_, i) => `burst-${dbId}-${i}`);
-    await Promise.all(
-      keys.map(async (key) => {
-        const o = await submit(first.baseUrl, key);
-        outcomes.push(o);
-        if (!killed && outcomes.filter(accepted).length >= KILL_AFTER_ACCEPTED) {
-          killed = true;
-          first.child.kill('SIGKILL');
-        }
-      }),
-    );
+    const { outcomes, killed } = await burstWithKill(first, keys, (key) => submit(first.baseUrl, key), accepted, KILL_AFTER_ACCEPTED);
     expect(killed).toBe(true);
     const firstAccepted = outcomes.filter(accepted);
     const unanswered = outcomes.filter((o) => !accepted(o));

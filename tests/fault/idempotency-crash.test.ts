@@ -1,6 +1,7 @@
-import { afterAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, supportedDatabases, type TestDatabase } from '../helpers/databases.ts';
-import { startServiceProcess, type ServiceProcess } from '../helpers/process.ts';
+import { describe, expect, it } from 'vitest';
+import { supportedDatabases } from '../helpers/databases.ts';
+import { burstWithKill, databaseEnv, useProcessSuite } from '../helpers/faults.ts';
+import { startServiceProcess } from '../helpers/process.ts';
 import { ADMIN_TOKEN } from '../helpers/service.ts';
 
 // Sized so the burst drains in a few seconds on a loaded 2-core machine: with 300 requests behind one
@@ -42,37 +43,16 @@ const answered = (a: Answer): boolean => typeof a.status === 'number' && a.statu
  * held in flight must be free once its lease has run out, so every client retry gets an answer.
  */
 describe.each(supportedDatabases())('service killed during a burst of keyed registrations on %s', (dbId) => {
-  let t: TestDatabase;
-  const started: ServiceProcess[] = [];
-  afterAll(async () => {
-    for (const s of started) await s.stop('SIGKILL');
-    await t?.destroy();
-  });
+  const { started, database } = useProcessSuite();
 
   it('leaves no key "still being processed" once the dead owner\'s lease is over, and never runs an answered key again', { timeout: 180_000 }, async () => {
-    t = await createTestDatabase(dbId);
-    const env = {
-      GRIFFIN_DATA_DIR: t.dataDir,
-      GRIFFIN_WORKERS: 'false',
-      GRIFFIN_IDEMPOTENCY_LEASE_SECONDS: String(LEASE_SECONDS),
-      ...(t.url ? { GRIFFIN_DATABASE_URL: t.url } : {}),
-    };
+    const t = await database(dbId);
+    const env = { ...databaseEnv(t), GRIFFIN_WORKERS: 'false', GRIFFIN_IDEMPOTENCY_LEASE_SECONDS: String(LEASE_SECONDS) };
     const first = await startServiceProcess(env);
     started.push(first);
 
-    const answers: Answer[] = [];
-    let killed = false;
     const keys = Array.from({ length: BURST }, (_, i) => `crash-${dbId}-${i}`);
-    await Promise.all(
-      keys.map(async (key) => {
-        const a = await register(first.baseUrl, key);
-        answers.push(a);
-        if (!killed && answers.filter(answered).length >= KILL_AFTER_ANSWERED) {
-          killed = true;
-          first.child.kill('SIGKILL');
-        }
-      }),
-    );
+    const { outcomes: answers, killed } = await burstWithKill(first, keys, (key) => register(first.baseUrl, key), answered, KILL_AFTER_ANSWERED);
     expect(killed, JSON.stringify(answers.filter((a) => !answered(a)).slice(0, 3))).toBe(true);
     const unanswered = answers.filter((a) => !answered(a));
     expect(unanswered.length).toBeGreaterThan(0);

@@ -2,8 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, supportedDatabases, type TestDatabase } from '../helpers/databases.ts';
 import { startTestService, type TestService } from '../helpers/service.ts';
-import { startServiceProcess, type ServiceProcess } from '../helpers/process.ts';
+import { startServiceProcess } from '../helpers/process.ts';
 import { defineModel, groupPids, makeCodeRoot, makeWorkRoot } from '../helpers/localRuns.ts';
+import { databaseEnv, useProcessSuite } from '../helpers/faults.ts';
 
 /**
  * Process truth for the local executor: a run is over only when its process group is gone, and
@@ -113,24 +114,18 @@ describe('local process groups', () => {
 });
 
 describe.each(supportedDatabases())('GRIFFIN_MAX_LOCAL_RUNS across two service processes on one data dir (%s)', (dbId) => {
-  let t: TestDatabase;
-  const services: ServiceProcess[] = [];
-  afterAll(async () => {
-    for (const s of services) await s.stop('SIGKILL');
-    await t?.destroy();
-  });
+  const { started: services, database } = useProcessSuite();
 
   it('never more than 2 training processes at once on the host, also when a wrapper shell dies', { timeout: 120_000 }, async () => {
-    t = await createTestDatabase(dbId);
+    const t = await database(dbId);
     const env = {
-      GRIFFIN_DATA_DIR: t.dataDir,
+      ...databaseEnv(t),
       GRIFFIN_CODE_ROOT: code.root,
       GRIFFIN_LOCAL_WORK_DIR: work.dir,
       GRIFFIN_LOAD_EXAMPLES: 'false',
       GRIFFIN_MAX_LOCAL_RUNS: '2',
       GRIFFIN_DISPATCH_INTERVAL_MS: '50',
       GRIFFIN_LOG_LEVEL: 'warn',
-      ...(t.url ? { GRIFFIN_DATABASE_URL: t.url } : {}),
     };
     services.push(await startServiceProcess(env));
     services.push(await startServiceProcess(env));

@@ -4,6 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { PROJECT_ROOT } from '../../server/config.ts';
+import { afterAll } from 'vitest';
+import { createTestDatabase, type DatabaseId, type TestDatabase } from './databases.ts';
+import type { ServiceProcess } from './process.ts';
 import { ADMIN_TOKEN, freePort } from './service.ts';
 
 const run = promisify(execFile);
@@ -70,3 +73,46 @@ export async function submit(baseUrl: string, key: string, timeoutMs = 15_000): 
 }
 
 export const accepted = (o: Outcome): boolean => typeof o.status === 'number' && o.status >= 200 && o.status < 300;
+
+/** The environment that points a service process at a test database (and its data directory). */
+export const databaseEnv = (t: TestDatabase): Record<string, string> => ({ GRIFFIN_DATA_DIR: t.dataDir, ...(t.url ? { GRIFFIN_DATABASE_URL: t.url } : {}) });
+
+/**
+ * The service processes a describe block starts and the database they share: every process is
+ * SIGKILLed and the database dropped after the block's tests, whatever state a test left them in.
+ */
+export function useProcessSuite(): { started: ServiceProcess[]; database(id: DatabaseId): Promise<TestDatabase> } {
+  const started: ServiceProcess[] = [];
+  let t: TestDatabase | undefined;
+  afterAll(async () => {
+    for (const s of started) await s.stop('SIGKILL');
+    await t?.destroy();
+  });
+  return {
+    started,
+    async database(id) {
+      t = await createTestDatabase(id);
+      return t;
+    },
+  };
+}
+
+/**
+ * Sends one request per key, all at once, and SIGKILLs `victim` as soon as `killAfter` answers
+ * pass `counts`: a crash in the middle of a burst. Returns every outcome, and whether it killed.
+ */
+export async function burstWithKill<O>(victim: ServiceProcess, keys: string[], send: (key: string) => Promise<O>, counts: (o: O) => boolean, killAfter: number): Promise<{ outcomes: O[]; killed: boolean }> {
+  const outcomes: O[] = [];
+  let killed = false;
+  await Promise.all(
+    keys.map(async (key) => {
+      const o = await send(key);
+      outcomes.push(o);
+      if (!killed && outcomes.filter(counts).length >= killAfter) {
+        killed = true;
+        victim.child.kill('SIGKILL');
+      }
+    }),
+  );
+  return { outcomes, killed };
+}

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { Server } from 'node:http';
+import http, { type Server } from 'node:http';
 import supertest from 'supertest';
 import type { Knex } from 'knex';
 import { loadConfig, PROJECT_ROOT } from '../../server/config.ts';
@@ -8,7 +8,10 @@ import { wire, type Wired } from '../../server/wire.ts';
 import { createApp } from '../../server/app.ts';
 import { seedCatalog } from '../../server/services/seed.ts';
 import type { Express } from 'express';
+import { afterAll, beforeAll } from 'vitest';
+import { createTestDatabase, type DatabaseId, type TestDatabase } from './databases.ts';
 import { freePort } from './ports.ts';
+import { responseContract, type ResponseContract } from './responseContract.ts';
 
 export const ADMIN_TOKEN = 'gft_test_admin_token_0123456789';
 
@@ -16,7 +19,9 @@ export interface TestService {
   wired: Wired;
   /** The service listens here for real, so training processes can report back. */
   baseUrl: string;
+  /** The app, its JSON success responses checked against the OpenAPI document (responseContract.ts). */
   app: Express;
+  contract: ResponseContract;
   /** supertest agent; `as(token)` sets the bearer token. */
   request: supertest.Agent;
   admin: (req: supertest.Test) => supertest.Test;
@@ -49,9 +54,12 @@ export async function startTestService(
   const wired = wire(config, db, logger);
   await seedCatalog(wired.catalog, wired.stores.catalog, { examplesDir: path.join(PROJECT_ROOT, 'examples'), loadExamples: options.loadExamples ?? true }, logger);
   await wired.auth.bootstrapAdmin(config.dataDir, config.adminToken);
-  const app = createApp(wired);
+  const inner = createApp(wired);
+  const contract = responseContract((await supertest(inner).get('/api/v1/openapi.json')).body);
+  // Everything the tests and training processes send goes through the check, by supertest or the port.
+  const app = Object.assign(contract.instrument((req, res) => inner(req as never, res as never)), inner) as unknown as Express;
   const server: Server = await new Promise((resolve) => {
-    const s = app.listen(port, '127.0.0.1', () => resolve(s));
+    const s = http.createServer(app).listen(port, '127.0.0.1', () => resolve(s));
   });
   if (options.startWorkers) wired.startWorkers();
   const request = supertest.agent(app);
@@ -60,6 +68,7 @@ export async function startTestService(
     wired,
     baseUrl: config.publicUrl,
     app,
+    contract,
     request,
     admin: (req) => req.set('Authorization', `Bearer ${ADMIN_TOKEN}`),
     async tokenFor(role) {
@@ -84,8 +93,44 @@ export async function startTestService(
       await wired.stopWorkers();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
+      if (contract.violations.length) {
+        throw new Error(`responses that do not match the OpenAPI document:\n${[...new Set(contract.violations)].join('\n')}`);
+      }
     },
   };
 }
 
 export { freePort };
+
+/** Forwards every property to the object `current()` returns once the suite has set it up. */
+function lateBound<T extends object>(what: string, current: () => T | undefined): T {
+  return new Proxy({} as T, {
+    get(_target, key) {
+      const value = current();
+      if (!value) throw new Error(`${what} is used before the suite's beforeAll set it up`);
+      const member = Reflect.get(value, key, value);
+      return typeof member === 'function' ? member.bind(value) : member;
+    },
+  });
+}
+
+/**
+ * A fresh database and the test service on it for the enclosing describe block: created before
+ * its tests, closed and dropped after them. The two are usable from inside the tests.
+ */
+export function useTestService(
+  dbId: DatabaseId,
+  options: { env?: Record<string, string>; startWorkers?: boolean; loadExamples?: boolean } = {},
+): { svc: TestService; t: TestDatabase } {
+  let t: TestDatabase | undefined;
+  let svc: TestService | undefined;
+  beforeAll(async () => {
+    t = await createTestDatabase(dbId);
+    svc = await startTestService(t.db, { dataDir: t.dataDir, ...options });
+  });
+  afterAll(async () => {
+    await svc?.close();
+    await t?.destroy();
+  });
+  return { svc: lateBound('the test service', () => svc), t: lateBound('the test database', () => t) };
+}

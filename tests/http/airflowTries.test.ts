@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, supportedDatabases, type TestDatabase } from '../helpers/databases.ts';
-import { startTestService, type TestService } from '../helpers/service.ts';
+import { startTestService, useTestService, type TestService } from '../helpers/service.ts';
+import { Transitions } from '../../server/domain/index.ts';
 
 /**
  * What an Airflow task's tries do to the runs under one idempotency key: a retry after a crash
@@ -58,8 +59,8 @@ describe.each(supportedDatabases())('Airflow tries and their runs on %s', (dbId)
     const first = await submit('tries/cancel', 1);
     expect(first.status).toBe(201);
     // Hold the run in `running` so the cancel leaves it `cancelling` until the backend confirms.
-    await svc.wired.stores.runs.transition(first.body.id, ['queued'], 'launching', null);
-    await svc.wired.stores.runs.transition(first.body.id, ['launching'], 'running', null);
+    await svc.wired.stores.runs.transition(first.body.id, Transitions.claimed, null);
+    await svc.wired.stores.runs.transition(first.body.id, Transitions.started, null);
     const cancel = await svc.admin(svc.request.post(`/api/v1/runs/${first.body.id}/cancel`)).send({ reason: 'Airflow task was killed', tryNumber: 1 });
     expect(cancel.status).toBe(202);
     expect(cancel.body).toMatchObject({ state: 'cancelling', cancelRequestedByTry: 1 });
@@ -106,16 +107,7 @@ describe.each(supportedDatabases())('Airflow tries and their runs on %s', (dbId)
 });
 
 describe.each(supportedDatabases())('model version tags on %s', (dbId) => {
-  let t: TestDatabase;
-  let svc: TestService;
-  beforeAll(async () => {
-    t = await createTestDatabase(dbId);
-    svc = await startTestService(t.db, { dataDir: t.dataDir });
-  });
-  afterAll(async () => {
-    await svc.close();
-    await t.destroy();
-  });
+  const { svc, t } = useTestService(dbId);
 
   it('PATCH merges tags into a version, keeps the others, replaces the description', async () => {
     const created = await svc.admin(svc.request.post('/api/v1/registry/models/tagged/versions')).send({ artifactUri: 'file:///tmp/m', tags: { team: 'ml', stage: 'dev' } });
@@ -153,16 +145,7 @@ describe.each(supportedDatabases())('model version tags on %s', (dbId) => {
 });
 
 describe.each(supportedDatabases())('log cursors of outside readers on %s', (dbId) => {
-  let t: TestDatabase;
-  let svc: TestService;
-  beforeAll(async () => {
-    t = await createTestDatabase(dbId);
-    svc = await startTestService(t.db, { dataDir: t.dataDir });
-  });
-  afterAll(async () => {
-    await svc.close();
-    await t.destroy();
-  });
+  const { svc, t } = useTestService(dbId);
 
   it('a reader records how far it copied; the cursor only moves forward, per reader', async () => {
     const run = await svc.admin(svc.request.post('/api/v1/runs')).send({ workflow: 'grocery-reorder' });

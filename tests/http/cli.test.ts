@@ -1,24 +1,15 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../server/config.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
-import { ADMIN_TOKEN, startTestService, type TestService } from '../helpers/service.ts';
+
+import { useTestService, ADMIN_TOKEN } from '../helpers/service.ts';
 
 const CLI = path.join(PROJECT_ROOT, 'bin', 'griffin.js');
 
 /** The griffin CLI as a user runs it: a real process against the real service. */
 describe('the griffin CLI', () => {
-  let t: TestDatabase;
-  let svc: TestService;
-  beforeAll(async () => {
-    t = await createTestDatabase('sqlite');
-    svc = await startTestService(t.db, { dataDir: t.dataDir });
-  });
-  afterAll(async () => {
-    await svc.close();
-    await t.destroy();
-  });
+  const { svc } = useTestService('sqlite');
 
   const griffin = (args: string[], env: Record<string, string> = {}) =>
     new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {

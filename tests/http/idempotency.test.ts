@@ -1,18 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, supportedDatabases, type TestDatabase } from '../helpers/databases.ts';
-import { startTestService, type TestService } from '../helpers/service.ts';
+import { describe, expect, it } from 'vitest';
+import { supportedDatabases } from '../helpers/databases.ts';
+import { useTestService } from '../helpers/service.ts';
 
 describe.each(supportedDatabases())('Idempotency-Key on mutating POSTs on %s', (dbId) => {
-  let t: TestDatabase;
-  let svc: TestService;
-  beforeAll(async () => {
-    t = await createTestDatabase(dbId);
-    svc = await startTestService(t.db, { dataDir: t.dataDir });
-  });
-  afterAll(async () => {
-    await svc.close();
-    await t.destroy();
-  });
+  const { svc, t } = useTestService(dbId);
 
   const register = (key: string, artifactUri: string) =>
     svc.admin(svc.request.post('/api/v1/registry/models/ext-model/versions')).set('Idempotency-Key', key).send({ artifactUri });
@@ -36,11 +27,23 @@ describe.each(supportedDatabases())('Idempotency-Key on mutating POSTs on %s', (
     expect(versions.body.items.map((v: { artifactUri: string }) => v.artifactUri)).not.toContain('s3://bucket/model-c');
   });
 
-  it('a failed first attempt does not burn the key', async () => {
-    const bad = await svc.admin(svc.request.post('/api/v1/registry/models/ext-model/versions')).set('Idempotency-Key', 'reg-3').send({ runId: 'nosuchrun000' });
-    expect(bad.status).toBe(404);
-    const good = await svc.admin(svc.request.post('/api/v1/registry/models/ext-model/versions')).set('Idempotency-Key', 'reg-3').send({ runId: 'nosuchrun000' });
-    expect(good.status).toBe(404);
+  it('a failed first attempt does not burn the key: once the cause is fixed, the same request under it succeeds', async () => {
+    const dataset = { name: 'late-features', uri: 'examples/grocery-reorder/data/grocery_reorder_v1.csv', features: ['basket_size_late'] };
+    const post = () => svc.admin(svc.request.post('/api/v1/datasets')).set('Idempotency-Key', 'ds-late-1').send(dataset);
+    const refused = await post();
+    expect(refused.status).toBe(422);
+    expect(refused.body.error.field).toBe('features.0');
+    // The cause goes away: the feature is registered. A kept 422 would be replayed here.
+    const feature = await svc.admin(svc.request.post('/api/v1/features')).send({ name: 'basket_size_late', entityKey: 'user_id', dtype: 'int', source: 'orders' });
+    expect(feature.status).toBe(201);
+    const accepted = await post();
+    expect(accepted.status).toBe(201);
+    expect(accepted.body).toMatchObject({ name: 'late-features', version: 1, features: ['basket_size_late'] });
+    // From now on the key keeps the success: a retry replays it and stores no second version.
+    const replayed = await post();
+    expect(replayed.status).toBe(201);
+    expect(replayed.body.version).toBe(1);
+    expect((await svc.admin(svc.request.get('/api/v1/datasets/late-features/versions'))).body.items).toHaveLength(1);
   });
 
   it('keys are scoped per caller', async () => {

@@ -1,20 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
-import { startTestService, type TestService } from '../helpers/service.ts';
+import { describe, expect, it } from 'vitest';
+
+import { useTestService } from '../helpers/service.ts';
 
 /** GET /metrics: Prometheus text for a scraper holding a viewer token. */
 describe('Prometheus metrics', () => {
-  let t: TestDatabase;
-  let svc: TestService;
-  beforeAll(async () => {
-    t = await createTestDatabase('sqlite');
     // Workers running (nothing to launch yet), so their passes are timed as in production.
-    svc = await startTestService(t.db, { dataDir: t.dataDir, startWorkers: true });
-  });
-  afterAll(async () => {
-    await svc.close();
-    await t.destroy();
-  });
+  const { svc, t } = useTestService('sqlite', { startWorkers: true });
 
   const scrape = async () => {
     const res = await svc.request.get('/metrics').set('Authorization', `Bearer ${await svc.tokenFor('viewer')}`);

@@ -6,21 +6,12 @@ import { PROJECT_ROOT } from '../../server/config.ts';
 import { createLogger } from '../../server/logger.ts';
 import { seedCatalog } from '../../server/services/seed.ts';
 import { createTestDatabase, supportedDatabases, type TestDatabase } from '../helpers/databases.ts';
-import { startTestService, type TestService } from '../helpers/service.ts';
+import { startTestService, useTestService, type TestService } from '../helpers/service.ts';
 
 const quiet = createLogger('silent');
 
 describe.each(supportedDatabases())('hyperparameter keys the model does not declare on %s', (dbId) => {
-  let t: TestDatabase;
-  let svc: TestService;
-  beforeAll(async () => {
-    t = await createTestDatabase(dbId);
-    svc = await startTestService(t.db, { dataDir: t.dataDir });
-  });
-  afterAll(async () => {
-    await svc.close();
-    await t.destroy();
-  });
+  const { svc, t } = useTestService(dbId);
 
   it('a typo in an override is a 422 naming the key and suggesting the declared one; nothing is stored', async () => {
     const before = (await svc.admin(svc.request.get('/api/v1/runs?limit=500'))).body.items.length;

@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { operatorCatalog } from '../../operators/definitions.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
-import { startTestService, type TestService } from '../helpers/service.ts';
+
+import { useTestService } from '../helpers/service.ts';
 
 /**
  * GET /api/v1/operators serves the Airflow provider's contract, and every service call the contract
@@ -9,16 +9,7 @@ import { startTestService, type TestService } from '../helpers/service.ts';
  * Python classes to the same data).
  */
 describe('the Airflow operator definitions', () => {
-  let t: TestDatabase;
-  let svc: TestService;
-  beforeAll(async () => {
-    t = await createTestDatabase('sqlite');
-    svc = await startTestService(t.db, { dataDir: t.dataDir });
-  });
-  afterAll(async () => {
-    await svc.close();
-    await t.destroy();
-  });
+  const { svc } = useTestService('sqlite');
 
   it('are served to a viewer, exactly as defined', async () => {
     const res = await svc.request.get('/api/v1/operators').set('Authorization', `Bearer ${await svc.tokenFor('viewer')}`);

@@ -1,19 +1,10 @@
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, supportedDatabases, type TestDatabase } from '../helpers/databases.ts';
-import { startTestService, type TestService } from '../helpers/service.ts';
+import { describe, expect, it } from 'vitest';
+import { supportedDatabases } from '../helpers/databases.ts';
+import { useTestService } from '../helpers/service.ts';
 
 describe.each(supportedDatabases())('run submission on %s', (dbId) => {
-  let t: TestDatabase;
-  let svc: TestService;
-  beforeAll(async () => {
-    t = await createTestDatabase(dbId);
-    svc = await startTestService(t.db, { dataDir: t.dataDir });
-  });
-  afterAll(async () => {
-    await svc.close();
-    await t.destroy();
-  });
+  const { svc } = useTestService(dbId);
 
   it('201 with id, state, url; the same Idempotency-Key and body returns the same run (200); another body is 409', async () => {
     const first = await svc.admin(svc.request.post('/api/v1/runs')).set('Idempotency-Key', 'same-1').send({ workflow: 'grocery-reorder' });

@@ -1,19 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
-import { startTestService, type TestService } from '../helpers/service.ts';
+import { describe, expect, it } from 'vitest';
+
+import { useTestService } from '../helpers/service.ts';
 
 /** The schedules API on the real app (SQLite); workers are not started, so runs stay queued. */
 describe('schedules API', () => {
-  let t: TestDatabase;
-  let svc: TestService;
-  beforeAll(async () => {
-    t = await createTestDatabase('sqlite');
-    svc = await startTestService(t.db, { dataDir: t.dataDir });
-  });
-  afterAll(async () => {
-    await svc.close();
-    await t.destroy();
-  });
+  const { svc } = useTestService('sqlite');
 
   const post = (path: string, body?: object) => svc.admin(svc.request.post(`/api/v1${path}`)).send(body ?? {});
   const get = (path: string) => svc.admin(svc.request.get(`/api/v1${path}`));
@@ -152,7 +143,7 @@ describe('schedules API', () => {
     const before = (await claim('2026-11-20T01:30:00.000Z'))!;
     const after = (await claim('2026-11-21T01:30:00.000Z'))!;
     // The second one died after submitting its run but before recording it.
-    const submitted = await svc.wired.runs.submit({ workflow: nightly.workflow, overrides: nightly.overrides, trigger: 'http', rerunIfFailed: false }, `schedule:${s.id}:${after.scheduledAt}`, { trigger: 'schedule' });
+    const submitted = await svc.wired.runs.submit({ workflow: nightly.workflow, overrides: nightly.overrides, trigger: 'schedule', rerunIfFailed: false }, `schedule:${s.id}:${after.scheduledAt}`);
     expect(await svc.wired.schedules.recoverStale(new Date(Date.now() - 60_000))).toBe(0);
     expect(await svc.wired.schedules.recoverStale(new Date(Date.now() + 1000))).toBe(2);
     const history = (await get(`/schedules/${s.id}/firings`)).body.items;

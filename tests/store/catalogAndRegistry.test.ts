@@ -3,7 +3,7 @@ import { CatalogStore } from '../../server/store/catalogStore.ts';
 import { RegistryStore } from '../../server/store/registryStore.ts';
 import { TokenStore } from '../../server/store/tokenStore.ts';
 import { RunStore } from '../../server/store/runStore.ts';
-import type { ResolvedRunSpec } from '../../server/domain.ts';
+import type { ResolvedRunSpec } from '../../server/domain/index.ts';
 import { createTestDatabase, supportedDatabases, type TestDatabase } from '../helpers/databases.ts';
 
 const model = { name: 'm', framework: 'f', codeUri: 'examples/x', entrypoint: 'python t.py', defaultHyperparameters: { a: 1 }, hyperparameterSchema: {}, description: '' };

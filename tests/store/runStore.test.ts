@@ -1,25 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { RunStore, type NewRun } from '../../server/store/runStore.ts';
+import { RunStore } from '../../server/store/runStore.ts';
+import { newRun, TEST_SPEC } from '../helpers/runs.ts';
 import { StateConflict } from '../../server/errors.ts';
-import type { ResolvedRunSpec } from '../../server/domain.ts';
 import { createTestDatabase, supportedDatabases, type TestDatabase } from '../helpers/databases.ts';
+import { Transitions } from '../../server/domain/index.ts';
 
-const spec = { backend: 'local', timeoutSeconds: 60, hyperparameters: { lr: 0.1 } } as unknown as ResolvedRunSpec;
-let counter = 0;
-const newRun = (over: Partial<NewRun> = {}): NewRun => ({
-  id: `run${String(counter++).padStart(9, '0')}`,
-  workflowName: 'wf',
-  workflowVersion: 1,
-  spec,
-  backend: 'local',
-  trigger: 'http',
-  triggerInfo: null,
-  dagId: null,
-  idempotencyKey: null,
-  idempotencyGeneration: null,
-  requestHash: null,
-  ...over,
-});
+const spec = TEST_SPEC;
 
 describe.each(supportedDatabases())('RunStore on %s', (dbId) => {
   let t: TestDatabase;
@@ -39,11 +25,11 @@ describe.each(supportedDatabases())('RunStore on %s', (dbId) => {
 
   it('a transition is conditional: from the wrong state it is a conflict naming the actual state, and nothing changes', async () => {
     const run = await store.insert(newRun());
-    await expect(store.transition(run.id, ['running'], 'succeeded', 'x')).rejects.toThrow(StateConflict);
-    await expect(store.transition(run.id, ['running'], 'succeeded', 'x')).rejects.toThrow(/is queued, expected one of: running/);
+    await expect(store.transition(run.id, Transitions.succeeded, 'x')).rejects.toThrow(StateConflict);
+    await expect(store.transition(run.id, Transitions.succeeded, 'x')).rejects.toThrow(/is queued, expected one of: running/);
     expect((await store.get(run.id))!.state).toBe('queued');
     expect(await store.events(run.id)).toHaveLength(1);
-    const moved = await store.transition(run.id, ['queued'], 'cancelled', 'user asked');
+    const moved = await store.transition(run.id, Transitions.cancelledQueued, 'user asked');
     expect(moved).toMatchObject({ state: 'cancelled', reason: 'user asked' });
     expect(moved.finishedAt).not.toBeNull();
     expect((await store.events(run.id)).map((e) => e.to)).toEqual(['queued', 'cancelled']);
@@ -52,8 +38,8 @@ describe.each(supportedDatabases())('RunStore on %s', (dbId) => {
   it('of two racing transitions from the same state exactly one wins', async () => {
     const run = await store.insert(newRun());
     const results = await Promise.allSettled([
-      store.transition(run.id, ['queued'], 'cancelled', 'a'),
-      store.transition(run.id, ['queued'], 'launching', 'b'),
+      store.transition(run.id, Transitions.cancelledQueued, 'a'),
+      store.transition(run.id, Transitions.claimed, 'b'),
     ]);
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
     expect(await store.events(run.id)).toHaveLength(2);
@@ -90,7 +76,7 @@ describe.each(supportedDatabases())('RunStore on %s', (dbId) => {
     expect(await store.extendLease(run.id, renewed, new Date(Date.now() + 4000).toISOString())).toBe(false);
     const now = (await store.get(run.id))!;
     expect(now.leaseOwner).toBe('taker');
-    await store.transition(run.id, ['launching'], 'cancelling', 'stop');
+    await store.transition(run.id, Transitions.cancelRequested, 'stop');
     expect(await store.extendLease(run.id, now.leaseExpiresAt!, new Date(Date.now() + 5000).toISOString())).toBe(false);
   });
 
@@ -98,7 +84,7 @@ describe.each(supportedDatabases())('RunStore on %s', (dbId) => {
     const lease = new Date(Date.now() + 30_000).toISOString();
     for (let i = 0; i < 7; i += 1) await store.insert(newRun());
     const claimed = await store.claimQueued('me', lease, 5);
-    await store.transition(claimed[0].id, ['launching'], 'failed', 'x');
+    await store.transition(claimed[0].id, Transitions.launchFailed, 'x');
     const pages: string[][] = [];
     for await (const page of store.inFlight(2)) pages.push(page.map((r) => r.id));
     expect(pages.map((p) => p.length)).toEqual([2, 2]);
@@ -112,9 +98,9 @@ describe.each(supportedDatabases())('RunStore on %s', (dbId) => {
     const [quiet, late, named, launching, cancelling, remote] = await store.claimQueued('me', lease, 6);
     const past = new Date(Date.now() - 1000).toISOString();
     const future = new Date(Date.now() + 60_000).toISOString();
-    for (const run of [quiet, named, cancelling]) await store.transition(run.id, ['launching'], 'running', 'started', { deadlineAt: future });
-    await store.transition(late.id, ['launching'], 'running', 'started', { deadlineAt: past });
-    await store.transition(cancelling.id, ['running'], 'cancelling', 'asked');
+    for (const run of [quiet, named, cancelling]) await store.transition(run.id, Transitions.started, 'started', { deadlineAt: future });
+    await store.transition(late.id, Transitions.started, 'started', { deadlineAt: past });
+    await store.transition(cancelling.id, Transitions.cancelRequested, 'asked');
     await t.db('runs').where({ id: remote.id }).update({ backend: 'ray', state: 'running', deadline_at: future });
     const found = await store.needingAttention({ runIds: [named.id], polledBackends: ['ray'], now: new Date().toISOString() });
     expect(found.map((r) => r.id).sort()).toEqual([late.id, named.id, launching.id, cancelling.id, remote.id].sort());

@@ -2,9 +2,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ScheduleStore, type ScheduleDefinition } from '../../server/store/scheduleStore.ts';
 import { RunStore } from '../../server/store/runStore.ts';
 import { Conflict } from '../../server/errors.ts';
-import type { ResolvedRunSpec } from '../../server/domain.ts';
+import { newRun } from '../helpers/runs.ts';
 import { migrateLatest, migrateRollbackAll } from '../../server/db/migrate.ts';
 import { createTestDatabase, supportedDatabases, type TestDatabase } from '../helpers/databases.ts';
+import { Transitions } from '../../server/domain/index.ts';
 
 const definition = (over: Partial<ScheduleDefinition> = {}): ScheduleDefinition => ({
   name: 'nightly',
@@ -27,21 +28,7 @@ describe.each(supportedDatabases())('ScheduleStore on %s', (dbId) => {
   let t: TestDatabase;
   let store: ScheduleStore;
   let runs: RunStore;
-  let runCounter = 0;
-  const insertRun = async () =>
-    runs.insert({
-      id: `srun${String(runCounter++).padStart(8, '0')}`,
-      workflowName: 'wf',
-      workflowVersion: 1,
-      spec: { backend: 'local' } as unknown as ResolvedRunSpec,
-      backend: 'local',
-      trigger: 'schedule',
-      triggerInfo: null,
-      dagId: null,
-      idempotencyKey: null,
-      idempotencyGeneration: null,
-      requestHash: null,
-    });
+  const insertRun = async () => runs.insert(newRun({ trigger: 'schedule' }));
 
   beforeEach(async () => {
     t = await createTestDatabase(dbId);
@@ -166,7 +153,7 @@ describe.each(supportedDatabases())('ScheduleStore on %s', (dbId) => {
     const done = (await claim(s.id, 1))!;
     const finished = await insertRun();
     await store.resolveFiring(done.id, 'a', { outcome: 'submitted', reason: null, runId: finished.id });
-    await runs.transition(finished.id, ['queued'], 'cancelled', 'test');
+    await runs.transition(finished.id, Transitions.cancelledQueued, 'test');
     const active = (await claim(s.id, 2))!;
     const activeRun = await insertRun();
     await store.resolveFiring(active.id, 'a', { outcome: 'submitted', reason: null, runId: activeRun.id });

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
-import { startTestService, type TestService } from '../helpers/service.ts';
+import { describe, expect, it } from 'vitest';
+
+import { useTestService } from '../helpers/service.ts';
 import { Unprocessable } from '../../server/errors.ts';
 
 /**
@@ -9,16 +9,7 @@ import { Unprocessable } from '../../server/errors.ts';
  * not fail the training, and must be told.
  */
 describe('registration of a succeeded run', () => {
-  let t: TestDatabase;
-  let svc: TestService;
-  beforeAll(async () => {
-    t = await createTestDatabase('sqlite');
-    svc = await startTestService(t.db, { dataDir: t.dataDir, startWorkers: true });
-  });
-  afterAll(async () => {
-    await svc.close();
-    await t.destroy();
-  });
+  const { svc } = useTestService('sqlite', { startWorkers: true });
 
   const submit = async () => {
     const res = await svc.admin(svc.request.post('/api/v1/runs')).send({ workflow: 'grocery-reorder', overrides: { hyperparameters: { epochs: 1 } } });

@@ -1,7 +1,7 @@
 import { CronExpressionParser } from 'cron-parser';
 import nodeCron from 'node-cron';
 import { describe, expect, it, vi } from 'vitest';
-import { cronProblem, missedFireTimes, nextFireTimes, timezoneProblem } from '../../server/services/cron.ts';
+import { cronProblem, missedFireTimes, nextFireTimes, timezoneProblem } from '../../server/domain/cron.ts';
 
 describe('cron expressions and time zones', () => {
   it('accepts 5 and 6 fields and names what is wrong otherwise', () => {

@@ -2,34 +2,39 @@ import { describe, expect, it } from 'vitest';
 import { failureCause, MAX_CAUSE_LENGTH, withCause } from '../../server/services/failureCause.ts';
 
 describe('the cause of a failed run, from its log', () => {
-  it("is a Python traceback's final line", () => {
-    const log = [
-      '[griffin] attempt 1: starting python3 train.py',
-      'epoch 1/8 train_loss=0.6',
-      'Traceback (most recent call last):',
-      '  File "train.py", line 40, in <module>',
-      '    main()',
-      '  File "train.py", line 12, in main',
-      '    raise ValueError("the label column is missing")',
-      'ValueError: the label column is missing',
-      '[griffin] the training process exited with code 1',
-    ].join('\n');
-    expect(failureCause(log)).toBe('ValueError: the label column is missing');
-  });
-
-  it('is the last traceback of a chained exception, with a dotted name', () => {
-    const log = [
-      'Traceback (most recent call last):',
-      '  File "a.py", line 1, in <module>',
-      'KeyError: \'label\'',
-      '',
-      'During handling of the above exception, another exception occurred:',
-      '',
-      'Traceback (most recent call last):',
-      '  File "a.py", line 3, in <module>',
-      'griffin_data.errors.SchemaError: x-123 has no label',
-    ].join('\n');
-    expect(failureCause(log)).toBe('griffin_data.errors.SchemaError: x-123 has no label');
+  it.each([
+    {
+      what: "a Python traceback's final line",
+      log: [
+        '[griffin] attempt 1: starting python3 train.py',
+        'epoch 1/8 train_loss=0.6',
+        'Traceback (most recent call last):',
+        '  File "train.py", line 40, in <module>',
+        '    main()',
+        '  File "train.py", line 12, in main',
+        '    raise ValueError("the label column is missing")',
+        'ValueError: the label column is missing',
+        '[griffin] the training process exited with code 1',
+      ],
+      cause: 'ValueError: the label column is missing',
+    },
+    {
+      what: 'the last traceback of a chained exception, with a dotted name',
+      log: [
+        'Traceback (most recent call last):',
+        '  File "a.py", line 1, in <module>',
+        "KeyError: 'label'",
+        '',
+        'During handling of the above exception, another exception occurred:',
+        '',
+        'Traceback (most recent call last):',
+        '  File "a.py", line 3, in <module>',
+        'griffin_data.errors.SchemaError: x-123 has no label',
+      ],
+      cause: 'griffin_data.errors.SchemaError: x-123 has no label',
+    },
+  ])('is $what', ({ log, cause }) => {
+    expect(failureCause(log.join('\n'))).toBe(cause);
   });
 
   it("is the last line that is not Griffin's own when there is no traceback", () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { checkHyperparameters, coerceHyperparameters } from '../../server/services/hyperparameters.ts';
-import { checkArtifactPath, resolveInside } from '../../server/services/paths.ts';
+import { checkHyperparameters, coerceHyperparameters, hyperparameterSchemaProblem } from '../../server/services/hyperparameters.ts';
+import { checkArtifactPath, resolveInside } from '../../server/files/paths.ts';
 import { canonicalJson } from '../../server/ids.ts';
 import { withInterpreter } from '../../server/executors/local.ts';
 
@@ -31,6 +31,22 @@ describe('hyperparameters', () => {
     expect(() => checkHyperparameters({ optimizer: 'rmsprop' }, schema, 'h')).toThrow(/one of "sgd", "adam"/);
     expect(() => checkHyperparameters({ unknown: 1 }, { ...schema, additionalProperties: false }, 'h')).toThrow(/not a hyperparameter/);
     expect(() => checkHyperparameters({ lr: 0.1, epochs: 3, shuffle: false, optimizer: 'sgd', extra: 'ok' }, schema, 'h')).not.toThrow();
+  });
+
+  it('checks every JSON Schema keyword a model declares, not a subset, naming the key', () => {
+    const sweep = { properties: { rates: { type: 'array', items: { type: 'number', exclusiveMinimum: 0 }, minItems: 1 }, name: { type: 'string', pattern: '^[a-z]+$' } }, required: ['rates'] };
+    expect(() => checkHyperparameters({ rates: [0.1, 0] }, sweep, 'h')).toThrow(expect.objectContaining({ field: 'h.rates.1', message: 'h.rates.1 must be > 0 (got 0)' }));
+    expect(() => checkHyperparameters({ rates: [] }, sweep, 'h')).toThrow(/h\.rates must NOT have fewer than 1 items/);
+    expect(() => checkHyperparameters({ rates: [1], name: 'A1' }, sweep, 'h')).toThrow(expect.objectContaining({ field: 'h.name' }));
+    expect(() => checkHyperparameters({}, sweep, 'h')).toThrow(expect.objectContaining({ field: 'h.rates', message: 'h.rates is required by this model and has no default' }));
+    expect(() => checkHyperparameters({ epochs: 'many' }, schema, 'h')).toThrow('h.epochs must be an integer (got "many")');
+  });
+
+  it('a schema that is not one is refused when the model is defined, and constrains nothing if one was stored', () => {
+    const broken = { properties: { lr: { type: 'float' } } };
+    expect(hyperparameterSchemaProblem(broken)).toMatch(/type/);
+    expect(hyperparameterSchemaProblem(schema)).toBeUndefined();
+    expect(() => checkHyperparameters({ lr: 'anything' }, broken, 'h')).not.toThrow();
   });
 });
 

@@ -92,6 +92,9 @@ class FakeGriffin:
         self.keys: dict[tuple[str, str], dict[str, Any]] = {}
         self.models: dict[str, dict[str, Any]] = {}
         self.requests: list[Recorded] = []
+        # Every success answer as (method, path, status, body), for the contract test to hold
+        # against the service's OpenAPI document.
+        self.answers: list[tuple[str, str, int, Any]] = []
         self.faults: list[Fault] = []
         self.workflows: dict[str, dict[str, Any]] = {
             "grocery-reorder": {"version": 1, "register": "grocery-reorder"},
@@ -195,6 +198,9 @@ class FakeGriffin:
             }
         if fault:
             return self._fault(handler, fault)
+        if 200 <= status < 300:
+            with self.lock:
+                self.answers.append((method, path, status, copy.deepcopy(payload)))
         data = json.dumps(payload).encode() if payload is not None else b""
         handler.send_response(status)
         if data:
@@ -245,7 +251,7 @@ class FakeGriffin:
                 self.log_cursors[slot] = max(self.log_cursors.get(slot, 0), int((body or {})["cursor"]))
             return 200, {"reader": segs[3], "cursor": self.log_cursors.get(slot, 0)}
         if segs == ["whoami"] and method == "GET":
-            return 200, {"kind": "token", "name": "test", "role": self.role}
+            return 200, {"kind": "user", "tokenId": "0123456789abcdef", "name": "test", "role": self.role}
         if segs[:2] == ["registry", "models"] and len(segs) == 5 and segs[3] == "versions" and method == "PATCH":
             return self._update_version(segs[2], int(segs[4]), body or {})
         if len(segs) == 3 and segs[0] == "runs" and segs[2] == "logs" and method == "GET":
@@ -309,17 +315,27 @@ class FakeGriffin:
             "terminal": False,
             "workflow": {"name": name, "version": int(version or wf.get("version", 1))} if name else None,
             "spec": {
+                "workflow": {"name": name, "version": int(version or wf.get("version", 1))} if name else None,
+                "model": {"name": "logistic-regression", "version": 1, "framework": "sklearn", "codeUri": "examples/code"},
+                "dataset": {"name": "grocery-reorder", "version": 1, "uri": "examples/data.csv", "features": []},
+                "runtime": {"name": "python", "image": None, "pythonVersion": "3.11", "rayVersion": None, "localInterpreter": None},
+                "backend": overrides.get("backend", "local"),
+                "entrypoint": "python train.py",
                 "hyperparameters": overrides.get("hyperparameters", {}),
-                "timeoutSeconds": overrides.get("timeoutSeconds"),
+                "resources": overrides.get("resources", {}),
+                "timeoutSeconds": overrides.get("timeoutSeconds") or 3600,
+                "register": {"modelName": wf["register"], "aliases": [], "tags": {}} if wf.get("register") else None,
             },
             "backend": overrides.get("backend", "local"),
             "backendRef": None,
             "attempt": attempt,
             "trigger": body.get("trigger", "http"),
             "airflow": body.get("airflow"),
+            "schedule": None,
             "idempotencyKey": key,
             "reason": None,
             "createdAt": _iso(created),
+            "updatedAt": _iso(created),
             "startedAt": None,
             "finishedAt": None,
             "deadlineAt": _iso(created + timedelta(seconds=overrides["timeoutSeconds"]))
@@ -328,6 +344,7 @@ class FakeGriffin:
             "airflowUrl": None,
             "artifactUri": f"{self.base_url}/api/v1/runs/{run_id}/artifacts/",
             "modelVersion": None,
+            "cancelRequestedAt": None,
             "cancelRequestedByTry": None,
             "consumedAt": None,
             "consumedByTry": None,
@@ -346,6 +363,7 @@ class FakeGriffin:
         run["state"] = state
         run["terminal"] = state in TERMINAL
         run["events"].append({"from": old, "to": state, "reason": reason, "at": _iso(_now())})
+        run["updatedAt"] = _iso(_now())
         log = self.logs[run["id"]]
         if state == "running" and old != "running":
             run["startedAt"] = _iso(_now())
@@ -396,6 +414,7 @@ class FakeGriffin:
         run = self._run(run_id)
         if run["terminal"]:
             raise ApiError(409, f"run {run_id} is already {run['state']}")
+        run["cancelRequestedAt"] = _iso(_now())
         run["cancelRequestedByTry"] = body.get("tryNumber")
         self._enter(run, "cancelled", body.get("reason"))
         self.plans[run_id] = []

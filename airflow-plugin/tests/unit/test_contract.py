@@ -69,6 +69,77 @@ def contract() -> dict[str, Any]:
     return json.loads(done.stdout)
 
 
+@pytest.fixture(scope="module")
+def openapi() -> dict[str, Any]:
+    """The service's OpenAPI document, generated from its route declarations (tests/tools/print-openapi.ts)."""
+    script = REPO_ROOT / "tests" / "tools" / "print-openapi.ts"
+    if not script.exists():
+        pytest.skip("the provider is tested outside the Griffin repository: the OpenAPI document cannot be built")
+    node = shutil.which("node")
+    assert node, "node is needed to build the service's OpenAPI document (Node 20, as for the service)"
+    done = subprocess.run([node, "--import", "tsx", str(script)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, f"tests/tools/print-openapi.ts failed:\n{done.stderr}"
+    return json.loads(done.stdout)
+
+
+def answer_problems(openapi: dict[str, Any], answers: list[tuple[str, str, int, Any]]) -> list[str]:
+    """What in the fake's success answers the service's document does not allow, one line each."""
+    from jsonschema import Draft202012Validator
+
+    operations = [
+        (re.compile("^" + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(path)) + "$"), method.upper(), op)
+        for path, methods in openapi["paths"].items()
+        for method, op in methods.items()
+    ]
+    problems: list[str] = []
+    for method, path, status, body in answers:
+        # The most specific template wins: /runs/{id}/logs before /runs/{id}/artifacts/{path}.
+        matches = sorted(
+            ((pattern, op) for pattern, m, op in operations if m == method and pattern.match(path)),
+            key=lambda pair: pair[0].pattern.count("[^/]+"),
+        )
+        if not matches:
+            problems.append(f"{method} {path}: no such operation in the service's document")
+            continue
+        response = matches[0][1]["responses"].get(str(status))
+        if response is None:
+            problems.append(f"{method} {path}: the service never answers {status}")
+            continue
+        schema = (response.get("content") or {}).get("application/json", {}).get("schema")
+        if schema is None:
+            if body is not None:
+                problems.append(f"{method} {path} {status}: the service sends no JSON body here")
+            continue
+        for error in Draft202012Validator(schema).iter_errors(body):
+            problems.append(f"{method} {path} {status}: /{'/'.join(map(str, error.absolute_path))} {error.message}")
+    return problems
+
+
+@pytest.fixture(autouse=True)
+def fake_answers_fit_the_document(request):
+    """Every test here that talks to the fake also holds the fake's answers to the service's
+    OpenAPI response schemas, so the stand-in cannot drift from what the service really sends."""
+    if "fake" not in request.fixturenames:
+        yield
+        return
+    # Asked for first, so that the fake is torn down after this check.
+    fake = request.getfixturevalue("fake")
+    openapi = request.getfixturevalue("openapi")
+    yield
+    problems = answer_problems(openapi, fake.answers)
+    assert not problems, "the fake answers what the service's OpenAPI document does not allow:\n" + "\n".join(problems[:20])
+
+
+def test_the_answer_check_catches_a_drifted_fake(openapi, fake, griffin_conn):
+    run = GriffinHook().submit_run("grocery-reorder")
+    assert answer_problems(openapi, fake.answers) == []
+    drifted = {k: v for k, v in run.items() if k != "state"} | {"leaseOwner": "x"}
+    problems = answer_problems(openapi, [("GET", f"/api/v1/runs/{run['id']}", 200, drifted)])
+    assert any("'state' is a required property" in p for p in problems), problems
+    assert any("leaseOwner" in p for p in problems), problems
+    assert answer_problems(openapi, [("GET", "/api/v1/nowhere", 200, {})]) == ["GET /api/v1/nowhere: no such operation in the service's document"]
+
+
 def definition(contract: dict[str, Any], cls: type, kind: str = "operators") -> dict[str, Any]:
     found = [d for d in contract[kind] if d["name"] == cls.__name__]
     assert found, f"{cls.__name__} has no definition in operators/definitions.ts"

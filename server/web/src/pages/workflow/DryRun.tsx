@@ -17,7 +17,7 @@ export function DryRun({ workflow }: { workflow: Workflow }) {
   const { can, me } = useAuth();
   const backends = useBackends();
   const ref = `${workflow.name}@${workflow.version}`;
-  const [backend, setBackend] = useState(workflow.backend);
+  const [backend, setBackend] = useState<string>(workflow.backend);
   const [rendered, setRendered] = useState<Record<string, Rendered>>({});
   useEffect(() => setRendered({}), [ref]);
   const status = backends.status(backend);

@@ -86,6 +86,17 @@ export function resolveLocal(roots: { codeRoot: string; dataDir: string }, userP
  */
 export const SKIPPED_CODE_DIRS = ['__pycache__', '.git', 'node_modules', '.pytest_cache', '.mypy_cache', '.venv'] as const;
 
+/** Files never copied either: compiled Python, rebuilt by the interpreter that runs the code. */
+export const SKIPPED_CODE_SUFFIXES = ['.pyc', '.pyo'] as const;
+
+/**
+ * The one copy filter of training code, for the local work directory and the cluster bundle alike:
+ * whether a '/'-separated path relative to the code directory is left out (with all below it).
+ */
+export function skipsCodePath(relative: string): boolean {
+  return skippedSegment(relative) !== undefined || SKIPPED_CODE_SUFFIXES.some((suffix) => relative.endsWith(suffix));
+}
+
 /** The first segment of a relative path that is a skipped directory, if any. */
 export function skippedSegment(relative: string): string | undefined {
   return relative.split(/[\\/]/).find((segment) => (SKIPPED_CODE_DIRS as readonly string[]).includes(segment));

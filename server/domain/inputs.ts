@@ -1,40 +1,11 @@
 import { z } from 'zod';
+import { ALIAS, Backend, CLIENT_TRIGGERS, INT32_MAX, JsonObject, NAME, RoleName, VERSION, VERSIONED_REF, type Trigger } from './vocabulary.ts';
 
 /*
- * The one definition of every request shape. Routers validate with these and the OpenAPI
- * document is generated from them (api/openapi.ts), so the two cannot disagree.
+ * The one definition of every request body. Routers validate with these, services take the types
+ * inferred from them, and the OpenAPI document is generated from them (api/openapi.ts), so none
+ * of the three can disagree. Path, query and paging schemas live with the routes (api/params.ts).
  */
-
-export const NAME = z
-  .string()
-  .min(1)
-  .max(200)
-  .regex(/^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$/, 'must be lowercase letters, digits, ".", "_" or "-", starting and ending with a letter or digit');
-
-/**
- * The largest value an integer column holds on both databases (PostgreSQL `integer`): version
- * numbers and counts above it would fail inside the database instead of being refused here.
- */
-export const INT32_MAX = 2_147_483_647;
-
-/** A version number of a model, dataset, workflow or registered model. */
-export const VERSION = z.number().int().positive().max(INT32_MAX);
-
-/** "name" (latest version) or "name@3". */
-export const VERSIONED_REF = z
-  .string()
-  .min(1)
-  .max(220)
-  .regex(/^[a-z0-9]([a-z0-9._-]*[a-z0-9])?(@[1-9][0-9]{0,9})?$/, 'must be "name" or "name@version"')
-  .refine((ref) => !ref.includes('@') || Number(ref.slice(ref.indexOf('@') + 1)) <= INT32_MAX, `the version after "@" must be at most ${INT32_MAX}`);
-
-export const BACKENDS = ['local', 'ray', 'kubernetes', 'kuberay'] as const;
-export const Backend = z.enum(BACKENDS);
-export const ROLES = ['viewer', 'editor', 'admin'] as const;
-export const TRIGGERS = ['http', 'ui', 'cli', 'airflow', 'schedule'] as const;
-export const RUN_STATES = ['queued', 'launching', 'running', 'cancelling', 'succeeded', 'failed', 'cancelled'] as const;
-
-const JsonObject = z.record(z.string(), z.unknown());
 
 export const Resources = z.strictObject({
   cpu: z.number().positive().max(1024).optional(),
@@ -47,7 +18,7 @@ export const Resources = z.strictObject({
 
 export const RegisterSpec = z.strictObject({
   modelName: NAME,
-  aliases: z.array(z.string().regex(/^[a-z][a-z0-9_-]{0,99}$/)).max(20).default([]),
+  aliases: z.array(ALIAS).max(20).default([]),
   tags: z.record(z.string(), z.string()).default({}),
 });
 
@@ -145,7 +116,7 @@ export const RunCreate = z
     workflow: VERSIONED_REF.optional(),
     spec: WorkflowSpec.optional(),
     overrides: RunOverrides.default({}),
-    trigger: z.enum(['http', 'ui', 'cli', 'airflow']).default('http'),
+    trigger: z.enum(CLIENT_TRIGGERS).default('http'),
     airflow: AirflowContext.optional(),
     /** The logical date and data interval the run trains for (an Airflow DAG run's, a backfill's). */
     timeContext: TimeContextInput.optional(),
@@ -197,7 +168,7 @@ export const ModelVersionCreate = z
   .strictObject({
     runId: z.string().min(1).max(32).optional(),
     artifactUri: z.string().min(1).max(2000).optional(),
-    aliases: z.array(z.string().regex(/^[a-z][a-z0-9_-]{0,99}$/)).max(20).default([]),
+    aliases: z.array(ALIAS).max(20).default([]),
     tags: z.record(z.string(), z.string().max(1000)).default({}),
     description: z.string().max(10_000).default(''),
   })
@@ -221,56 +192,21 @@ export const AliasSet = z.strictObject({
 
 export const TokenCreate = z.strictObject({
   name: z.string().min(1).max(200),
-  role: z.enum(ROLES),
-});
-
-/** Path parameters of one version: /{name}/versions/{version}. */
-export const NameParams = z.object({ name: NAME });
-export const VersionParams = NameParams.extend({ version: z.coerce.number().int().positive().max(INT32_MAX) });
-
-export const PageQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(500).default(50),
-  pageToken: z.string().max(500).optional(),
-});
-
-export const RunListQuery = PageQuery.extend({
-  state: z.enum(RUN_STATES).optional(),
-  workflow: NAME.optional(),
-  trigger: z.enum(TRIGGERS).optional(),
-  dagId: z.string().max(250).optional(),
-  idempotencyKey: z.string().max(255).optional(),
-  /** latestMetrics: each run carries the last value of each of its metrics (the runs list's metric columns). */
-  include: z.enum(['latestMetrics'], { message: 'must be "latestMetrics" (the only extra a run list can include)' }).optional(),
-});
-
-export const NameQuery = PageQuery.extend({ name: NAME.optional() });
-
-export const LogQuery = z.object({
-  cursor: z.coerce.number().int().min(0).default(0),
-  limit: z.coerce.number().int().min(1).max(4 * 1024 * 1024).default(256 * 1024),
-  follow: z
-    .enum(['true', 'false', '1', '0'])
-    .default('false')
-    .transform((v) => v === 'true' || v === '1'),
-});
-
-export const MetricQuery = z.object({ key: z.string().max(250).optional() });
-/** `?force=true` saves a workflow version on a backend this server has not configured (with a warning). */
-export const WorkflowCreateQuery = z.object({
-  force: z
-    .enum(['true', 'false', '1', '0'])
-    .default('false')
-    .transform((v) => v === 'true' || v === '1'),
-});
-export const DryRunQuery = z.object({
-  dryRun: z
-    .enum(['true', 'false', '1', '0'])
-    .default('false')
-    .transform((v) => v === 'true' || v === '1'),
+  role: RoleName,
 });
 
 export type WorkflowSpecInput = z.infer<typeof WorkflowSpec>;
 export type RunCreateInput = z.infer<typeof RunCreate>;
+/**
+ * A run to store, from whoever submits it: a client's request (RunCreate, whose trigger names the
+ * client) or a schedule firing, whose trigger is "schedule" and whose triggerInfo names the firing.
+ */
+export type RunSubmission = Omit<RunCreateInput, 'trigger'> & { trigger: Trigger; triggerInfo?: Record<string, unknown> };
 export type RunOverridesInput = z.infer<typeof RunOverrides>;
-export type ResourcesInput = z.infer<typeof Resources>;
-export type RegisterSpecInput = z.infer<typeof RegisterSpec>;
+
+export type ModelCreateInput = z.infer<typeof ModelCreate>;
+export type FeatureCreateInput = z.infer<typeof FeatureCreate>;
+export type DatasetCreateInput = z.infer<typeof DatasetCreate>;
+export type RuntimeCreateInput = z.infer<typeof RuntimeCreate>;
+export type WorkflowCreateInput = z.infer<typeof WorkflowCreate>;
+export type ModelVersionCreateInput = z.infer<typeof ModelVersionCreate>;

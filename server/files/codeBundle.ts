@@ -2,17 +2,15 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../config.ts';
-import type { ResolvedRunSpec } from '../domain.ts';
+import type { ResolvedRunSpec } from '../domain/index.ts';
 import { Unprocessable } from '../errors.ts';
-import { isRemoteUri, resolveInside, SKIPPED_CODE_DIRS } from './paths.ts';
+import { isRemoteUri, resolveInside, skipsCodePath } from './paths.ts';
 import { createZip, type ZipEntry } from './zip.ts';
 
 /** The stdlib-only reporting helper every run may import (griffin_run). */
 export const PYTHON_HELPER_DIR = path.join(PROJECT_ROOT, 'server', 'runtime', 'python');
 export const HELPER_MODULES = ['griffin_run.py'];
 
-// The same things the local executor leaves out when it copies code into a run directory.
-const SKIPPED = new RegExp(`(^|/)(${SKIPPED_CODE_DIRS.map((d) => d.replace('.', '\\.')).join('|')})$`);
 const MAX_FILES = 10_000;
 export const MAX_BUNDLE_BYTES = 100 * 1024 * 1024;
 
@@ -33,7 +31,7 @@ export function directoryEntries(dir: string, prefix = ''): ZipEntry[] {
   const walk = (absolute: string, relative: string) => {
     for (const name of fs.readdirSync(absolute).sort()) {
       const rel = relative ? `${relative}/${name}` : name;
-      if (SKIPPED.test(rel) || name.endsWith('.pyc')) continue;
+      if (skipsCodePath(rel)) continue;
       const full = path.join(absolute, name);
       const stat = fs.lstatSync(full);
       if (stat.isDirectory()) walk(full, rel);

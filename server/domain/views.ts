@@ -1,0 +1,178 @@
+import { z } from 'zod';
+import { ApiToken, Artifact, Feature, Metric, ModelVersion, RegisteredModel, Run, RunEvent, Schedule, ScheduleFiring } from './entities.ts';
+import { RunStateName } from './lifecycle.ts';
+import { Backend, RoleName } from './vocabulary.ts';
+import { TimeContext } from './timeContext.ts';
+
+/*
+ * Response views: what the API returns, as zod schemas. Routes declare them (api/route.ts), the
+ * OpenAPI document carries them, and the web client's types are inferred from them.
+ */
+
+export const pageOf = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), nextPageToken: z.string().nullable() });
+
+const Link = z.string().describe('absolute URL');
+const VersionRef = z.object({ name: z.string(), version: z.number().int() });
+
+export const RunView = Run.omit({
+  leaseOwner: true,
+  leaseExpiresAt: true,
+  requestHash: true,
+  idempotencyGeneration: true,
+  workflowName: true,
+  workflowVersion: true,
+  registeredModel: true,
+  registeredVersion: true,
+  triggerInfo: true,
+}).extend({
+  terminal: z.boolean(),
+  workflow: VersionRef.nullable(),
+  airflow: z.record(z.string(), z.unknown()).nullable(),
+  schedule: z.record(z.string(), z.unknown()).nullable(),
+  /** The logical date and data interval the run trains for, when it has them. */
+  timeContext: TimeContext.nullable(),
+  url: Link,
+  airflowUrl: Link.nullable(),
+  artifactUri: Link,
+  modelVersion: VersionRef.nullable(),
+  /** Detail views only: the latest point of each metric key. */
+  latestMetrics: z.record(z.string(), Metric.omit({ key: true })).optional(),
+  /** Detail views only: every state change. */
+  events: z.array(RunEvent).optional(),
+});
+export type RunView = z.infer<typeof RunView>;
+
+export const VersionView = ModelVersion.omit({ id: true }).extend({ url: Link });
+export type VersionView = z.infer<typeof VersionView>;
+
+export const ArtifactView = Artifact.extend({ uri: Link });
+export type ArtifactView = z.infer<typeof ArtifactView>;
+
+export const DryRunView = z.object({ backend: Backend, request: z.unknown().describe('exactly what the backend would be sent or create') });
+export type DryRunView = z.infer<typeof DryRunView>;
+
+export const LogCursorView = z.object({ reader: z.string(), cursor: z.number().int().min(0) });
+export type LogCursorView = z.infer<typeof LogCursorView>;
+
+export const LogChunkView = z.object({
+  text: z.string(),
+  nextCursor: z.number().int().min(0),
+  /** The run has ended and nothing more is to be read: followers can stop. */
+  complete: z.boolean(),
+});
+export type LogChunkView = z.infer<typeof LogChunkView>;
+
+export const MetricsAccepted = z.object({
+  accepted: z.number().int(),
+  /** The batch id was delivered before and nothing was added this time. */
+  duplicate: z.boolean(),
+});
+export type MetricsAccepted = z.infer<typeof MetricsAccepted>;
+
+export const itemsOf = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item) });
+
+export const RegisteredModelView = RegisteredModel.extend({
+  aliases: z.record(z.string(), z.number().int()).describe('alias -> version'),
+  latestVersion: z.number().int().nullable(),
+});
+export type RegisteredModelView = z.infer<typeof RegisteredModelView>;
+
+export const LineageView = z.object({
+  modelVersion: VersionView,
+  run: z
+    .object({
+      id: z.string(),
+      state: RunStateName,
+      attempt: z.number().int(),
+      backend: Backend,
+      startedAt: z.string().nullable(),
+      finishedAt: z.string().nullable(),
+      url: Link,
+    })
+    .nullable(),
+  workflow: VersionRef.nullable(),
+  model: VersionRef.extend({ framework: z.string() }).nullable(),
+  dataset: VersionRef.extend({ uri: z.string() }).nullable(),
+  /** A feature deleted since the run names only itself, with `missing: true`. */
+  features: z.array(z.union([Feature, z.object({ name: z.string(), missing: z.literal(true) })])),
+  trigger: z.record(z.string(), z.unknown()).nullable(),
+  /** The logical date and data interval the run trained for. */
+  timeContext: TimeContext.nullable(),
+  hyperparameters: z.record(z.string(), z.unknown()).nullable(),
+});
+export type LineageView = z.infer<typeof LineageView>;
+
+export const TokenView = ApiToken;
+/** The one response that carries a token's secret: the answer to its creation. */
+export const CreatedTokenView = ApiToken.extend({ token: z.string().describe('the secret; shown once, never again') });
+
+export const PrincipalView = z.union([
+  z.object({ kind: z.literal('user'), tokenId: z.string(), name: z.string(), role: RoleName }),
+  z.object({ kind: z.literal('run'), runId: z.string() }),
+]);
+
+export const ScheduleView = Schedule.omit({ version: true, enabledAt: true, firstEnabledAt: true }).extend({
+  /** The next fire times (ISO, UTC); empty while the schedule is paused. */
+  nextFireTimes: z.array(z.string()),
+});
+export type ScheduleView = z.infer<typeof ScheduleView>;
+
+/** A schedule in the list: its view and how its last firing went (null: it has not fired). */
+export const ScheduleListItemView = ScheduleView.extend({
+  lastFiring: ScheduleFiring.pick({ scheduledAt: true, kind: true, outcome: true, reason: true, runId: true, runState: true }).nullable(),
+});
+export type ScheduleListItemView = z.infer<typeof ScheduleListItemView>;
+
+export const FiringView = ScheduleFiring.extend({ runUrl: Link.nullable() });
+export type FiringView = z.infer<typeof FiringView>;
+
+export const TriggeredView = z.object({ firing: FiringView, run: RunView.nullable() });
+
+const Parameter = z.object({
+  name: z.string(),
+  type: z.string(),
+  required: z.boolean(),
+  default: z.unknown().optional(),
+  templated: z.boolean().optional(),
+  description: z.string(),
+});
+const ServiceCall = z.object({ method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']), path: z.string(), when: z.string() });
+
+/** The Airflow provider's contract (operators/definitions.ts). */
+export const OperatorCatalogView = z.object({
+  provider: z.object({ package: z.string(), connectionType: z.string(), defaultConnectionId: z.string(), hook: z.string() }),
+  operators: z.array(
+    z.object({
+      name: z.string(),
+      module: z.string(),
+      baseClass: z.enum(['BaseOperator', 'BaseSensorOperator']),
+      summary: z.string(),
+      parameters: z.array(Parameter),
+      templateFields: z.array(z.string()),
+      extraLinks: z.array(z.string()),
+      xcomKeys: z.array(z.string()),
+      returnKeys: z.array(z.string()),
+      calls: z.array(ServiceCall),
+    }),
+  ),
+  triggers: z.array(
+    z.object({
+      name: z.string(),
+      module: z.string(),
+      summary: z.string(),
+      parameters: z.array(Parameter),
+      eventKeys: z.array(z.string()),
+      eventStatuses: z.array(z.string()),
+      calls: z.array(ServiceCall),
+    }),
+  ),
+});
+
+/** A backend and whether this server has it configured (GET /backends). */
+export const BackendStatusView = z.object({
+  name: Backend,
+  configured: z.boolean(),
+  /** What to set to configure it; null when it is configured. */
+  hint: z.string().nullable(),
+});
+export type BackendStatusView = z.infer<typeof BackendStatusView>;

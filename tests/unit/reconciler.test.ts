@@ -1,0 +1,130 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Run } from '../../server/domain/index.ts';
+import { Transitions } from '../../server/domain/index.ts';
+import { ExecutorRegistry } from '../../server/executors/registry.ts';
+import { createLogger } from '../../server/logger.ts';
+import type { RegistryService } from '../../server/services/registryService.ts';
+import type { RunService } from '../../server/services/runService.ts';
+import { RunStore } from '../../server/store/runStore.ts';
+import { Launcher } from '../../server/workers/launcher.ts';
+import { Reconciler } from '../../server/workers/reconciler.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
+import { FakeExecutor } from '../helpers/fakeExecutor.ts';
+import { newRun, TEST_SPEC } from '../helpers/runs.ts';
+
+/*
+ * The reconciler's decisions, one at a time, against a fake backend (tests/helpers/fakeExecutor.ts)
+ * and the real run store on SQLite: what it does with a run past its deadline, a lost process, a
+ * cancel the backend has not confirmed yet, and a launch whose owner died. No process is started.
+ */
+
+const iso = (offsetMs: number) => new Date(Date.now() + offsetMs).toISOString();
+const logger = createLogger('silent');
+
+describe('reconciler decisions', () => {
+  let t: TestDatabase;
+  let runs: RunStore;
+  let backend: FakeExecutor;
+  let reconciler: Reconciler;
+
+  beforeAll(async () => {
+    t = await createTestDatabase('sqlite');
+    runs = new RunStore(t.db);
+  });
+  afterAll(async () => t.destroy());
+  beforeEach(() => {
+    backend = new FakeExecutor('local');
+    const executors = new ExecutorRegistry();
+    executors.register(backend);
+    // The launcher needs of RunService only the environment a process would see.
+    const runService = { environment: () => ({}) } as unknown as RunService;
+    const launcher = new Launcher(runs, runService, executors, { leaseSeconds: 30 }, logger);
+    const registry = {} as RegistryService; // no run here registers a model
+    reconciler = new Reconciler(runs, executors, registry, launcher, { instanceId: 'this-replica', leaseSeconds: 30, fullSweepMs: 60_000, eventedBackends: ['local'] }, logger);
+  });
+
+  const queued = (backendName: Run['backend'] = 'local') =>
+    runs.insert(newRun({ spec: { ...TEST_SPEC, backend: backendName }, backend: backendName }));
+  const launching = async (leaseExpiresAt: string) => {
+    const run = await queued();
+    return runs.transition(run.id, Transitions.claimed, 'claimed by a replica that died', { leaseOwner: 'dead-replica', leaseExpiresAt });
+  };
+  const running = async (deadlineAt = iso(60_000), backendName: Run['backend'] = 'local') => {
+    const run = await queued(backendName);
+    await runs.transition(run.id, Transitions.claimed, null, { leaseOwner: 'r', leaseExpiresAt: iso(30_000) });
+    return runs.transition(run.id, Transitions.started, 'started', { backendRef: { name: `fake-${run.id}-1` }, startedAt: iso(0), deadlineAt });
+  };
+  const cancelling = async (requestedAt: string) => {
+    const run = await running();
+    return runs.transition(run.id, Transitions.cancelRequested, 'cancelled by request', { cancelRequestedAt: requestedAt });
+  };
+  const stateOf = async (id: string) => (await runs.get(id))!;
+
+  it('fails a run still running past its deadline, and stops it with force', async () => {
+    const late = await running(iso(-1_000));
+    const onTime = await running(iso(60_000));
+    await reconciler.sweepAll();
+    expect(await stateOf(late.id)).toMatchObject({ state: 'failed', reason: 'timed out: still running after the 60 s timeout' });
+    expect(backend.callsOf('cancel', late.id)).toEqual([{ op: 'cancel', runId: late.id, force: true }]);
+    expect((await stateOf(onTime.id)).state).toBe('running');
+    expect(backend.callsOf('cancel', onTime.id)).toEqual([]);
+  });
+
+  it('fails a run whose process the backend has lost, saying so', async () => {
+    const run = await running();
+    backend.report(run.id, { phase: 'lost', reason: 'its process group is gone and left no exit status' });
+    await reconciler.sweepAll();
+    expect(await stateOf(run.id)).toMatchObject({ state: 'failed', reason: 'its process group is gone and left no exit status' });
+  });
+
+  it('marks a run succeeded when the backend says it finished', async () => {
+    const run = await running();
+    backend.report(run.id, { phase: 'succeeded' });
+    await reconciler.sweepAll();
+    expect(await stateOf(run.id)).toMatchObject({ state: 'succeeded', reason: 'the training process finished successfully' });
+  });
+
+  it('asks politely during the cancel grace, with force after it, and confirms once nothing runs', async () => {
+    const fresh = await cancelling(iso(-1_000));
+    const overdue = await cancelling(iso(-31_000));
+    await reconciler.sweepAll();
+    expect(backend.callsOf('cancel', fresh.id)).toEqual([{ op: 'cancel', runId: fresh.id, force: false }]);
+    expect(backend.callsOf('cancel', overdue.id)).toEqual([{ op: 'cancel', runId: overdue.id, force: true }]);
+    expect((await stateOf(fresh.id)).state).toBe('cancelling');
+
+    backend.report(fresh.id, { phase: 'failed', reason: 'terminated by signal' });
+    await reconciler.sweepAll();
+    expect(await stateOf(fresh.id)).toMatchObject({ state: 'cancelled', reason: 'cancelled by request' });
+  });
+
+  it('leaves a cancelling run alone while its backend cannot be asked', async () => {
+    const run = await cancelling(iso(-60_000));
+    backend.report(run.id, { phase: 'unknown', reason: 'the backend is unreachable' });
+    await reconciler.sweepAll();
+    expect((await stateOf(run.id)).state).toBe('cancelling');
+    expect(backend.callsOf('cancel', run.id)).toEqual([]);
+  });
+
+  it('adopts a launch whose lease ran out and launches it again; a live lease is left to its owner', async () => {
+    const orphan = await launching(iso(-1_000));
+    const owned = await launching(iso(30_000));
+    await reconciler.sweepAll();
+    expect(backend.callsOf('launch', orphan.id)).toHaveLength(1);
+    expect(await stateOf(orphan.id)).toMatchObject({ state: 'running', backendRef: { name: `fake-${orphan.id}-1` }, leaseOwner: null });
+    expect(backend.callsOf('launch', owned.id)).toEqual([]);
+    expect(await stateOf(owned.id)).toMatchObject({ state: 'launching', leaseOwner: 'dead-replica' });
+  });
+
+  it('fails the adopted launch when the backend refuses it', async () => {
+    const orphan = await launching(iso(-1_000));
+    backend.launchError = new Error('image pull refused');
+    await reconciler.sweepAll();
+    expect(await stateOf(orphan.id)).toMatchObject({ state: 'failed', reason: 'launch failed: image pull refused' });
+  });
+
+  it('fails a run whose backend is no longer configured on this server', async () => {
+    const run = await running(iso(60_000), 'ray');
+    await reconciler.sweepAll();
+    expect(await stateOf(run.id)).toMatchObject({ state: 'failed', reason: 'the ray backend is not configured on this server any more' });
+  });
+});
