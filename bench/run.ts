@@ -31,17 +31,19 @@ const num = (x: number | null | undefined, digits = 0): string => (x === null ||
 function describe(m: Measure): string {
   if (m.value === null) return '-';
   const parts: string[] = [];
-  if (m.unit === 'req/s') parts.push(`${num(m.value)} req/s`, `p50 ${num(m.p50Ms, 1)} ms`, `p99 ${num(m.p99Ms, 1)} ms`);
+  if (m.unit === 'req/s' || m.unit === 'points/s') parts.push(`${num(m.value)} ${m.unit}`, `p50 ${num(m.p50Ms, 1)} ms`, `p99 ${num(m.p99Ms, 1)} ms`);
   else if (m.unit === 'ms CPU') parts.push(`${num(m.cpuMs, 1)} ms CPU`, `${num(m.wallMs, 1)} ms wall`, `${m.queries} ${m.queries === 1 ? 'query' : 'queries'}`);
   else if (m.unit === 'ms') parts.push(`p50 ${num(m.p50Ms, 1)} ms`, `p99 ${num(m.p99Ms, 1)} ms`);
   else parts.push(`${num(m.value, 1)} ${m.unit}`);
   if (m.errors) parts.push(`${m.errors} errors`);
+  if (m.rssPeakMiB !== undefined) parts.push(`RSS ${num(m.rssIdleMiB)}→${num(m.rssPeakMiB)} MiB`);
   return parts.join(' · ');
 }
 
 function table(rows: Row[]): string {
-  const header = ['figure', 'Griffin', 'baseline', 'baseline is', 'ratio', 'note'];
-  const body = rows.map((r) => [r.figure, describe(r.griffin), describe(r.baseline), r.baseline.what, r.ratio === null ? '-' : `${r.ratio}x`, r.note ?? '']);
+  const header = ['figure', 'Griffin', 'baseline', 'baseline is', 'ratio', 'Express ceiling', 'vs Express', 'note'];
+  const ratio = (x: number | null | undefined) => (x === null || x === undefined ? '-' : `${x}x`);
+  const body = rows.map((r) => [r.figure, describe(r.griffin), describe(r.baseline), r.baseline.what, ratio(r.ratio), r.ceiling ? describe(r.ceiling) : '-', ratio(r.ceilingRatio), r.note ?? '']);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
   return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...body.map(line)].join('\n');
