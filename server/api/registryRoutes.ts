@@ -40,7 +40,7 @@ export function registryRoutes(registry: RegistryService): RouteDef[] {
         return { body: { items: page.items.map((v) => registry.view(v)), nextPageToken: page.nextPageToken } };
       },
     }),
-    defineRoute({ method: 'get', path: '/registry/models/:name/versions/:version', tag: 'registry', summary: 'One model version.', access: { role: 'viewer' }, params: VersionParams, handler: async ({ params }) => ({ body: registry.view(await registry.getVersion(params.name, params.version)) }) }),
+    defineRoute({ method: 'get', path: '/registry/models/:name/versions/:version', tag: 'registry', summary: 'One model version.', access: { role: 'viewer' }, params: VersionParams, handler: async ({ params }) => ({ prepared: await registry.versionBody(params.name, params.version) }) }),
     defineRoute({
       method: 'patch',
       path: '/registry/models/:name/versions/:version',
@@ -53,7 +53,7 @@ export function registryRoutes(registry: RegistryService): RouteDef[] {
     }),
     defineRoute({ method: 'get', path: '/registry/models/:name/versions/:version/lineage', tag: 'registry', summary: 'Where a version came from: run, workflow, model, dataset, features, trigger.', access: { role: 'viewer' }, params: VersionParams, handler: async ({ params }) => ({ body: await registry.lineage(params.name, params.version) }) }),
     defineRoute({ method: 'put', path: '/registry/models/:name/aliases/:alias', tag: 'registry', summary: 'Point an alias (e.g. production) at a version; it moves from any other version.', access: { role: 'editor' }, params: AliasParams, body: AliasSet, handler: async ({ params, body }) => ({ body: registry.view(await registry.setAlias(params.name, params.alias, body.version)) }) }),
-    defineRoute({ method: 'get', path: '/registry/models/:name/aliases/:alias', tag: 'registry', summary: 'The version an alias points at.', access: { role: 'viewer' }, params: AliasParams, handler: async ({ params }) => ({ body: registry.view(await registry.getAlias(params.name, params.alias)) }) }),
+    defineRoute({ method: 'get', path: '/registry/models/:name/aliases/:alias', tag: 'registry', summary: 'The version an alias points at.', access: { role: 'viewer' }, params: AliasParams, handler: async ({ params }) => ({ prepared: await registry.aliasBody(params.name, params.alias) }) }),
     defineRoute({
       method: 'delete',
       path: '/registry/models/:name/aliases/:alias',

@@ -49,7 +49,7 @@ export function runRoutes(runs: RunService, follow: FollowOptions = DEFAULT_FOLL
       summary: 'A run with its events and latest metrics.',
       access: { role: 'viewer', runToken: true },
       params: RunParams,
-      handler: async ({ params }) => ({ body: await runs.view(await runs.get(params.id), true) }),
+      handler: async ({ params }) => ({ prepared: await runs.detailBody(params.id) }),
     }),
     defineRoute({
       method: 'post',

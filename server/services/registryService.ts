@@ -3,6 +3,7 @@ import { NotFound, Unprocessable } from '../errors.ts';
 import type { RegistryStore } from '../store/registryStore.ts';
 import type { RunStore } from '../store/runStore.ts';
 import type { CatalogStore } from '../store/catalogStore.ts';
+import { prepareBody, ReadCache, type PreparedBody } from './readCache.ts';
 
 export interface VersionView extends Omit<ModelVersion, 'id'> {
   url: string;
@@ -15,7 +16,28 @@ export class RegistryService {
     private readonly runs: RunStore,
     private readonly catalog: CatalogStore,
     private readonly options: { publicUrl: string },
+    /** Alias and version reads; a registry write on this instance drops its model's entries. */
+    private readonly cache = new ReadCache(0),
+    /** A run's record changed (its registered version): cached views of it are dropped. */
+    private readonly onRunChanged: (runId: string) => void = () => {},
   ) {}
+
+  /** The version an alias points at, prepared for the wire (cached; see ReadCache for staleness). */
+  aliasBody(name: string, alias: string): Promise<PreparedBody> {
+    return this.cached(name, `alias\0${name}\0${alias}`, async () => this.view(await this.getAlias(name, alias)));
+  }
+
+  versionBody(name: string, version: number): Promise<PreparedBody> {
+    return this.cached(name, `version\0${name}\0${version}`, async () => this.view(await this.getVersion(name, version)));
+  }
+
+  private cached(model: string, key: string, read: () => Promise<unknown>): Promise<PreparedBody> {
+    return this.cache.through(`model\0${model}`, key, async () => ({ body: prepareBody(await read()), keep: true }));
+  }
+
+  private changed(model: string): void {
+    this.cache.deleteGroup(`model\0${model}`);
+  }
 
   view(v: ModelVersion): VersionView {
     const { id: _id, ...rest } = v;
@@ -64,7 +86,11 @@ export class RegistryService {
       description: input.description,
     });
     for (const alias of input.aliases) await this.registry.setAlias(model.id, alias, result.version.id);
-    if (run) await this.runs.setRegisteredVersion(run.id, name, result.version.version);
+    this.changed(name);
+    if (run) {
+      await this.runs.setRegisteredVersion(run.id, name, result.version.version);
+      this.onRunChanged(run.id);
+    }
     const version = input.aliases.length ? (await this.registry.getVersion(name, result.version.version))! : result.version;
     return { version, created: result.created };
   }
@@ -96,7 +122,9 @@ export class RegistryService {
 
   /** Merges tags into a version and replaces its description; other tags are kept. */
   async updateVersion(name: string, versionNumber: number, change: { tags?: Record<string, string>; description?: string }): Promise<ModelVersion> {
-    if (!(await this.registry.updateVersion(name, versionNumber, change))) throw new NotFound(`model "${name}" has no version ${versionNumber}`, 'version');
+    const updated = await this.registry.updateVersion(name, versionNumber, change);
+    this.changed(name);
+    if (!updated) throw new NotFound(`model "${name}" has no version ${versionNumber}`, 'version');
     return (await this.registry.getVersion(name, versionNumber))!;
   }
 
@@ -109,6 +137,7 @@ export class RegistryService {
     const version = await this.registry.getVersion(name, versionNumber);
     if (!version) throw new NotFound(`model "${name}" has no version ${versionNumber}`, 'version');
     await this.registry.setAlias(model.id, alias, version.id);
+    this.changed(name);
     return (await this.registry.getVersion(name, versionNumber))!;
   }
 
@@ -121,7 +150,9 @@ export class RegistryService {
 
   async deleteAlias(name: string, alias: string): Promise<void> {
     const model = await this.getModel(name);
-    if (!(await this.registry.deleteAlias(model.id, alias))) throw new NotFound(`model "${name}" has no alias "${alias}"`, 'alias');
+    const deleted = await this.registry.deleteAlias(model.id, alias);
+    this.changed(name);
+    if (!deleted) throw new NotFound(`model "${name}" has no alias "${alias}"`, 'alias');
   }
 
   /** Where a version came from: its run, the workflow, model, dataset and features, and the trigger. */
