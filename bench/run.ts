@@ -8,13 +8,14 @@ import { benchSubmissions } from './submit.ts';
 import { benchWorkers } from './workers.ts';
 import { benchRegistry } from './registry.ts';
 import { benchStartup } from './startup.ts';
+import { benchMemory } from './memory.ts';
 
 /**
- * npm run bench [-- --only api,submit,startup,workers,registry]
+ * npm run bench [-- --only api,submit,startup,workers,registry,memory]
  * Prints one table (every figure beside a baseline measured in this run, on this machine) and
  * writes it as JSON to bench/results/latest.json. bench/README.md explains how to read it.
  */
-const SECTIONS = ['api', 'submit', 'startup', 'workers', 'registry'] as const;
+const SECTIONS = ['api', 'submit', 'startup', 'workers', 'registry', 'memory'] as const;
 type Section = (typeof SECTIONS)[number];
 
 function chosen(): Section[] {
@@ -69,6 +70,7 @@ async function main(): Promise<void> {
       if (section === 'startup') rows.push(...(await benchStartup(resultsDir)));
       if (section === 'workers') rows.push(...(await benchWorkers(pg.url, pg.reason)));
       if (section === 'registry') rows.push(...(await benchRegistry(resultsDir)));
+      if (section === 'memory') rows.push(...(await benchMemory(resultsDir)));
     } catch (error) {
       log(`${section} failed: ${(error as Error).stack ?? error}`);
       rows.push({ section, figure: section, griffin: { value: null, unit: '' }, baseline: { what: '', value: null, unit: '' }, ratio: null, note: `FAILED: ${(error as Error).message.split('\n')[0]}` });
