@@ -94,9 +94,9 @@ export async function benchGetRun(resultsDir: string): Promise<Row[]> {
     }
     const row = (name: keyof typeof targets, figure: string, note: string): Row => httpRow('api', `${figure}, ${CONNECTIONS} connections, authenticated`, g[name], b[name], e[name], `${sizes[name]} B body; ${note}`);
     return [
-      row('run', 'GET /api/v1/runs/{id}', 'Griffin checks the token, reads the run, its events and metrics, logs an access line'),
-      row('alias', 'GET /api/v1/registry/models/{name}/aliases/{alias}', 'the version an alias points at'),
-      row('version', 'GET /api/v1/registry/models/{name}/versions/{version}', 'one model version'),
+      row('run', 'GET /api/v1/runs/{id}', 'a finished run: Griffin checks the token, answers from its read cache (reloaded from the database every 2 s), logs an access line'),
+      row('alias', 'GET /api/v1/registry/models/{name}/aliases/{alias}', 'the version an alias points at, from the read cache (reloaded every 2 s)'),
+      row('version', 'GET /api/v1/registry/models/{name}/versions/{version}', 'one model version, from the read cache (reloaded every 2 s)'),
     ];
   } finally {
     await griffin.stop();
