@@ -19,7 +19,7 @@ export function prepareBody(value: unknown): PreparedBody {
  * A bounded in-process cache of prepared bodies with a time bound on every entry.
  *
  * Correct across replicas by construction: the instance that changes a cached thing drops it at
- * once (`delete`, `deleteGroup`), and a change made by another replica, which this one cannot
+ * once (`deleteGroup`), and a change made by another replica, which this one cannot
  * hear of, is served stale for at most `ttlMs`. Entries are grouped (a run id, a model name) so
  * that one write drops everything derived from the same record. When full, the oldest entries
  * go first (Map order is insertion order).
@@ -46,14 +46,7 @@ export class ReadCache {
     return entry.body;
   }
 
-  /**
-   * Read before a read starts and passed to `set`: a body read while this instance changed
-   * something may predate the change, so it is not kept.
-   */
-  get generation(): number {
-    return this.invalidations;
-  }
-
+  /** `since`: the invalidation count when the read of `body` began; a body read across a change is not kept. */
   set(group: string, key: string, body: PreparedBody, since: number): void {
     if (this.ttlMs <= 0 || since !== this.invalidations) return;
     this.drop(key);

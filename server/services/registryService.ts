@@ -85,8 +85,11 @@ export class RegistryService {
       tags: input.tags,
       description: input.description,
     });
-    for (const alias of input.aliases) await this.registry.setAlias(model.id, alias, result.version.id);
-    this.changed(name);
+    try {
+      for (const alias of input.aliases) await this.registry.setAlias(model.id, alias, result.version.id);
+    } finally {
+      this.changed(name);
+    }
     if (run) {
       await this.runs.setRegisteredVersion(run.id, name, result.version.version);
       this.onRunChanged(run.id);
