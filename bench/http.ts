@@ -1,9 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../server/config.ts';
-import { api, BENCH_ADMIN_TOKEN, freePort, load, log, round, startGriffin, startProgram, tempDir, withRss, type Load, type Measure, type Proc, type Row } from './lib.ts';
+import { api, BENCH_ADMIN_TOKEN, freePort, load, log, round, SECONDS, startGriffin, startProgram, tempDir, withRss, type Load, type Measure, type Proc, type Row } from './lib.ts';
 
 const CONNECTIONS = 64;
+/** Alternating slices per figure (Griffin, bare node, Express, Griffin, ...). */
+const ROUNDS = 3;
 const auth = { Authorization: `Bearer ${BENCH_ADMIN_TOKEN}` };
 
 /** One measured load and the server's memory around it. */
@@ -27,6 +29,13 @@ export const reqPerSecond = (m: Measured, extra: Partial<Measure> = {}): Measure
 export async function measured(proc: Proc | undefined, options: Parameters<typeof load>[0]): Promise<Measured> {
   const { result, rssIdleMiB, rssPeakMiB } = await withRss(proc?.child.pid, () => load(options));
   return { load: result, rssIdleMiB, rssPeakMiB };
+}
+
+/** The slice of median throughput; memory over all slices (RSS before the first, peak of all). */
+function medianSlice(slices: Measured[]): Measured {
+  const sorted = [...slices].sort((x, y) => x.load.rps - y.load.rps);
+  const peaks = slices.map((m) => m.rssPeakMiB).filter((x): x is number => x !== undefined);
+  return { ...sorted[Math.floor(sorted.length / 2)], rssIdleMiB: slices[0].rssIdleMiB, rssPeakMiB: peaks.length ? Math.max(...peaks) : undefined };
 }
 
 /**
@@ -70,13 +79,6 @@ export async function benchGetRun(resultsDir: string): Promise<Row[]> {
       fs.writeFileSync(bodyFiles[name], raw);
     }
 
-    const g: Record<string, Measured> = {};
-    for (const [name, route] of Object.entries(targets)) {
-      log(`GET ${route}: ${CONNECTIONS} connections (${sizes[name]} bytes per response)`);
-      g[name] = await measured(griffin, { url: `${griffin.baseUrl}${route}`, connections: CONNECTIONS, headers: auth });
-    }
-    await griffin.stop();
-
     const bodyArgs = Object.entries(bodyFiles).map(([name, file]) => `${name}=${file}`);
     const started = async (name: string, script: string) => {
       const port = await freePort();
@@ -86,11 +88,25 @@ export async function benchGetRun(resultsDir: string): Promise<Row[]> {
     };
     const bare = await started('baseline-http', 'baseline-server.mjs');
     const express = await started('baseline-express', 'baseline-express.mjs');
+    // On a shared machine the load of other work changes from minute to minute: the three servers
+    // are measured in alternating slices, and each figure is the median slice, so that a figure
+    // and its baselines see the same conditions.
+    const g: Record<string, Measured> = {};
     const b: Record<string, Measured> = {};
     const e: Record<string, Measured> = {};
-    for (const name of Object.keys(targets)) {
-      b[name] = await measured(bare, { url: `${bare.baseUrl}/${name}`, connections: CONNECTIONS });
-      e[name] = await measured(express, { url: `${express.baseUrl}/${name}`, connections: CONNECTIONS });
+    const slice = Math.max(1, Math.round(SECONDS / ROUNDS));
+    for (const [name, route] of Object.entries(targets)) {
+      log(`GET ${route}: ${CONNECTIONS} connections (${sizes[name]} bytes per response), ${ROUNDS} alternating slices of ${slice} s`);
+      const rounds: Array<[Measured, Measured, Measured]> = [];
+      for (let i = 0; i < ROUNDS; i += 1) {
+        const warmupSeconds = i === 0 ? 2 : 0;
+        rounds.push([
+          await measured(griffin, { url: `${griffin.baseUrl}${route}`, connections: CONNECTIONS, headers: auth, seconds: slice, warmupSeconds }),
+          await measured(bare, { url: `${bare.baseUrl}/${name}`, connections: CONNECTIONS, seconds: slice, warmupSeconds }),
+          await measured(express, { url: `${express.baseUrl}/${name}`, connections: CONNECTIONS, seconds: slice, warmupSeconds }),
+        ]);
+      }
+      [g[name], b[name], e[name]] = [0, 1, 2].map((k) => medianSlice(rounds.map((r) => r[k])));
     }
     const row = (name: keyof typeof targets, figure: string, note: string): Row => httpRow('api', `${figure}, ${CONNECTIONS} connections, authenticated`, g[name], b[name], e[name], `${sizes[name]} B body; ${note}`);
     return [
