@@ -18,6 +18,9 @@ export interface Row {
   griffin: Measure;
   baseline: Measure & { what: string };
   ratio: number | null;
+  /** HTTP rows: the Express hello-world ceiling (the project's Express, the same bytes), beside the bare node:http baseline. */
+  ceiling?: Measure & { what: string };
+  ceilingRatio?: number | null;
   note?: string;
 }
 
@@ -32,6 +35,9 @@ export interface Measure {
   queries?: number;
   errors?: number;
   detail?: string;
+  /** Resident set size of the measured server, MiB: before the load and its peak during it. */
+  rssIdleMiB?: number;
+  rssPeakMiB?: number;
 }
 
 export const log = (message: string): void => {
@@ -257,3 +263,52 @@ export async function api(baseUrl: string, method: string, route: string, body?:
 }
 
 export { freePort };
+
+/** A process's resident set size in MiB (Linux /proc), or undefined when it cannot be read. */
+export function rssMiB(pid: number | undefined): number | undefined {
+  if (!pid) return undefined;
+  try {
+    const m = /^VmRSS:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Math.round(Number(m[1]) / 102.4) / 10 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Samples a process's RSS every 100 ms while `work` runs: the RSS before and the peak during it. */
+export async function withRss<T>(pid: number | undefined, work: () => Promise<T>): Promise<{ result: T; rssIdleMiB?: number; rssPeakMiB?: number }> {
+  const rssIdleMiB = rssMiB(pid);
+  let rssPeakMiB = rssIdleMiB;
+  const timer = setInterval(() => {
+    const now = rssMiB(pid);
+    if (now !== undefined && (rssPeakMiB === undefined || now > rssPeakMiB)) rssPeakMiB = now;
+  }, 100);
+  try {
+    const result = await work();
+    return { result, rssIdleMiB, rssPeakMiB };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/**
+ * A run that stays running (a sleeper under the local executor) for figures that need a live run,
+ * such as metric ingest; `cancel` ends it. The service must run its workers.
+ */
+export async function sleepingRun(baseUrl: string): Promise<{ id: string; cancel(): Promise<void> }> {
+  const model = await api(baseUrl, 'POST', '/api/v1/models', { name: 'bench-sleep', framework: 'shell', codeUri: 'bench/noop', entrypoint: 'sleep 3600' });
+  if (model.status !== 201 && model.status !== 409) throw new Error(`model bench-sleep: ${model.status} ${JSON.stringify(model.body)}`);
+  const workflow = await api(baseUrl, 'POST', '/api/v1/workflows', { name: 'bench-sleep', model: 'bench-sleep', dataset: 'grocery-reorder', runtime: 'python3' });
+  if (workflow.status !== 201 && workflow.status !== 409) throw new Error(`workflow bench-sleep: ${workflow.status} ${JSON.stringify(workflow.body)}`);
+  const submitted = await api(baseUrl, 'POST', '/api/v1/runs', { workflow: 'bench-sleep' });
+  if (submitted.status !== 201) throw new Error(`submission of bench-sleep: ${submitted.status} ${JSON.stringify(submitted.body)}`);
+  const id = submitted.body.id as string;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const run = await api(baseUrl, 'GET', `/api/v1/runs/${id}`);
+    if (run.body.state === 'running') break;
+    if (run.body.terminal || Date.now() > deadline) throw new Error(`the sleeping run ${id} is ${run.body.state}: ${run.body.reason}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return { id, cancel: async () => void (await api(baseUrl, 'POST', `/api/v1/runs/${id}/cancel`, {})) };
+}

@@ -5,13 +5,15 @@ import { promisify } from 'node:util';
 import { PROJECT_ROOT } from '../server/config.ts';
 import { connect } from '../server/db/connect.ts';
 import { migrateLatest } from '../server/db/migrate.ts';
-import { BENCH_ADMIN_TOKEN, freePort, load, log, round, startGriffin, startProgram, tempDir, type Load, type Proc, type Row } from './lib.ts';
+import { BENCH_ADMIN_TOKEN, freePort, load, log, round, sleepingRun, startGriffin, startProgram, tempDir, withRss, type Load, type Proc, type Row } from './lib.ts';
 
 const run = promisify(execFile);
 const MODELS = 1_000;
 const VERSIONS_PER_MODEL = 100;
 const CONNECTIONS = 8;
 const MLFLOW_WORKERS = '2';
+/** Metric points per ingest request, for both (MLflow's log-batch takes up to 1,000). */
+const POINTS_PER_BATCH = 100;
 
 const modelName = (m: number) => `m-${String(m).padStart(4, '0')}`;
 const randomModel = () => modelName(Math.floor(Math.random() * MODELS));
@@ -73,6 +75,19 @@ export async function benchRegistry(resultsDir: string): Promise<Row[]> {
     log('registry: search versions');
     const gSearch = await load({ url: `${griffin.baseUrl}/`, connections: CONNECTIONS, headers: auth, pick: () => ({ path: `/api/v1/registry/models/${randomModel()}/versions?limit=100` }) });
     const mSearch = await load({ url: `${mlflow.baseUrl}/`, connections: CONNECTIONS, pick: () => ({ path: `/api/2.0/mlflow/model-versions/search?filter=${encodeURIComponent(`name='${randomModel()}'`)}&max_results=100` }) });
+    log(`registry: metric ingest, ${POINTS_PER_BATCH} points per batch`);
+    const live = await sleepingRun(griffin.baseUrl);
+    let batch = 0;
+    const points = (withTimestamp: boolean) =>
+      Array.from({ length: POINTS_PER_BATCH }, (_, i) => ({ key: `m${i % 10}`, value: Math.random(), step: batch * 10 + Math.floor(i / 10), ...(withTimestamp ? { timestamp: Date.now() } : {}) }));
+    const gIngest = await withRss(griffin!.child.pid, () =>
+      load({ url: `${griffin!.baseUrl}/`, method: 'POST', connections: CONNECTIONS, headers: auth, pick: () => ({ path: `/api/v1/runs/${live.id}/metrics`, body: JSON.stringify({ batchId: `b-${(batch += 1)}`, metrics: points(false) }) }) }),
+    );
+    await live.cancel();
+    const mlflowRun = await (await fetch(`${mlflow.baseUrl}/api/2.0/mlflow/runs/create`, { method: 'POST', headers: json, body: JSON.stringify({ experiment_id: '0', start_time: Date.now() }) })).json();
+    const mlflowRunId = mlflowRun.run?.info?.run_id as string;
+    if (!mlflowRunId) throw new Error(`MLflow did not create a run: ${JSON.stringify(mlflowRun)}`);
+    const mIngest = await load({ url: `${mlflow.baseUrl}/`, method: 'POST', connections: CONNECTIONS, headers: json, pick: () => ({ path: '/api/2.0/mlflow/runs/log-batch', body: JSON.stringify({ run_id: mlflowRunId, metrics: (batch += 1, points(true)) }) }) });
     const row = (figure: string, g: Load, m: Load, note: string): Row => ({
       section: 'registry',
       figure: `${figure}, 100,000 versions stored, ${CONNECTIONS} connections`,
@@ -84,6 +99,14 @@ export async function benchRegistry(resultsDir: string): Promise<Row[]> {
     return [
       row('register a version', gReg, mReg, 'random model of 1,000; Griffin also checks a bearer token, MLflow runs without auth'),
       row('search versions of a model (100 newest)', gSearch, mSearch, "Griffin GET .../versions?limit=100; MLflow model-versions/search?filter=name='...'&max_results=100"),
+      {
+        section: 'registry',
+        figure: `metric ingest, ${POINTS_PER_BATCH} points per batch, ${CONNECTIONS} connections`,
+        griffin: { value: round(gIngest.result.rps * POINTS_PER_BATCH, 0), unit: 'points/s', p50Ms: gIngest.result.p50Ms, p99Ms: gIngest.result.p99Ms, errors: gIngest.result.errors + gIngest.result.non2xx, rssIdleMiB: gIngest.rssIdleMiB, rssPeakMiB: gIngest.rssPeakMiB },
+        baseline: { what: `MLflow ${mlflowVersion(mlflowBin)} runs/log-batch`, value: round(mIngest.rps * POINTS_PER_BATCH, 0), unit: 'points/s', p50Ms: mIngest.p50Ms, p99Ms: mIngest.p99Ms, errors: mIngest.errors + mIngest.non2xx },
+        ratio: round(gIngest.result.rps / mIngest.rps, 2),
+        note: 'Griffin POST /runs/{id}/metrics with a batchId (stored once), as griffin_run.py sends; MLflow runs/log-batch into one run',
+      },
     ];
   } catch (error) {
     log(`registry: ${(error as Error).message}`);

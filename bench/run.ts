@@ -8,13 +8,14 @@ import { benchSubmissions } from './submit.ts';
 import { benchWorkers } from './workers.ts';
 import { benchRegistry } from './registry.ts';
 import { benchStartup } from './startup.ts';
+import { benchMemory } from './memory.ts';
 
 /**
- * npm run bench [-- --only api,submit,startup,workers,registry]
+ * npm run bench [-- --only api,submit,startup,workers,registry,memory]
  * Prints one table (every figure beside a baseline measured in this run, on this machine) and
  * writes it as JSON to bench/results/latest.json. bench/README.md explains how to read it.
  */
-const SECTIONS = ['api', 'submit', 'startup', 'workers', 'registry'] as const;
+const SECTIONS = ['api', 'submit', 'startup', 'workers', 'registry', 'memory'] as const;
 type Section = (typeof SECTIONS)[number];
 
 function chosen(): Section[] {
@@ -31,17 +32,19 @@ const num = (x: number | null | undefined, digits = 0): string => (x === null ||
 function describe(m: Measure): string {
   if (m.value === null) return '-';
   const parts: string[] = [];
-  if (m.unit === 'req/s') parts.push(`${num(m.value)} req/s`, `p50 ${num(m.p50Ms, 1)} ms`, `p99 ${num(m.p99Ms, 1)} ms`);
+  if (m.unit === 'req/s' || m.unit === 'points/s') parts.push(`${num(m.value)} ${m.unit}`, `p50 ${num(m.p50Ms, 1)} ms`, `p99 ${num(m.p99Ms, 1)} ms`);
   else if (m.unit === 'ms CPU') parts.push(`${num(m.cpuMs, 1)} ms CPU`, `${num(m.wallMs, 1)} ms wall`, `${m.queries} ${m.queries === 1 ? 'query' : 'queries'}`);
   else if (m.unit === 'ms') parts.push(`p50 ${num(m.p50Ms, 1)} ms`, `p99 ${num(m.p99Ms, 1)} ms`);
   else parts.push(`${num(m.value, 1)} ${m.unit}`);
   if (m.errors) parts.push(`${m.errors} errors`);
+  if (m.rssPeakMiB !== undefined) parts.push(`RSS ${num(m.rssIdleMiB)}→${num(m.rssPeakMiB)} MiB`);
   return parts.join(' · ');
 }
 
 function table(rows: Row[]): string {
-  const header = ['figure', 'Griffin', 'baseline', 'baseline is', 'ratio', 'note'];
-  const body = rows.map((r) => [r.figure, describe(r.griffin), describe(r.baseline), r.baseline.what, r.ratio === null ? '-' : `${r.ratio}x`, r.note ?? '']);
+  const header = ['figure', 'Griffin', 'baseline', 'baseline is', 'ratio', 'Express ceiling', 'vs Express', 'note'];
+  const ratio = (x: number | null | undefined) => (x === null || x === undefined ? '-' : `${x}x`);
+  const body = rows.map((r) => [r.figure, describe(r.griffin), describe(r.baseline), r.baseline.what, ratio(r.ratio), r.ceiling ? describe(r.ceiling) : '-', ratio(r.ceilingRatio), r.note ?? '']);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
   return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...body.map(line)].join('\n');
@@ -67,6 +70,7 @@ async function main(): Promise<void> {
       if (section === 'startup') rows.push(...(await benchStartup(resultsDir)));
       if (section === 'workers') rows.push(...(await benchWorkers(pg.url, pg.reason)));
       if (section === 'registry') rows.push(...(await benchRegistry(resultsDir)));
+      if (section === 'memory') rows.push(...(await benchMemory(resultsDir)));
     } catch (error) {
       log(`${section} failed: ${(error as Error).stack ?? error}`);
       rows.push({ section, figure: section, griffin: { value: null, unit: '' }, baseline: { what: '', value: null, unit: '' }, ratio: null, note: `FAILED: ${(error as Error).message.split('\n')[0]}` });

@@ -163,11 +163,29 @@ async function seedRunning(wired: Wired, db: Knex, size: number, dataDir: string
   await new Promise((r) => setTimeout(r, 200)); // the sleepers' command lines are in /proc by now
 }
 
+/**
+ * Waits until the no-op runs' wrapper processes are gone, not merely until their exit files
+ * exist: the wrapper writes the file and then exits, and only its exit (the event the executor
+ * reports) sends the run to the next pass. Waiting for the file alone measured a pass that could
+ * come before the last exit and finish 9 of 10 runs. A pid that no longer answers signal 0 has
+ * been reaped, and Node emits the child's exit event in the same callback that reaps it.
+ */
 async function waitForExits(wired: Wired, inFlight: number, expected: number): Promise<void> {
   const deadline = Date.now() + 60_000;
+  const reaped = (pid: unknown) => {
+    try {
+      process.kill(Number(pid), 0);
+      return false;
+    } catch {
+      return true;
+    }
+  };
   for (;;) {
     const runs = await wired.stores.runs.listInFlight();
-    const finished = runs.filter((r) => r.workflowName === 'bench-noop' && fs.existsSync(String((r.backendRef as { exitFile?: string } | null)?.exitFile ?? '/nonexistent')));
+    const finished = runs.filter((r) => {
+      const ref = r.backendRef as { exitFile?: string; pid?: number } | null;
+      return r.workflowName === 'bench-noop' && ref?.exitFile !== undefined && fs.existsSync(ref.exitFile) && reaped(ref.pid);
+    });
     if (finished.length >= expected) return;
     if (Date.now() > deadline) throw new Error(`only ${finished.length} of ${expected} no-op runs finished`);
     await new Promise((r) => setTimeout(r, 100));

@@ -43,6 +43,13 @@ export interface Config {
   /** How long a local run's process group has between SIGTERM and SIGKILL. */
   readonly killGraceSeconds: number;
   readonly logLevel: string;
+  /**
+   * How long a replica may serve a cached read (a finished run, a registry alias or version) that
+   * another replica has changed since; the replica that changes it drops it at once. 0: off.
+   */
+  readonly readCacheMs: number;
+  /** How long a verified user token is trusted without a lookup: a revocation made on another replica takes effect within it. */
+  readonly authCacheMs: number;
   readonly maxBodyBytes: number;
   readonly maxArtifactBytes: number;
   /** How long a training process keeps trying to deliver its reports while Griffin is unreachable (GRIFFIN_REPORT_TIMEOUT). */
@@ -240,6 +247,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, projectRoot: st
     localWorkDir: env.GRIFFIN_LOCAL_WORK_DIR ? path.resolve(env.GRIFFIN_LOCAL_WORK_DIR) : undefined,
     killGraceSeconds: intFrom(env, 'GRIFFIN_KILL_GRACE_SECONDS', 10, 0),
     logLevel: env.GRIFFIN_LOG_LEVEL || 'info',
+    readCacheMs: intFrom(env, 'GRIFFIN_READ_CACHE_MS', 2000, 0),
+    authCacheMs: intFrom(env, 'GRIFFIN_AUTH_CACHE_MS', 5000, 0),
     maxBodyBytes: intFrom(env, 'GRIFFIN_MAX_BODY_BYTES', 1024 * 1024, 1024),
     maxArtifactBytes: intFrom(env, 'GRIFFIN_MAX_ARTIFACT_BYTES', 256 * 1024 * 1024, 1024),
     reportTimeoutSeconds: intFrom(env, 'GRIFFIN_REPORT_TIMEOUT', 900, 0),

@@ -11,6 +11,7 @@ import { TokenStore } from './store/tokenStore.ts';
 import { IdempotencyStore } from './store/idempotencyStore.ts';
 import { AuthService } from './services/authService.ts';
 import { CatalogService } from './services/catalogService.ts';
+import { ReadCache } from './services/readCache.ts';
 import { RunService } from './services/runService.ts';
 import { RegistryService } from './services/registryService.ts';
 import { ExecutorRegistry } from './executors/registry.ts';
@@ -85,7 +86,7 @@ function registerKubernetes(config: Config, executors: ExecutorRegistry, logger:
 export function wire(config: Config, db: Knex, logger: Logger): Wired {
   const stores = { catalog: new CatalogStore(db), runs: new RunStore(db), registry: new RegistryStore(db), tokens: new TokenStore(db) };
   const metrics = createMetrics({ countRuns: () => stores.runs.countByState() });
-  const auth = new AuthService(stores.tokens, stores.runs, loadSecret(config), logger, config.authFailureLimit);
+  const auth = new AuthService(stores.tokens, stores.runs, loadSecret(config), logger, config.authFailureLimit, config.authCacheMs);
   const executors = new ExecutorRegistry();
   const catalog = new CatalogService(stores.catalog, config.codeRoot, config.dataDir, executors);
 
@@ -115,8 +116,9 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
     auth,
     { publicUrl: config.publicUrl, dataDir: config.dataDir, codeRoot: config.codeRoot, airflowBaseUrl: config.airflowBaseUrl, maxArtifactBytes: config.maxArtifactBytes, reportTimeoutSeconds: config.reportTimeoutSeconds },
     wakeDispatcher,
+    new ReadCache(config.readCacheMs),
   );
-  const registry = new RegistryService(stores.registry, stores.runs, stores.catalog, { publicUrl: config.publicUrl });
+  const registry = new RegistryService(stores.registry, stores.runs, stores.catalog, { publicUrl: config.publicUrl }, new ReadCache(config.readCacheMs), (runId) => runs.forget(runId));
   const launcher = new Launcher(stores.runs, runs, executors, { leaseSeconds: config.leaseSeconds }, logger);
   const dispatcher = new Dispatcher(
     stores.runs,

@@ -448,6 +448,24 @@ class _Base:
         self.timeout = timeout
         self.retry_policy = retry_policy or RetryPolicy()
         self.verify = verify
+        # The last body and ETag of each run polled: Griffin answers 304 while nothing changed.
+        self._polled: dict[str, tuple[str, dict[str, Any]]] = {}
+
+    def _etag_of(self, path: str) -> str | None:
+        known = self._polled.get(path)
+        return known[0] if known else None
+
+    def _polled_body(self, path: str, response: Any) -> dict[str, Any]:
+        """The run a conditional GET answered: the remembered one on 304, else the new body (remembered)."""
+        if response.status_code == 304 and path in self._polled:
+            return self._polled[path][1]
+        body = response.json()
+        etag = response.headers.get("ETag")
+        if etag:
+            if len(self._polled) >= 1024:
+                self._polled.pop(next(iter(self._polled)))
+            self._polled[path] = (etag, body)
+        return body
 
     def __repr__(self) -> str:
         # The token is deliberately absent.
@@ -586,6 +604,7 @@ class GriffinClient(_Base):
         json_body: Any = None,
         idempotency_key: str | None = None,
         expected: tuple[int, ...] = (),
+        if_none_match: str | None = None,
     ) -> requests.Response:
         """
         Send one API request, retrying per :attr:`retry_policy`; raise :class:`GriffinAPIError` on an error status.
@@ -595,6 +614,8 @@ class GriffinClient(_Base):
         """
         method = method.upper()
         headers = self._headers(idempotency_key)
+        if if_none_match:
+            headers["If-None-Match"] = if_none_match
         may_retry = self.retry_policy.may_retry_method(method, headers)
         attempt = 0
         while True:
@@ -679,7 +700,8 @@ class GriffinClient(_Base):
         )[0]
 
     def get_run(self, run_id: str) -> dict[str, Any]:
-        return self._json("GET", f"/runs/{_quote(run_id)}")
+        path = f"/runs/{_quote(run_id)}"
+        return self._polled_body(path, self.request("GET", path, if_none_match=self._etag_of(path)))
 
     def list_runs(self, *, limit: int | None = None, page_token: str | None = None, **filters: Any) -> dict[str, Any]:
         """One page of runs. Filters: ``state``, ``workflow``, ``trigger``, ``dagId``, ``idempotencyKey``."""
@@ -985,11 +1007,14 @@ class AsyncGriffinClient(_Base):
         json_body: Any = None,
         idempotency_key: str | None = None,
         expected: tuple[int, ...] = (),
+        if_none_match: str | None = None,
     ) -> Any:
         import httpx
 
         method = method.upper()
         headers = self._headers(idempotency_key)
+        if if_none_match:
+            headers["If-None-Match"] = if_none_match
         may_retry = self.retry_policy.may_retry_method(method, headers)
         attempt = 0
         while True:
@@ -1017,7 +1042,8 @@ class AsyncGriffinClient(_Base):
         return response.json()
 
     async def get_run(self, run_id: str) -> dict[str, Any]:
-        return await self._json("GET", f"/runs/{_quote(run_id)}")
+        path = f"/runs/{_quote(run_id)}"
+        return self._polled_body(path, await self.request("GET", path, if_none_match=self._etag_of(path)))
 
     async def cancel_run(self, run_id: str, reason: str | None = None, try_number: int | None = None) -> dict[str, Any]:
         body = _cancel_body(reason, try_number)

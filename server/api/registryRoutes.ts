@@ -86,7 +86,7 @@ export function registryRoutes(registry: RegistryService): RouteDef[] {
         return { body: await viewPage(await registry.listVersions({ ...query, name: params.name }), (v) => registry.view(v)) };
       },
     }),
-    defineRoute({ method: 'get', path: '/registry/models/:name/versions/:version', tag: 'registry', summary: 'One model version.', access: { role: 'viewer' }, params: VersionParams, response: VersionView, handler: async ({ params }) => ({ body: registry.view(await registry.getVersion(params.name, params.version)) }) }),
+    defineRoute({ method: 'get', path: '/registry/models/:name/versions/:version', tag: 'registry', summary: 'One model version.', access: { role: 'viewer' }, params: VersionParams, response: VersionView, handler: async ({ params }) => ({ prepared: await registry.versionBody(params.name, params.version) }) }),
     defineRoute({
       method: 'patch',
       path: '/registry/models/:name/versions/:version',
@@ -123,10 +123,8 @@ export function registryRoutes(registry: RegistryService): RouteDef[] {
       access: { role: 'viewer' },
       params: AliasParams,
       response: VersionView,
-      handler: async ({ params }) => {
-        const version = await registry.getAlias(params.name, params.alias);
-        return { body: registry.view(version), headers: { ETag: `"${version.version}"` } };
-      },
+      // The ETag names the version: If-None-Match is a 304 while the alias still points there.
+      handler: async ({ params }) => ({ prepared: await registry.aliasBody(params.name, params.alias) }),
     }),
     defineRoute({
       method: 'get',

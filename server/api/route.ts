@@ -8,6 +8,7 @@ import { markRoute } from '../metrics.ts';
 import type { IdempotentReplay } from './idempotency.ts';
 import { refuseNul } from './inputChecks.ts';
 import { plainIssue } from './plainIssue.ts';
+import type { PreparedBody } from '../services/readCache.ts';
 
 export type Access =
   | { role: Role }
@@ -28,6 +29,8 @@ export interface RouteContext<P, Q, B> {
 export interface Reply<R = unknown> {
   status?: number;
   body?: R;
+  /** A body already serialised, with its ETag: sent as is, and a matching If-None-Match gets 304. */
+  prepared?: PreparedBody;
   headers?: Record<string, string>;
 }
 
@@ -102,14 +105,31 @@ export function mountRoutes(router: Router, routes: RouteDef[], auth: AuthServic
         refuseNul(req.body, 'body');
         body = parseOrThrow(route.body, req.body ?? {}, 'body');
       }
-      const log = runScoped && runId ? logger.child({ runId }) : logger;
+      // A child logger costs an object and its bindings per request; most handlers never log.
+      let log: Logger | undefined;
+      const context: RouteContext<unknown, unknown, unknown> = {
+        params,
+        query,
+        body,
+        principal,
+        req,
+        res,
+        get log() {
+          return (log ??= runScoped && runId ? logger.child({ runId }) : logger);
+        },
+      };
       const execute = async (): Promise<Reply | undefined> => {
-        const reply = await route.handler({ params, query, body, principal, req, res, log });
+        const reply = await route.handler(context);
         return res.headersSent ? undefined : { ...reply, status: reply?.status ?? route.successStatus ?? 200 };
       };
       const reply = await replay.around(route, principal, req, execute);
       if (!reply || res.headersSent) return;
       if (reply.headers) res.set(reply.headers);
+      if (reply.prepared) {
+        // Express answers 304 itself when the request's If-None-Match names this ETag.
+        res.status(reply.status!).set('ETag', reply.prepared.etag).type('application/json').send(reply.prepared.json);
+        return;
+      }
       if (reply.body === undefined) res.status(reply.status!).end();
       else res.status(reply.status!).json(reply.body);
     });

@@ -51,7 +51,7 @@ export function runRoutes(runs: RunService, follow: FollowOptions = DEFAULT_FOLL
       access: { role: 'viewer', runToken: true },
       params: RunParams,
       response: RunView,
-      handler: async ({ params }) => ({ body: await runs.view(await runs.get(params.id), true) }),
+      handler: async ({ params }) => ({ prepared: await runs.detailBody(params.id) }),
     }),
     defineRoute({
       method: 'post',

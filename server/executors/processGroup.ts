@@ -17,7 +17,25 @@ export function liveProcessGroups(): Set<number> {
   return groups;
 }
 
-export const groupAlive = (pgid: number): boolean => pgid > 0 && liveProcessGroups().has(pgid);
+/**
+ * Whether the group has a live member. Exact, and cheap in the common cases, because the full
+ * scan of /proc costs a read per process on the host and a reconciler sweep asks once per run:
+ * no process at all in the group (kill 0 answers ESRCH) is dead; a live leader still in its own
+ * group (the wrapper shell, for most of a run's life) is alive; only a group whose leader is gone
+ * or a zombie needs the scan for other members.
+ */
+export function groupAlive(pgid: number): boolean {
+  if (pgid <= 0) return false;
+  try {
+    process.kill(-pgid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    // EPERM: members exist that this user may not signal (training as the run user).
+  }
+  const leader = readStat(pgid);
+  if (leader && leader.pgrp === pgid && leader.state !== 'Z' && leader.state !== 'X') return true;
+  return liveProcessGroups().has(pgid);
+}
 
 /** The pids of a group's live members (for tests and log lines). */
 export function groupMembers(pgid: number): number[] {

@@ -6,6 +6,7 @@ import { bundle, directoryEntries, helperEntries, type Bundle } from '../files/c
 import { isRemoteUri, resolveInside } from '../files/paths.ts';
 import { sliceLog } from './logs.ts';
 import { RayJobsClient, type RayJobDetails, type RaySubmitRequest } from './rayClient.ts';
+import { RayJobListing } from './rayJobListing.ts';
 import { describeFailure, isTransient } from './retry.ts';
 import { backendObjectName, type BackendStatus, type Executor, type LaunchRequest, type LogChunk, type SpecProblem } from './types.ts';
 import { BackendUnreachable, REACHABLE, unreachableStatus } from './unreachable.ts';
@@ -71,9 +72,12 @@ export class RayExecutor implements Executor {
   }
   readonly client: RayJobsClient;
   private readonly target: string;
+  /** Status checks read one listing of the head per pass. */
+  readonly listing: RayJobListing;
 
   constructor(private readonly options: RayExecutorOptions) {
     this.client = new RayJobsClient(options.address);
+    this.listing = new RayJobListing(() => this.client.list());
     this.target = `the Ray head at ${options.address}`;
   }
 
@@ -166,7 +170,7 @@ export class RayExecutor implements Executor {
     const submissionId = this.submissionId(run);
     let job: RayJobDetails | undefined;
     try {
-      job = await this.client.get(submissionId);
+      job = (await this.listing.find(submissionId)) ?? (await this.client.get(submissionId));
     } catch (error) {
       if (isTransient(error)) return unreachableStatus(run, this.target, error, this.options.unreachableGraceSeconds);
       throw error;

@@ -101,6 +101,11 @@ export class RayJobsClient {
     }
   }
 
+  /** Every job the head knows (GET /api/jobs/). */
+  async list(budget: RetryBudget = RETRY_BUDGETS.poll): Promise<RayJobDetails[]> {
+    return this.call(async () => (await this.http(budget)).get('api/jobs/').json<RayJobDetails[]>(), () => []);
+  }
+
   get(submissionId: string, budget: RetryBudget = RETRY_BUDGETS.poll): Promise<RayJobDetails | undefined> {
     return this.call(
       async () => (await this.http(budget)).get(`api/jobs/${encodeURIComponent(submissionId)}`).json<RayJobDetails>(),

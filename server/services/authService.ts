@@ -27,9 +27,8 @@ export const roleAllows = (held: Role, needed: Role): boolean => ROLE_RANK[held]
 /*
  * Verified user tokens are remembered briefly: a database lookup per request was the largest
  * share of a GET's cost. A revocation takes effect at once on the instance that revoked it and
- * within VERIFIED_TTL_MS on other replicas.
+ * within `verifiedTtlMs` (GRIFFIN_AUTH_CACHE_MS, 5 s) on other replicas.
  */
-const VERIFIED_TTL_MS = 5_000;
 const VERIFIED_CACHE_MAX = 10_000;
 
 export class AuthService {
@@ -43,6 +42,7 @@ export class AuthService {
     private readonly logger: Logger,
     /** Failed authentications allowed per client address in one window before 429s. */
     private readonly failureLimit = 20,
+    private readonly verifiedTtlMs = 5_000,
   ) {}
 
   async createToken(name: string, role: Role): Promise<{ token: ApiToken; secret: string }> {
@@ -111,8 +111,9 @@ export class AuthService {
     if (!token) return undefined;
     this.tokens.touch(token.id, token.lastUsedAt).catch((error) => this.logger.warn({ err: error }, 'could not record token use'));
     const principal: Principal = { kind: 'user', tokenId: token.id, name: token.name, role: token.role };
+    if (this.verifiedTtlMs <= 0) return principal;
     if (this.verified.size >= VERIFIED_CACHE_MAX) this.verified.clear();
-    this.verified.set(hash, { principal, until: Date.now() + VERIFIED_TTL_MS });
+    this.verified.set(hash, { principal, until: Date.now() + this.verifiedTtlMs });
     return principal;
   }
 

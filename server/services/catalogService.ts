@@ -214,17 +214,19 @@ export class CatalogService {
 
   private async checkSpec(spec: WorkflowSpecInput, fieldPrefix: string, overrides?: RunOverridesInput) {
     const modelRef = parseRef(spec.model);
-    const model = await this.store.getModel(modelRef.name, modelRef.version);
-    if (!model) throw new NotFound(`model ${describeRef(modelRef.name, modelRef.version)} does not exist`, `${fieldPrefix}model`);
-
     const datasetRef = parseRef(spec.dataset);
-    const dataset = await this.store.getDataset(datasetRef.name, datasetRef.version);
+    // Three independent reads, in parallel (one round trip on PostgreSQL); checked in this order.
+    const [model, dataset, runtime] = await Promise.all([
+      this.store.getModel(modelRef.name, modelRef.version),
+      this.store.getDataset(datasetRef.name, datasetRef.version),
+      this.store.getRuntime(spec.runtime),
+    ]);
+    if (!model) throw new NotFound(`model ${describeRef(modelRef.name, modelRef.version)} does not exist`, `${fieldPrefix}model`);
     if (!dataset) {
       const field = overrides?.datasetVersion ? 'overrides.datasetVersion' : `${fieldPrefix}dataset`;
       throw new NotFound(`dataset ${describeRef(datasetRef.name, datasetRef.version)} does not exist`, field);
     }
 
-    const runtime = await this.store.getRuntime(spec.runtime);
     if (!runtime) throw new NotFound(`runtime "${spec.runtime}" does not exist`, `${fieldPrefix}runtime`);
 
     if (!runtime.backends.includes(spec.backend)) {

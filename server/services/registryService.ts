@@ -3,6 +3,7 @@ import { NotFound, Unprocessable } from '../errors.ts';
 import type { AliasMove, RegistryStore } from '../store/registryStore.ts';
 import type { RunStore } from '../store/runStore.ts';
 import type { CatalogStore } from '../store/catalogStore.ts';
+import { prepareBody, ReadCache, type PreparedBody } from './readCache.ts';
 
 /** How a change names who made it: the token's name, or the run whose token it was. */
 export const actorOf = (principal: Principal): string => (principal.kind === 'user' ? `token:${principal.name}` : `run:${principal.runId}`);
@@ -17,7 +18,34 @@ export class RegistryService {
     private readonly runs: RunStore,
     private readonly catalog: CatalogStore,
     private readonly options: { publicUrl: string },
+    /** Alias and version reads; a registry write on this instance drops its model's entries. */
+    private readonly cache = new ReadCache(0),
+    /** A run's record changed (its registered version): cached views of it are dropped. */
+    private readonly onRunChanged: (runId: string) => void = () => {},
   ) {}
+
+  /**
+   * The version an alias points at, prepared for the wire (cached; see ReadCache for staleness).
+   * Its ETag is the version number ("3"): what If-Match takes for a compare-and-set move.
+   */
+  aliasBody(name: string, alias: string): Promise<PreparedBody> {
+    return this.cache.through(`model\0${name}`, `alias\0${name}\0${alias}`, async () => {
+      const version = this.view(await this.getAlias(name, alias));
+      return { body: prepareBody(version, `"${version.version}"`), keep: true };
+    });
+  }
+
+  versionBody(name: string, version: number): Promise<PreparedBody> {
+    return this.cached(name, `version\0${name}\0${version}`, async () => this.view(await this.getVersion(name, version)));
+  }
+
+  private cached(model: string, key: string, read: () => Promise<unknown>): Promise<PreparedBody> {
+    return this.cache.through(`model\0${model}`, key, async () => ({ body: prepareBody(await read()), keep: true }));
+  }
+
+  private changed(model: string): void {
+    this.cache.deleteGroup(`model\0${model}`);
+  }
 
   view(v: ModelVersion): VersionView {
     const { id: _id, ...rest } = v;
@@ -67,8 +95,15 @@ export class RegistryService {
       actor: options.actor,
     });
     const reason = `registered version ${result.version.version}${run ? ` from run ${run.id}` : ''} with this alias`;
-    for (const alias of input.aliases) await this.registry.setAlias(model, alias, result.version, { actor: options.actor, reason });
-    if (run) await this.runs.setRegisteredVersion(run.id, name, result.version.version);
+    try {
+      for (const alias of input.aliases) await this.registry.setAlias(model, alias, result.version, { actor: options.actor, reason });
+    } finally {
+      this.changed(name);
+    }
+    if (run) {
+      await this.runs.setRegisteredVersion(run.id, name, result.version.version);
+      this.onRunChanged(run.id);
+    }
     const version = input.aliases.length ? (await this.registry.getVersion(name, result.version.version))! : result.version;
     return { version, created: result.created };
   }
@@ -100,7 +135,9 @@ export class RegistryService {
 
   /** Merges tags into a version and replaces its description; other tags are kept. */
   async updateVersion(name: string, versionNumber: number, change: { tags?: Record<string, string>; description?: string }): Promise<ModelVersion> {
-    if (!(await this.registry.updateVersion(name, versionNumber, change))) throw new NotFound(`model "${name}" has no version ${versionNumber}`, 'version');
+    const updated = await this.registry.updateVersion(name, versionNumber, change);
+    this.changed(name);
+    if (!updated) throw new NotFound(`model "${name}" has no version ${versionNumber}`, 'version');
     return (await this.registry.getVersion(name, versionNumber))!;
   }
 
@@ -113,7 +150,12 @@ export class RegistryService {
     const model = await this.getModel(name);
     const version = await this.registry.getVersion(name, versionNumber);
     if (!version) throw new NotFound(`model "${name}" has no version ${versionNumber}`, 'version');
-    await this.registry.setAlias(model, alias, version, move);
+    try {
+      await this.registry.setAlias(model, alias, version, move);
+    } finally {
+      // Also after a lost compare-and-set: what this replica cached is known to be stale.
+      this.changed(name);
+    }
     return (await this.registry.getVersion(name, versionNumber))!;
   }
 
@@ -126,7 +168,9 @@ export class RegistryService {
 
   async deleteAlias(name: string, alias: string, move: AliasMove): Promise<void> {
     const model = await this.getModel(name);
-    if (!(await this.registry.deleteAlias(model, alias, move))) throw new NotFound(`model "${name}" has no alias "${alias}"`, 'alias');
+    const deleted = await this.registry.deleteAlias(model, alias, move);
+    this.changed(name);
+    if (!deleted) throw new NotFound(`model "${name}" has no alias "${alias}"`, 'alias');
   }
 
   /** Every move of an alias, newest first; an alias that was removed keeps its history. */

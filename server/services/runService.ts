@@ -17,6 +17,7 @@ import { checkArtifactPath, uriForProcess } from '../files/paths.ts';
 import type { ExecutorRegistry } from '../executors/registry.ts';
 import type { LogChunk } from '../executors/types.ts';
 import type { AuthService } from './authService.ts';
+import { prepareBody, ReadCache, type PreparedBody } from './readCache.ts';
 
 export interface SubmitResult {
   run: Run;
@@ -80,7 +81,25 @@ export class RunService {
     private readonly auth: AuthService,
     private readonly options: { publicUrl: string; dataDir: string; codeRoot: string; airflowBaseUrl?: string; maxArtifactBytes: number; reportTimeoutSeconds: number },
     private readonly wakeDispatcher: () => void = () => {},
+    /** Views of finished runs (they change only when consumed or registered again; see forget). */
+    private readonly cache = new ReadCache(0),
   ) {}
+
+  /**
+   * GET /runs/{id}, prepared for the wire. A finished run is kept in the read cache: pollers that
+   * wait on it (an Airflow estate, the UI) then cost no query. A run still in flight is read anew.
+   */
+  async detailBody(id: string): Promise<PreparedBody> {
+    return this.cache.through(id, `run\0${id}`, async () => {
+      const run = await this.get(id);
+      return { body: prepareBody(await this.view(run, true)), keep: isTerminal(run.state) };
+    });
+  }
+
+  /** This instance changed the run's record: its cached view goes. */
+  forget(id: string): void {
+    this.cache.deleteGroup(id);
+  }
 
   /**
    * Stores a run before anything is launched. With an Idempotency-Key, the same body returns the
@@ -302,6 +321,7 @@ export class RunService {
   async consume(id: string, tryNumber: number | null): Promise<Run> {
     await this.get(id);
     await this.runs.markConsumed(id, tryNumber);
+    this.forget(id);
     return this.get(id);
   }
 

@@ -54,7 +54,13 @@ export class Reconciler {
     this.changed.clear();
     const polledBackends = this.executors.names().filter((b) => !this.options.eventedBackends.includes(b));
     const runs = await this.runs.needingAttention({ runIds, polledBackends, now: new Date(now).toISOString() });
-    for (const run of runs) await this.reconcileOne(run);
+    const reported = new Set(runIds);
+    for (const run of runs) {
+      // A fast process can exit before its launch is recorded: the event names a run still
+      // launching, which this pass cannot judge. Keep it marked for the pass after the launch.
+      if (run.state === 'launching' && reported.has(run.id)) this.changed.add(run.id);
+      await this.reconcileOne(run);
+    }
   }
 
   /** Every in-flight run against its backend: the level-triggered ground truth. */

@@ -332,6 +332,8 @@ class FakeGriffin:
             "trigger": body.get("trigger", "http"),
             "airflow": body.get("airflow"),
             "schedule": None,
+            "timeContext": {k: (body.get("timeContext") or {}).get(k) for k in ("logicalDate", "dataIntervalStart", "dataIntervalEnd")}
+            if body.get("timeContext") else None,
             "idempotencyKey": key,
             "reason": None,
             "createdAt": _iso(created),

@@ -47,7 +47,9 @@ async function send(method: string, path: string, options: RequestOptions = {}):
   if (options.body !== undefined) headers['Content-Type'] = 'application/json';
   let res: Response;
   try {
-    res = await fetch(`/api/v1${path}`, { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
+    // GETs revalidate: the browser sends the ETag it holds, and a run or alias that has not changed
+    // since the last poll costs the service a 304 and no body (the page still sees a 200).
+    res = await fetch(`/api/v1${path}`, { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body), cache: method === 'GET' ? 'no-cache' : undefined });
   } catch {
     throw new ApiError(0, 'unreachable', 'Cannot reach the Griffin service. Is it running?');
   }

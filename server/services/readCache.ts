@@ -1,0 +1,107 @@
+import crypto from 'node:crypto';
+
+/**
+ * A response body prepared once: its JSON text and a strong ETag over it. Hot reads (a finished
+ * run, the version an alias points at) answer from it without a query, a JSON.stringify or a
+ * hash, and If-None-Match on it is a 304.
+ */
+export interface PreparedBody {
+  json: string;
+  etag: string;
+}
+
+/** `etag`: the entity tag when it names something other than the bytes (an alias's version). */
+export function prepareBody(value: unknown, etag?: string): PreparedBody {
+  const json = JSON.stringify(value);
+  return { json, etag: etag ?? `"${crypto.createHash('sha1').update(json).digest('base64url')}"` };
+}
+
+/**
+ * A bounded in-process cache of prepared bodies with a time bound on every entry.
+ *
+ * Correct across replicas by construction: the instance that changes a cached thing drops it at
+ * once (`deleteGroup`), and a change made by another replica, which this one cannot
+ * hear of, is served stale for at most `ttlMs`. Entries are grouped (a run id, a model name) so
+ * that one write drops everything derived from the same record. When full, the oldest entries
+ * go first (Map order is insertion order).
+ */
+export class ReadCache {
+  private readonly entries = new Map<string, { body: PreparedBody; until: number; group: string }>();
+  private readonly groups = new Map<string, Set<string>>();
+  private invalidations = 0;
+  private readonly reloading = new Map<string, { since: number; body: Promise<PreparedBody> }>();
+
+  constructor(
+    /** Longest time an entry is served; 0 turns the cache off. */
+    readonly ttlMs: number,
+    private readonly maxEntries = 10_000,
+  ) {}
+
+  get(key: string): PreparedBody | undefined {
+    const entry = this.entries.get(key);
+    if (!entry) return undefined;
+    if (entry.until <= Date.now()) {
+      this.drop(key);
+      return undefined;
+    }
+    return entry.body;
+  }
+
+  /** `since`: the invalidation count when the read of `body` began; a body read across a change is not kept. */
+  set(group: string, key: string, body: PreparedBody, since: number): void {
+    if (this.ttlMs <= 0 || since !== this.invalidations) return;
+    this.drop(key);
+    while (this.entries.size >= this.maxEntries) this.drop(this.entries.keys().next().value!);
+    this.entries.set(key, { body, until: Date.now() + this.ttlMs, group });
+    let keys = this.groups.get(group);
+    if (!keys) this.groups.set(group, (keys = new Set()));
+    keys.add(key);
+  }
+
+  /** Drops every entry derived from `group` (this instance changed it). */
+  deleteGroup(group: string): void {
+    this.invalidations += 1;
+    for (const key of this.groups.get(group) ?? []) this.entries.delete(key);
+    this.groups.delete(group);
+  }
+
+  /**
+   * The cached body of `key`, or `load()`'s; `keep` says whether a loaded body may be cached (a
+   * run still in flight may not). When a cached entry expires under load, the requests that find
+   * it expired share one reload instead of one read each. Only then: a first read may be of
+   * something that changes without telling the cache (a run in flight), and a reload started
+   * before this instance changed something is not shared with requests that came after.
+   */
+  async through(group: string, key: string, load: () => Promise<{ body: PreparedBody; keep: boolean }>): Promise<PreparedBody> {
+    const entry = this.entries.get(key);
+    if (entry && entry.until > Date.now()) return entry.body;
+    const pending = this.reloading.get(key);
+    if (pending && pending.since === this.invalidations) return pending.body;
+    const since = this.invalidations;
+    const loaded = load().then(({ body, keep }) => {
+      if (keep) this.set(group, key, body, since);
+      return body;
+    });
+    if (!entry) return loaded;
+    const mine = { since, body: loaded };
+    this.reloading.set(key, mine);
+    try {
+      return await loaded;
+    } finally {
+      if (this.reloading.get(key) === mine) this.reloading.delete(key);
+    }
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  private drop(key: string): void {
+    const entry = this.entries.get(key);
+    if (!entry) return;
+    this.entries.delete(key);
+    const keys = this.groups.get(entry.group);
+    keys?.delete(key);
+    if (keys && keys.size === 0) this.groups.delete(entry.group);
+  }
+}

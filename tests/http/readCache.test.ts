@@ -1,0 +1,100 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, supportedDatabases, type TestDatabase } from '../helpers/databases.ts';
+import { startTestService, type TestService } from '../helpers/service.ts';
+
+const BOUND_MS = 300;
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Cached reads stay correct across replicas: two services on one database, as two replicas are.
+ * The replica that changes something serves the change at once; the other within its stated bound
+ * (GRIFFIN_READ_CACHE_MS, GRIFFIN_AUTH_CACHE_MS; set short here so the test can wait past it).
+ * ETags: a poller that sends If-None-Match gets 304 while nothing changed, and the new body once
+ * something did.
+ */
+describe.each(supportedDatabases())('read cache, ETags and revocation across replicas on %s', (dbId) => {
+  let t: TestDatabase;
+  let a: TestService;
+  let b: TestService;
+  beforeAll(async () => {
+    t = await createTestDatabase(dbId);
+    const env = { GRIFFIN_READ_CACHE_MS: String(BOUND_MS), GRIFFIN_AUTH_CACHE_MS: String(BOUND_MS) };
+    a = await startTestService(t.db, { dataDir: t.dataDir, env });
+    b = await startTestService(t.db, { dataDir: t.dataDir, env, loadExamples: false });
+  });
+  afterAll(async () => {
+    await a.close();
+    await b.close();
+    await t.destroy();
+  });
+
+  it('a finished run answers 304 to its ETag, and a new ETag once it is consumed, on every replica', async () => {
+    const submitted = await a.admin(a.request.post('/api/v1/runs')).send({ workflow: 'grocery-reorder' });
+    expect(submitted.status).toBe(201);
+    const id = submitted.body.id;
+    // Still queued: not cached, every read sees the current state.
+    const queued = await b.admin(b.request.get(`/api/v1/runs/${id}`));
+    expect(queued.body.state).toBe('queued');
+    await a.admin(a.request.post(`/api/v1/runs/${id}/cancel`)).send({});
+    const first = await b.admin(b.request.get(`/api/v1/runs/${id}`));
+    expect(first.body.state).toBe('cancelled');
+    const etag = first.headers.etag;
+    expect(etag).toMatch(/^"/);
+    const unchanged = await b.admin(b.request.get(`/api/v1/runs/${id}`)).set('If-None-Match', etag);
+    expect(unchanged.status).toBe(304);
+    expect(unchanged.text ?? '').toBe('');
+    expect((await a.admin(a.request.get(`/api/v1/runs/${id}`))).body.consumedByTry).toBeNull(); // cached on a too
+
+    await a.admin(a.request.post(`/api/v1/runs/${id}/consume`)).send({ tryNumber: 1 });
+    // The replica that changed it: at once.
+    const onA = await a.admin(a.request.get(`/api/v1/runs/${id}`)).set('If-None-Match', etag);
+    expect(onA.status).toBe(200);
+    expect(onA.body.consumedByTry).toBe(1);
+    // The other replica: within its bound.
+    await pause(BOUND_MS + 200);
+    const onB = await b.admin(b.request.get(`/api/v1/runs/${id}`)).set('If-None-Match', etag);
+    expect(onB.status).toBe(200);
+    expect(onB.body.consumedByTry).toBe(1);
+    expect(onB.headers.etag).not.toBe(etag);
+  });
+
+  it('an alias that moves is served at once by the replica that moved it and within the bound by the others', async () => {
+    for (const uri of ['s3://models/v1', 's3://models/v2']) {
+      const created = await a.admin(a.request.post('/api/v1/registry/models/cached-model/versions')).send({ artifactUri: uri });
+      expect(created.status).toBe(201);
+    }
+    expect((await a.admin(a.request.put('/api/v1/registry/models/cached-model/aliases/production')).send({ version: 1 })).status).toBe(200);
+    const route = '/api/v1/registry/models/cached-model/aliases/production';
+    const onB = await b.admin(b.request.get(route));
+    expect(onB.body.version).toBe(1);
+    expect((await b.admin(b.request.get(route)).set('If-None-Match', onB.headers.etag)).status).toBe(304);
+    expect((await a.admin(a.request.get(route))).body.version).toBe(1);
+
+    await a.admin(a.request.put(route)).send({ version: 2 });
+    expect((await a.admin(a.request.get(route))).body.version).toBe(2);
+    await pause(BOUND_MS + 200);
+    const moved = await b.admin(b.request.get(route)).set('If-None-Match', onB.headers.etag);
+    expect(moved.status).toBe(200);
+    expect(moved.body.version).toBe(2);
+
+    // Tags on a version change its cached view too; a removed alias is a 404 at once.
+    await a.admin(a.request.patch('/api/v1/registry/models/cached-model/versions/2')).send({ tags: { stage: 'blue' } });
+    expect((await a.admin(a.request.get('/api/v1/registry/models/cached-model/versions/2'))).body.tags).toMatchObject({ stage: 'blue' });
+    expect((await a.admin(a.request.get(route))).body.tags).toMatchObject({ stage: 'blue' });
+    await a.admin(a.request.delete(route));
+    expect((await a.admin(a.request.get(route))).status).toBe(404);
+  });
+
+  it('a revoked token is refused at once where it was revoked and within the bound on the other replica', async () => {
+    const created = await a.admin(a.request.post('/api/v1/tokens')).send({ name: 'poller', role: 'viewer' });
+    expect(created.status).toBe(201);
+    const secret = created.body.token as string;
+    const asToken = (svc: TestService) => svc.request.get('/api/v1/runs').set('Authorization', `Bearer ${secret}`);
+    expect((await asToken(a)).status).toBe(200);
+    expect((await asToken(b)).status).toBe(200); // now trusted by b's cache
+    expect((await a.admin(a.request.delete(`/api/v1/tokens/${created.body.id}`))).status).toBe(204);
+    expect((await asToken(a)).status).toBe(401);
+    await pause(BOUND_MS + 200);
+    expect((await asToken(b)).status).toBe(401);
+  });
+});
