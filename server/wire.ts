@@ -29,6 +29,9 @@ import { ScheduleService } from './services/scheduleService.ts';
 import { Scheduler } from './workers/scheduler.ts';
 import { scheduleRoutes } from './api/scheduleRoutes.ts';
 import { bundleRoutes } from './api/bundleRoutes.ts';
+import { codeRoutes } from './api/codeRoutes.ts';
+import { CodeStore } from './services/codeStore.ts';
+import { MAX_FILES as MAX_CODE_FILES } from './services/codeBundle.ts';
 import type { AppDeps } from './app.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 
@@ -61,7 +64,7 @@ function loadSecret(config: Config): string {
 }
 
 /** The kubernetes and kuberay backends share one API client; without credentials they say what to configure. */
-function registerKubernetes(config: Config, executors: ExecutorRegistry, logger: Logger): void {
+function registerKubernetes(config: Config, executors: ExecutorRegistry, logger: Logger, code: CodeStore): void {
   const hint = 'Griffin needs in-cluster credentials or a kubeconfig (GRIFFIN_KUBERNETES=true)';
   if (!config.kubernetes.enabled) {
     executors.unavailable('kubernetes', hint);
@@ -75,7 +78,7 @@ function registerKubernetes(config: Config, executors: ExecutorRegistry, logger:
     (error) => logger.error({ err: error }, 'loading Kubernetes credentials failed; kubernetes and kuberay runs will fail to launch'),
   );
   const { namespace, serviceAccountName, nodeSelector, tolerations } = config.kubernetes;
-  const options = { placement: { namespace, serviceAccountName, nodeSelector, tolerations }, codeRoot: config.codeRoot, unreachableGraceSeconds: KUBE_UNREACHABLE_GRACE_SECONDS };
+  const options = { placement: { namespace, serviceAccountName, nodeSelector, tolerations }, codeRoot: config.codeRoot, code, unreachableGraceSeconds: KUBE_UNREACHABLE_GRACE_SECONDS };
   executors.register(new KubernetesExecutor(client, options));
   executors.register(new KubeRayExecutor(client, options));
 }
@@ -85,7 +88,8 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
   const stores = { catalog: new CatalogStore(db), runs: new RunStore(db), registry: new RegistryStore(db), tokens: new TokenStore(db) };
   const metrics = createMetrics({ countRuns: () => stores.runs.countByState() });
   const auth = new AuthService(stores.tokens, stores.runs, loadSecret(config), logger, config.authFailureLimit);
-  const catalog = new CatalogService(stores.catalog, config.codeRoot, config.dataDir);
+  const code = new CodeStore(path.join(config.dataDir, 'code'), { maxUploadBytes: config.maxCodeBytes, maxUncompressedBytes: config.maxCodeBytes, maxEntries: MAX_CODE_FILES });
+  const catalog = new CatalogService(stores.catalog, config.codeRoot, config.dataDir, code);
   const executors = new ExecutorRegistry();
 
   const loops: WorkerLoop[] = [];
@@ -96,16 +100,16 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
   };
 
   const localSlots = new HostSlots(path.join(config.dataDir, 'local-slots'), config.maxConcurrentLocalRuns);
-  const local = { dataDir: config.dataDir, codeRoot: config.codeRoot, workRoot: config.localWorkDir, runAsUser: config.runAsUser, killGraceSeconds: config.killGraceSeconds, slots: localSlots };
+  const local = { dataDir: config.dataDir, codeRoot: config.codeRoot, workRoot: config.localWorkDir, runAsUser: config.runAsUser, killGraceSeconds: config.killGraceSeconds, slots: localSlots, code };
   executors.register(new LocalExecutor(local, logger, runChanged));
   // A missing run user fails local runs (with this reason) but not the service: other backends work.
   if (isolatesRuns()) resolveRunUser(config.runAsUser).catch((error: Error) => logger.error(`local runs will fail: ${error.message}`));
   if (config.rayAddress) {
-    executors.register(new RayExecutor({ address: config.rayAddress, unreachableGraceSeconds: config.rayUnreachableGraceSeconds, codeRoot: config.codeRoot }));
+    executors.register(new RayExecutor({ address: config.rayAddress, unreachableGraceSeconds: config.rayUnreachableGraceSeconds, codeRoot: config.codeRoot, code }));
   } else {
     executors.unavailable('ray', 'set GRIFFIN_RAY_ADDRESS to the Ray dashboard URL');
   }
-  registerKubernetes(config, executors, logger);
+  registerKubernetes(config, executors, logger, code);
 
   const runs = new RunService(
     stores.runs,
@@ -156,7 +160,7 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
     schedules,
     scheduler,
     metrics,
-    extraRoutes: [...scheduleRoutes(schedules, runs), ...bundleRoutes(runs, config.codeRoot, config.dataDir)],
+    extraRoutes: [...scheduleRoutes(schedules, runs), ...bundleRoutes(runs, config.codeRoot, config.dataDir, code), ...codeRoutes(code)],
     loops,
     startWorkers: () => {
       loops.forEach((l) => l.start());

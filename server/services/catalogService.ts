@@ -5,6 +5,7 @@ import type { Dataset, Feature, Model, Page, ResolvedRunSpec, Runtime, Workflow,
 import { InputError, NotFound, Unprocessable } from '../errors.ts';
 import type { CatalogStore } from '../store/catalogStore.ts';
 import { checkDeclaredKeys, checkHyperparameters, coerceHyperparameters } from './hyperparameters.ts';
+import { isUploadedCodeUri, type CodeStore } from './codeStore.ts';
 import { isRemoteUri, resolveInside, resolveLocal, skippedSegment, SKIPPED_CODE_DIRS } from './paths.ts';
 
 export function parseRef(ref: string): { name: string; version?: number } {
@@ -21,15 +22,20 @@ export class CatalogService {
     private readonly codeRoot: string,
     /** Griffin's own files: no model or dataset may point into (or contain) this directory. */
     private readonly dataDir: string,
+    /** Uploaded code: a model may name a snapshot (griffin://code/<sha256>) stored here. */
+    private readonly code?: CodeStore,
   ) {}
 
   private checkLocation(uri: string, field: string): void {
-    if (!isRemoteUri(uri)) resolveLocal({ codeRoot: this.codeRoot, dataDir: this.dataDir }, uri, field);
+    if (isUploadedCodeUri(uri)) {
+      if (!this.code) throw new InputError(`${field}: this Griffin takes no uploaded code`, field);
+      this.code.get(uri, field);
+    } else if (!isRemoteUri(uri)) resolveLocal({ codeRoot: this.codeRoot, dataDir: this.dataDir }, uri, field);
   }
 
   /** The executors never copy dependency and cache directories, so code cannot live in one. */
   private checkCodeDir(codeUri: string): void {
-    if (isRemoteUri(codeUri)) return;
+    if (isRemoteUri(codeUri) || isUploadedCodeUri(codeUri)) return;
     const relative = path.relative(this.codeRoot, resolveInside(this.codeRoot, codeUri, 'codeUri'));
     const skipped = skippedSegment(relative);
     if (skipped) {
