@@ -4,6 +4,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createZip, type ZipEntry } from '../../server/services/zip.ts';
+import { readZip } from '../../server/services/zipRead.ts';
 import { createTestDatabase, supportedDatabases, type TestDatabase } from '../helpers/databases.ts';
 import { startTestService, type TestService } from '../helpers/service.ts';
 
@@ -175,5 +176,22 @@ describe.each(supportedDatabases())('uploaded code on %s', (dbId) => {
     // The snapshot itself is untouched: still one zip and its description, nothing unpacked beside it.
     const store = fs.readdirSync(path.join(t.dataDir, 'code')).filter((f) => f.startsWith(sha256));
     expect(store.sort()).toEqual([`${sha256}.json`, `${sha256}.zip`]);
+  });
+
+  it('a pod of the kubernetes backend gets the uploaded snapshot in its run bundle', async () => {
+    const uploaded = await admin(codeZip([{ name: 'pod-marker.txt', data: Buffer.from(`pod ${dbId}`) }]));
+    const model = await svc.admin(svc.request.post('/api/v1/models')).send({ name: 'pod-model', framework: 'python-stdlib', codeUri: uploaded.body.codeUri, entrypoint: 'python train.py' });
+    expect(model.status).toBe(201);
+    // This service has no Kubernetes, so the run is a local one; GET /runs/{id}/bundle is what a kubernetes or kuberay pod fetches, whatever the backend.
+    const submitted = await svc.admin(svc.request.post('/api/v1/runs')).send({ spec: { model: `pod-model@${model.body.version}`, dataset: 'grocery-reorder', runtime: 'python3', backend: 'local' } });
+    expect(submitted.status, JSON.stringify(submitted.body)).toBe(201);
+    const res = await svc.admin(svc.request.get(`/api/v1/runs/${submitted.body.id}/bundle`)).buffer(true).parse((r, done) => {
+      const chunks: Buffer[] = [];
+      r.on('data', (c: Buffer) => chunks.push(c));
+      r.on('end', () => done(null, Buffer.concat(chunks)));
+    });
+    expect(res.status).toBe(200);
+    const names = readZip(res.body as Buffer, { maxEntries: 100, maxUncompressedBytes: 10_000_000 }).map((e) => e.name);
+    expect(names).toEqual(expect.arrayContaining(['train.py', 'pkg/weights.json', 'pod-marker.txt', '.griffin/griffin_run.py']));
   });
 });
