@@ -1,6 +1,7 @@
 """The Griffin client now lives in the ``griffin-sdk`` package (``griffin_sdk.client``).
 
-This module re-exports it so that DAGs importing ``griffin_provider.client`` keep working.
+This package re-exports it so that DAGs importing ``griffin_provider.client`` keep working. It is a
+package rather than ``client.py`` so that git sees that file as moved to ``sdk/griffin_sdk/client.py``.
 """
 
 from __future__ import annotations
