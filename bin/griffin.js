@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 // The griffin CLI: a thin client of the /api/v1 HTTP API (plain JavaScript, no build step).
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 const USAGE = `usage: griffin <command> [options]
 
   submit <workflow[@version]> [--set key=value ...] [--backend b] [--timeout s] [--idempotency-key k] [--wait]
+  submit [workflow] --code DIR --entrypoint CMD [--dataset d] [--runtime r] [--model m] [--register name] [--set ...] [--wait]
+         uploads DIR (honouring .gitignore) and runs it; with a workflow, its dataset, runtime and backend
   status <run-id>
   list [--state s] [--workflow w] [--limit n]
   logs <run-id> [--follow]
@@ -218,6 +221,71 @@ async function scheduleCommand([sub, ref], values) {
   }
 }
 
+/** Uploads a code directory; answers its griffin://code/<sha256>. */
+async function uploadCode(dir) {
+  const { packDirectory } = await import('./codeArchive.js');
+  let packed;
+  try {
+    packed = await packDirectory(dir);
+  } catch (error) {
+    fail(error.message, 2);
+  }
+  let res;
+  try {
+    res = await fetch(`${baseUrl}/api/v1/code`, { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/zip' }, body: packed.bytes });
+  } catch (error) {
+    fail(`cannot reach Griffin at ${baseUrl}: ${error.cause?.code ?? error.message}`);
+  }
+  const data = await res.json().catch(() => undefined);
+  if (!res.ok) fail(`${res.status} ${data?.error?.code ?? ''}: ${data?.error?.message ?? 'uploading the code failed'}`);
+  process.stdout.write(`uploaded ${packed.files.length} files of ${dir} as ${data.codeUri}${res.status === 200 ? ' (already there)' : ''}\n`);
+  return data.codeUri;
+}
+
+/** `submit --code DIR`: the code becomes a model version (reused when the latest already is this code) and runs in an inline spec. */
+async function submitCode(workflowRef, values) {
+  if (!token) fail('set GRIFFIN_TOKEN to a Griffin API token');
+  const base = workflowRef ? await api('GET', workflowRef.includes('@') ? `/workflows/${workflowRef.replace('@', '/versions/')}` : `/workflows/${workflowRef}`) : {};
+  const name = values.model || (base.model ? base.model.split('@')[0] : '') || path.basename(path.resolve(values.code)).toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[-._]+|[-._]+$/g, '') || 'uploaded-code';
+  let entrypoint = values.entrypoint || base.entrypoint;
+  if (!entrypoint && base.model) entrypoint = (await api('GET', `/models/${base.model.replace('@', '/versions/')}`)).entrypoint;
+  if (!entrypoint) fail('--code needs --entrypoint, the command that starts the code (e.g. "python train.py")', 2);
+  const dataset = values.dataset || base.dataset;
+  if (!dataset) fail('--code needs --dataset (or a workflow to take it from)', 2);
+  const codeUri = await uploadCode(values.code);
+  const latest = await api('GET', `/models/${name}`, undefined, {}, { quiet: true });
+  let modelRef;
+  if (latest && latest.codeUri === codeUri && latest.entrypoint === entrypoint) modelRef = `${name}@${latest.version}`;
+  else {
+    const body = { name, framework: latest?.framework ?? 'python', codeUri, entrypoint, defaultHyperparameters: latest?.defaultHyperparameters ?? {}, hyperparameterSchema: latest?.hyperparameterSchema ?? {} };
+    modelRef = `${name}@${(await api('POST', '/models', body)).version}`;
+  }
+  const spec = {
+    model: modelRef,
+    dataset,
+    runtime: values.runtime || base.runtime || 'python3',
+    backend: values.backend || base.backend || 'local',
+    hyperparameters: { ...(base.hyperparameters ?? {}), ...parseSets(values.set) },
+    resources: base.resources ?? {},
+  };
+  if (values.timeout || base.timeoutSeconds) spec.timeoutSeconds = wholeNumber(values.timeout, '--timeout') ?? base.timeoutSeconds;
+  if (values.register) spec.register = { modelName: values.register, aliases: [] };
+  else if (base.register) spec.register = base.register;
+  const headers = values['idempotency-key'] ? { 'Idempotency-Key': values['idempotency-key'] } : {};
+  let run = await api('POST', '/runs', { spec, trigger: 'cli' }, headers);
+  process.stdout.write(`submitted run ${run.id} of ${modelRef} (${run.url})\n`);
+  if (values.wait) {
+    await followLogs(run.id);
+    run = await api('GET', `/runs/${run.id}`);
+    while (!run.terminal) {
+      await sleep(500);
+      run = await api('GET', `/runs/${run.id}`);
+    }
+    process.stdout.write(`${summary(run)}\n`);
+    if (run.state !== 'succeeded') process.exit(1);
+  }
+}
+
 async function main() {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
@@ -226,6 +294,12 @@ async function main() {
       backend: { type: 'string' },
       timeout: { type: 'string' },
       'idempotency-key': { type: 'string' },
+      code: { type: 'string' },
+      entrypoint: { type: 'string' },
+      model: { type: 'string' },
+      dataset: { type: 'string' },
+      runtime: { type: 'string' },
+      register: { type: 'string' },
       wait: { type: 'boolean' },
       follow: { type: 'boolean', short: 'f' },
       state: { type: 'string' },
@@ -250,7 +324,11 @@ async function main() {
   }
   switch (command) {
     case 'submit': {
-      if (!args[0]) fail('submit needs a workflow name', 2);
+      if (values.code) {
+        await submitCode(args[0], values);
+        return;
+      }
+      if (!args[0]) fail('submit needs a workflow name (or --code DIR --entrypoint CMD)', 2);
       const overrides = {};
       if (values.set) overrides.hyperparameters = parseSets(values.set);
       if (values.backend) overrides.backend = values.backend;

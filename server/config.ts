@@ -52,6 +52,8 @@ export interface Config {
   readonly authCacheMs: number;
   readonly maxBodyBytes: number;
   readonly maxArtifactBytes: number;
+  /** Uploaded code (POST /code): the most bytes of the zip, and of its files once unpacked (GRIFFIN_MAX_CODE_BYTES). */
+  readonly maxCodeBytes: number;
   /** How long a training process keeps trying to deliver its reports while Griffin is unreachable (GRIFFIN_REPORT_TIMEOUT). */
   readonly reportTimeoutSeconds: number;
   /** A `logs?follow=true` reader that takes no data for this long is dropped. */
@@ -251,6 +253,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, projectRoot: st
     authCacheMs: intFrom(env, 'GRIFFIN_AUTH_CACHE_MS', 5000, 0),
     maxBodyBytes: intFrom(env, 'GRIFFIN_MAX_BODY_BYTES', 1024 * 1024, 1024),
     maxArtifactBytes: intFrom(env, 'GRIFFIN_MAX_ARTIFACT_BYTES', 256 * 1024 * 1024, 1024),
+    maxCodeBytes: intFrom(env, 'GRIFFIN_MAX_CODE_BYTES', 100 * 1024 * 1024, 1024),
     reportTimeoutSeconds: intFrom(env, 'GRIFFIN_REPORT_TIMEOUT', 900, 0),
     logFollowStallSeconds: intFrom(env, 'GRIFFIN_LOG_FOLLOW_STALL_SECONDS', 30, 1),
     authFailureLimit: intFrom(env, 'GRIFFIN_AUTH_FAILURE_LIMIT', 20, 1),

@@ -31,6 +31,9 @@ import { Scheduler } from './workers/scheduler.ts';
 import { scheduleRoutes } from './api/scheduleRoutes.ts';
 import { bundleRoutes } from './api/bundleRoutes.ts';
 import { backendRoutes } from './api/backendRoutes.ts';
+import { codeRoutes } from './api/codeRoutes.ts';
+import { CodeStore } from './files/codeStore.ts';
+import { MAX_FILES as MAX_CODE_FILES } from './files/codeBundle.ts';
 import type { AppDeps } from './app.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 
@@ -63,7 +66,7 @@ function loadSecret(config: Config): string {
 }
 
 /** The kubernetes and kuberay backends share one API client; without credentials they say what to configure. */
-function registerKubernetes(config: Config, executors: ExecutorRegistry, logger: Logger): void {
+function registerKubernetes(config: Config, executors: ExecutorRegistry, logger: Logger, code: CodeStore): void {
   const hint = 'Griffin needs in-cluster credentials or a kubeconfig (GRIFFIN_KUBERNETES=true)';
   if (!config.kubernetes.enabled) {
     executors.unavailable('kubernetes', hint);
@@ -77,7 +80,7 @@ function registerKubernetes(config: Config, executors: ExecutorRegistry, logger:
     (error) => logger.error({ err: error }, 'loading Kubernetes credentials failed; kubernetes and kuberay runs will fail to launch'),
   );
   const { namespace, serviceAccountName, nodeSelector, tolerations } = config.kubernetes;
-  const options = { placement: { namespace, serviceAccountName, nodeSelector, tolerations }, codeRoot: config.codeRoot, unreachableGraceSeconds: KUBE_UNREACHABLE_GRACE_SECONDS };
+  const options = { placement: { namespace, serviceAccountName, nodeSelector, tolerations }, codeRoot: config.codeRoot, code, unreachableGraceSeconds: KUBE_UNREACHABLE_GRACE_SECONDS };
   executors.register(new KubernetesExecutor(client, options));
   executors.register(new KubeRayExecutor(client, options));
 }
@@ -87,8 +90,9 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
   const stores = { catalog: new CatalogStore(db), runs: new RunStore(db), registry: new RegistryStore(db), tokens: new TokenStore(db) };
   const metrics = createMetrics({ countRuns: () => stores.runs.countByState() });
   const auth = new AuthService(stores.tokens, stores.runs, loadSecret(config), logger, config.authFailureLimit, config.authCacheMs);
+  const code = new CodeStore(path.join(config.dataDir, 'code'), { maxUploadBytes: config.maxCodeBytes, maxUncompressedBytes: config.maxCodeBytes, maxEntries: MAX_CODE_FILES });
   const executors = new ExecutorRegistry();
-  const catalog = new CatalogService(stores.catalog, config.codeRoot, config.dataDir, executors);
+  const catalog = new CatalogService(stores.catalog, config.codeRoot, config.dataDir, executors, code);
 
   const loops: WorkerLoop[] = [];
   const wakeDispatcher = () => loops[0]?.wake();
@@ -98,16 +102,16 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
   };
 
   const localSlots = new HostSlots(path.join(config.dataDir, 'local-slots'), config.maxConcurrentLocalRuns);
-  const local = { dataDir: config.dataDir, codeRoot: config.codeRoot, workRoot: config.localWorkDir, runAsUser: config.runAsUser, killGraceSeconds: config.killGraceSeconds, slots: localSlots };
+  const local = { dataDir: config.dataDir, codeRoot: config.codeRoot, workRoot: config.localWorkDir, runAsUser: config.runAsUser, killGraceSeconds: config.killGraceSeconds, slots: localSlots, code };
   executors.register(new LocalExecutor(local, logger, runChanged));
   // A missing run user fails local runs (with this reason) but not the service: other backends work.
   if (isolatesRuns()) resolveRunUser(config.runAsUser).catch((error: Error) => logger.error(`local runs will fail: ${error.message}`));
   if (config.rayAddress) {
-    executors.register(new RayExecutor({ address: config.rayAddress, unreachableGraceSeconds: config.rayUnreachableGraceSeconds, codeRoot: config.codeRoot }));
+    executors.register(new RayExecutor({ address: config.rayAddress, unreachableGraceSeconds: config.rayUnreachableGraceSeconds, codeRoot: config.codeRoot, code }));
   } else {
     executors.unavailable('ray', 'set GRIFFIN_RAY_ADDRESS to the Ray dashboard URL');
   }
-  registerKubernetes(config, executors, logger);
+  registerKubernetes(config, executors, logger, code);
 
   const runs = new RunService(
     stores.runs,
@@ -159,7 +163,7 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
     schedules,
     scheduler,
     metrics,
-    extraRoutes: [...scheduleRoutes(schedules, runs), ...bundleRoutes(runs, config.codeRoot, config.dataDir), ...backendRoutes(executors)],
+    extraRoutes: [...scheduleRoutes(schedules, runs), ...bundleRoutes(runs, config.codeRoot, config.dataDir, code), ...backendRoutes(executors), ...codeRoutes(code)],
     loops,
     startWorkers: () => {
       loops.forEach((l) => l.start());

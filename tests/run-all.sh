@@ -36,6 +36,12 @@ fi
 tier "python: training helper, examples, Airflow provider" "$python_bin" -m pytest -q -p no:cacheprovider \
   --ignore=airflow-plugin/tests/deployment "${pytest_targets[@]}"
 
+# The Python SDK in a venv of its own that has no Airflow (tests/setup/ensure.sh makes it).
+if [[ -n "${GRIFFIN_SDK_PYTHON:-}" ]]; then
+  tier "python SDK: griffin-sdk without Airflow, against the real service" \
+    "$GRIFFIN_SDK_PYTHON" -m pytest -q -p no:cacheprovider sdk/tests
+fi
+
 # A real Airflow 3 deployment (api-server, scheduler, dag-processor, triggerer; LocalExecutor on
 # PostgreSQL) against the real service: restarts, clears, kills and deadlines. A few minutes.
 if [[ ",${GRIFFIN_TEST_SKIP:-}," != *,airflow,* ]]; then

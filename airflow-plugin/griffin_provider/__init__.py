@@ -1,6 +1,6 @@
 """Apache Airflow provider for Griffin, an ML training platform: submit, wait on and register training runs.
 
-Importing this package does not import Airflow: ``griffin_provider.client`` works on its own.
+The HTTP client lives in the griffin-sdk package (``griffin_sdk.client``); ``griffin_provider.client`` re-exports it.
 """
 
 from __future__ import annotations

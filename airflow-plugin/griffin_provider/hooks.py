@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from griffin_provider._compat import BaseHook
-from griffin_provider.client import (
+from griffin_sdk.client import (
     DEFAULT_TIMEOUT,
     DEFAULT_UNREACHABLE_TIMEOUT,
     AsyncGriffinClient,
@@ -221,7 +221,7 @@ class GriffinHook(BaseHook):
 
     def copy_logs(self, run_id: str, cursor: int = 0, emit: Callable[[str], None] | None = None) -> int:
         """Copy the run's log from ``cursor`` into ``emit`` (default: this hook's log); return the new cursor."""
-        from griffin_provider.client import LogLineBuffer
+        from griffin_sdk.client import LogLineBuffer
 
         emit = emit or (lambda line: self.log.info("%s", griffin_log_line(line)))
         buffer = LogLineBuffer()

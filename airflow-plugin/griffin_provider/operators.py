@@ -19,7 +19,7 @@ from griffin_provider._compat import (
     XCom,
     default_deferrable,
 )
-from griffin_provider.client import (
+from griffin_sdk.client import (
     GriffinConflictError,
     GriffinError,
     GriffinRunState,

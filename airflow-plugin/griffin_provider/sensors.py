@@ -17,7 +17,7 @@ from griffin_provider._compat import (
     TaskDeferralError,
     default_deferrable,
 )
-from griffin_provider.client import GriffinError, GriffinRunState, OutageTracker, griffin_log_line, run_summary
+from griffin_sdk.client import GriffinError, GriffinRunState, OutageTracker, griffin_log_line, run_summary
 from griffin_provider.hooks import GriffinHook
 from griffin_provider.operators import XCOM_RUN_URL_KEY, GriffinRunLink, _push_link, _seconds
 from griffin_provider.triggers import DEFAULT_FAILURE_STATES, DEFAULT_SUCCESS_STATES, GriffinTrainingRunTrigger

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from griffin_provider._compat import BaseEventTrigger, BaseTrigger, TriggerEvent
-from griffin_provider.client import (
+from griffin_sdk.client import (
     GriffinError,
     GriffinRunState,
     LogLineBuffer,

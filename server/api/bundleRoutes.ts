@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { RunService } from '../services/runService.ts';
 import { bundle, localDatasetFile, runBundleEntries } from '../files/codeBundle.ts';
 import { isRemoteUri, refuseDataDir, resolveInside } from '../files/paths.ts';
+import { isUploadedCodeUri, type CodeStore } from '../files/codeStore.ts';
 import { defineRoute, type RouteDef } from './route.ts';
 
 const RunParams = z.object({ id: z.string().regex(/^[a-z0-9]{1,32}$/, 'is not a run id') });
@@ -12,7 +13,7 @@ const RunParams = z.object({ id: z.string().regex(/^[a-z0-9]{1,32}$/, 'is not a 
  * griffin_run.py and a local dataset, as one zip. The run's own token may fetch it. Nothing of
  * Griffin's data directory is ever packed, even when a symbolic link now leads there.
  */
-export function bundleRoutes(runs: RunService, codeRoot: string, dataDir: string): RouteDef[] {
+export function bundleRoutes(runs: RunService, codeRoot: string, dataDir: string, code?: CodeStore): RouteDef[] {
   return [
     defineRoute({
       method: 'get',
@@ -26,10 +27,11 @@ export function bundleRoutes(runs: RunService, codeRoot: string, dataDir: string
       params: RunParams,
       handler: async ({ params, res }) => {
         const run = await runs.get(params.id);
-        if (!isRemoteUri(run.spec.model.codeUri)) refuseDataDir(resolveInside(codeRoot, run.spec.model.codeUri, 'model.codeUri'), dataDir, 'model.codeUri');
+        // Uploaded code sits in the data dir's code store by design; it holds only what readZip let through.
+        if (!isRemoteUri(run.spec.model.codeUri) && !isUploadedCodeUri(run.spec.model.codeUri)) refuseDataDir(resolveInside(codeRoot, run.spec.model.codeUri, 'model.codeUri'), dataDir, 'model.codeUri');
         const dataset = localDatasetFile(run.spec, codeRoot);
         if (dataset) refuseDataDir(dataset, dataDir, 'dataset.uri');
-        const zip = bundle(runBundleEntries(run.spec, codeRoot));
+        const zip = bundle(runBundleEntries(run.spec, codeRoot, code));
         res
           .status(200)
           .set({ 'Content-Type': 'application/zip', 'Content-Disposition': `attachment; filename="griffin-run-${run.id}.zip"`, ETag: `"${zip.sha256}"`, 'Cache-Control': 'no-store' })

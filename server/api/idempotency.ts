@@ -63,6 +63,8 @@ interface ReplayPolicy {
  */
 const POLICIES: Record<string, ReplayPolicy> = {
   'post /runs': { ownKey: true },
+  // Content-addressed: the same bytes give the same answer without a key.
+  'post /code': { ownKey: true },
   // The secret exists only in the first answer; a replay names the token instead.
   'post /tokens': {
     keep: (body) => {

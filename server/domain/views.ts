@@ -176,3 +176,16 @@ export const BackendStatusView = z.object({
   hint: z.string().nullable(),
 });
 export type BackendStatusView = z.infer<typeof BackendStatusView>;
+
+/** An uploaded code snapshot (POST /code, GET /code/{sha256}). */
+export const CodeSnapshotView = z.object({
+  codeUri: z.string().describe('griffin://code/<sha256>: what a model or a submission names'),
+  sha256: z.string(),
+  /** Bytes of the zip as uploaded. */
+  size: z.number().int(),
+  files: z.number().int(),
+  /** Bytes of its files once unpacked. */
+  unpackedSize: z.number().int(),
+  uploadedAt: z.string(),
+});
+export type CodeSnapshotView = z.infer<typeof CodeSnapshotView>;

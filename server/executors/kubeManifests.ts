@@ -4,6 +4,7 @@ import YAML from 'yaml';
 import type { ResolvedRunSpec, Run } from '../domain/index.ts';
 import { localDatasetFile, PYTHON_HELPER_DIR, STAGED_DATASET_DIR, STAGED_HELPER_DIR } from '../files/codeBundle.ts';
 import { isRemoteUri, resolveInside } from '../files/paths.ts';
+import { isUploadedCodeUri, uploadedRequirements, type CodeStore } from '../files/codeStore.ts';
 import { backendObjectName, type LaunchRequest } from './types.ts';
 
 /** Where and how training pods run; the same for every run of this service. */
@@ -17,6 +18,8 @@ export interface PodPlacement {
 export interface ManifestContext {
   placement: PodPlacement;
   codeRoot: string;
+  /** Uploaded code (griffin://code/...): pods get it in the run bundle; its requirements.txt is read here. */
+  code?: CodeStore;
 }
 
 export const LABEL = {
@@ -209,7 +212,10 @@ export function rayJobManifest(request: LaunchRequest, ctx: ManifestContext): Re
   delete envVars.GRIFFIN_CODE_URL;
   const runtimeEnv: Record<string, unknown> = { env_vars: envVars };
   if (remoteCode) runtimeEnv.working_dir = spec.model.codeUri;
-  else {
+  else if (isUploadedCodeUri(spec.model.codeUri)) {
+    const pip = uploadedRequirements(ctx.code, spec.model.codeUri);
+    if (pip) runtimeEnv.pip = pip;
+  } else {
     const requirements = path.join(resolveInside(ctx.codeRoot, spec.model.codeUri, 'model.codeUri'), 'requirements.txt');
     if (fs.existsSync(requirements)) {
       const pip = fs.readFileSync(requirements, 'utf8').split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean);

@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Run } from '../domain/index.ts';
 import { isRemoteUri, resolveInside, skipsCodePath } from '../files/paths.ts';
 import { HELPER_MODULES, PYTHON_HELPER_DIR, STAGED_HELPER_DIR } from '../files/codeBundle.ts';
+import { isUploadedCodeUri, requireCodeStore, type CodeStore } from '../files/codeStore.ts';
 import type { Logger } from '../logger.ts';
 import { copyTree } from '../files/copyTree.ts';
 import type { HostSlots, Slot, SlotHolder } from './localSlots.ts';
@@ -86,6 +87,8 @@ export interface LocalExecutorOptions {
   runAsUser: string;
   killGraceSeconds: number;
   slots: HostSlots;
+  /** Uploaded code (griffin://code/...), unpacked into each launch's own working directory. */
+  code?: CodeStore;
 }
 
 /**
@@ -160,7 +163,7 @@ export class LocalExecutor implements Executor {
       command: ['/bin/sh', '-c', withInterpreter(request.run.spec.entrypoint, request.run.spec.runtime.localInterpreter)],
       runAs: user ? user.name : 'the service\'s own user',
       cwd: p.workDir,
-      codeFrom: resolveInside(this.options.codeRoot, request.run.spec.model.codeUri, 'model.codeUri'),
+      codeFrom: isUploadedCodeUri(request.run.spec.model.codeUri) ? request.run.spec.model.codeUri : resolveInside(this.options.codeRoot, request.run.spec.model.codeUri, 'model.codeUri'),
       env: { ...env, GRIFFIN_RUN_TOKEN: '[redacted]' },
       logPath: p.logPath,
       timeoutSeconds: request.run.spec.timeoutSeconds,
@@ -174,7 +177,8 @@ export class LocalExecutor implements Executor {
     if (adopted) return adopted;
 
     const user = isolatesRuns() ? await resolveRunUser(this.options.runAsUser) : undefined;
-    const codeDir = resolveInside(this.options.codeRoot, run.spec.model.codeUri, 'model.codeUri');
+    const uploaded = isUploadedCodeUri(run.spec.model.codeUri) ? requireCodeStore(this.options.code, run.spec.model.codeUri) : undefined;
+    const codeDir = uploaded ? undefined : resolveInside(this.options.codeRoot, run.spec.model.codeUri, 'model.codeUri');
     const launchId = crypto.randomBytes(4).toString('hex');
     const p = this.paths(run, launchId, user);
     const holder: SlotHolder = { runId: run.id, attempt: run.attempt, launchId };
@@ -193,7 +197,8 @@ export class LocalExecutor implements Executor {
       if (user) this.prepareWorkParent(p.workDir, user);
       // The code goes to a temporary name and is renamed into place only when complete: no
       // process ever starts on a partial copy, whoever launches.
-      await copyTree(codeDir, partial, { skip: skipsCodePath, owner: user, signal: request.signal });
+      if (uploaded) await uploaded.unpack(run.spec.model.codeUri, partial, user);
+      else await copyTree(codeDir!, partial, { skip: skipsCodePath, owner: user, signal: request.signal });
       await this.stageHelper(partial, user);
       const staged = await this.stageDataset(request, partial, p.workDir, user);
       fs.renameSync(partial, p.workDir);

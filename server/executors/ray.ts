@@ -4,6 +4,7 @@ import type { Run } from '../domain/index.ts';
 import { Unavailable } from '../errors.ts';
 import { bundle, directoryEntries, helperEntries, type Bundle } from '../files/codeBundle.ts';
 import { isRemoteUri, resolveInside } from '../files/paths.ts';
+import { isUploadedCodeUri, requireCodeStore, uploadedRequirements, type CodeStore } from '../files/codeStore.ts';
 import { sliceLog } from './logs.ts';
 import { RayJobsClient, type RayJobDetails, type RaySubmitRequest } from './rayClient.ts';
 import { RayJobListing } from './rayJobListing.ts';
@@ -17,6 +18,8 @@ export interface RayExecutorOptions {
   /** How long the head may stay unreachable before its runs fail. */
   unreachableGraceSeconds: number;
   codeRoot: string;
+  /** Uploaded code (griffin://code/...), packed for Ray like a local directory. */
+  code?: CodeStore;
 }
 
 interface RayPackage {
@@ -88,6 +91,11 @@ export class RayExecutor implements Executor {
     let pip: string[] | undefined;
     if (isRemoteUri(spec.model.codeUri)) {
       workingDir = spec.model.codeUri;
+    } else if (isUploadedCodeUri(spec.model.codeUri)) {
+      const code = packageOf(bundle(requireCodeStore(this.options.code, spec.model.codeUri).entries(spec.model.codeUri)));
+      packages.push(code);
+      workingDir = code.uri;
+      pip = uploadedRequirements(this.options.code, spec.model.codeUri);
     } else {
       const codeDir = resolveInside(this.options.codeRoot, spec.model.codeUri, 'model.codeUri');
       const code = packageOf(bundle(directoryEntries(codeDir)));

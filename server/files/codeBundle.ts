@@ -5,13 +5,14 @@ import { PROJECT_ROOT } from '../config.ts';
 import type { ResolvedRunSpec } from '../domain/index.ts';
 import { Unprocessable } from '../errors.ts';
 import { isRemoteUri, resolveInside, skipsCodePath } from './paths.ts';
+import { isUploadedCodeUri, requireCodeStore, type CodeStore } from './codeStore.ts';
 import { createZip, type ZipEntry } from './zip.ts';
 
 /** The stdlib-only reporting helper every run may import (griffin_run). */
 export const PYTHON_HELPER_DIR = path.join(PROJECT_ROOT, 'server', 'runtime', 'python');
 export const HELPER_MODULES = ['griffin_run.py'];
 
-const MAX_FILES = 10_000;
+export const MAX_FILES = 10_000;
 export const MAX_BUNDLE_BYTES = 100 * 1024 * 1024;
 
 export interface Bundle {
@@ -87,12 +88,13 @@ export function localDatasetFile(spec: Pick<ResolvedRunSpec, 'dataset'>, codeRoo
 
 /**
  * What a pod downloads before its entrypoint starts (see server/runtime/python/griffin_stage.py):
- * the model's code when it lives on this host, griffin_run.py under .griffin/, and a local
- * dataset file under .griffin/dataset/.
+ * the model's code when it lives on this host or was uploaded (griffin://code/), griffin_run.py
+ * under .griffin/, and a local dataset file under .griffin/dataset/.
  */
-export function runBundleEntries(spec: Pick<ResolvedRunSpec, 'model' | 'dataset'>, codeRoot: string): ZipEntry[] {
+export function runBundleEntries(spec: Pick<ResolvedRunSpec, 'model' | 'dataset'>, codeRoot: string, code?: CodeStore): ZipEntry[] {
   const entries: ZipEntry[] = [];
-  if (!isRemoteUri(spec.model.codeUri)) entries.push(...directoryEntries(localCodeDir(codeRoot, spec.model.codeUri)));
+  if (isUploadedCodeUri(spec.model.codeUri)) entries.push(...requireCodeStore(code, spec.model.codeUri).entries(spec.model.codeUri));
+  else if (!isRemoteUri(spec.model.codeUri)) entries.push(...directoryEntries(localCodeDir(codeRoot, spec.model.codeUri)));
   entries.push(...helperEntries(`${STAGED_HELPER_DIR}/`));
   const dataset = localDatasetFile(spec, codeRoot);
   if (dataset) {

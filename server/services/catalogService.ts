@@ -7,6 +7,7 @@ import type { CatalogStore } from '../store/catalogStore.ts';
 import type { ExecutorRegistry } from '../executors/registry.ts';
 import { checkDeclaredKeys, checkHyperparameters, coerceHyperparameters, hyperparameterSchemaProblem } from './hyperparameters.ts';
 import { isRemoteUri, resolveInside, resolveLocal, skippedSegment, SKIPPED_CODE_DIRS } from '../files/paths.ts';
+import { isUploadedCodeUri, type CodeStore } from '../files/codeStore.ts';
 
 export function parseRef(ref: string): { name: string; version?: number } {
   const [name, version] = ref.split('@');
@@ -24,15 +25,20 @@ export class CatalogService {
     private readonly dataDir: string,
     /** Each configured backend's own rules for a spec (Executor.validate). */
     private readonly executors: ExecutorRegistry,
+    /** Uploaded code: a model may name a snapshot (griffin://code/<sha256>) stored here. */
+    private readonly code?: CodeStore,
   ) {}
 
   private checkLocation(uri: string, field: string): void {
-    if (!isRemoteUri(uri)) resolveLocal({ codeRoot: this.codeRoot, dataDir: this.dataDir }, uri, field);
+    if (isUploadedCodeUri(uri)) {
+      if (!this.code) throw new InputError(`${field}: this Griffin takes no uploaded code`, field);
+      this.code.get(uri, field);
+    } else if (!isRemoteUri(uri)) resolveLocal({ codeRoot: this.codeRoot, dataDir: this.dataDir }, uri, field);
   }
 
   /** The executors never copy dependency and cache directories, so code cannot live in one. */
   private checkCodeDir(codeUri: string): void {
-    if (isRemoteUri(codeUri)) return;
+    if (isRemoteUri(codeUri) || isUploadedCodeUri(codeUri)) return;
     const relative = path.relative(this.codeRoot, resolveInside(this.codeRoot, codeUri, 'codeUri'));
     const skipped = skippedSegment(relative);
     if (skipped) {

@@ -91,6 +91,7 @@ case "$VENV_LAYOUT" in
 esac
 BASE_PY="${GRIFFIN_TEST_PYTHON:-python3}"
 FUZZ_VENV="$GRIFFIN_TEST_HOME/fuzz-venv"
+SDK_VENV="$GRIFFIN_TEST_HOME/sdk-venv"
 NEED_VENV=0; { want airflow || want ray; } && NEED_VENV=1
 
 # ---- Debian packages (one apt-get update/install for everything missing) ---------------------
@@ -221,6 +222,39 @@ ensure_venv() {   # ensure_venv DIR NAME REQFILE...
   step_done "venv $name ready"
 }
 
+ensure_sdk() {   # editable sdk (griffin-sdk), which the provider depends on; re-installed when its pyproject.toml or path changes
+  local dir="$1" sdk="$REPO_ROOT/sdk" marker="$1/.griffin-sdk"
+  [[ -f "$sdk/pyproject.toml" ]] || return 0
+  local h; h="$( { echo "$sdk"; cat "$sdk/pyproject.toml"; } | sha256sum | cut -d' ' -f1)"
+  local from; from="$("$dir/bin/python" -I -c 'import griffin_sdk, os; print(os.path.realpath(griffin_sdk.__file__))' 2>/dev/null || true)"
+  if [[ "$(cat "$marker" 2>/dev/null || true)" == "$h" && "$from" == "$(realpath "$sdk")/griffin_sdk/__init__.py" ]]; then
+    log "sdk: griffin-sdk installed (editable) in $dir"
+    return 0
+  fi
+  local logf="$LOGDIR/pip-sdk-$(basename "$dir").log"; : >"$logf"
+  step_start "sdk: pip install -e sdk into $dir   (log: $logf)"
+  pip_logged "$logf" "$dir/bin/python" -m pip install -q -f "$WHEELHOUSE" -e "$sdk" \
+    || { tail -n 30 "$logf" >&2; die "pip install -e sdk failed (log: $logf)"; }
+  echo "$h" >"$marker"
+  step_done "griffin-sdk installed"
+}
+
+# A venv with griffin-sdk and pytest only: the SDK's tests run in it, so "no Airflow needed" is checked.
+ensure_sdk_venv() {
+  local dir="$SDK_VENV"
+  if ! [[ -x "$dir/bin/python" ]] || ! "$dir/bin/python" -c '' 2>/dev/null; then
+    local logf="$LOGDIR/pip-sdk-venv.log"; : >"$logf"
+    step_start "sdk: venv $dir"
+    rm -rf "$dir"
+    "$BASE_PY" -m venv "$dir" >>"$logf" 2>&1 || { tail -n 20 "$logf" >&2; die "python -m venv $dir failed"; }
+    pip_logged "$logf" "$dir/bin/python" -m pip install -q -f "$WHEELHOUSE" "pytest==9.2.0" \
+      || { tail -n 30 "$logf" >&2; die "pip install pytest failed in $dir (log: $logf)"; }
+    rm -f "$dir/.griffin-sdk"
+    step_done "sdk venv ready"
+  fi
+  ensure_sdk "$dir"
+}
+
 ensure_plugin() {   # editable airflow-plugin, re-installed when its pyproject.toml or path changes
   local dir="$1" plugin="$REPO_ROOT/airflow-plugin"
   if [[ ! -f "$plugin/pyproject.toml" ]]; then
@@ -254,6 +288,7 @@ if [[ $NEED_VENV == 1 ]]; then
     want ray && ensure_venv "$RAY_VENV" ray "$RAY_REQ"
   fi
   if want airflow; then
+    ensure_sdk "$AIRFLOW_VENV"
     ensure_plugin "$AIRFLOW_VENV"
     if [[ ! -f "$AIRFLOW_VENV/.griffin-smoke" || "$AIRFLOW_VENV/.griffin-hash" -nt "$AIRFLOW_VENV/.griffin-smoke" ]]; then
       v="$(AIRFLOW_HOME="$GRIFFIN_TEST_HOME/airflow-home" "$AIRFLOW_VENV/bin/airflow" version 2>>"$LOGDIR/airflow-smoke.log" | tail -n1)" \
@@ -262,6 +297,10 @@ if [[ $NEED_VENV == 1 ]]; then
       touch "$AIRFLOW_VENV/.griffin-smoke"
     fi
   fi
+fi
+
+if want airflow; then
+  ensure_sdk_venv
 fi
 
 # ---- fuzz venv: schemathesis, apart from the Airflow/Ray venv so neither rebuilds the other ----
@@ -317,6 +356,11 @@ venv_ok() { [[ -x "$1/bin/python" && -f "$1/.griffin-hash" ]]; }
     echo "export GRIFFIN_RAY_PYTHON=$(printf '%q' "$RAY_VENV/bin/python")"
   else
     echo "# GRIFFIN_RAY_PYTHON: no Ray venv"
+  fi
+  if [[ -x "$SDK_VENV/bin/python" && -f "$SDK_VENV/.griffin-sdk" ]]; then
+    echo "export GRIFFIN_SDK_PYTHON=$(printf '%q' "$SDK_VENV/bin/python")"
+  else
+    echo "# GRIFFIN_SDK_PYTHON: no sdk venv (tests/setup/ensure.sh --only airflow)"
   fi
   if venv_ok "$FUZZ_VENV" && [[ -x "$FUZZ_VENV/bin/schemathesis" ]]; then
     echo "export GRIFFIN_FUZZ_SCHEMATHESIS=$(printf '%q' "$FUZZ_VENV/bin/schemathesis")"

@@ -11,7 +11,7 @@ lives in exactly one place.
 
 Example::
 
-    from griffin_provider.client import GriffinClient
+    from griffin_sdk.client import GriffinClient
 
     client = GriffinClient("http://127.0.0.1:8080", token="...")
     run = client.submit_run("grocery-reorder", overrides={"hyperparameters": {"lr": 0.1}})
@@ -64,7 +64,7 @@ log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
 DEFAULT_TIMEOUT = 30.0
 LOG_CHUNK_LIMIT = 65536
-USER_AGENT = "airflow-provider-griffin"
+USER_AGENT = "griffin-sdk"
 # How long a wait tolerates Griffin being unreachable (a deploy, a restart) before it fails.
 DEFAULT_UNREACHABLE_TIMEOUT = 600.0
 
