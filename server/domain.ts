@@ -54,6 +54,10 @@ export interface Runtime {
   frameworks: string[];
   backends: BackendName[];
   description: string;
+  lockFile: string | null;
+  /** Exact pins of every package (empty: the interpreter as it is). */
+  packages: string[];
+  rayRuntimeEnv: { pip: string[] } | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -82,7 +86,8 @@ export interface ResolvedRunSpec {
   workflow: { name: string; version: number } | null;
   model: { name: string; version: number; framework: string; codeUri: string };
   dataset: { name: string; version: number; uri: string; features: string[] };
-  runtime: Pick<Runtime, 'name' | 'image' | 'pythonVersion' | 'rayVersion' | 'localInterpreter'>;
+  /** packages and rayRuntimeEnv are absent in runs resolved before runtimes had lock files. */
+  runtime: Pick<Runtime, 'name' | 'image' | 'pythonVersion' | 'rayVersion' | 'localInterpreter'> & Partial<Pick<Runtime, 'packages' | 'rayRuntimeEnv'>>;
   backend: BackendName;
   entrypoint: string;
   hyperparameters: Record<string, unknown>;

@@ -16,6 +16,7 @@ import { RegistryService } from './services/registryService.ts';
 import { ExecutorRegistry } from './executors/registry.ts';
 import { LocalExecutor } from './executors/local.ts';
 import { HostSlots } from './executors/localSlots.ts';
+import { RuntimeVenvs } from './executors/runtimeVenv.ts';
 import { isolatesRuns, resolveRunUser } from './executors/runUser.ts';
 import { RayExecutor } from './executors/ray.ts';
 import { KubeClient } from './executors/kubeClient.ts';
@@ -96,7 +97,7 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
   };
 
   const localSlots = new HostSlots(path.join(config.dataDir, 'local-slots'), config.maxConcurrentLocalRuns);
-  const local = { dataDir: config.dataDir, codeRoot: config.codeRoot, workRoot: config.localWorkDir, runAsUser: config.runAsUser, killGraceSeconds: config.killGraceSeconds, slots: localSlots };
+  const local = { dataDir: config.dataDir, codeRoot: config.codeRoot, workRoot: config.localWorkDir, runAsUser: config.runAsUser, killGraceSeconds: config.killGraceSeconds, slots: localSlots, runtimes: new RuntimeVenvs(config.runtimeDir, { buildTimeoutSeconds: config.runtimeBuildTimeoutSeconds }) };
   executors.register(new LocalExecutor(local, logger, runChanged));
   // A missing run user fails local runs (with this reason) but not the service: other backends work.
   if (isolatesRuns()) resolveRunUser(config.runAsUser).catch((error: Error) => logger.error(`local runs will fail: ${error.message}`));

@@ -88,6 +88,12 @@ export const RuntimeCreate = z.strictObject({
   frameworks: z.array(z.string().max(100)).default([]),
   backends: z.array(Backend).min(1).default(['local']),
   description: z.string().max(10_000).default(''),
+  /** Where the pins came from (runtimes/<name>/requirements.lock for the curated runtimes). */
+  lockFile: z.string().max(500).optional(),
+  /** Exact pins (name==version) of every package; the local backend builds a venv of them on first use. */
+  packages: z.array(z.string().min(1).max(300)).max(2000).default([]),
+  /** What a Ray job of this runtime installs through runtime_env (exact pins of the lock). */
+  rayRuntimeEnv: z.strictObject({ pip: z.array(z.string().min(1).max(300)).max(500).default([]) }).optional(),
 });
 
 /** What a workflow version pins; an inline run spec has the same shape without a name. */

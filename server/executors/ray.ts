@@ -60,7 +60,9 @@ function requirementsOf(codeDir: string): string[] | undefined {
  * A remote codeUri (s3://, gs://, https://...zip) is passed to Ray as the working_dir unchanged.
  * griffin_run.py travels as a second package in runtime_env.py_modules, so it is importable by
  * the driver and by tasks whatever directory the entrypoint starts in. The entrypoint is left as
- * written: its `python` is the cluster's Python, not the runtime's local interpreter.
+ * written: its `python` is the cluster's Python, not the runtime's local interpreter. A framework
+ * runtime's rayRuntimeEnv.pip (pins of its lock) becomes runtime_env.pip, which Ray installs into a
+ * virtualenv of the job on top of the cluster's own packages (a no-op where they are there already).
  */
 export class RayExecutor implements Executor {
   readonly name = 'ray' as const;
@@ -94,7 +96,9 @@ export class RayExecutor implements Executor {
       py_modules: [helper.uri],
       env_vars: { ...env, PYTHONUNBUFFERED: '1' },
     };
-    if (pip) runtimeEnv.pip = pip;
+    // The runtime's pins first (the framework and Ray Train's extras), then what the code itself asks for.
+    const allPip = [...(spec.runtime.rayRuntimeEnv?.pip ?? []), ...(pip ?? [])];
+    if (allPip.length) runtimeEnv.pip = allPip;
 
     const request: RaySubmitRequest = {
       entrypoint: spec.entrypoint,

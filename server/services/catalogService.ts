@@ -6,6 +6,7 @@ import { InputError, NotFound, Unprocessable } from '../errors.ts';
 import type { CatalogStore } from '../store/catalogStore.ts';
 import { checkDeclaredKeys, checkHyperparameters, coerceHyperparameters } from './hyperparameters.ts';
 import { isRemoteUri, resolveInside, resolveLocal, skippedSegment, SKIPPED_CODE_DIRS } from './paths.ts';
+import { checkPinList, checkRayPins } from './runtimeLocks.ts';
 
 export function parseRef(ref: string): { name: string; version?: number } {
   const [name, version] = ref.split('@');
@@ -92,12 +93,18 @@ export class CatalogService {
   }
 
   upsertRuntime(input: z.infer<typeof RuntimeCreate>): Promise<{ runtime: Runtime; created: boolean }> {
+    // The same rules as a lock file's lines, so that a runtime made over the API builds like a curated one.
+    const packages = checkPinList(input.packages);
+    if (input.rayRuntimeEnv) checkRayPins(input.name, input.rayRuntimeEnv.pip, packages);
     return this.store.upsertRuntime({
       ...input,
+      packages,
       image: input.image ?? null,
       pythonVersion: input.pythonVersion ?? null,
       rayVersion: input.rayVersion ?? null,
       localInterpreter: input.localInterpreter ?? null,
+      lockFile: input.lockFile ?? null,
+      rayRuntimeEnv: input.rayRuntimeEnv ?? null,
     });
   }
 
@@ -167,6 +174,8 @@ export class CatalogService {
         pythonVersion: checked.runtime.pythonVersion,
         rayVersion: checked.runtime.rayVersion,
         localInterpreter: checked.runtime.localInterpreter,
+        packages: checked.runtime.packages,
+        rayRuntimeEnv: checked.runtime.rayRuntimeEnv,
       },
       backend: merged.backend,
       entrypoint: merged.entrypoint ?? checked.model.entrypoint,
@@ -195,6 +204,12 @@ export class CatalogService {
     if (!runtime.backends.includes(spec.backend)) {
       const field = overrides?.backend ? 'overrides.backend' : `${fieldPrefix}backend`;
       throw new Unprocessable(`runtime "${runtime.name}" does not support the ${spec.backend} backend (it supports: ${runtime.backends.join(', ')})`, field);
+    }
+    if (runtime.frameworks.length && !runtime.frameworks.includes(model.framework)) {
+      throw new Unprocessable(
+        `runtime "${runtime.name}" provides ${runtime.frameworks.join(', ')}, not the ${model.framework} framework of model "${model.name}@${model.version}"; pick a runtime that lists ${model.framework} (GET /api/v1/runtimes)`,
+        `${fieldPrefix}runtime`,
+      );
     }
     if ((spec.backend === 'kubernetes' || spec.backend === 'kuberay') && !runtime.image) {
       throw new Unprocessable(`the ${spec.backend} backend needs a container image, and runtime "${runtime.name}" names none`, `${fieldPrefix}runtime`);
