@@ -72,6 +72,7 @@ export interface WorkflowDefinition {
   resources: ResourcesInput;
   timeoutSeconds: number;
   register?: RegisterSpecInput;
+  inputModel?: { name: string; alias: string };
 }
 
 export interface Workflow extends WorkflowDefinition {
@@ -94,6 +95,18 @@ export interface ResolvedRunSpec {
   resources: ResourcesInput;
   timeoutSeconds: number;
   register: RegisterSpecInput | null;
+  /** The registered model version the run reads, resolved from its alias at submission (absent: none). */
+  inputModel?: InputModelRef | null;
+}
+
+export interface InputModelRef {
+  name: string;
+  version: number;
+  /** The alias it was resolved from; null when the version was asked for directly. */
+  alias: string | null;
+  artifactUri: string;
+  /** The run that produced it, whose artifacts the reading run's token may download. */
+  runId: string | null;
 }
 
 export interface AirflowInfo {
@@ -192,7 +205,7 @@ export interface ApiToken {
 /** Who is calling: a user token, or a training process holding its run-scoped token. */
 export type Principal =
   | { kind: 'user'; tokenId: string; name: string; role: Role }
-  | { kind: 'run'; runId: string };
+  | { kind: 'run'; runId: string; inputModelRunId?: string };
 
 export interface Page<T> {
   items: T[];

@@ -115,6 +115,7 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
     auth,
     { publicUrl: config.publicUrl, dataDir: config.dataDir, codeRoot: config.codeRoot, airflowBaseUrl: config.airflowBaseUrl, maxArtifactBytes: config.maxArtifactBytes, reportTimeoutSeconds: config.reportTimeoutSeconds },
     wakeDispatcher,
+    stores.registry,
   );
   const registry = new RegistryService(stores.registry, stores.runs, stores.catalog, { publicUrl: config.publicUrl });
   const launcher = new Launcher(stores.runs, runs, executors, { leaseSeconds: config.leaseSeconds }, logger);

@@ -96,6 +96,14 @@ export const RuntimeCreate = z.strictObject({
   rayRuntimeEnv: z.strictObject({ pip: z.array(z.string().min(1).max(300)).max(500).default([]) }).optional(),
 });
 
+const ALIAS = z.string().regex(/^[a-z][a-z0-9_-]{0,99}$/, 'an alias: lower-case letters, digits, "_" and "-", starting with a letter');
+
+/** A registered model a run reads (batch scoring): its version is resolved from the alias when the run is submitted. */
+export const InputModel = z.strictObject({
+  name: NAME,
+  alias: ALIAS.default('production'),
+});
+
 /** What a workflow version pins; an inline run spec has the same shape without a name. */
 export const WorkflowSpec = z.strictObject({
   model: VERSIONED_REF,
@@ -107,6 +115,7 @@ export const WorkflowSpec = z.strictObject({
   resources: Resources.default({}),
   timeoutSeconds: z.number().int().positive().max(7 * 24 * 3600).default(3600),
   register: RegisterSpec.optional(),
+  inputModel: InputModel.optional(),
 });
 
 export const WorkflowCreate = WorkflowSpec.extend({
@@ -120,6 +129,11 @@ export const RunOverrides = z.strictObject({
   resources: Resources.optional(),
   timeoutSeconds: z.number().int().positive().max(7 * 24 * 3600).optional(),
   backend: Backend.optional(),
+  /** Another alias, or an exact version, of the workflow's input model. */
+  inputModel: z
+    .strictObject({ alias: ALIAS.optional(), version: VERSION.optional() })
+    .refine((m) => m.alias === undefined || m.version === undefined, { message: 'give "alias" or "version", not both', path: ['version'] })
+    .optional(),
 });
 
 export const AirflowContext = z.strictObject({

@@ -7,6 +7,7 @@ import { isRemoteUri, resolveInside } from '../services/paths.ts';
 import { sliceLog } from './logs.ts';
 import { RayJobsClient, type RayJobDetails, type RaySubmitRequest } from './rayClient.ts';
 import { describeFailure, isTransient } from './retry.ts';
+import { workerSummary, type RunWorkers } from './workers.ts';
 import { backendObjectName, type BackendStatus, type Executor, type LaunchRequest, type LogChunk } from './types.ts';
 import { BackendUnreachable, REACHABLE, unreachableStatus } from './unreachable.ts';
 
@@ -173,7 +174,11 @@ export class RayExecutor implements Executor {
     if (!job) {
       return { phase: 'lost', reason: `the Ray cluster at ${this.options.address} has no job ${submissionId} (was the head restarted, or the job deleted?)`, details: { ...REACHABLE } };
     }
-    const details = { ...REACHABLE, rayJobId: job.job_id };
+    const details: Record<string, unknown> = { ...REACHABLE, rayJobId: job.job_id };
+    if (job.job_id && job.status !== 'PENDING') {
+      const workers = await this.trainWorkers(job.job_id);
+      if (workers) details.workers = workers;
+    }
     switch (job.status) {
       case 'PENDING':
         return { phase: 'pending', details };
@@ -188,6 +193,26 @@ export class RayExecutor implements Executor {
       default:
         return { phase: 'unknown', reason: `the Ray job ${submissionId} reports an unknown status ${String(job.status)}`, details };
     }
+  }
+
+  /**
+   * The Ray Train workers of the job (actors of class RayTrainWorker), how many and in which state,
+   * for the run page. Undefined when the job has none, or the state API cannot be asked: the run's
+   * status does not depend on it.
+   */
+  private async trainWorkers(jobId: string): Promise<RunWorkers | undefined> {
+    let actors;
+    try {
+      actors = await this.client.jobActors(jobId);
+    } catch {
+      return undefined;
+    }
+    const workers = actors.filter((a) => a.class_name === 'RayTrainWorker').sort((a, b) => a.actor_id.localeCompare(b.actor_id));
+    if (!workers.length) return undefined;
+    return workerSummary(
+      'ray-state-api',
+      workers.map((a) => ({ id: a.actor_id, state: a.state, ...(a.pid ? { pid: a.pid } : {}) })),
+    );
   }
 
   async cancel(run: Run): Promise<void> {

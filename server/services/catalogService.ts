@@ -183,6 +183,8 @@ export class CatalogService {
       resources: merged.resources,
       timeoutSeconds: merged.timeoutSeconds,
       register: merged.register ?? null,
+      // Resolved to a version by the run service, which reads the registry.
+      inputModel: null,
     };
   }
 
