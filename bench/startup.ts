@@ -25,7 +25,7 @@ export async function benchStartup(resultsDir: string): Promise<Row[]> {
   const dataDir = tempDir('startup');
   const griffin = await startGriffin('griffin-startup', { GRIFFIN_DATA_DIR: dataDir }, resultsDir);
   try {
-    const model = await api(griffin.baseUrl, 'POST', '/api/v1/models', { name: 'bench-noop', framework: 'shell', codeUri: 'bench/noop', entrypoint: 'sh start.sh' });
+    const model = await api(griffin.baseUrl, 'POST', '/api/v1/models', { name: 'bench-noop', framework: 'python-stdlib', codeUri: 'bench/noop', entrypoint: 'sh start.sh' });
     const workflow = await api(griffin.baseUrl, 'POST', '/api/v1/workflows', { name: 'bench-noop', model: 'bench-noop', dataset: 'grocery-reorder', runtime: 'python3' });
     if (model.status !== 201 || workflow.status !== 201) throw new Error(`could not define the no-op workflow: ${JSON.stringify([model.body, workflow.body])}`);
 

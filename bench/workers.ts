@@ -54,7 +54,7 @@ async function onDatabase(dbId: 'sqlite' | 'postgres', pgUrl: string | undefined
       const config = loadConfig({ GRIFFIN_DATA_DIR: dataDir, GRIFFIN_LOG_LEVEL: 'silent', GRIFFIN_MAX_LOCAL_RUNS: String(size + 1000), GRIFFIN_PUBLIC_URL: 'http://127.0.0.1:9' });
       const wired = wire(config, db, logger);
       await seedCatalog(wired.catalog, wired.stores.catalog, { examplesDir: path.join(PROJECT_ROOT, 'examples'), loadExamples: true }, logger);
-      await wired.catalog.createModel(ModelCreate.parse({ name: 'bench-noop', framework: 'shell', codeUri: 'bench/noop', entrypoint: 'sh start.sh' }));
+      await wired.catalog.createModel(ModelCreate.parse({ name: 'bench-noop', framework: 'python-stdlib', codeUri: 'bench/noop', entrypoint: 'sh start.sh' }));
       await wired.catalog.createWorkflow(WorkflowCreate.parse({ name: 'bench-noop', model: 'bench-noop', dataset: 'grocery-reorder', runtime: 'python3' }));
 
       // CHANGED of the active runs are the no-op runs started below, so `size` runs are in flight at the busiest pass.

@@ -254,16 +254,20 @@ async function submitCode(workflowRef, values) {
   if (!dataset) fail('--code needs --dataset (or a workflow to take it from)', 2);
   const codeUri = await uploadCode(values.code);
   const latest = await api('GET', `/models/${name}`, undefined, {}, { quiet: true });
+  const runtimeName = values.runtime || base.runtime || 'python3';
+  // A new model version takes a framework its runtime provides (the service refuses any other).
+  const provided = (await api('GET', `/runtimes/${runtimeName}`)).frameworks ?? [];
+  const framework = latest && (!provided.length || provided.includes(latest.framework)) ? latest.framework : (provided[0] ?? 'python');
   let modelRef;
-  if (latest && latest.codeUri === codeUri && latest.entrypoint === entrypoint) modelRef = `${name}@${latest.version}`;
+  if (latest && latest.codeUri === codeUri && latest.entrypoint === entrypoint && latest.framework === framework) modelRef = `${name}@${latest.version}`;
   else {
-    const body = { name, framework: latest?.framework ?? 'python', codeUri, entrypoint, defaultHyperparameters: latest?.defaultHyperparameters ?? {}, hyperparameterSchema: latest?.hyperparameterSchema ?? {} };
+    const body = { name, framework, codeUri, entrypoint, defaultHyperparameters: latest?.defaultHyperparameters ?? {}, hyperparameterSchema: latest?.hyperparameterSchema ?? {} };
     modelRef = `${name}@${(await api('POST', '/models', body)).version}`;
   }
   const spec = {
     model: modelRef,
     dataset,
-    runtime: values.runtime || base.runtime || 'python3',
+    runtime: runtimeName,
     backend: values.backend || base.backend || 'local',
     hyperparameters: { ...(base.hyperparameters ?? {}), ...parseSets(values.set) },
     resources: base.resources ?? {},

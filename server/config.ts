@@ -42,6 +42,9 @@ export interface Config {
   readonly localWorkDir: string | undefined;
   /** How long a local run's process group has between SIGTERM and SIGKILL. */
   readonly killGraceSeconds: number;
+  /** Where the local venvs of runtimes are built (GRIFFIN_RUNTIME_DIR). */
+  readonly runtimeDir: string;
+  readonly runtimeBuildTimeoutSeconds: number;
   readonly logLevel: string;
   /**
    * How long a replica may serve a cached read (a finished run, a registry alias or version) that
@@ -208,6 +211,12 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v ===
  * Parses the environment once; the result is frozen and passed down explicitly. `projectRoot`
  * (the repository) is where the code root defaults to and an old data directory is looked for.
  */
+/** Where runtime venvs go by default: a directory the run user can reach when training runs as another user. */
+export function defaultRuntimeDir(isolating: boolean, env: NodeJS.ProcessEnv): string {
+  if (isolating) return '/var/cache/griffin/runtimes';
+  return path.join(env.XDG_CACHE_HOME || path.join(env.HOME || os.homedir(), '.cache'), 'griffin', 'runtimes');
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, projectRoot: string = PROJECT_ROOT): Config {
   const notices: string[] = [];
   const host = env.GRIFFIN_HOST || '127.0.0.1';
@@ -248,6 +257,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, projectRoot: st
     runAsUser: env.GRIFFIN_RUN_AS_USER || 'griffin-run',
     localWorkDir: env.GRIFFIN_LOCAL_WORK_DIR ? path.resolve(env.GRIFFIN_LOCAL_WORK_DIR) : undefined,
     killGraceSeconds: intFrom(env, 'GRIFFIN_KILL_GRACE_SECONDS', 10, 0),
+    runtimeDir: path.resolve(env.GRIFFIN_RUNTIME_DIR || defaultRuntimeDir(process.getuid?.() === 0, env)),
+    runtimeBuildTimeoutSeconds: intFrom(env, 'GRIFFIN_RUNTIME_BUILD_TIMEOUT_SECONDS', 1800, 10),
     logLevel: env.GRIFFIN_LOG_LEVEL || 'info',
     readCacheMs: intFrom(env, 'GRIFFIN_READ_CACHE_MS', 2000, 0),
     authCacheMs: intFrom(env, 'GRIFFIN_AUTH_CACHE_MS', 5000, 0),

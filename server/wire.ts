@@ -17,6 +17,7 @@ import { RegistryService } from './services/registryService.ts';
 import { ExecutorRegistry } from './executors/registry.ts';
 import { LocalExecutor } from './executors/local.ts';
 import { HostSlots } from './executors/localSlots.ts';
+import { RuntimeVenvs } from './executors/runtimeVenv.ts';
 import { isolatesRuns, resolveRunUser } from './executors/runUser.ts';
 import { RayExecutor } from './executors/ray.ts';
 import { KubeClient } from './executors/kubeClient.ts';
@@ -102,7 +103,7 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
   };
 
   const localSlots = new HostSlots(path.join(config.dataDir, 'local-slots'), config.maxConcurrentLocalRuns);
-  const local = { dataDir: config.dataDir, codeRoot: config.codeRoot, workRoot: config.localWorkDir, runAsUser: config.runAsUser, killGraceSeconds: config.killGraceSeconds, slots: localSlots, code };
+  const local = { dataDir: config.dataDir, codeRoot: config.codeRoot, workRoot: config.localWorkDir, runAsUser: config.runAsUser, killGraceSeconds: config.killGraceSeconds, slots: localSlots, code, runtimes: new RuntimeVenvs(config.runtimeDir, { buildTimeoutSeconds: config.runtimeBuildTimeoutSeconds }) };
   executors.register(new LocalExecutor(local, logger, runChanged));
   // A missing run user fails local runs (with this reason) but not the service: other backends work.
   if (isolatesRuns()) resolveRunUser(config.runAsUser).catch((error: Error) => logger.error(`local runs will fail: ${error.message}`));
@@ -121,6 +122,7 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
     { publicUrl: config.publicUrl, dataDir: config.dataDir, codeRoot: config.codeRoot, airflowBaseUrl: config.airflowBaseUrl, maxArtifactBytes: config.maxArtifactBytes, reportTimeoutSeconds: config.reportTimeoutSeconds },
     wakeDispatcher,
     new ReadCache(config.readCacheMs),
+    stores.registry,
   );
   const registry = new RegistryService(stores.registry, stores.runs, stores.catalog, { publicUrl: config.publicUrl }, new ReadCache(config.readCacheMs), (runId) => runs.forget(runId));
   const launcher = new Launcher(stores.runs, runs, executors, { leaseSeconds: config.leaseSeconds }, logger);

@@ -269,16 +269,21 @@ class Client:
                 continue
             raise _parse_error(response.status_code, response.text, "POST", path, None)
 
-    def _model_for_code(self, name: str, code_uri: str, entrypoint: str, framework: str | None) -> str:
+    def _model_for_code(self, name: str, code_uri: str, entrypoint: str, framework: str | None, runtime: str) -> str:
         """``name@version`` of a model running this code: the latest version if it already does, else a new one."""
         latest: Mapping[str, Any] | None
         try:
             latest = self.raw._json("GET", f"/models/{name}")
         except GriffinNotFoundError:
             latest = None
-        if latest and latest.get("codeUri") == code_uri and latest.get("entrypoint") == entrypoint and (framework is None or latest.get("framework") == framework):
+        if framework is None:
+            # A framework the runtime provides: the service refuses a model its runtime cannot run.
+            provided = list(self.raw._json("GET", f"/runtimes/{runtime}").get("frameworks") or [])
+            known = (latest or {}).get("framework")
+            framework = known if known and (not provided or known in provided) else (provided[0] if provided else "python")
+        if latest and latest.get("codeUri") == code_uri and latest.get("entrypoint") == entrypoint and latest.get("framework") == framework:
             return f"{name}@{latest['version']}"
-        body: dict[str, Any] = {"name": name, "framework": framework or (latest or {}).get("framework") or "python", "codeUri": code_uri, "entrypoint": entrypoint}
+        body: dict[str, Any] = {"name": name, "framework": framework, "codeUri": code_uri, "entrypoint": entrypoint}
         if latest:
             body["defaultHyperparameters"] = latest.get("defaultHyperparameters") or {}
             body["hyperparameterSchema"] = latest.get("hyperparameterSchema") or {}
@@ -343,10 +348,11 @@ class Client:
         if not entry:
             raise ValueError('give the command that starts the code, e.g. entrypoint="python train.py"')
         code_uri = self.upload_code(code, max_bytes=max_code_bytes)
+        runtime_name = runtime or _ref(base.get("runtime")) or "python3"
         spec: dict[str, Any] = {
-            "model": self._model_for_code(model_name, code_uri, entry, framework),
+            "model": self._model_for_code(model_name, code_uri, entry, framework, runtime_name),
             "dataset": dataset or _ref(base.get("dataset")),
-            "runtime": runtime or _ref(base.get("runtime")) or "python3",
+            "runtime": runtime_name,
             "backend": backend or base.get("backend") or "local",
             "hyperparameters": {**(base.get("hyperparameters") or {}), **dict(hyperparameters or {})},
             "resources": dict(resources or base.get("resources") or {}),

@@ -13,7 +13,9 @@ import type { PreparedBody } from '../services/readCache.ts';
 export type Access =
   | { role: Role }
   /** A user role, or the run-scoped token of the run named by the `:id` path parameter. */
-  | { role: Role; runToken: true };
+  | { role: Role; runToken: true }
+  /** A user role, or the run-scoped token of a run whose input model version the `:id` run produced. */
+  | { role: Role; inputModelToken: true };
 
 export interface RouteContext<P, Q, B> {
   params: P;
@@ -96,7 +98,7 @@ export function mountRoutes(router: Router, routes: RouteDef[], auth: AuthServic
       const params = route.params ? parseOrThrow(route.params, req.params, 'path') : req.params;
       const runId = typeof (params as Record<string, unknown>).id === 'string' ? String((params as Record<string, unknown>).id) : undefined;
       if (runScoped && runId) markRoute(res, `${req.baseUrl}${pattern}`, runId);
-      auth.authorize(principal, route.access.role, { runId, allowRunToken: 'runToken' in route.access });
+      auth.authorize(principal, route.access.role, { runId, allowRunToken: 'runToken' in route.access, allowInputModelToken: 'inputModelToken' in route.access });
       refuseNul(req.query, 'query');
       const query = route.query ? parseOrThrow(route.query, req.query, 'query') : req.query;
       let body: unknown = undefined;

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { RunService } from '../services/runService.ts';
 import { defineRoute, type RouteDef } from './route.ts';
 import { clientIdempotencyKey } from './idempotency.ts';
-import { ArtifactView, DryRunView, itemsOf, LogChunkView, LogCursorView, Metric, MetricsAccepted, pageOf, RunView } from '../domain/index.ts';
+import { ArtifactView, DryRunView, itemsOf, LogChunkView, LogCursorView, Metric, MetricsAccepted, pageOf, RunLineageView, RunView } from '../domain/index.ts';
 import { DEFAULT_FOLLOW, followLog, type FollowOptions } from './logFollow.ts';
 import { LogCursorSet, MetricsBatch, RunCancel, RunConsume, RunCreate } from '../domain/index.ts';
 import { DryRunQuery, LogQuery, MetricQuery, RunListQuery } from './params.ts';
@@ -140,10 +140,20 @@ export function runRoutes(runs: RunService, follow: FollowOptions = DEFAULT_FOLL
     }),
     defineRoute({
       method: 'get',
+      path: '/runs/:id/lineage',
+      tag: 'runs',
+      summary: 'What the run read (the registered model version it scored with, its dataset) and what it wrote (artifacts, a registered version).',
+      access: { role: 'viewer' },
+      params: RunParams,
+      response: RunLineageView,
+      handler: async ({ params }) => ({ body: await runs.lineage(params.id) }),
+    }),
+    defineRoute({
+      method: 'get',
       path: '/runs/:id/artifacts',
       tag: 'runs',
-      summary: 'Artifacts a run uploaded.',
-      access: { role: 'viewer' },
+      summary: 'Artifacts a run uploaded; a run whose input model this run made may read them with its token.',
+      access: { role: 'viewer', inputModelToken: true },
       params: RunParams,
       response: itemsOf(ArtifactView),
       handler: async ({ params }) => ({ body: { items: await runs.listArtifacts(params.id) } }),
@@ -164,8 +174,8 @@ export function runRoutes(runs: RunService, follow: FollowOptions = DEFAULT_FOLL
       method: 'get',
       path: '/runs/:id/artifacts/*path',
       tag: 'runs',
-      summary: 'Download an artifact.',
-      access: { role: 'viewer' },
+      summary: 'Download an artifact; a run whose input model this run made may read it with its token.',
+      access: { role: 'viewer', inputModelToken: true },
       responseTypes: ['*/*'],
       response: 'bytes',
       params: ArtifactParams,

@@ -74,6 +74,11 @@ export const Runtime = z.object({
   frameworks: z.array(z.string()),
   backends: z.array(Backend),
   description: z.string(),
+  /** Where the pins came from (runtimes/<name>/requirements.lock for the curated runtimes). */
+  lockFile: z.string().nullable(),
+  /** Exact pins of every package (empty: the interpreter as it is). */
+  packages: z.array(z.string()),
+  rayRuntimeEnv: z.object({ pip: z.array(z.string()) }).nullable(),
   createdAt: Timestamp,
   updatedAt: Timestamp,
 });
@@ -94,6 +99,8 @@ export const WorkflowDefinition = z.object({
   resources: Resources,
   timeoutSeconds: z.number().int(),
   register: StoredRegisterSpec.optional(),
+  /** A registered model the run reads (batch scoring), resolved from its alias at submission. */
+  inputModel: z.object({ name: z.string(), alias: z.string() }).optional(),
 });
 export type WorkflowDefinition = z.infer<typeof WorkflowDefinition>;
 
@@ -107,18 +114,36 @@ export type Workflow = z.infer<typeof Workflow>;
 
 const VersionRef = z.object({ name: z.string(), version: z.number().int() });
 
+/** The registered model version a run reads. */
+export const InputModelRef = z.object({
+  name: z.string(),
+  version: z.number().int(),
+  /** The alias it was resolved from; null when the version was asked for directly. */
+  alias: z.string().nullable(),
+  artifactUri: z.string(),
+  /** The run that produced it, whose artifacts the reading run's token may download. */
+  runId: z.string().nullable(),
+});
+export type InputModelRef = z.infer<typeof InputModelRef>;
+
 /** Everything a backend needs to start a run, frozen at submission time. */
 export const ResolvedRunSpec = z.object({
   workflow: VersionRef.nullable(),
   model: VersionRef.extend({ framework: z.string(), codeUri: z.string() }),
   dataset: VersionRef.extend({ uri: z.string(), features: z.array(z.string()) }),
-  runtime: Runtime.pick({ name: true, image: true, pythonVersion: true, rayVersion: true, localInterpreter: true }),
+  /** packages and rayRuntimeEnv are absent in runs resolved before runtimes had lock files. */
+  runtime: Runtime.pick({ name: true, image: true, pythonVersion: true, rayVersion: true, localInterpreter: true }).extend({
+    packages: Runtime.shape.packages.optional(),
+    rayRuntimeEnv: Runtime.shape.rayRuntimeEnv.optional(),
+  }),
   backend: Backend,
   entrypoint: z.string(),
   hyperparameters: JsonObject,
   resources: Resources,
   timeoutSeconds: z.number().int(),
   register: StoredRegisterSpec.nullable(),
+  /** The registered model version the run reads, resolved from its alias at submission (absent: none). */
+  inputModel: InputModelRef.nullable().optional(),
 });
 export type ResolvedRunSpec = z.infer<typeof ResolvedRunSpec>;
 

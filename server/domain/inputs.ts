@@ -59,6 +59,19 @@ export const RuntimeCreate = z.strictObject({
   frameworks: z.array(z.string().max(100)).default([]),
   backends: z.array(Backend).min(1).default(['local']),
   description: z.string().max(10_000).default(''),
+  /** Where the pins came from (runtimes/<name>/requirements.lock for the curated runtimes). */
+  lockFile: z.string().max(500).optional(),
+  /** Exact pins (name==version) of every package; the local backend builds a venv of them on first use. */
+  packages: z.array(z.string().min(1).max(300)).max(2000).default([]),
+  /** What a Ray job of this runtime installs through runtime_env (exact pins of the lock). */
+  rayRuntimeEnv: z.strictObject({ pip: z.array(z.string().min(1).max(300)).max(500).default([]) }).optional(),
+});
+
+
+/** A registered model a run reads (batch scoring): its version is resolved from the alias when the run is submitted. */
+export const InputModel = z.strictObject({
+  name: NAME,
+  alias: ALIAS.default('production'),
 });
 
 /** What a workflow version pins; an inline run spec has the same shape without a name. */
@@ -72,6 +85,7 @@ export const WorkflowSpec = z.strictObject({
   resources: Resources.default({}),
   timeoutSeconds: z.number().int().positive().max(7 * 24 * 3600).default(3600),
   register: RegisterSpec.optional(),
+  inputModel: InputModel.optional(),
 });
 
 export const WorkflowCreate = WorkflowSpec.extend({
@@ -85,6 +99,11 @@ export const RunOverrides = z.strictObject({
   resources: Resources.optional(),
   timeoutSeconds: z.number().int().positive().max(7 * 24 * 3600).optional(),
   backend: Backend.optional(),
+  /** Another alias, or an exact version, of the workflow's input model. */
+  inputModel: z
+    .strictObject({ alias: ALIAS.optional(), version: VERSION.optional() })
+    .refine((m) => m.alias === undefined || m.version === undefined, { message: 'give "alias" or "version", not both', path: ['version'] })
+    .optional(),
 });
 
 export const AirflowContext = z.strictObject({

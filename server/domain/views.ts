@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ApiToken, Artifact, Feature, Metric, ModelVersion, RegisteredModel, Run, RunEvent, Schedule, ScheduleFiring } from './entities.ts';
+import { ApiToken, Artifact, InputModelRef, Feature, Metric, ModelVersion, RegisteredModel, Run, RunEvent, Schedule, ScheduleFiring } from './entities.ts';
 import { RunStateName } from './lifecycle.ts';
 import { Backend, RoleName } from './vocabulary.ts';
 import { TimeContext } from './timeContext.ts';
@@ -35,6 +35,8 @@ export const RunView = Run.omit({
   airflowUrl: Link.nullable(),
   artifactUri: Link,
   modelVersion: VersionRef.nullable(),
+  /** The registered model version this run read (batch scoring), as resolved at submission. */
+  inputModel: InputModelRef.nullable(),
   /** Detail views only: the latest point of each metric key. */
   latestMetrics: z.record(z.string(), Metric.omit({ key: true })).optional(),
   /** Detail views only: every state change. */
@@ -189,3 +191,20 @@ export const CodeSnapshotView = z.object({
   uploadedAt: z.string(),
 });
 export type CodeSnapshotView = z.infer<typeof CodeSnapshotView>;
+
+/** What a run read and what it wrote (GET /runs/{id}/lineage). */
+export const RunLineageView = z.object({
+  run: z.object({ id: z.string(), state: RunStateName, backend: Backend, workflow: VersionRef.nullable(), url: Link, startedAt: z.string().nullable(), finishedAt: z.string().nullable() }),
+  inputs: z.object({
+    /** The registered model version it read (batch scoring); null for a training run. */
+    modelVersion: InputModelRef.omit({ runId: true }).extend({ sourceRunId: z.string().nullable(), url: Link }).nullable(),
+    model: VersionRef.extend({ framework: z.string() }),
+    dataset: VersionRef.extend({ uri: z.string() }),
+    runtime: z.string(),
+  }),
+  outputs: z.object({
+    artifacts: z.array(ArtifactView),
+    modelVersion: VersionRef.extend({ url: Link }).nullable(),
+  }),
+});
+export type RunLineageView = z.infer<typeof RunLineageView>;

@@ -44,14 +44,14 @@ export type Trigger = (typeof TRIGGERS)[number];
 export const CLIENT_TRIGGERS = ['http', 'ui', 'cli', 'airflow'] as const satisfies readonly Trigger[];
 
 /** An alias of a model version, e.g. "production". */
-export const ALIAS = z.string().regex(/^[a-z][a-z0-9_-]{0,99}$/);
+export const ALIAS = z.string().regex(/^[a-z][a-z0-9_-]{0,99}$/, 'an alias: lower-case letters, digits, "_" and "-", starting with a letter');
 
 export const JsonObject = z.record(z.string(), z.unknown());
 
 /** Who is calling: a user token, or a training process holding its run-scoped token. */
 export type Principal =
   | { kind: 'user'; tokenId: string; name: string; role: Role }
-  | { kind: 'run'; runId: string };
+  | { kind: 'run'; runId: string; inputModelRunId?: string };
 
 export interface Page<T> {
   items: T[];

@@ -5,6 +5,7 @@ import { Unavailable } from '../errors.ts';
 import { KubeClient, RAYJOB } from './kubeClient.ts';
 import { jobManifest, podSelector, rayJobManifest, TRAINING_CONTAINER, type ManifestContext } from './kubeManifests.ts';
 import { sliceLog } from './logs.ts';
+import type { RunWorkers } from './workers.ts';
 import { describeFailure, isTransient } from './retry.ts';
 import { backendObjectName, type BackendStatus, type Executor, type LaunchRequest, type LogChunk, type SpecProblem, type SpecToValidate } from './types.ts';
 import { BackendUnreachable, REACHABLE, unreachableStatus } from './unreachable.ts';
@@ -160,6 +161,19 @@ export class KubernetesExecutor extends KubeExecutorBase implements Executor {
   }
 }
 
+/** Worker replicas of the RayJob's cluster, from status.rayClusterStatus (KubeRay mirrors its RayCluster there). */
+function kubeRayWorkers(status: Record<string, unknown> | undefined, requested: number | undefined): RunWorkers | null {
+  const cluster = (status?.rayClusterStatus ?? {}) as Record<string, unknown>;
+  const number = (v: unknown) => (typeof v === 'number' ? v : undefined);
+  const desired = number(cluster.desiredWorkerReplicas) ?? requested;
+  if (desired === undefined) return null;
+  const ready = number(cluster.readyWorkerReplicas) ?? number(cluster.availableWorkerReplicas) ?? 0;
+  const states: Record<string, number> = {};
+  if (ready) states.ready = ready;
+  if (desired - ready > 0) states.pending = desired - ready;
+  return { source: 'kuberay', count: desired, desired, states };
+}
+
 /**
  * A Ray cluster made for the run: a ray.io/v1 RayJob (manifest in kubeManifests.ts). Terminal
  * when jobDeploymentStatus is Complete or Failed; the Ray dashboard URL and cluster name are
@@ -206,6 +220,7 @@ export class KubeRayExecutor extends KubeExecutorBase implements Executor {
         dashboardUrl: status.dashboardURL ? (/^https?:\/\//.test(status.dashboardURL) ? status.dashboardURL : `http://${status.dashboardURL}`) : null,
         rayClusterName: status.rayClusterName ?? null,
         rayJobId: status.jobId ?? null,
+        workers: kubeRayWorkers(rayJob.status as Record<string, unknown> | undefined, run.spec.resources.workers),
       };
       const why = [status.reason, status.message].filter(Boolean).join(': ');
       switch (status.jobDeploymentStatus) {

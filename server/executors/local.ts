@@ -13,6 +13,7 @@ import type { HostSlots, Slot, SlotHolder } from './localSlots.ts';
 import { groupAlive, groupMembers, isProcessNamed, processStartTime, signalGroup } from './processGroup.ts';
 import { undeliveredReports } from './reportSpool.ts';
 import { isolatesRuns, resolveRunUser, unreachableFor, type RunUser } from './runUser.ts';
+import type { RuntimeVenvs } from './runtimeVenv.ts';
 import { backendObjectName, LeaseLost, type BackendStatus, type Executor, type LaunchRequest, type LogChunk, type SpecProblem, type SpecToValidate } from './types.ts';
 
 /*
@@ -70,6 +71,31 @@ export function withInterpreter(entrypoint: string, interpreter: string | null):
   return entrypoint.replace(/^python3?(?=\s|$)/, chosen);
 }
 
+/**
+ * The interpreter a venv is made from, as an absolute path. When training runs as another user it
+ * must be one that user can run with its standard library: a venv links back to its base, and an
+ * interpreter under root's home (pyenv, say) is out of the run user's reach.
+ */
+export function baseInterpreter(name: string | null, user: RunUser | undefined): string {
+  const wanted = name || 'python3';
+  const candidates = wanted.includes('/') ? [wanted] : (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(':').filter(Boolean).map((dir) => path.join(dir, wanted));
+  for (const candidate of candidates) {
+    let real: string;
+    try {
+      real = fs.realpathSync(candidate);
+      fs.accessSync(real, fs.constants.X_OK);
+    } catch {
+      continue;
+    }
+    if (!user || !unreachableFor(path.dirname(path.dirname(real)), user)) return real;
+  }
+  throw new Error(
+    user
+      ? `no ${wanted} that the run user ${user.name} can run was found on PATH (${process.env.PATH ?? ''}); install one outside root's home or give the runtime a localInterpreter it can reach`
+      : `no ${wanted} was found on PATH to build the runtime's venv from`,
+  );
+}
+
 const readJson = <T>(file: string): T | undefined => {
   try {
     return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
@@ -89,6 +115,8 @@ export interface LocalExecutorOptions {
   slots: HostSlots;
   /** Uploaded code (griffin://code/...), unpacked into each launch's own working directory. */
   code?: CodeStore;
+  /** Venvs of runtimes that pin packages, built on first use. */
+  runtimes: RuntimeVenvs;
 }
 
 /**
@@ -155,12 +183,35 @@ export class LocalExecutor implements Executor {
     };
   }
 
+  /** A runtime with pins runs in its venv (built here on first use); one without, in its interpreter as it is. */
+  private async interpreter(run: Run, user: RunUser | undefined, signal: AbortSignal | undefined): Promise<string | null> {
+    const { runtime } = run.spec;
+    if (!runtime.packages?.length) return runtime.localInterpreter;
+    const venv = { name: runtime.name, packages: runtime.packages, pythonVersion: runtime.pythonVersion, localInterpreter: baseInterpreter(runtime.localInterpreter, user) };
+    const ensured = await this.options.runtimes.ensure(venv, { logFile: this.logPath(run.id), signal });
+    const blocked = user && unreachableFor(ensured.dir, user);
+    if (blocked) {
+      throw new Error(`the run user ${user.name} cannot reach the venv of runtime ${runtime.name} at ${ensured.dir}: ${blocked} is not searchable by it; set GRIFFIN_RUNTIME_DIR to a directory it can reach`);
+    }
+    return ensured.python;
+  }
+
   async render(request: LaunchRequest): Promise<unknown> {
     const user = isolatesRuns() ? { name: this.options.runAsUser, uid: -1, gid: -1 } : undefined;
     const p = this.paths(request.run, '<launch id>', user);
     const env = this.buildEnv(request, p.workDir, user);
+    const { runtime } = request.run.spec;
+    let base = runtime.localInterpreter;
+    try {
+      base = baseInterpreter(runtime.localInterpreter, user && (await resolveRunUser(user.name).catch(() => undefined)));
+    } catch {
+      // A dry run shows the plan even when no usable interpreter is there; the launch says why.
+    }
+    const venv = runtime.packages?.length ? { name: runtime.name, packages: runtime.packages, pythonVersion: runtime.pythonVersion, localInterpreter: base } : undefined;
+    const python = venv ? path.join(this.options.runtimes.dirFor(venv), 'bin', 'python') : runtime.localInterpreter;
     return {
-      command: ['/bin/sh', '-c', withInterpreter(request.run.spec.entrypoint, request.run.spec.runtime.localInterpreter)],
+      command: ['/bin/sh', '-c', withInterpreter(request.run.spec.entrypoint, python)],
+      ...(venv ? { runtimeVenv: { dir: this.options.runtimes.dirFor(venv), built: this.options.runtimes.readyPython(venv) !== undefined, packages: venv.packages } } : {}),
       runAs: user ? user.name : 'the service\'s own user',
       cwd: p.workDir,
       codeFrom: isUploadedCodeUri(request.run.spec.model.codeUri) ? request.run.spec.model.codeUri : resolveInside(this.options.codeRoot, request.run.spec.model.codeUri, 'model.codeUri'),
@@ -201,11 +252,12 @@ export class LocalExecutor implements Executor {
       else await copyTree(codeDir!, partial, { skip: skipsCodePath, owner: user, signal: request.signal });
       await this.stageHelper(partial, user);
       const staged = await this.stageDataset(request, partial, p.workDir, user);
+      const interpreter = await this.interpreter(run, user, request.signal);
       fs.renameSync(partial, p.workDir);
       fs.chmodSync(p.workDir, 0o700);
       await request.renewLease?.();
       if (request.signal?.aborted) throw request.signal.reason;
-      const pid = this.spawn(staged, p, user);
+      const pid = this.spawn(staged, p, user, interpreter);
       slot.bind(pid);
       const ref: LocalRef = { ...p, pid };
       fs.writeFileSync(path.join(p.runDir, 'ref.json'), JSON.stringify(ref), { mode: 0o600 });
@@ -220,13 +272,13 @@ export class LocalExecutor implements Executor {
     }
   }
 
-  private spawn(request: LaunchRequest, p: LocalRef, user: RunUser | undefined): number {
+  private spawn(request: LaunchRequest, p: LocalRef, user: RunUser | undefined, interpreter: string | null): number {
     const { run } = request;
     const logFd = fs.openSync(p.logPath, 'a', 0o600);
     try {
       const as = user ? ` as ${user.name}` : '';
       fs.writeSync(logFd, `[griffin] attempt ${run.attempt}: starting ${run.spec.entrypoint} in ${p.workDir}${as}\n`);
-      const command = withInterpreter(run.spec.entrypoint, run.spec.runtime.localInterpreter);
+      const command = withInterpreter(run.spec.entrypoint, interpreter);
       // setpriv drops to the run user with no supplementary groups, and no_new_privs keeps setuid programs from raising it again.
       const dropPrivileges = user ? ['setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', '--no-new-privs', '--'] : [];
       const child = spawn('/bin/sh', ['-c', WRAPPER, p.name, command, p.exitFile, ...dropPrivileges], {

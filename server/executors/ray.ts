@@ -9,6 +9,7 @@ import { sliceLog } from './logs.ts';
 import { RayJobsClient, type RayJobDetails, type RaySubmitRequest } from './rayClient.ts';
 import { RayJobListing } from './rayJobListing.ts';
 import { describeFailure, isTransient } from './retry.ts';
+import { workerSummary, type RunWorkers } from './workers.ts';
 import { backendObjectName, type BackendStatus, type Executor, type LaunchRequest, type LogChunk, type SpecProblem } from './types.ts';
 import { BackendUnreachable, REACHABLE, unreachableStatus } from './unreachable.ts';
 
@@ -64,7 +65,9 @@ function requirementsOf(codeDir: string): string[] | undefined {
  * A remote codeUri (s3://, gs://, https://...zip) is passed to Ray as the working_dir unchanged.
  * griffin_run.py travels as a second package in runtime_env.py_modules, so it is importable by
  * the driver and by tasks whatever directory the entrypoint starts in. The entrypoint is left as
- * written: its `python` is the cluster's Python, not the runtime's local interpreter.
+ * written: its `python` is the cluster's Python, not the runtime's local interpreter. A framework
+ * runtime's rayRuntimeEnv.pip (pins of its lock) becomes runtime_env.pip, which Ray installs into a
+ * virtualenv of the job on top of the cluster's own packages (a no-op where they are there already).
  */
 export class RayExecutor implements Executor {
   readonly name = 'ray' as const;
@@ -111,7 +114,9 @@ export class RayExecutor implements Executor {
       py_modules: [helper.uri],
       env_vars: { ...env, PYTHONUNBUFFERED: '1' },
     };
-    if (pip) runtimeEnv.pip = pip;
+    // The runtime's pins first (the framework and Ray Train's extras), then what the code itself asks for.
+    const allPip = [...(spec.runtime.rayRuntimeEnv?.pip ?? []), ...(pip ?? [])];
+    if (allPip.length) runtimeEnv.pip = allPip;
 
     const request: RaySubmitRequest = {
       entrypoint: spec.entrypoint,
@@ -186,7 +191,11 @@ export class RayExecutor implements Executor {
     if (!job) {
       return { phase: 'lost', reason: `the Ray cluster at ${this.options.address} has no job ${submissionId} (was the head restarted, or the job deleted?)`, details: { ...REACHABLE } };
     }
-    const details = { ...REACHABLE, rayJobId: job.job_id };
+    const details: Record<string, unknown> = { ...REACHABLE, rayJobId: job.job_id };
+    if (job.job_id && job.status !== 'PENDING') {
+      const workers = await this.trainWorkers(job.job_id);
+      if (workers) details.workers = workers;
+    }
     switch (job.status) {
       case 'PENDING':
         return { phase: 'pending', details };
@@ -201,6 +210,26 @@ export class RayExecutor implements Executor {
       default:
         return { phase: 'unknown', reason: `the Ray job ${submissionId} reports an unknown status ${String(job.status)}`, details };
     }
+  }
+
+  /**
+   * The Ray Train workers of the job (actors of class RayTrainWorker), how many and in which state,
+   * for the run page. Undefined when the job has none, or the state API cannot be asked: the run's
+   * status does not depend on it.
+   */
+  private async trainWorkers(jobId: string): Promise<RunWorkers | undefined> {
+    let actors;
+    try {
+      actors = await this.client.jobActors(jobId);
+    } catch {
+      return undefined;
+    }
+    const workers = actors.filter((a) => a.class_name === 'RayTrainWorker').sort((a, b) => a.actor_id.localeCompare(b.actor_id));
+    if (!workers.length) return undefined;
+    return workerSummary(
+      'ray-state-api',
+      workers.map((a) => ({ id: a.actor_id, state: a.state, ...(a.pid ? { pid: a.pid } : {}) })),
+    );
   }
 
   async cancel(run: Run): Promise<void> {

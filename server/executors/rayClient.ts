@@ -13,6 +13,16 @@ export interface RayJobDetails {
   metadata: Record<string, string> | null;
 }
 
+/** The parts of an actor in Ray's state API this service reads. */
+export interface RayActor {
+  actor_id: string;
+  class_name: string;
+  state: string;
+  job_id: string;
+  node_id?: string | null;
+  pid?: number | null;
+}
+
 /** The body of POST /api/jobs/ (Ray's JobSubmitRequest). */
 export interface RaySubmitRequest {
   entrypoint: string;
@@ -127,6 +137,17 @@ export class RayJobsClient {
       async () => (await (await this.http(RETRY_BUDGETS.poll)).post(`api/jobs/${encodeURIComponent(submissionId)}/stop`).json<{ stopped: boolean }>()).stopped,
       () => false,
     );
+  }
+
+  /** The actors of one Ray job, from Ray's state API (GET /api/v0/actors filtered by job id). */
+  async jobActors(jobId: string): Promise<RayActor[]> {
+    const query = new URLSearchParams({ filter_keys: 'job_id', filter_predicates: '=', filter_values: jobId, limit: '1000', detail: 'false' });
+    type Answer = { data?: { result?: { result?: RayActor[] } } };
+    const answer = await this.call<Answer>(
+      async () => (await this.http(RETRY_BUDGETS.poll)).get(`api/v0/actors?${query}`).json<Answer>(),
+      () => ({}),
+    );
+    return answer.data?.result?.result ?? [];
   }
 
   /** Uploads a runtime_env package (gcs://_ray_pkg_<hash>.zip) unless the cluster has it already. */

@@ -123,14 +123,17 @@ export class AuthService {
     const run = await this.runs.get(runId);
     // A run token dies with its run: nothing may write into a finished run's record.
     if (!run || isTerminal(run.state)) return undefined;
-    return { kind: 'run', runId };
+    const inputModelRunId = run.spec.inputModel?.runId ?? undefined;
+    return inputModelRunId ? { kind: 'run', runId, inputModelRunId } : { kind: 'run', runId };
   }
 
   /** Role check for user tokens; run tokens pass only where the route allows its own run. */
-  authorize(principal: Principal, needed: Role, opts: { runId?: string; allowRunToken?: boolean } = {}): void {
+  authorize(principal: Principal, needed: Role, opts: { runId?: string; allowRunToken?: boolean; allowInputModelToken?: boolean } = {}): void {
     if (principal.kind === 'run') {
       if (opts.allowRunToken && opts.runId === principal.runId) return;
-      throw new Forbidden('a run-scoped token may only report metrics and artifacts for its own run');
+      // A scoring run reads the artifacts of the run that made its input model version, and nothing else.
+      if (opts.allowInputModelToken && opts.runId !== undefined && opts.runId === principal.inputModelRunId) return;
+      throw new Forbidden('a run-scoped token may only report metrics and artifacts for its own run (and read the artifacts of its input model)');
     }
     if (!roleAllows(principal.role, needed)) {
       throw new Forbidden(`this action needs the ${needed} role; the token "${principal.name}" has ${principal.role}`);

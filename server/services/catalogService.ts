@@ -8,6 +8,7 @@ import type { ExecutorRegistry } from '../executors/registry.ts';
 import { checkDeclaredKeys, checkHyperparameters, coerceHyperparameters, hyperparameterSchemaProblem } from './hyperparameters.ts';
 import { isRemoteUri, resolveInside, resolveLocal, skippedSegment, SKIPPED_CODE_DIRS } from '../files/paths.ts';
 import { isUploadedCodeUri, type CodeStore } from '../files/codeStore.ts';
+import { checkPinList, checkRayPins } from '../files/runtimeLocks.ts';
 
 export function parseRef(ref: string): { name: string; version?: number } {
   const [name, version] = ref.split('@');
@@ -103,12 +104,18 @@ export class CatalogService {
   }
 
   upsertRuntime(input: z.infer<typeof RuntimeCreate>): Promise<{ runtime: Runtime; created: boolean }> {
+    // The same rules as a lock file's lines, so that a runtime made over the API builds like a curated one.
+    const packages = checkPinList(input.packages);
+    if (input.rayRuntimeEnv) checkRayPins(input.name, input.rayRuntimeEnv.pip, packages);
     return this.store.upsertRuntime({
       ...input,
+      packages,
       image: input.image ?? null,
       pythonVersion: input.pythonVersion ?? null,
       rayVersion: input.rayVersion ?? null,
       localInterpreter: input.localInterpreter ?? null,
+      lockFile: input.lockFile ?? null,
+      rayRuntimeEnv: input.rayRuntimeEnv ?? null,
     });
   }
 
@@ -191,6 +198,8 @@ export class CatalogService {
         pythonVersion: checked.runtime.pythonVersion,
         rayVersion: checked.runtime.rayVersion,
         localInterpreter: checked.runtime.localInterpreter,
+        packages: checked.runtime.packages,
+        rayRuntimeEnv: checked.runtime.rayRuntimeEnv,
       },
       backend: merged.backend,
       entrypoint: merged.entrypoint ?? checked.model.entrypoint,
@@ -198,6 +207,8 @@ export class CatalogService {
       resources: merged.resources,
       timeoutSeconds: merged.timeoutSeconds,
       register: merged.register ?? null,
+      // Resolved to a version by the run service, which reads the registry.
+      inputModel: null,
     };
   }
 
@@ -238,6 +249,12 @@ export class CatalogService {
     if (!runtime.backends.includes(spec.backend)) {
       const field = overrides?.backend ? 'overrides.backend' : `${fieldPrefix}backend`;
       throw new Unprocessable(`runtime "${runtime.name}" does not support the ${spec.backend} backend (it supports: ${runtime.backends.join(', ')})`, field);
+    }
+    if (runtime.frameworks.length && !runtime.frameworks.includes(model.framework)) {
+      throw new Unprocessable(
+        `runtime "${runtime.name}" provides ${runtime.frameworks.join(', ')}, not the ${model.framework} framework of model "${model.name}@${model.version}"; pick a runtime that lists ${model.framework} (GET /api/v1/runtimes)`,
+        `${fieldPrefix}runtime`,
+      );
     }
     this.checkBackendRules(spec, model, runtime, fieldPrefix, overrides);
     // Checked again at submission: a symbolic link may have changed since the definition was stored.

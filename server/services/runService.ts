@@ -11,6 +11,9 @@ import { Conflict, GriffinError, NotFound } from '../errors.ts';
 import { isUniqueViolation } from '../db/connect.ts';
 import { canonicalJson, newRunId, sha256Hex } from '../ids.ts';
 import type { RunFilter, RunStore } from '../store/runStore.ts';
+import type { InputModelRef } from '../domain/index.ts';
+import type { RegistryStore } from '../store/registryStore.ts';
+import { resolveInputModel } from './inputModels.ts';
 import type { CatalogService } from './catalogService.ts';
 import { parseRef } from './catalogService.ts';
 import { checkArtifactPath, uriForProcess } from '../files/paths.ts';
@@ -83,6 +86,8 @@ export class RunService {
     private readonly wakeDispatcher: () => void = () => {},
     /** Views of finished runs (they change only when consumed or registered again; see forget). */
     private readonly cache = new ReadCache(0),
+    /** The Model Registry, for the input model of a scoring run. */
+    private readonly registry?: RegistryStore,
   ) {}
 
   /**
@@ -151,12 +156,19 @@ export class RunService {
 
   private async resolve(input: RunSubmission) {
     let spec;
+    let wantedInput: { name: string; alias: string } | undefined;
     if (input.workflow) {
       const ref = parseRef(input.workflow);
       const workflow = await this.catalog.getWorkflow(ref.name, ref.version);
       spec = await this.catalog.resolveRunSpec(workflow, input.overrides, { name: workflow.name, version: workflow.version });
+      wantedInput = workflow.inputModel;
     } else {
       spec = await this.catalog.resolveRunSpec(input.spec!, input.overrides, null);
+      wantedInput = input.spec!.inputModel;
+    }
+    if (wantedInput || input.overrides.inputModel) {
+      if (!this.registry) throw new Error('the run service was built without the Model Registry');
+      spec.inputModel = await resolveInputModel(this.registry, wantedInput, input.overrides, input.spec ? 'spec.' : '');
     }
     // A run nobody can launch is refused at the door rather than failing later in the queue.
     this.executors.get(spec.backend, input.overrides.backend ? 'overrides.backend' : input.spec ? 'spec.backend' : 'workflow');
@@ -215,6 +227,15 @@ export class RunService {
       GRIFFIN_ARTIFACT_URI: this.artifactUri(run.id),
       GRIFFIN_REPORT_TIMEOUT: String(this.options.reportTimeoutSeconds),
       ...timeContextEnvironment(timeContextOf(run)),
+      ...(run.spec.inputModel
+        ? {
+            GRIFFIN_INPUT_MODEL: `${run.spec.inputModel.name}@${run.spec.inputModel.version}`,
+            GRIFFIN_INPUT_MODEL_URI: run.spec.inputModel.artifactUri,
+            ...(run.spec.inputModel.alias ? { GRIFFIN_INPUT_MODEL_ALIAS: run.spec.inputModel.alias } : {}),
+          }
+        : {}),
+      // How many workers the run was given (kuberay: worker pods), so distributed code can size itself.
+      ...(run.spec.resources.workers !== undefined ? { GRIFFIN_WORKERS: String(run.spec.resources.workers) } : {}),
     };
   }
 
@@ -276,6 +297,7 @@ export class RunService {
       airflowUrl: airflow && this.options.airflowBaseUrl ? this.airflowUrl(airflow) : null,
       artifactUri: this.artifactUri(run.id),
       modelVersion: run.registeredModel ? { name: run.registeredModel, version: run.registeredVersion! } : null,
+      inputModel: run.spec.inputModel ?? null,
     };
     if (!detail) return base;
     const [events, latestMetrics] = await Promise.all([this.runs.events(run.id), this.runs.latestMetrics(run.id)]);
@@ -409,6 +431,29 @@ export class RunService {
     }
     const artifact = await this.runs.upsertArtifact(id, { path: relative, size, sha256: hash.digest('hex') });
     return { ...artifact, uri: `${this.artifactUri(id)}${relative}` };
+  }
+
+  /**
+   * What a run read and what it wrote: model@version (for a scoring run, the registered version it
+   * was given) -> this run -> its artifacts (predictions.csv) and the version it registered.
+   */
+  async lineage(id: string) {
+    const run = await this.get(id);
+    const input = run.spec.inputModel ?? null;
+    const registryUrl = (name: string, version: number) => `${this.options.publicUrl}/registry/${encodeURIComponent(name)}/versions/${version}`;
+    return {
+      run: { id: run.id, state: run.state, backend: run.backend, workflow: run.spec.workflow, url: `${this.options.publicUrl}/runs/${run.id}`, startedAt: run.startedAt, finishedAt: run.finishedAt },
+      inputs: {
+        modelVersion: input ? { name: input.name, version: input.version, alias: input.alias, artifactUri: input.artifactUri, sourceRunId: input.runId, url: registryUrl(input.name, input.version) } : null,
+        model: { name: run.spec.model.name, version: run.spec.model.version, framework: run.spec.model.framework },
+        dataset: { name: run.spec.dataset.name, version: run.spec.dataset.version, uri: run.spec.dataset.uri },
+        runtime: run.spec.runtime.name,
+      },
+      outputs: {
+        artifacts: await this.listArtifacts(id),
+        modelVersion: run.registeredModel ? { name: run.registeredModel, version: run.registeredVersion!, url: registryUrl(run.registeredModel, run.registeredVersion!) } : null,
+      },
+    };
   }
 
   async listArtifacts(id: string): Promise<Array<Artifact & { uri: string }>> {

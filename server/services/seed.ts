@@ -5,8 +5,9 @@ import type { CatalogStore, ExampleKind } from '../store/catalogStore.ts';
 import { DatasetCreate, FeatureCreate, ModelCreate, RuntimeCreate, WorkflowCreate } from '../domain/index.ts';
 import { canonicalJson, sha256Hex } from '../ids.ts';
 import type { Logger } from '../logger.ts';
+import { curatedRuntimes } from '../files/runtimeLocks.ts';
 
-/** The curated runtimes every installation starts with. */
+/** The plain runtimes every installation starts with; the framework runtimes come from runtimes/ (runtimeLocks.ts). */
 export const STANDARD_RUNTIMES = [
   {
     name: 'python3',
@@ -45,6 +46,17 @@ interface ExampleFile {
 export async function seedCatalog(catalog: CatalogService, store: CatalogStore, options: { examplesDir: string; loadExamples: boolean }, logger: Logger): Promise<void> {
   for (const runtime of STANDARD_RUNTIMES) {
     if (!(await store.getRuntime(runtime.name))) await catalog.upsertRuntime(RuntimeCreate.parse(runtime));
+  }
+  // A framework runtime follows its lock file; what an admin changed beside the pins (its image, say) stays.
+  for (const raw of curatedRuntimes()) {
+    const runtime = RuntimeCreate.parse(raw);
+    const stored = await store.getRuntime(runtime.name);
+    const lock = { lockFile: runtime.lockFile ?? null, packages: runtime.packages, rayRuntimeEnv: runtime.rayRuntimeEnv ?? null };
+    if (stored && sameContent(stored, lock)) continue;
+    const { createdAt: _c, updatedAt: _u, ...kept } = stored ?? { createdAt: '', updatedAt: '' };
+    const merged = stored ? RuntimeCreate.parse(Object.fromEntries(Object.entries({ ...kept, ...lock }).filter(([, v]) => v !== null))) : runtime;
+    await catalog.upsertRuntime(merged);
+    logger.info({ runtime: runtime.name, lockFile: runtime.lockFile, packages: runtime.packages.length }, stored ? 'updated runtime pins from its lock file' : 'added runtime');
   }
   if (!options.loadExamples || !fs.existsSync(options.examplesDir)) return;
   for (const entry of fs.readdirSync(options.examplesDir).sort()) {

@@ -62,6 +62,9 @@ interface RuntimeRow {
   frameworks: string;
   backends: string;
   description: string;
+  lock_file: string | null;
+  packages: string | null;
+  ray_runtime_env: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -117,6 +120,9 @@ const runtimeFromRow = (r: RuntimeRow): Runtime => ({
   frameworks: fromJson(r.frameworks, []),
   backends: fromJson<BackendName[]>(r.backends, ['local']),
   description: r.description,
+  lockFile: r.lock_file ?? null,
+  packages: fromJson<string[]>(r.packages, []),
+  rayRuntimeEnv: fromJson<{ pip: string[] } | null>(r.ray_runtime_env, null),
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });
@@ -260,6 +266,9 @@ export class CatalogStore {
       frameworks: toJson(r.frameworks),
       backends: toJson(r.backends),
       description: r.description,
+      lock_file: r.lockFile,
+      packages: toJson(r.packages),
+      ray_runtime_env: r.rayRuntimeEnv ? toJson(r.rayRuntimeEnv) : null,
       updated_at: now,
     };
     const updated = await this.db('runtimes').where({ name: r.name }).update(row);

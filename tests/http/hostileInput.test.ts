@@ -171,7 +171,7 @@ describe.each(supportedDatabases())('hostile input on %s', (dbId) => {
 
   describe('code directories', () => {
     it("a run's bundle whose model code is missing is a 422 naming it", async () => {
-      expect((await admin(svc.request.post('/api/v1/models')).send({ name: 'ghost', framework: 'x', codeUri: 'examples/ghost-code-that-is-not-there', entrypoint: 'python train.py' })).status).toBe(201);
+      expect((await admin(svc.request.post('/api/v1/models')).send({ name: 'ghost', framework: 'python-stdlib', codeUri: 'examples/ghost-code-that-is-not-there', entrypoint: 'python train.py' })).status).toBe(201);
       const run = await admin(svc.request.post('/api/v1/runs')).send({ spec: { model: 'ghost', dataset: 'grocery-reorder', runtime: 'python3' } });
       expect(run.status).toBe(201);
       const res = await admin(svc.request.get(`/api/v1/runs/${run.body.id}/bundle`));
@@ -182,7 +182,7 @@ describe.each(supportedDatabases())('hostile input on %s', (dbId) => {
     });
 
     it('a codeUri that is a file, or a dependency directory, is refused with a clear message', async () => {
-      expect((await admin(svc.request.post('/api/v1/models')).send({ name: 'file-code', framework: 'x', codeUri: 'examples/grocery-reorder/train.py', entrypoint: 'python train.py' })).status).toBe(201);
+      expect((await admin(svc.request.post('/api/v1/models')).send({ name: 'file-code', framework: 'python-stdlib', codeUri: 'examples/grocery-reorder/train.py', entrypoint: 'python train.py' })).status).toBe(201);
       const run = await admin(svc.request.post('/api/v1/runs')).send({ spec: { model: 'file-code', dataset: 'grocery-reorder', runtime: 'python3' } });
       const bundle = await admin(svc.request.get(`/api/v1/runs/${run.body.id}/bundle`));
       expect(bundle.status).toBe(422);

@@ -245,6 +245,23 @@ describe.skipIf(!kubeconfig)('kubernetes and kuberay executors against a real AP
       expect(logs.text).toContain('simulated container log');
     });
 
+    it('the distributed example gets a worker group sized to resources.workers, and the run records its workers', async () => {
+      const dry = await svc.admin(svc.request.post('/api/v1/runs?dryRun=true')).send({ workflow: 'grocery-reorder-distributed', overrides: { backend: 'kuberay', resources: { workers: 3 } } });
+      expect(dry.status, JSON.stringify(dry.body)).toBe(200);
+      expect(dry.body.request.spec.rayClusterSpec.workerGroupSpecs).toMatchObject([{ groupName: 'workers', replicas: 3, minReplicas: 3, maxReplicas: 3 }]);
+      expect(dry.body.request.spec.rayClusterSpec.rayVersion).toBe('2.60.0');
+      expect(dry.body.request.spec.rayClusterSpec.workerGroupSpecs[0].template.spec.containers[0].image).toBe('griffin-runtime-xgboost-cpu:ray2.60.0-py311');
+
+      const id = await submit('grocery-reorder-distributed', 'kuberay');
+      const run = await svc.waitForRun(id, RUN_TIMEOUT_MS);
+      expect(run.state, run.reason).toBe('succeeded');
+      const rayJob = await readRayJob(`griffin-run-${id}-1`);
+      expect(rayJob?.spec?.rayClusterSpec?.workerGroupSpecs?.[0]).toMatchObject({ replicas: 2, minReplicas: 2, maxReplicas: 2 });
+      const rayPods = await podsOf(`ray.io/cluster=${rayJob?.status?.rayClusterName}`);
+      expect(rayPods.filter((p) => p.metadata?.labels?.['ray.io/node-type'] === 'worker')).toHaveLength(2);
+      expect(run.backendRef.workers).toMatchObject({ source: 'kuberay', count: 2, desired: 2 });
+    });
+
     it('a Ray job that fails fails the run with KubeRay\'s reason', async () => {
       const id = await submit('grocery-reorder-sweep', 'kuberay', { griffin_test_outcome: 'fail' });
       const run = await svc.waitForRun(id, RUN_TIMEOUT_MS);

@@ -750,3 +750,87 @@ def upload_artifact(local_path: str, dest_path: Optional[str] = None, wait: bool
 
 def flush(timeout: Optional[float] = None) -> int:
     return _reporter().flush(timeout)
+
+
+# --------------------------------------------------------------------------- input model (batch scoring)
+
+
+@dataclass(frozen=True)
+class InputModel:
+    """The registered model version a scoring run was given, resolved by Griffin at submission."""
+
+    name: str
+    version: int
+    alias: Optional[str]
+    artifact_uri: str
+
+
+def input_model(environ: Optional[Mapping[str, str]] = None) -> Optional[InputModel]:
+    """The run's input model (GRIFFIN_INPUT_MODEL=name@version), or None when it has none."""
+    env = os.environ if environ is None else environ
+    ref = env.get("GRIFFIN_INPUT_MODEL") or ""
+    if not ref:
+        return None
+    name, _, version = ref.rpartition("@")
+    if not name or not version.isdigit():
+        raise GriffinError("GRIFFIN_INPUT_MODEL must be name@version (got %r)" % ref)
+    uri = env.get("GRIFFIN_INPUT_MODEL_URI") or ""
+    if not uri:
+        raise GriffinError("GRIFFIN_INPUT_MODEL is set but GRIFFIN_INPUT_MODEL_URI is not")
+    return InputModel(name=name, version=int(version), alias=env.get("GRIFFIN_INPUT_MODEL_ALIAS") or None, artifact_uri=uri)
+
+
+def download_input_model(dest_dir: str, environ: Optional[Mapping[str, str]] = None, attempts: int = 5) -> List[str]:
+    """Downloads every artifact of the input model version into dest_dir; returns their relative paths.
+
+    A Griffin artifact URI (.../api/v1/runs/<id>/artifacts/) is read with the run's own token, which
+    Griffin lets read the artifacts of the run that produced the run's input model; a file:// URI
+    is copied. Connection errors and 5xx are retried with backoff.
+    """
+    env = os.environ if environ is None else environ
+    model = input_model(env)
+    if model is None:
+        raise GriffinError("this run has no input model (GRIFFIN_INPUT_MODEL is not set)")
+    os.makedirs(dest_dir, exist_ok=True)
+    if model.artifact_uri.startswith("file://"):
+        source = local_path_from_uri(model.artifact_uri)
+        copied = []
+        for root, _dirs, files in os.walk(source):
+            for name in files:
+                rel = os.path.relpath(os.path.join(root, name), source)
+                os.makedirs(os.path.dirname(os.path.join(dest_dir, rel)) or dest_dir, exist_ok=True)
+                shutil.copyfile(os.path.join(root, name), os.path.join(dest_dir, rel))
+                copied.append(rel)
+        return sorted(copied)
+    base = model.artifact_uri if model.artifact_uri.endswith("/") else model.artifact_uri + "/"
+    if "/api/v1/runs/" not in base:
+        raise GriffinError("cannot download %s: only Griffin run artifacts and file:// URIs are supported" % model.artifact_uri)
+    token = env.get("GRIFFIN_RUN_TOKEN") or ""
+
+    def get(url):
+        request = urllib.request.Request(url, method="GET")
+        if token:
+            request.add_header("Authorization", "Bearer " + token)
+        for attempt in range(1, attempts + 1):
+            try:
+                with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_SECONDS) as response:
+                    return response.read()
+            except urllib.error.HTTPError as exc:
+                if exc.code not in RETRYABLE_STATUSES or attempt == attempts:
+                    raise GriffinError("GET %s -> HTTP %d: %s" % (url, exc.code, _error_message(exc)), exc.code) from None
+            except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+                if attempt == attempts:
+                    raise GriffinError("GET %s failed: %s" % (url, getattr(exc, "reason", exc))) from None
+            time.sleep(min(MAX_BACKOFF_SECONDS, DEFAULT_BACKOFF_SECONDS * 2 ** attempt))
+        raise AssertionError("unreachable")
+
+    listing = json.loads(get(base.rstrip("/")).decode("utf-8"))
+    paths = []
+    for item in listing.get("items", []):
+        rel = _checked_dest_path(str(item["path"]))
+        target = os.path.join(dest_dir, *rel.split("/"))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "wb") as handle:
+            handle.write(get(base + _quote_path(rel)))
+        paths.append(rel)
+    return sorted(paths)

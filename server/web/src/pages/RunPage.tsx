@@ -97,6 +97,9 @@ export function RunPage({ id }: { id: string }) {
           <Card title="Lineage">
             <LineageChain
               nodes={[
+                ...(inputModelOf(r)
+                  ? [{ kind: 'Input model', label: `${inputModelOf(r)!.name} v${inputModelOf(r)!.version}`, to: `/registry/${inputModelOf(r)!.name}/versions/${inputModelOf(r)!.version}`, detail: inputModelOf(r)!.alias ? `alias ${inputModelOf(r)!.alias} at submission` : 'asked for by version' }]
+                  : []),
                 { kind: 'Dataset', label: `${r.spec.dataset.name}@${r.spec.dataset.version}`, to: `/catalog/datasets/${r.spec.dataset.name}`, detail: `${r.spec.dataset.features.length} features` },
                 { kind: 'Model', label: `${r.spec.model.name}@${r.spec.model.version}`, to: `/catalog/models/${r.spec.model.name}`, detail: r.spec.model.framework },
                 r.workflow ? { kind: 'Workflow', label: `${r.workflow.name}@${r.workflow.version}`, to: `/workflows/${r.workflow.name}` } : { kind: 'Workflow', label: 'inline spec' },
@@ -107,6 +110,11 @@ export function RunPage({ id }: { id: string }) {
               ]}
             />
           </Card>
+          {workersOf(r) && (
+            <Card title="Workers">
+              <Workers workers={workersOf(r)!} terminal={r.terminal} />
+            </Card>
+          )}
           <Card title={`Backend: ${r.backend}`}>
             <BackendRef backend={r.backend} refValue={r.backendRef} />
           </Card>
@@ -118,6 +126,55 @@ export function RunPage({ id }: { id: string }) {
           )}
         </div>
       </div>
+    </div>
+  );
+}
+
+/** The workers of a distributed run, as the server records them in backendRef.workers (Ray's state API, or KubeRay's replicas). */
+interface RunWorkers {
+  source: 'ray-state-api' | 'kuberay';
+  count: number;
+  desired?: number;
+  states: Record<string, number>;
+  items?: Array<{ id: string; state: string; pid?: number }>;
+}
+
+const workersOf = (r: Run): RunWorkers | undefined => {
+  const w = r.backendRef?.workers as RunWorkers | undefined;
+  return w && typeof w.count === 'number' ? w : undefined;
+};
+
+const inputModelOf = (r: Run) => (r as Run & { inputModel?: { name: string; version: number; alias: string | null } | null }).inputModel ?? undefined;
+
+function Workers({ workers, terminal }: { workers: RunWorkers; terminal: boolean }) {
+  const states = Object.entries(workers.states);
+  return (
+    <div data-testid="run-workers">
+      <p>
+        <strong data-testid="run-workers-count">{workers.count}</strong> {workers.source === 'kuberay' ? 'worker pods' : 'Ray Train workers'}
+        {states.length > 0 && <> — {states.map(([state, n]) => `${n} ${state.toLowerCase()}`).join(', ')}</>}
+        {terminal && <span className="muted"> (as last seen)</span>}
+      </p>
+      {workers.items && workers.items.length > 0 && (
+        <table className="table compact">
+          <thead>
+            <tr>
+              <th>Actor</th>
+              <th>State</th>
+              <th>PID</th>
+            </tr>
+          </thead>
+          <tbody>
+            {workers.items.map((w) => (
+              <tr key={w.id} data-testid="run-worker">
+                <td><code>{w.id.slice(0, 12)}</code></td>
+                <td>{w.state}</td>
+                <td>{w.pid ?? '—'}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
     </div>
   );
 }
