@@ -1,4 +1,5 @@
 import type { ResourcesInput, RegisterSpecInput } from './api/schemas.ts';
+import type { RunEnv } from './services/runEnv.ts';
 
 export type Role = 'viewer' | 'editor' | 'admin';
 export type BackendName = 'local' | 'ray' | 'kubernetes' | 'kuberay';
@@ -68,6 +69,7 @@ export interface WorkflowDefinition {
   resources: ResourcesInput;
   timeoutSeconds: number;
   register?: RegisterSpecInput;
+  env?: RunEnv;
 }
 
 export interface Workflow extends WorkflowDefinition {
@@ -89,6 +91,8 @@ export interface ResolvedRunSpec {
   resources: ResourcesInput;
   timeoutSeconds: number;
   register: RegisterSpecInput | null;
+  /** Literals and secret references (names only); secret values are resolved at launch and never stored here. */
+  env?: RunEnv;
 }
 
 export interface AirflowInfo {

@@ -29,6 +29,9 @@ import { ScheduleService } from './services/scheduleService.ts';
 import { Scheduler } from './workers/scheduler.ts';
 import { scheduleRoutes } from './api/scheduleRoutes.ts';
 import { bundleRoutes } from './api/bundleRoutes.ts';
+import { secretRoutes } from './api/secretRoutes.ts';
+import { SecretStore } from './store/secretStore.ts';
+import { SecretService } from './services/secretService.ts';
 import type { AppDeps } from './app.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 
@@ -85,7 +88,8 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
   const stores = { catalog: new CatalogStore(db), runs: new RunStore(db), registry: new RegistryStore(db), tokens: new TokenStore(db) };
   const metrics = createMetrics({ countRuns: () => stores.runs.countByState() });
   const auth = new AuthService(stores.tokens, stores.runs, loadSecret(config), logger, config.authFailureLimit);
-  const catalog = new CatalogService(stores.catalog, config.codeRoot, config.dataDir);
+  const secrets = new SecretService(new SecretStore(db), config.secret);
+  const catalog = new CatalogService(stores.catalog, config.codeRoot, config.dataDir, (env, field) => secrets.checkEnv(env, field));
   const executors = new ExecutorRegistry();
 
   const loops: WorkerLoop[] = [];
@@ -116,7 +120,7 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
     wakeDispatcher,
   );
   const registry = new RegistryService(stores.registry, stores.runs, stores.catalog, { publicUrl: config.publicUrl });
-  const launcher = new Launcher(stores.runs, runs, executors, { leaseSeconds: config.leaseSeconds }, logger);
+  const launcher = new Launcher(stores.runs, runs, executors, { leaseSeconds: config.leaseSeconds }, logger, (run) => secrets.resolve(run.spec.env));
   const dispatcher = new Dispatcher(
     stores.runs,
     launcher,
@@ -156,7 +160,7 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
     schedules,
     scheduler,
     metrics,
-    extraRoutes: [...scheduleRoutes(schedules, runs), ...bundleRoutes(runs, config.codeRoot, config.dataDir)],
+    extraRoutes: [...scheduleRoutes(schedules, runs), ...bundleRoutes(runs, config.codeRoot, config.dataDir), ...secretRoutes(secrets)],
     loops,
     startWorkers: () => {
       loops.forEach((l) => l.start());

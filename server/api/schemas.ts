@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { EnvMap } from './secretSchemas.ts';
 
 /*
  * The one definition of every request shape. Routers validate with these and the OpenAPI
@@ -101,6 +102,8 @@ export const WorkflowSpec = z.strictObject({
   resources: Resources.default({}),
   timeoutSeconds: z.number().int().positive().max(7 * 24 * 3600).default(3600),
   register: RegisterSpec.optional(),
+  /** Environment variables: literals, or {"secret": "<name>"} resolved at launch. */
+  env: EnvMap.optional(),
 });
 
 export const WorkflowCreate = WorkflowSpec.extend({

@@ -72,7 +72,7 @@ export class RayExecutor implements Executor {
     this.target = `the Ray head at ${options.address}`;
   }
 
-  private plan({ run, env }: LaunchRequest): RayPlan {
+  private plan({ run, env, secretEnv }: LaunchRequest): RayPlan {
     const { spec } = run;
     const packages: RayPackage[] = [];
     let workingDir: string;
@@ -92,7 +92,8 @@ export class RayExecutor implements Executor {
     const runtimeEnv: Record<string, unknown> = {
       working_dir: workingDir,
       py_modules: [helper.uri],
-      env_vars: { ...env, PYTHONUNBUFFERED: '1' },
+      // Secret values included: Ray has no secret store, so whoever can read this job's info on the Ray dashboard can read them (README).
+      env_vars: { ...env, ...secretEnv, PYTHONUNBUFFERED: '1' },
     };
     if (pip) runtimeEnv.pip = pip;
 

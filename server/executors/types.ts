@@ -23,6 +23,11 @@ export interface LaunchRequest {
   run: Run;
   /** GRIFFIN_* variables and hyperparameters the training process must see. */
   env: Record<string, string>;
+  /**
+   * Variables resolved from secrets, for the training process only: a backend passes them by
+   * reference where it can (a Kubernetes Secret) and never records them in what it returns or logs.
+   */
+  secretEnv?: Record<string, string>;
   /** Aborted when this launch lost its lease (another replica took the run over, or it was cancelled). */
   signal?: AbortSignal;
   /**
@@ -58,6 +63,8 @@ export interface Executor {
   logs(run: Run, cursor: number, limit: number): Promise<LogChunk>;
   /** About the last `bytes` of the log, for backends that can read it without reading the rest. */
   logTail?(run: Run, bytes: number): Promise<string>;
+  /** Frees what a finished run still holds beside its backend object (the per-run Kubernetes Secret). */
+  release?(run: Run): Promise<void>;
   /** Exactly what launch() would send or create, without doing it. */
   render(request: LaunchRequest): Promise<unknown>;
 }

@@ -21,6 +21,8 @@ export class CatalogService {
     private readonly codeRoot: string,
     /** Griffin's own files: no model or dataset may point into (or contain) this directory. */
     private readonly dataDir: string,
+    /** Checks a spec's env (variable names, that referenced secrets exist); see secretService.ts. */
+    private readonly checkEnv: (env: WorkflowSpecInput['env'], field: string) => Promise<void> = async () => {},
   ) {}
 
   private checkLocation(uri: string, field: string): void {
@@ -119,6 +121,7 @@ export class CatalogService {
   async createWorkflow(input: z.infer<typeof WorkflowCreate>): Promise<Workflow> {
     const { name, description, ...spec } = input;
     const checked = await this.checkSpec(spec, '');
+    await this.checkEnv(spec.env, 'env');
     const definition: WorkflowDefinition = {
       ...spec,
       model: `${checked.model.name}@${checked.model.version}`,
@@ -157,6 +160,8 @@ export class CatalogService {
       hyperparameters: { ...spec.hyperparameters, ...overrides.hyperparameters },
     };
     const checked = await this.checkSpec(merged, fieldPrefix, overrides);
+    // Checked at every submission: a secret a workflow names may have been deleted since.
+    await this.checkEnv(merged.env, `${fieldPrefix}env`);
     return {
       workflow,
       model: { name: checked.model.name, version: checked.model.version, framework: checked.model.framework, codeUri: checked.model.codeUri },
@@ -174,6 +179,7 @@ export class CatalogService {
       resources: merged.resources,
       timeoutSeconds: merged.timeoutSeconds,
       register: merged.register ?? null,
+      ...(merged.env && Object.keys(merged.env).length ? { env: merged.env } : {}),
     };
   }
 

@@ -97,6 +97,7 @@ export class Reconciler {
         return;
       }
       await this.runs.transition(run.id, ['cancelling'], 'cancelled', run.reason ?? 'cancelled');
+      await this.release(run, executor);
       return;
     }
 
@@ -109,18 +110,27 @@ export class Reconciler {
           throw error;
         });
         await this.runs.transition(run.id, ['running'], 'succeeded', outcome);
+        await this.release(run, executor);
         return;
       }
       case 'failed':
       case 'lost':
         await this.runs.transition(run.id, ['running'], 'failed', withCause(status.reason ?? 'the backend reported a failure', await this.causeInLog(run, executor)));
+        await this.release(run, executor);
         return;
       default:
         if (run.deadlineAt && Date.parse(run.deadlineAt) < now) {
           await executor.cancel(run, { force: true }).catch(() => undefined);
           await this.runs.transition(run.id, ['running'], 'failed', `timed out: still running after the ${run.spec.timeoutSeconds} s timeout`);
+          await this.release(run, executor);
         }
     }
+  }
+
+  /** A finished run's leftovers (a per-run Secret); a failure is logged and does not hold the run back. */
+  private async release(run: Run, executor: Executor): Promise<void> {
+    if (!executor.release) return;
+    await executor.release(run).catch((error: unknown) => this.logger.warn({ err: error, runId: run.id }, 'could not release what the finished run held'));
   }
 
   /** What the backend adds to its reference (a dashboard URL, since when it is unreachable) is kept on the run. */
