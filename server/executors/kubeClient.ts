@@ -147,10 +147,10 @@ export class KubeClient {
   async applySecret(namespace: string, body: V1Secret): Promise<void> {
     const name = body.metadata!.name!;
     try {
-      await withRetry(async () => (await this.connect()).core.createNamespacedSecret({ namespace, body }), RETRY_BUDGETS.launch);
+      await withRetry(async () => (await this.connect()).core.createNamespacedSecret({ namespace, body, fieldValidation: 'Strict' }), RETRY_BUDGETS.launch);
     } catch (error) {
       if (!isApiError(error, 409)) throw translate(error);
-      await this.call(async () => (await this.connect()).core.replaceNamespacedSecret({ namespace, name, body }), RETRY_BUDGETS.launch);
+      await this.call(async () => (await this.connect()).core.replaceNamespacedSecret({ namespace, name, body, fieldValidation: 'Strict' }), RETRY_BUDGETS.launch);
     }
   }
 
