@@ -32,6 +32,9 @@ import { bundleRoutes } from './api/bundleRoutes.ts';
 import { secretRoutes } from './api/secretRoutes.ts';
 import { SecretStore } from './store/secretStore.ts';
 import { SecretService } from './services/secretService.ts';
+import { UsageStore } from './store/usageStore.ts';
+import { UsageService } from './services/usageService.ts';
+import { usageRoutes } from './api/usageRoutes.ts';
 import type { AppDeps } from './app.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 
@@ -87,6 +90,7 @@ function registerKubernetes(config: Config, executors: ExecutorRegistry, logger:
 export function wire(config: Config, db: Knex, logger: Logger): Wired {
   const stores = { catalog: new CatalogStore(db), runs: new RunStore(db), registry: new RegistryStore(db), tokens: new TokenStore(db) };
   const metrics = createMetrics({ countRuns: () => stores.runs.countByState() });
+  const usage = new UsageService(new UsageStore(db), metrics.registry);
   const auth = new AuthService(stores.tokens, stores.runs, loadSecret(config), logger, config.authFailureLimit);
   const secrets = new SecretService(new SecretStore(db), config.secret);
   const catalog = new CatalogService(stores.catalog, config.codeRoot, config.dataDir, (env, field) => secrets.checkEnv(env, field));
@@ -132,7 +136,7 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
     executors,
     registry,
     launcher,
-    { instanceId: config.instanceId, leaseSeconds: config.leaseSeconds, fullSweepMs: config.reconcileFullSweepMs, eventedBackends: ['local'] },
+    { instanceId: config.instanceId, leaseSeconds: config.leaseSeconds, fullSweepMs: config.reconcileFullSweepMs, eventedBackends: ['local'], onRunEnded: (run) => usage.attemptEnded(run) },
     logger,
   );
   loops.push(
@@ -160,7 +164,7 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
     schedules,
     scheduler,
     metrics,
-    extraRoutes: [...scheduleRoutes(schedules, runs), ...bundleRoutes(runs, config.codeRoot, config.dataDir), ...secretRoutes(secrets)],
+    extraRoutes: [...scheduleRoutes(schedules, runs), ...bundleRoutes(runs, config.codeRoot, config.dataDir), ...secretRoutes(secrets), ...usageRoutes(usage, runs)],
     loops,
     startWorkers: () => {
       loops.forEach((l) => l.start());

@@ -34,7 +34,7 @@ export class Reconciler {
     private readonly executors: ExecutorRegistry,
     private readonly registry: RegistryService,
     private readonly launcher: Launcher,
-    private readonly options: { instanceId: string; leaseSeconds: number; fullSweepMs: number; eventedBackends: readonly BackendName[] },
+    private readonly options: { instanceId: string; leaseSeconds: number; fullSweepMs: number; eventedBackends: readonly BackendName[]; onRunEnded?: (run: Run) => Promise<void> },
     private readonly logger: Logger,
   ) {}
 
@@ -96,8 +96,7 @@ export class Reconciler {
         await executor.cancel(run, { force: now - requested > CANCEL_FORCE_AFTER_MS });
         return;
       }
-      await this.runs.transition(run.id, ['cancelling'], 'cancelled', run.reason ?? 'cancelled');
-      await this.release(run, executor);
+      await this.ended(await this.runs.transition(run.id, ['cancelling'], 'cancelled', run.reason ?? 'cancelled'), executor);
       return;
     }
 
@@ -109,28 +108,28 @@ export class Reconciler {
           this.markChanged(run.id);
           throw error;
         });
-        await this.runs.transition(run.id, ['running'], 'succeeded', outcome);
-        await this.release(run, executor);
+        await this.ended(await this.runs.transition(run.id, ['running'], 'succeeded', outcome), executor);
         return;
       }
       case 'failed':
       case 'lost':
-        await this.runs.transition(run.id, ['running'], 'failed', withCause(status.reason ?? 'the backend reported a failure', await this.causeInLog(run, executor)));
-        await this.release(run, executor);
+        await this.ended(await this.runs.transition(run.id, ['running'], 'failed', withCause(status.reason ?? 'the backend reported a failure', await this.causeInLog(run, executor))), executor);
         return;
       default:
         if (run.deadlineAt && Date.parse(run.deadlineAt) < now) {
           await executor.cancel(run, { force: true }).catch(() => undefined);
-          await this.runs.transition(run.id, ['running'], 'failed', `timed out: still running after the ${run.spec.timeoutSeconds} s timeout`);
-          await this.release(run, executor);
+          await this.ended(await this.runs.transition(run.id, ['running'], 'failed', `timed out: still running after the ${run.spec.timeoutSeconds} s timeout`), executor);
         }
     }
   }
 
-  /** A finished run's leftovers (a per-run Secret); a failure is logged and does not hold the run back. */
-  private async release(run: Run, executor: Executor): Promise<void> {
-    if (!executor.release) return;
-    await executor.release(run).catch((error: unknown) => this.logger.warn({ err: error, runId: run.id }, 'could not release what the finished run held'));
+  /**
+   * A run that has just ended: its attempt's usage is recorded and what it still holds beside its
+   * backend object (a per-run Secret) is released. A failure of either is logged and does not hold the run back.
+   */
+  private async ended(run: Run, executor: Executor): Promise<void> {
+    await this.options.onRunEnded?.(run).catch((error: unknown) => this.logger.warn({ err: error, runId: run.id }, 'could not record the usage of the ended run'));
+    await executor.release?.(run).catch((error: unknown) => this.logger.warn({ err: error, runId: run.id }, 'could not release what the ended run held'));
   }
 
   /** What the backend adds to its reference (a dashboard URL, since when it is unreachable) is kept on the run. */
