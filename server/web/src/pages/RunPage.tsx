@@ -8,6 +8,7 @@ import { Card, Empty, ErrorBanner, KeyValues, Loading, PageHeader, ParamsTable, 
 import { CHART_COLORS, LineChart } from '../components/LineChart';
 import { LineageChain } from '../components/Lineage';
 import { BackendRef } from '../components/BackendRef';
+import { RunUsage } from '../components/RunUsage';
 import type { Artifact, Metric, Run } from '../types';
 
 const RUN_POLL_MS = 1500;
@@ -104,6 +105,9 @@ export function RunPage({ id }: { id: string }) {
                   : { kind: 'Model version', label: <span className="muted">{!r.spec.register ? 'none' : r.terminal ? 'none (the run did not succeed)' : `${r.spec.register.modelName} (after success)`}</span> },
               ]}
             />
+          </Card>
+          <Card title="Usage">
+            <RunUsage runId={r.id} active={!r.terminal} />
           </Card>
           <Card title={`Backend: ${r.backend}`}>
             <BackendRef backend={r.backend} refValue={r.backendRef} />
