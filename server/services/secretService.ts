@@ -1,4 +1,4 @@
-import { GriffinError, NotFound, Unprocessable } from '../errors.ts';
+import { NotFound, Unprocessable } from '../errors.ts';
 import type { SecretMeta, SecretStore } from '../store/secretStore.ts';
 import { SecretCipher } from './secretCrypto.ts';
 import { envNameProblem, secretRefs, SECRET_NAME, type RunEnv } from './runEnv.ts';
@@ -6,9 +6,10 @@ import { envNameProblem, secretRefs, SECRET_NAME, type RunEnv } from './runEnv.t
 const NO_KEY_MESSAGE =
   'secrets are off: Griffin encrypts them with a key derived from GRIFFIN_SECRET, which is not set. Set GRIFFIN_SECRET (or GRIFFIN_SECRET_FILE) to the same value on every replica and restart';
 
-class SecretsUnavailable extends GriffinError {
+/** A 422, as for a backend this server has not configured: the request is fine, this server cannot keep it. */
+class SecretsNotConfigured extends Unprocessable {
   constructor() {
-    super(503, 'unavailable', NO_KEY_MESSAGE, 'GRIFFIN_SECRET');
+    super(NO_KEY_MESSAGE);
   }
 }
 
@@ -33,7 +34,7 @@ export class SecretService {
 
   async put(name: string, value: string, description: string | undefined, by: string | null): Promise<{ secret: SecretMeta; created: boolean }> {
     this.checkName(name);
-    if (!this.cipher) throw new SecretsUnavailable();
+    if (!this.cipher) throw new SecretsNotConfigured();
     return this.store.put(name, this.cipher.encrypt(name, value), description, by);
   }
 

@@ -192,9 +192,9 @@ describe('secrets without GRIFFIN_SECRET', () => {
     await t?.destroy();
   });
 
-  it('refuses to store a value (503 naming GRIFFIN_SECRET) and a spec that references one (422), and stores nothing', async () => {
+  it('refuses to store a value and a spec that references one (422s naming GRIFFIN_SECRET), and stores nothing', async () => {
     const put = await svc.admin(svc.request.put('/api/v1/secrets/db-password')).send({ value: 'would-be-plaintext' });
-    expect(put.status).toBe(503);
+    expect(put.status).toBe(422);
     expect(put.body.error.message).toContain('GRIFFIN_SECRET');
     expect(await t.db('secrets').count({ n: '*' })).toEqual([{ n: 0 }]);
     const run = await svc.admin(svc.request.post('/api/v1/runs')).send({ workflow: 'grocery-reorder', overrides: {} });
