@@ -124,6 +124,8 @@ export class KubernetesExecutor extends KubeExecutorBase implements Executor {
       outcome = await this.client.createJob(this.namespace, manifest);
     } catch (error) {
       if (isTransient(error)) this.unreachable(error);
+      // Refused for good: the run fails to launch, and nothing will read its Secret.
+      await this.release(request.run).catch(() => undefined);
       throw error;
     }
     return { kind: 'Job', apiVersion: 'batch/v1', namespace: this.namespace, name: manifest.metadata!.name, adopted: outcome === 'exists' };
@@ -180,6 +182,8 @@ export class KubeRayExecutor extends KubeExecutorBase implements Executor {
       outcome = await this.client.createCustom(this.namespace, RAYJOB, manifest);
     } catch (error) {
       if (isTransient(error)) this.unreachable(error);
+      // Refused for good: the run fails to launch, and nothing will read its Secret.
+      await this.release(request.run).catch(() => undefined);
       throw error;
     }
     return { kind: 'RayJob', apiVersion: 'ray.io/v1', namespace: this.namespace, name, adopted: outcome === 'exists' };

@@ -93,13 +93,19 @@ describe.skipIf(!kubeconfig)('secret env on Kubernetes (per-run Secret, secretKe
     expect(await readSecret(id)).toBeUndefined();
   });
 
-  it('a cancelled Job run deletes its Secret with its Job', async () => {
+  it('a relaunch replaces the Secret\'s value and adopts the Job; a cancelled run deletes its Secret with its Job', async () => {
     const id = await submit('grocery-reorder-with-secret', 'kubernetes', 'hang');
     await eventually('the run to be running', async () => {
       await drive();
       return runView(id);
     }, (r) => r.state === 'running', RUN_TIMEOUT_MS);
     expect(await readSecret(id)).toBeDefined();
+    // A second launch of the same attempt (a launch taken over after a crash) with the value changed
+    // meanwhile: the Secret is replaced (the Role's "update"), the Job adopted.
+    const current = await svc.wired.runs.get(id);
+    const ref = await svc.wired.executors.get('kubernetes').launch({ run: current, env: svc.wired.runs.environment(current), secretEnv: { WAREHOUSE_PASSWORD: `${value}-rotated` } });
+    expect(ref.adopted).toBe(true);
+    expect(Buffer.from((await readSecret(id))!.data!.WAREHOUSE_PASSWORD, 'base64').toString()).toBe(`${value}-rotated`);
     expect((await svc.admin(svc.request.post(`/api/v1/runs/${id}/cancel`)).send({})).status).toBe(202);
     const run = await svc.waitForRun(id, RUN_TIMEOUT_MS);
     expect(run.state).toBe('cancelled');
