@@ -136,7 +136,7 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
     executors,
     registry,
     launcher,
-    { instanceId: config.instanceId, leaseSeconds: config.leaseSeconds, fullSweepMs: config.reconcileFullSweepMs, eventedBackends: ['local'], onRunEnded: (run) => usage.attemptEnded(run) },
+    { instanceId: config.instanceId, leaseSeconds: config.leaseSeconds, fullSweepMs: config.reconcileFullSweepMs, eventedBackends: ['local'], onRunEnded: (run) => usage.attemptEnded(run), redact: (run, text) => secrets.redact(run.spec.env, text) },
     logger,
   );
   loops.push(

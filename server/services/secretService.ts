@@ -73,6 +73,13 @@ export class SecretService {
     }
   }
 
+  /** `text` with the values of the env's secrets replaced by [redacted] (a failure reason read from a log). */
+  async redact(env: RunEnv | undefined, text: string): Promise<string> {
+    if (!Object.keys(secretRefs(env)).length) return text;
+    const values = await this.resolve(env).catch(() => ({}) as Record<string, string>);
+    return Object.values(values).reduce((out, value) => (value ? out.split(value).join('[redacted]') : out), text);
+  }
+
   /** The secret variables of an env with their values, for a launch only. */
   async resolve(env: RunEnv | undefined): Promise<Record<string, string>> {
     const refs = secretRefs(env);

@@ -34,7 +34,7 @@ export class Reconciler {
     private readonly executors: ExecutorRegistry,
     private readonly registry: RegistryService,
     private readonly launcher: Launcher,
-    private readonly options: { instanceId: string; leaseSeconds: number; fullSweepMs: number; eventedBackends: readonly BackendName[]; onRunEnded?: (run: Run) => Promise<void> },
+    private readonly options: { instanceId: string; leaseSeconds: number; fullSweepMs: number; eventedBackends: readonly BackendName[]; onRunEnded?: (run: Run) => Promise<void>; redact?: (run: Run, text: string) => Promise<string> },
     private readonly logger: Logger,
   ) {}
 
@@ -113,7 +113,9 @@ export class Reconciler {
       }
       case 'failed':
       case 'lost':
-        await this.ended(await this.runs.transition(run.id, ['running'], 'failed', withCause(status.reason ?? 'the backend reported a failure', await this.causeInLog(run, executor))), executor);
+        // The cause comes from the backend and the training log, where code may have printed a secret's value.
+        const reason = withCause(status.reason ?? 'the backend reported a failure', await this.causeInLog(run, executor));
+        await this.ended(await this.runs.transition(run.id, ['running'], 'failed', (await this.options.redact?.(run, reason)) ?? reason), executor);
         return;
       default:
         if (run.deadlineAt && Date.parse(run.deadlineAt) < now) {

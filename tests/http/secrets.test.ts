@@ -28,7 +28,13 @@ describe.each(supportedDatabases())('secrets on %s', (dbId) => {
   let svc: TestService;
   const plaintext = `pw-${crypto.randomBytes(12).toString('hex')}`;
   const replaced = `pw2-${crypto.randomBytes(12).toString('hex')}`;
-  const code = makeCodeRoot({ 'hasher/hash.py': PRINT_HASH, 'hasher/data.csv': 'x\n1\n' });
+  const code = makeCodeRoot({
+    'hasher/hash.py': PRINT_HASH,
+    'hasher/data.csv': 'x\n1\n',
+    // Careless training code: the value ends up in the exception, which becomes the run's failure cause.
+    'leaker/leak.py': 'import os\nraise RuntimeError("cannot connect with password " + os.environ["DB_PASSWORD"])\n',
+    'leaker/data.csv': 'x\n1\n',
+  });
   const work = makeWorkRoot();
   const logLines: string[] = [];
   const responses: string[] = [];
@@ -166,6 +172,16 @@ describe.each(supportedDatabases())('secrets on %s', (dbId) => {
     const stored = await t.db('secrets').where({ name: 'db-password' }).first();
     expect(stored.ciphertext).toMatch(/^v1:[0-9a-f]{16}:/);
     if (dbId === 'sqlite') expect(filesUnder(t.dataDir).some((file) => fs.readFileSync(file).includes(Buffer.from(stored.ciphertext)))).toBe(true);
+  });
+
+  it('a run whose code puts the value into its error has the value redacted from its failure reason', async () => {
+    const spec = await defineModel(api, 'leaker', 'python leak.py');
+    const submitted = await api('POST', '/api/v1/runs', { spec: { ...spec, env: { DB_PASSWORD: { secret: 'db-password' } } } });
+    expect(submitted.status).toBe(201);
+    const run = await svc.waitForRun(submitted.body.id);
+    expect(run.state).toBe('failed');
+    expect(run.reason).toContain('RuntimeError: cannot connect with password [redacted]');
+    expect(run.reason).not.toContain(plaintext);
   });
 
   it('a secret deleted after submission fails the launch with a reason naming it', async () => {
