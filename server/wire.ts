@@ -35,6 +35,12 @@ import { backendRoutes } from './api/backendRoutes.ts';
 import { codeRoutes } from './api/codeRoutes.ts';
 import { CodeStore } from './files/codeStore.ts';
 import { MAX_FILES as MAX_CODE_FILES } from './files/codeBundle.ts';
+import { secretRoutes } from './api/secretRoutes.ts';
+import { SecretStore } from './store/secretStore.ts';
+import { SecretService } from './services/secretService.ts';
+import { UsageStore } from './store/usageStore.ts';
+import { UsageService } from './services/usageService.ts';
+import { usageRoutes } from './api/usageRoutes.ts';
 import type { AppDeps } from './app.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 
@@ -90,10 +96,12 @@ function registerKubernetes(config: Config, executors: ExecutorRegistry, logger:
 export function wire(config: Config, db: Knex, logger: Logger): Wired {
   const stores = { catalog: new CatalogStore(db), runs: new RunStore(db), registry: new RegistryStore(db), tokens: new TokenStore(db) };
   const metrics = createMetrics({ countRuns: () => stores.runs.countByState() });
+  const usage = new UsageService(new UsageStore(db), metrics.registry);
   const auth = new AuthService(stores.tokens, stores.runs, loadSecret(config), logger, config.authFailureLimit, config.authCacheMs);
+  const secrets = new SecretService(new SecretStore(db), config.secret);
   const code = new CodeStore(path.join(config.dataDir, 'code'), { maxUploadBytes: config.maxCodeBytes, maxUncompressedBytes: config.maxCodeBytes, maxEntries: MAX_CODE_FILES });
   const executors = new ExecutorRegistry();
-  const catalog = new CatalogService(stores.catalog, config.codeRoot, config.dataDir, executors, code);
+  const catalog = new CatalogService(stores.catalog, config.codeRoot, config.dataDir, executors, code, (env, field) => secrets.checkEnv(env, field));
 
   const loops: WorkerLoop[] = [];
   const wakeDispatcher = () => loops[0]?.wake();
@@ -125,7 +133,7 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
     stores.registry,
   );
   const registry = new RegistryService(stores.registry, stores.runs, stores.catalog, { publicUrl: config.publicUrl }, new ReadCache(config.readCacheMs), (runId) => runs.forget(runId));
-  const launcher = new Launcher(stores.runs, runs, executors, { leaseSeconds: config.leaseSeconds }, logger);
+  const launcher = new Launcher(stores.runs, runs, executors, { leaseSeconds: config.leaseSeconds }, logger, (run) => secrets.resolve(run.spec.env));
   const dispatcher = new Dispatcher(
     stores.runs,
     launcher,
@@ -137,7 +145,7 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
     executors,
     registry,
     launcher,
-    { instanceId: config.instanceId, leaseSeconds: config.leaseSeconds, fullSweepMs: config.reconcileFullSweepMs, eventedBackends: ['local'] },
+    { instanceId: config.instanceId, leaseSeconds: config.leaseSeconds, fullSweepMs: config.reconcileFullSweepMs, eventedBackends: ['local'], onRunEnded: (run) => usage.attemptEnded(run), redact: (run, text) => secrets.redact(run.spec.env, text) },
     logger,
   );
   loops.push(
@@ -165,7 +173,7 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
     schedules,
     scheduler,
     metrics,
-    extraRoutes: [...scheduleRoutes(schedules, runs), ...bundleRoutes(runs, config.codeRoot, config.dataDir, code), ...backendRoutes(executors), ...codeRoutes(code)],
+    extraRoutes: [...scheduleRoutes(schedules, runs), ...bundleRoutes(runs, config.codeRoot, config.dataDir, code), ...backendRoutes(executors), ...codeRoutes(code), ...secretRoutes(secrets), ...usageRoutes(usage, runs)],
     loops,
     startWorkers: () => {
       loops.forEach((l) => l.start());

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ALIAS, Backend, JsonObject, RoleName, TriggerName } from './vocabulary.ts';
 import { RunStateName } from './lifecycle.ts';
 import { RegisterSpec, Resources } from './inputs.ts';
+import { EnvMap } from './secrets.ts';
 
 /*
  * The entities as the services hold them, as zod schemas with their types inferred. The schemas
@@ -101,6 +102,8 @@ export const WorkflowDefinition = z.object({
   register: StoredRegisterSpec.optional(),
   /** A registered model the run reads (batch scoring), resolved from its alias at submission. */
   inputModel: z.object({ name: z.string(), alias: z.string() }).optional(),
+  /** Literals and secret references (names only); secret values are resolved at launch and never stored here. */
+  env: EnvMap.optional(),
 });
 export type WorkflowDefinition = z.infer<typeof WorkflowDefinition>;
 
@@ -144,6 +147,8 @@ export const ResolvedRunSpec = z.object({
   register: StoredRegisterSpec.nullable(),
   /** The registered model version the run reads, resolved from its alias at submission (absent: none). */
   inputModel: InputModelRef.nullable().optional(),
+  /** Literals and secret references (names only); secret values are resolved at launch and never stored here. */
+  env: EnvMap.optional(),
 });
 export type ResolvedRunSpec = z.infer<typeof ResolvedRunSpec>;
 

@@ -6,3 +6,5 @@ export * from './entities.ts';
 export * from './views.ts';
 export * from './scheduleInputs.ts';
 export * from './timeContext.ts';
+export * from './secrets.ts';
+export * from './runEnv.ts';

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ALIAS, Backend, CLIENT_TRIGGERS, INT32_MAX, JsonObject, NAME, RoleName, VERSION, VERSIONED_REF, type Trigger } from './vocabulary.ts';
+import { EnvMap } from './secrets.ts';
 
 /*
  * The one definition of every request body. Routers validate with these, services take the types
@@ -86,6 +87,8 @@ export const WorkflowSpec = z.strictObject({
   timeoutSeconds: z.number().int().positive().max(7 * 24 * 3600).default(3600),
   register: RegisterSpec.optional(),
   inputModel: InputModel.optional(),
+  /** Environment variables: literals, or {"secret": "<name>"} resolved at launch. */
+  env: EnvMap.optional(),
 });
 
 export const WorkflowCreate = WorkflowSpec.extend({

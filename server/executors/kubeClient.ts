@@ -1,4 +1,4 @@
-import type { ApiException, BatchV1Api, CoreV1Api, CustomObjectsApi, V1Job, V1Pod } from '@kubernetes/client-node';
+import type { ApiException, BatchV1Api, CoreV1Api, CustomObjectsApi, V1Job, V1Pod, V1Secret } from '@kubernetes/client-node';
 import { RETRY_BUDGETS, withRetry, type RetryBudget } from './retry.ts';
 
 export const RAYJOB = { group: 'ray.io', version: 'v1', plural: 'rayjobs' } as const;
@@ -138,6 +138,25 @@ export class KubeClient {
       if (error instanceof KubeApiError && error.statusCode === 400) return '';
       throw error;
     }
+  }
+
+  /**
+   * Creates a Secret, or replaces the data of the one of that name (a relaunch of the run). The
+   * body holds secret values: it is never logged, and errors carry only the API's status text.
+   */
+  async applySecret(namespace: string, body: V1Secret): Promise<void> {
+    const name = body.metadata!.name!;
+    try {
+      await withRetry(async () => (await this.connect()).core.createNamespacedSecret({ namespace, body, fieldValidation: 'Strict' }), RETRY_BUDGETS.launch);
+    } catch (error) {
+      if (!isApiError(error, 409)) throw translate(error);
+      await this.call(async () => (await this.connect()).core.replaceNamespacedSecret({ namespace, name, body, fieldValidation: 'Strict' }), RETRY_BUDGETS.launch);
+    }
+  }
+
+  /** A Secret that is gone already is fine. */
+  async deleteSecret(namespace: string, name: string): Promise<void> {
+    await this.call(async () => void (await (await this.connect()).core.deleteNamespacedSecret({ namespace, name })), RETRY_BUDGETS.poll, () => undefined);
   }
 
   async createCustom(namespace: string, kind: typeof RAYJOB, body: Record<string, unknown>): Promise<'created' | 'exists'> {

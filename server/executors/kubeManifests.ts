@@ -6,6 +6,7 @@ import { localDatasetFile, PYTHON_HELPER_DIR, STAGED_DATASET_DIR, STAGED_HELPER_
 import { isRemoteUri, resolveInside } from '../files/paths.ts';
 import { isUploadedCodeUri, uploadedRequirements, type CodeStore } from '../files/codeStore.ts';
 import { backendObjectName, type LaunchRequest } from './types.ts';
+import { secretEnvRefs } from './kubeSecrets.ts';
 
 /** Where and how training pods run; the same for every run of this service. */
 export interface PodPlacement {
@@ -172,7 +173,7 @@ export function jobManifest(request: LaunchRequest, ctx: ManifestContext): Recor
               image: spec.runtime.image,
               workingDir: JOB_WORKSPACE,
               command: ['/bin/sh', '-c', spec.entrypoint],
-              env: envList(env),
+              env: [...envList(env), ...secretEnvRefs(run.id, request.secretEnv)],
               resources: containerResources(spec.resources),
               volumeMounts: workspace,
             },
@@ -226,11 +227,13 @@ export function rayJobManifest(request: LaunchRequest, ctx: ManifestContext): Re
   const entrypoint = remoteCode ? `${stage} && ${spec.entrypoint}` : `${stage} && cd ${stageDir} && ${spec.entrypoint}`;
 
   const resources = containerResources(spec.resources);
+  const secretEnv = secretEnvRefs(run.id, request.secretEnv);
   const pod = (containerName: string, ports: Array<{ containerPort: number; name: string }>) => ({
     metadata: { labels, annotations },
     spec: {
       ...podPlacement(spec, ctx.placement),
-      containers: [{ name: containerName, image: spec.runtime.image, resources, ...(ports.length ? { ports } : {}) }],
+      // Ray's workers and the job's driver inherit the environment of the node they run on.
+      containers: [{ name: containerName, image: spec.runtime.image, resources, ...(ports.length ? { ports } : {}), ...(secretEnv.length ? { env: secretEnv } : {}) }],
     },
   });
   const workers = spec.resources.workers ?? DEFAULT_RAY_WORKERS;

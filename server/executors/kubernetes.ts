@@ -6,6 +6,8 @@ import { KubeClient, RAYJOB } from './kubeClient.ts';
 import { jobManifest, podSelector, rayJobManifest, TRAINING_CONTAINER, type ManifestContext } from './kubeManifests.ts';
 import { sliceLog } from './logs.ts';
 import type { RunWorkers } from './workers.ts';
+import { runSecretManifest, runSecretName } from './kubeSecrets.ts';
+import { secretRefs } from '../domain/index.ts';
 import { describeFailure, isTransient } from './retry.ts';
 import { backendObjectName, type BackendStatus, type Executor, type LaunchRequest, type LogChunk, type SpecProblem, type SpecToValidate } from './types.ts';
 import { BackendUnreachable, REACHABLE, unreachableStatus } from './unreachable.ts';
@@ -56,6 +58,30 @@ abstract class KubeExecutorBase {
 
   protected get namespace(): string {
     return this.options.placement.namespace;
+  }
+
+  /** The run's Secret of secret env values, before the object whose pods read it. */
+  protected async applyRunSecret(request: LaunchRequest): Promise<void> {
+    if (!request.secretEnv || !Object.keys(request.secretEnv).length) return;
+    try {
+      await this.client.applySecret(this.namespace, runSecretManifest(request.run, request.secretEnv, this.options.placement));
+    } catch (error) {
+      if (isTransient(error)) this.unreachable(error);
+      throw error;
+    }
+  }
+
+  /** Deletes the run's Secret (none is fine): when the run ends and when it is cancelled. */
+  async release(run: Run): Promise<void> {
+    if (!Object.keys(secretRefs(run.spec.env)).length) return;
+    await this.client.deleteSecret(this.namespace, runSecretName(run.id));
+  }
+
+  /** What render() shows of the Secret: its name and keys, values redacted. */
+  protected renderSecret(request: LaunchRequest): Record<string, unknown> | undefined {
+    if (!request.secretEnv || !Object.keys(request.secretEnv).length) return undefined;
+    const redacted = Object.fromEntries(Object.keys(request.secretEnv).map((k) => [k, '[redacted]']));
+    return runSecretManifest(request.run, redacted, this.options.placement);
   }
 
   protected unreachable(error: unknown): never {
@@ -118,16 +144,20 @@ export class KubernetesExecutor extends KubeExecutorBase implements Executor {
   }
 
   async render(request: LaunchRequest): Promise<unknown> {
-    return jobManifest(request, this.options);
+    const secret = this.renderSecret(request);
+    return secret ? { secret, job: jobManifest(request, this.options) } : jobManifest(request, this.options);
   }
 
   async launch(request: LaunchRequest): Promise<Record<string, unknown>> {
     const manifest = jobManifest(request, this.options) as V1Job;
     let outcome: 'created' | 'exists';
+    await this.applyRunSecret(request);
     try {
       outcome = await this.client.createJob(this.namespace, manifest);
     } catch (error) {
       if (isTransient(error)) this.unreachable(error);
+      // Refused for good: the run fails to launch, and nothing will read its Secret.
+      await this.release(request.run).catch(() => undefined);
       throw error;
     }
     return { kind: 'Job', apiVersion: 'batch/v1', namespace: this.namespace, name: manifest.metadata!.name, adopted: outcome === 'exists' };
@@ -149,6 +179,7 @@ export class KubernetesExecutor extends KubeExecutorBase implements Executor {
   async cancel(run: Run): Promise<void> {
     try {
       await this.client.deleteJob(this.namespace, nameOf(run));
+      await this.release(run);
     } catch (error) {
       if (isTransient(error)) this.unreachable(error);
       throw error;
@@ -193,17 +224,21 @@ export class KubeRayExecutor extends KubeExecutorBase implements Executor {
   }
 
   async render(request: LaunchRequest): Promise<unknown> {
-    return rayJobManifest(request, this.options);
+    const secret = this.renderSecret(request);
+    return secret ? { secret, rayJob: rayJobManifest(request, this.options) } : rayJobManifest(request, this.options);
   }
 
   async launch(request: LaunchRequest): Promise<Record<string, unknown>> {
     const manifest = rayJobManifest(request, this.options);
     const name = (manifest.metadata as { name: string }).name;
     let outcome: 'created' | 'exists';
+    await this.applyRunSecret(request);
     try {
       outcome = await this.client.createCustom(this.namespace, RAYJOB, manifest);
     } catch (error) {
       if (isTransient(error)) this.unreachable(error);
+      // Refused for good: the run fails to launch, and nothing will read its Secret.
+      await this.release(request.run).catch(() => undefined);
       throw error;
     }
     return { kind: 'RayJob', apiVersion: 'ray.io/v1', namespace: this.namespace, name, adopted: outcome === 'exists' };
@@ -243,6 +278,7 @@ export class KubeRayExecutor extends KubeExecutorBase implements Executor {
     try {
       // Deleting the RayJob deletes its Ray cluster and submitter Job with it (owner references).
       await this.client.deleteCustom(this.namespace, RAYJOB, nameOf(run));
+      await this.release(run);
     } catch (error) {
       if (isTransient(error)) this.unreachable(error);
       throw error;

@@ -32,6 +32,9 @@ const ABANDONED_AFTER_MS = 60_000;
 const LAUNCH_TOUCH_MS = 2_000;
 const SLOT_POLL_MS = 500;
 
+/** Secret variables as render() shows them: names only. */
+const redacted = (env: Record<string, string> | undefined) => Object.fromEntries(Object.keys(env ?? {}).map((name) => [name, '[redacted]']));
+
 interface LocalRef {
   pid: number;
   name: string;
@@ -176,6 +179,7 @@ export class LocalExecutor implements Executor {
       ...inherited,
       ...identity,
       ...request.env,
+      ...request.secretEnv,
       GRIFFIN_RUN_DIR: workDir,
       PYTHONPATH: path.join(workDir, STAGED_HELPER_DIR),
       PYTHONUNBUFFERED: '1',
@@ -215,7 +219,7 @@ export class LocalExecutor implements Executor {
       runAs: user ? user.name : 'the service\'s own user',
       cwd: p.workDir,
       codeFrom: isUploadedCodeUri(request.run.spec.model.codeUri) ? request.run.spec.model.codeUri : resolveInside(this.options.codeRoot, request.run.spec.model.codeUri, 'model.codeUri'),
-      env: { ...env, GRIFFIN_RUN_TOKEN: '[redacted]' },
+      env: { ...env, ...redacted(request.secretEnv), GRIFFIN_RUN_TOKEN: '[redacted]' },
       logPath: p.logPath,
       timeoutSeconds: request.run.spec.timeoutSeconds,
       maxLocalRuns: this.options.slots.limit,

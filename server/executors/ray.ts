@@ -87,7 +87,7 @@ export class RayExecutor implements Executor {
     this.target = `the Ray head at ${options.address}`;
   }
 
-  private plan({ run, env }: LaunchRequest): RayPlan {
+  private plan({ run, env, secretEnv }: LaunchRequest): RayPlan {
     const { spec } = run;
     const packages: RayPackage[] = [];
     let workingDir: string;
@@ -112,7 +112,8 @@ export class RayExecutor implements Executor {
     const runtimeEnv: Record<string, unknown> = {
       working_dir: workingDir,
       py_modules: [helper.uri],
-      env_vars: { ...env, PYTHONUNBUFFERED: '1' },
+      // Secret values included: Ray has no secret store, so whoever can read this job's info on the Ray dashboard can read them (README).
+      env_vars: { ...env, ...secretEnv, PYTHONUNBUFFERED: '1' },
     };
     // The runtime's pins first (the framework and Ray Train's extras), then what the code itself asks for.
     const allPip = [...(spec.runtime.rayRuntimeEnv?.pip ?? []), ...(pip ?? [])];

@@ -23,6 +23,11 @@ export interface LaunchRequest {
   run: Run;
   /** GRIFFIN_* variables and hyperparameters the training process must see. */
   env: Record<string, string>;
+  /**
+   * Variables resolved from secrets, for the training process only: a backend passes them by
+   * reference where it can (a Kubernetes Secret) and never records them in what it returns or logs.
+   */
+  secretEnv?: Record<string, string>;
   /** Aborted when this launch lost its lease (another replica took the run over, or it was cancelled). */
   signal?: AbortSignal;
   /**
@@ -72,6 +77,8 @@ export interface Executor {
   logTail?(run: Run, bytes: number): Promise<string>;
   /** The backend's own rules for a spec (an image, a Ray version, where code may live); nothing is contacted. */
   validate(spec: SpecToValidate): SpecProblem | undefined;
+  /** Frees what a finished run still holds beside its backend object (the per-run Kubernetes Secret). */
+  release?(run: Run): Promise<void>;
   /** Exactly what launch() would send or create, without doing it. */
   render(request: LaunchRequest): Promise<unknown>;
 }

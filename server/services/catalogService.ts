@@ -28,6 +28,8 @@ export class CatalogService {
     private readonly executors: ExecutorRegistry,
     /** Uploaded code: a model may name a snapshot (griffin://code/<sha256>) stored here. */
     private readonly code?: CodeStore,
+    /** Checks a spec's env (variable names, that referenced secrets exist); see secretService.ts. */
+    private readonly checkEnv: (env: WorkflowSpecInput['env'], field: string) => Promise<void> = async () => {},
   ) {}
 
   private checkLocation(uri: string, field: string): void {
@@ -149,6 +151,7 @@ export class CatalogService {
         'backend',
       );
     }
+    await this.checkEnv(spec.env, 'env');
     const definition: WorkflowDefinition = {
       ...spec,
       model: `${checked.model.name}@${checked.model.version}`,
@@ -188,6 +191,8 @@ export class CatalogService {
       hyperparameters: { ...spec.hyperparameters, ...overrides.hyperparameters },
     };
     const checked = await this.checkSpec(merged, fieldPrefix, overrides);
+    // Checked at every submission: a secret a workflow names may have been deleted since.
+    await this.checkEnv(merged.env, `${fieldPrefix}env`);
     return {
       workflow,
       model: { name: checked.model.name, version: checked.model.version, framework: checked.model.framework, codeUri: checked.model.codeUri },
@@ -209,6 +214,7 @@ export class CatalogService {
       register: merged.register ?? null,
       // Resolved to a version by the run service, which reads the registry.
       inputModel: null,
+      ...(merged.env && Object.keys(merged.env).length ? { env: merged.env } : {}),
     };
   }
 

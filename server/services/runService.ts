@@ -21,6 +21,9 @@ import type { ExecutorRegistry } from '../executors/registry.ts';
 import type { LogChunk } from '../executors/types.ts';
 import type { AuthService } from './authService.ts';
 import { prepareBody, ReadCache, type PreparedBody } from './readCache.ts';
+import { literalEnv, secretRefs, type RunEnv } from '../domain/index.ts';
+
+const redactedSecrets = (env: RunEnv | undefined) => Object.fromEntries(Object.keys(secretRefs(env)).map((name) => [name, '[redacted]']));
 
 export interface SubmitResult {
   run: Run;
@@ -209,12 +212,14 @@ export class RunService {
       finishedAt: null,
     };
     const executor = this.executors.get(spec.backend, 'overrides.backend');
-    return { backend: spec.backend, request: await executor.render({ run, env: this.environment(run, '[redacted]') }) };
+    return { backend: spec.backend, request: await executor.render({ run, env: this.environment(run, '[redacted]'), secretEnv: redactedSecrets(spec.env) }) };
   }
 
   /** The variables every backend hands to the training process. */
   environment(run: Run, token = this.auth.runToken(run.id)): Record<string, string> {
     return {
+      // The spec's literal env first: GRIFFIN_* names are reserved, so nothing below is shadowed.
+      ...literalEnv(run.spec.env),
       GRIFFIN_RUN_ID: run.id,
       GRIFFIN_ATTEMPT: String(run.attempt),
       GRIFFIN_API_URL: this.options.publicUrl,

@@ -20,6 +20,8 @@ export class Launcher {
     private readonly executors: ExecutorRegistry,
     private readonly options: { leaseSeconds: number },
     private readonly logger: Logger,
+    /** The run's secret env values (secretService.ts); resolved per launch, never stored. */
+    private readonly resolveSecrets: (run: Run) => Promise<Record<string, string>> = async () => ({}),
   ) {}
 
   /** `run` carries the lease this launch holds (its leaseExpiresAt as stored). */
@@ -29,7 +31,8 @@ export class Launcher {
     const lease = new LaunchLease(this.runs, run, this.options.leaseSeconds, log).start();
     try {
       const executor = this.executors.get(run.backend);
-      ref = await executor.launch({ run, env: this.runService.environment(run), signal: lease.signal, renewLease: () => lease.renew() });
+      const secretEnv = await this.resolveSecrets(run);
+      ref = await executor.launch({ run, env: this.runService.environment(run), secretEnv, signal: lease.signal, renewLease: () => lease.renew() });
     } catch (error) {
       if (error instanceof LeaseLost || lease.signal.aborted) {
         log.info('launch abandoned: its lease was taken over or the run left launching');

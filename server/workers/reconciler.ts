@@ -35,7 +35,7 @@ export class Reconciler {
     private readonly executors: ExecutorRegistry,
     private readonly registry: RegistryService,
     private readonly launcher: Launcher,
-    private readonly options: { instanceId: string; leaseSeconds: number; fullSweepMs: number; eventedBackends: readonly BackendName[] },
+    private readonly options: { instanceId: string; leaseSeconds: number; fullSweepMs: number; eventedBackends: readonly BackendName[]; onRunEnded?: (run: Run) => Promise<void>; redact?: (run: Run, text: string) => Promise<string> },
     private readonly logger: Logger,
   ) {}
 
@@ -103,7 +103,7 @@ export class Reconciler {
         await executor.cancel(run, { force: now - requested > CANCEL_FORCE_AFTER_MS });
         return;
       }
-      await this.runs.transition(run.id, Transitions.cancelled, run.reason ?? 'cancelled');
+      await this.ended(await this.runs.transition(run.id, Transitions.cancelled, run.reason ?? 'cancelled'), executor);
       return;
     }
 
@@ -115,19 +115,30 @@ export class Reconciler {
           this.markChanged(run.id);
           throw error;
         });
-        await this.runs.transition(run.id, Transitions.succeeded, outcome);
+        await this.ended(await this.runs.transition(run.id, Transitions.succeeded, outcome), executor);
         return;
       }
       case 'failed':
       case 'lost':
-        await this.runs.transition(run.id, Transitions.failed, withCause(status.reason ?? 'the backend reported a failure', await this.causeInLog(run, executor)));
+        // The cause comes from the backend and the training log, where code may have printed a secret's value.
+        const reason = withCause(status.reason ?? 'the backend reported a failure', await this.causeInLog(run, executor));
+        await this.ended(await this.runs.transition(run.id, Transitions.failed, (await this.options.redact?.(run, reason)) ?? reason), executor);
         return;
       default:
         if (run.deadlineAt && Date.parse(run.deadlineAt) < now) {
           await executor.cancel(run, { force: true }).catch(() => undefined);
-          await this.runs.transition(run.id, Transitions.timedOut, `timed out: still running after the ${run.spec.timeoutSeconds} s timeout`);
+          await this.ended(await this.runs.transition(run.id, Transitions.timedOut, `timed out: still running after the ${run.spec.timeoutSeconds} s timeout`), executor);
         }
     }
+  }
+
+  /**
+   * A run that has just ended: its attempt's usage is recorded and what it still holds beside its
+   * backend object (a per-run Secret) is released. A failure of either is logged and does not hold the run back.
+   */
+  private async ended(run: Run, executor: Executor): Promise<void> {
+    await this.options.onRunEnded?.(run).catch((error: unknown) => this.logger.warn({ err: error, runId: run.id }, 'could not record the usage of the ended run'));
+    await executor.release?.(run).catch((error: unknown) => this.logger.warn({ err: error, runId: run.id }, 'could not release what the ended run held'));
   }
 
   /** What the backend adds to its reference (a dashboard URL, since when it is unreachable) is kept on the run. */

@@ -42,7 +42,7 @@ describe('kubernetes and kuberay executors against a stand-in API server', () =>
     // status the "controllers" set is observed in a known order.
     svc = await startTestService(t.db, {
       dataDir: t.dataDir,
-      env: { GRIFFIN_KUBERNETES: 'true', KUBECONFIG: api.kubeconfig, GRIFFIN_KUBERNETES_NAMESPACE: NAMESPACE, GRIFFIN_KUBERNETES_SERVICE_ACCOUNT: 'griffin-training' },
+      env: { GRIFFIN_KUBERNETES: 'true', KUBECONFIG: api.kubeconfig, GRIFFIN_KUBERNETES_NAMESPACE: NAMESPACE, GRIFFIN_KUBERNETES_SERVICE_ACCOUNT: 'griffin-training', GRIFFIN_SECRET: 'stand-in-master-secret' },
     });
     const kc = new KubeConfig();
     kc.loadFromFile(api.driverKubeconfig);
@@ -271,6 +271,21 @@ describe('kubernetes and kuberay executors against a stand-in API server', () =>
     expect(del?.query.propagationPolicy).toBe('Foreground');
     api.settleDeletions();
     expect((await svc.waitForRun(c.id)).state).toBe('cancelled');
+  });
+
+  it('a run with secret env: its Secret is created, replaced on a relaunch and deleted on cancel (against the real API server: tests/k8s/secrets.test.ts)', async () => {
+    expect((await svc.admin(svc.request.put('/api/v1/secrets/stand-in-token')).send({ value: 'stand-in-value' })).status).toBe(201);
+    const { name: _n, version: _v, description: _d, createdAt: _c, ...spec } = (await svc.admin(svc.request.get('/api/v1/workflows/grocery-reorder'))).body;
+    const { id } = await submit({ spec: { ...spec, backend: 'kubernetes', env: { TOKEN: { secret: 'stand-in-token' } } } });
+    await launched(id);
+    const secretName = `griffin-run-${id}-env`;
+    expect(api.get('secrets', NAMESPACE, secretName)?.stringData).toEqual({ TOKEN: 'stand-in-value' });
+    const stored = (await svc.wired.stores.runs.get(id))!;
+    await svc.wired.executors.get('kubernetes').launch({ run: stored, env: svc.wired.runs.environment(stored), secretEnv: { TOKEN: 'rotated' } });
+    expect(api.get('secrets', NAMESPACE, secretName)?.stringData).toEqual({ TOKEN: 'rotated' });
+    await svc.admin(svc.request.post(`/api/v1/runs/${id}/cancel`)).send({});
+    await pass();
+    expect(api.get('secrets', NAMESPACE, secretName)).toBeUndefined();
   });
 
   it('the calls Griffin made are exactly those the Role in deploy/kubernetes/rbac.yaml grants', () => {

@@ -106,6 +106,8 @@ describe.skipIf(!bin).each(bin ? supportedDatabases() : ['sqlite' as const])('sc
       ...(database.url ? { GRIFFIN_DATABASE_URL: database.url } : {}),
       GRIFFIN_WORKERS: 'false',
       GRIFFIN_AUTH_FAILURE_LIMIT: '1000000',
+      // Secrets on, so PUT /secrets/{name} reaches the encryption and the store.
+      GRIFFIN_SECRET: 'fuzz-master-secret',
     });
     // A token of its own: whatever schemathesis does to tokens, the test's admin token survives.
     const fuzzToken = (await svc.api('POST', '/api/v1/tokens', { name: 'schemathesis', role: 'admin' })).body.token as string;

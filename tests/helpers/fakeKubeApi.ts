@@ -10,10 +10,12 @@ import path from 'node:path';
  * cluster (a real kube-apiserver) lands. It follows the documented API for the calls Griffin
  * makes, and for the calls the tests make to play the cluster's controllers:
  *   - bearer-token authentication (401 Status otherwise);
- *   - POST .../jobs and .../rayjobs: 201 with the stored object (uid, resourceVersion,
+ *   - POST .../jobs, .../rayjobs and .../secrets: 201 with the stored object (uid, resourceVersion,
  *     creationTimestamp added); 409 with a Status body, reason AlreadyExists, for a duplicate name;
  *   - GET .../{name}: 200, or 404 with a Status body, reason NotFound;
  *   - PUT .../{name}/status (the status subresource): replaces the status only;
+ *   - PUT .../{name} (replace): the body becomes the object, keeping its uid; 404 when absent
+ *     (a Secret is stored as sent: stringData is not folded into data as the API server does);
  *   - DELETE .../{name}?propagationPolicy=Foreground: 200 with the object marked with a
  *     deletionTimestamp and the foregroundDeletion finalizer; it disappears (with its pods)
  *     when `settleDeletions()` plays the garbage collector;
@@ -38,6 +40,7 @@ const RESOURCES: Resource[] = [
   { group: 'batch', version: 'v1', plural: 'jobs', kind: 'Job', namespaced: true },
   { group: 'ray.io', version: 'v1', plural: 'rayjobs', kind: 'RayJob', namespaced: true },
   { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true },
+  { group: '', version: 'v1', plural: 'secrets', kind: 'Secret', namespaced: true },
 ];
 
 export interface RecordedRequest {
@@ -169,6 +172,13 @@ export async function startFakeKubeApi(options: { namespace?: string } = {}): Pr
     }
     if (sub) return send(404, statusBody(404, 'NotFound', `the server could not find the requested resource (${url.pathname})`));
     if (req.method === 'GET') return existing ? send(200, existing) : notFound();
+    if (req.method === 'PUT') {
+      // Replace: the body becomes the object, keeping its identity (uid, creation time).
+      if (!existing) return notFound();
+      const replaced = { ...body, kind: resource.kind, apiVersion: existing.apiVersion, metadata: { ...body.metadata, namespace: ns, uid: existing.metadata.uid, creationTimestamp: existing.metadata.creationTimestamp, resourceVersion: String(++resourceVersion) } };
+      store.set(key(plural, ns, name), replaced);
+      return send(200, replaced);
+    }
     if (req.method === 'DELETE') {
       if (!existing) return notFound();
       const policy = query.propagationPolicy ?? body.propagationPolicy ?? 'Background';

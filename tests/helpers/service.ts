@@ -37,7 +37,7 @@ export interface TestService {
  */
 export async function startTestService(
   db: Knex,
-  options: { dataDir: string; env?: Record<string, string>; startWorkers?: boolean; loadExamples?: boolean },
+  options: { dataDir: string; env?: Record<string, string>; startWorkers?: boolean; loadExamples?: boolean; logTo?: (line: string) => void },
 ): Promise<TestService> {
   const port = await freePort();
   const config = loadConfig({
@@ -50,7 +50,8 @@ export async function startTestService(
     GRIFFIN_AUTH_FAILURE_LIMIT: '100000',
     ...options.env,
   });
-  const logger = createLogger(config.logLevel);
+  // logTo captures the service's log lines (at debug and above) for a test to inspect.
+  const logger = options.logTo ? createLogger('debug', { write: (line: string) => void options.logTo!(line) }) : createLogger(config.logLevel);
   const wired = wire(config, db, logger);
   await seedCatalog(wired.catalog, wired.stores.catalog, { examplesDir: path.join(PROJECT_ROOT, 'examples'), loadExamples: options.loadExamples ?? true }, logger);
   await wired.auth.bootstrapAdmin(config.dataDir, config.adminToken);

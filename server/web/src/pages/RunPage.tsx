@@ -10,6 +10,7 @@ import { CHART_COLORS, LineChart } from '../components/LineChart';
 import { TimeContextLine } from '../components/TimeContext';
 import { LineageChain } from '../components/Lineage';
 import { BackendRef } from '../components/BackendRef';
+import { RunUsage } from '../components/RunUsage';
 import type { Artifact, Metric, Run } from '../types';
 
 const RUN_POLL_MS = 1500;
@@ -115,6 +116,9 @@ export function RunPage({ id }: { id: string }) {
               <Workers workers={workersOf(r)!} terminal={r.terminal} />
             </Card>
           )}
+          <Card title="Usage">
+            <RunUsage runId={r.id} active={!r.terminal} />
+          </Card>
           <Card title={`Backend: ${r.backend}`}>
             <BackendRef backend={r.backend} refValue={r.backendRef} />
           </Card>
