@@ -13,6 +13,8 @@ import { AuthService } from './services/authService.ts';
 import { CatalogService } from './services/catalogService.ts';
 import { RunService } from './services/runService.ts';
 import { RegistryService } from './services/registryService.ts';
+import { MlflowService } from './services/mlflowService.ts';
+import { ExperimentStore } from './store/experimentStore.ts';
 import { ExecutorRegistry } from './executors/registry.ts';
 import { LocalExecutor } from './executors/local.ts';
 import { HostSlots } from './executors/localSlots.ts';
@@ -116,6 +118,7 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
     wakeDispatcher,
   );
   const registry = new RegistryService(stores.registry, stores.runs, stores.catalog, { publicUrl: config.publicUrl });
+  const mlflow = new MlflowService(stores.runs, runs, stores.catalog, new ExperimentStore(db), registry, { publicUrl: config.publicUrl });
   const launcher = new Launcher(stores.runs, runs, executors, { leaseSeconds: config.leaseSeconds }, logger);
   const dispatcher = new Dispatcher(
     stores.runs,
@@ -147,6 +150,7 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
     catalog,
     runs,
     registry,
+    mlflow,
     idempotency: new IdempotencyStore(db),
     stores,
     executors,

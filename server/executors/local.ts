@@ -159,7 +159,7 @@ export class LocalExecutor implements Executor {
       runAs: user ? user.name : 'the service\'s own user',
       cwd: p.workDir,
       codeFrom: resolveInside(this.options.codeRoot, request.run.spec.model.codeUri, 'model.codeUri'),
-      env: { ...env, GRIFFIN_RUN_TOKEN: '[redacted]' },
+      env: { ...env, GRIFFIN_RUN_TOKEN: '[redacted]', MLFLOW_TRACKING_TOKEN: '[redacted]' },
       logPath: p.logPath,
       timeoutSeconds: request.run.spec.timeoutSeconds,
       maxLocalRuns: this.options.slots.limit,

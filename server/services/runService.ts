@@ -18,6 +18,7 @@ import { checkArtifactPath, uriForProcess } from './paths.ts';
 import type { ExecutorRegistry } from '../executors/registry.ts';
 import type { LogChunk } from '../executors/types.ts';
 import type { AuthService } from './authService.ts';
+import { experimentIdOfRun } from '../domain/mlflow.ts';
 
 export interface RunView extends Omit<Run, 'leaseOwner' | 'leaseExpiresAt' | 'requestHash' | 'idempotencyGeneration' | 'workflowName' | 'workflowVersion' | 'registeredModel' | 'registeredVersion' | 'triggerInfo'> {
   terminal: boolean;
@@ -198,6 +199,11 @@ export class RunService {
       GRIFFIN_WORKFLOW: run.spec.workflow ? `${run.spec.workflow.name}@${run.spec.workflow.version}` : '',
       GRIFFIN_ARTIFACT_URI: this.artifactUri(run.id),
       GRIFFIN_REPORT_TIMEOUT: String(this.options.reportTimeoutSeconds),
+      // MLflow's client logs into this run through Griffin's MLflow API, with the run's own token.
+      MLFLOW_TRACKING_URI: this.options.publicUrl,
+      MLFLOW_RUN_ID: run.id,
+      MLFLOW_EXPERIMENT_ID: experimentIdOfRun(run),
+      MLFLOW_TRACKING_TOKEN: token,
     };
   }
 
