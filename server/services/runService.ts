@@ -30,6 +30,9 @@ export interface RunView extends Omit<Run, 'leaseOwner' | 'leaseExpiresAt' | 're
   artifactUri: string;
   modelVersion: { name: string; version: number } | null;
   latestMetrics?: Record<string, Omit<Metric, 'key'>>;
+  /** What the training process logged (e.g. through MLflow): params beside the spec's hyperparameters, and tags. */
+  params?: Record<string, string>;
+  tags?: Record<string, string>;
   events?: RunEvent[];
 }
 
@@ -254,8 +257,8 @@ export class RunService {
       modelVersion: run.registeredModel ? { name: run.registeredModel, version: run.registeredVersion! } : null,
     };
     if (!detail) return base;
-    const [events, latestMetrics] = await Promise.all([this.runs.events(run.id), this.runs.latestMetrics(run.id)]);
-    return { ...base, events, latestMetrics };
+    const [events, latestMetrics, params, tags] = await Promise.all([this.runs.events(run.id), this.runs.latestMetrics(run.id), this.runs.params(run.id), this.runs.tags(run.id)]);
+    return { ...base, events, latestMetrics, params, tags };
   }
 
   private airflowUrl(airflow: Record<string, unknown>): string {
