@@ -104,6 +104,20 @@ describe.skipIf(SKIPPED)('the real mlflow client against Griffin', () => {
     expect(fs.readFileSync(path.join(dir, 'dl2', 'model.json'), 'utf8')).toBe('{"w": [1, 2]}');
   });
 
+  it('the mlflow-sklearn example trains with scikit-learn and tracks with mlflow only', async () => {
+    const env = await runningRun('mlflowsklearn1', { C: 1, epochs: 3, seed: 42 });
+    const dir = fs.mkdtempSync(path.join(work, 'run-'));
+    const trained = await python([path.join(HERE, '..', '..', 'examples', 'mlflow-sklearn', 'train.py')], env, dir);
+    expect(trained.code, trained.stderr).toBe(0);
+    const points = (await api('/api/v1/runs/mlflowsklearn1/metrics?key=val_auc')).items as Array<{ step: number; value: number }>;
+    expect(points.map((p) => p.step)).toEqual([1, 2, 3]);
+    expect(points.every((p) => p.value > 0.5 && p.value <= 1)).toBe(true);
+    const run = await api('/api/v1/runs/mlflowsklearn1');
+    expect(run.params).toEqual({ solver: 'lbfgs' });
+    expect(run.tags).toMatchObject({ framework: 'scikit-learn' });
+    expect((await api('/api/v1/runs/mlflowsklearn1/artifacts')).items.map((a: { path: string }) => a.path)).toEqual(['model/model.json']);
+  });
+
   it("answers in MLflow's error shape, and the client reads its codes", async () => {
     const errors = await python([path.join(HERE, 'client.py'), 'errors', 'mlflowreg1'], { MLFLOW_TRACKING_URI: svc.baseUrl, MLFLOW_TRACKING_TOKEN: await svc.tokenFor('editor'), MLFLOW_HTTP_REQUEST_MAX_RETRIES: '0' }, work);
     expect(errors.code, errors.stderr).toBe(0);
