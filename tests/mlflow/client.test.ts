@@ -123,6 +123,9 @@ describe.skipIf(SKIPPED)('the real mlflow client against Griffin', () => {
     expect(errors.code, errors.stderr).toBe(0);
     expect(JSON.parse(errors.stdout.trim().split('\n').pop()!)).toEqual({ missing_run: 'RESOURCE_DOES_NOT_EXIST', missing_model: 'RESOURCE_DOES_NOT_EXIST', write_ended: 'INVALID_STATE' });
 
+    const doc = (await svc.request.get('/api/2.0/mlflow/openapi.json')).body;
+    expect(doc.paths['/api/2.0/mlflow/runs/get'].get.responses['200'].content['application/json'].schema.properties.run).toBeDefined();
+    expect(doc.paths['/api/2.0/mlflow/runs/log-batch'].post['x-griffin-role']).toBe('editor');
     const missing = await svc.request.get('/api/2.0/mlflow/runs/get?run_id=nosuchrun').set('Authorization', `Bearer ${await svc.tokenFor('viewer')}`);
     expect(missing.status).toBe(404);
     expect(missing.body).toEqual({ error_code: 'RESOURCE_DOES_NOT_EXIST', message: 'Run with id=nosuchrun not found' });

@@ -1,5 +1,6 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import type { z } from 'zod';
+import { z as zod, type z } from 'zod';
+import { MlflowErrorBody } from './schemas.ts';
 import type { Principal, Role } from '../../domain.ts';
 import { GriffinError, InputError, NotFound, UnsupportedMediaType } from '../../errors.ts';
 import { mlflowCodeOf } from '../../domain/mlflow.ts';
@@ -36,6 +37,45 @@ export interface MlflowRouteDef<Q = any, B = any> {
   response: z.ZodType;
   responseTypes?: string[];
   handler: (ctx: MlflowContext<Q, B>) => Promise<unknown>;
+}
+
+const schemaOf = (schema: z.ZodType, io: 'input' | 'output') => {
+  const out = zod.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<string, unknown>;
+  delete out.$schema;
+  return out;
+};
+
+/** The OpenAPI document of the MLflow routes: request and response schemas, role, run-token scope. */
+export function mlflowOpenApi(routes: MlflowRouteDef[]): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  const error = { description: "MLflow's error shape", content: { 'application/json': { schema: schemaOf(MlflowErrorBody, 'output') } } };
+  for (const route of routes) {
+    const p = route.path.replace(/\*(\w+)/g, '{$1}');
+    const query = route.query ? (schemaOf(route.query, 'input') as { properties?: Record<string, unknown>; required?: string[] }) : undefined;
+    paths[p] = {
+      ...(paths[p] ?? {}),
+      [route.method]: {
+        summary: route.summary,
+        tags: ['mlflow'],
+        'x-griffin-role': route.role,
+        'x-griffin-run-token': route.runScope !== undefined,
+        parameters: [
+          ...(p.includes('{path}') ? [{ name: 'path', in: 'path', required: true, schema: { type: 'string' } }] : []),
+          ...Object.entries(query?.properties ?? {}).map(([name, schema]) => ({ name, in: 'query', required: (query?.required ?? []).includes(name), schema })),
+        ],
+        ...(route.body ? { requestBody: { required: true, content: { 'application/json': { schema: schemaOf(route.body, 'input') } } } } : {}),
+        responses: {
+          '200': { description: 'Success', content: Object.fromEntries((route.responseTypes ?? ['application/json']).map((t) => [t, { schema: t === 'application/json' ? schemaOf(route.response, 'output') : {} }])) },
+          '400': error,
+          '401': error,
+          '403': error,
+          '404': error,
+          '503': error,
+        },
+      },
+    };
+  }
+  return { openapi: '3.1.0', info: { title: "Griffin's MLflow REST API", version: '2.0' }, security: [{ bearer: [] }], components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } }, paths };
 }
 
 export const defineMlflowRoute = <Q, B>(def: MlflowRouteDef<Q, B>): MlflowRouteDef<Q, B> => def;
@@ -97,6 +137,10 @@ export function mlflowRouter(routes: MlflowRouteDef[], auth: AuthService, logger
       if (!res.headersSent) res.status(200).json(reply);
     });
   }
+  const openApi = mlflowOpenApi(routes);
+  router.get('/api/2.0/mlflow/openapi.json', (_req: Request, res: Response) => {
+    res.json(openApi);
+  });
   router.use(['/api/2.0', '/api/3.0', '/ajax-api'], (req: Request) => {
     throw new NotFound(`no MLflow API route ${req.method} ${req.originalUrl.split('?')[0]}`);
   });
