@@ -9,13 +9,14 @@ import { benchWorkers } from './workers.ts';
 import { benchRegistry } from './registry.ts';
 import { benchStartup } from './startup.ts';
 import { benchMemory } from './memory.ts';
+import { benchIngest } from './ingest.ts';
 
 /**
- * npm run bench [-- --only api,submit,startup,workers,registry,memory]
+ * npm run bench [-- --only api,submit,startup,workers,registry,ingest,memory]
  * Prints one table (every figure beside a baseline measured in this run, on this machine) and
  * writes it as JSON to bench/results/latest.json. bench/README.md explains how to read it.
  */
-const SECTIONS = ['api', 'submit', 'startup', 'workers', 'registry', 'memory'] as const;
+const SECTIONS = ['api', 'submit', 'startup', 'workers', 'registry', 'ingest', 'memory'] as const;
 type Section = (typeof SECTIONS)[number];
 
 function chosen(): Section[] {
@@ -35,6 +36,7 @@ function describe(m: Measure): string {
   if (m.unit === 'req/s' || m.unit === 'points/s') parts.push(`${num(m.value)} ${m.unit}`, `p50 ${num(m.p50Ms, 1)} ms`, `p99 ${num(m.p99Ms, 1)} ms`);
   else if (m.unit === 'ms CPU') parts.push(`${num(m.cpuMs, 1)} ms CPU`, `${num(m.wallMs, 1)} ms wall`, `${m.queries} ${m.queries === 1 ? 'query' : 'queries'}`);
   else if (m.unit === 'ms') parts.push(`p50 ${num(m.p50Ms, 1)} ms`, `p99 ${num(m.p99Ms, 1)} ms`);
+  else if (m.unit === 'points/s') parts.push(`${num(m.value)} points/s`, `p50 ${num(m.p50Ms, 1)} ms/batch`);
   else parts.push(`${num(m.value, 1)} ${m.unit}`);
   if (m.errors) parts.push(`${m.errors} errors`);
   if (m.rssPeakMiB !== undefined) parts.push(`RSS ${num(m.rssIdleMiB)}→${num(m.rssPeakMiB)} MiB`);
@@ -71,6 +73,7 @@ async function main(): Promise<void> {
       if (section === 'workers') rows.push(...(await benchWorkers(pg.url, pg.reason)));
       if (section === 'registry') rows.push(...(await benchRegistry(resultsDir)));
       if (section === 'memory') rows.push(...(await benchMemory(resultsDir)));
+      if (section === 'ingest') rows.push(...(await benchIngest(resultsDir)));
     } catch (error) {
       log(`${section} failed: ${(error as Error).stack ?? error}`);
       rows.push({ section, figure: section, griffin: { value: null, unit: '' }, baseline: { what: '', value: null, unit: '' }, ratio: null, note: `FAILED: ${(error as Error).message.split('\n')[0]}` });

@@ -25,6 +25,9 @@ import type { CatalogService } from './services/catalogService.ts';
 import type { RunService } from './services/runService.ts';
 import type { RegistryService } from './services/registryService.ts';
 import type { Metrics } from './metrics.ts';
+import type { MlflowService } from './services/mlflowService.ts';
+import { mlflowRouter } from './api/mlflow/mount.ts';
+import { mlflowRoutes } from './api/mlflow/routes.ts';
 
 export interface AppDeps {
   config: Config;
@@ -38,6 +41,8 @@ export interface AppDeps {
   metrics: Metrics;
   /** Idempotency-Key on mutating POSTs other than run submission. */
   idempotency: IdempotencyStore;
+  /** MLflow's tracking and registry REST API under /api/2.0/mlflow (the real mlflow client's). */
+  mlflow: MlflowService;
   /** Route groups wired beside the core ones (schedules, run bundles). */
   extraRoutes: RouteDef[];
 }
@@ -84,6 +89,7 @@ export function createApp(deps: AppDeps): express.Express {
     throw new NotFound(`no API route ${req.method} ${req.baseUrl}${req.path}`);
   });
   app.use('/api/v1', api);
+  if (deps.mlflow) app.use(mlflowRouter(mlflowRoutes(deps.mlflow), deps.auth, deps.logger, deps.config.maxBodyBytes));
   app.use('/api', (req: Request) => {
     throw new NotFound(`no API route ${req.method} ${req.originalUrl.split('?')[0]}; the API lives under /api/v1`);
   });

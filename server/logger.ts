@@ -11,7 +11,7 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
     level,
     base: { service: 'griffin' },
     redact: {
-      paths: ['req.headers.authorization', 'headers.authorization', 'authorization', 'token', 'secret', '*.token', '*.secret', 'env.GRIFFIN_RUN_TOKEN', 'secretEnv', '*.secretEnv'],
+      paths: ['req.headers.authorization', 'headers.authorization', 'authorization', 'token', 'secret', '*.token', '*.secret', 'env.GRIFFIN_RUN_TOKEN', 'env.MLFLOW_TRACKING_TOKEN', 'secretEnv', '*.secretEnv'],
       censor: '[redacted]',
     },
   };

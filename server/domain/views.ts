@@ -39,6 +39,9 @@ export const RunView = Run.omit({
   inputModel: InputModelRef.nullable(),
   /** Detail views only: the latest point of each metric key. */
   latestMetrics: z.record(z.string(), Metric.omit({ key: true })).optional(),
+  /** Detail views only: what the training process logged (e.g. through MLflow): params beside the spec's hyperparameters, and tags. */
+  params: z.record(z.string(), z.string()).optional(),
+  tags: z.record(z.string(), z.string()).optional(),
   /** Detail views only: every state change. */
   events: z.array(RunEvent).optional(),
 });

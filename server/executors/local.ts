@@ -219,7 +219,7 @@ export class LocalExecutor implements Executor {
       runAs: user ? user.name : 'the service\'s own user',
       cwd: p.workDir,
       codeFrom: isUploadedCodeUri(request.run.spec.model.codeUri) ? request.run.spec.model.codeUri : resolveInside(this.options.codeRoot, request.run.spec.model.codeUri, 'model.codeUri'),
-      env: { ...env, ...redacted(request.secretEnv), GRIFFIN_RUN_TOKEN: '[redacted]' },
+      env: { ...env, ...redacted(request.secretEnv), GRIFFIN_RUN_TOKEN: '[redacted]', MLFLOW_TRACKING_TOKEN: '[redacted]' },
       logPath: p.logPath,
       timeoutSeconds: request.run.spec.timeoutSeconds,
       maxLocalRuns: this.options.slots.limit,

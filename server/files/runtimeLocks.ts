@@ -73,7 +73,7 @@ interface RuntimeFile {
   rayVersion: string;
   localInterpreter?: string;
   /** What a Ray job of this runtime installs through runtime_env (pins that must be in the lock). */
-  rayRuntimeEnv: { pip: string[] };
+  rayRuntimeEnv?: { pip: string[] };
 }
 
 /** A curated runtime as RuntimeCreate takes it, read from runtimes/<name>/. */
@@ -82,7 +82,8 @@ export function readCuratedRuntime(dir: string): Record<string, unknown> {
   const spec = JSON.parse(fs.readFileSync(path.join(dir, 'runtime.json'), 'utf8')) as RuntimeFile;
   const lockPath = path.join(dir, LOCK_FILE_NAME);
   const packages = parseLock(fs.readFileSync(lockPath, 'utf8'), path.relative(PROJECT_ROOT, lockPath));
-  checkRayPins(name, spec.rayRuntimeEnv.pip, packages);
+  // A runtime for the local backend only names no Ray packages.
+  if (spec.rayRuntimeEnv) checkRayPins(name, spec.rayRuntimeEnv.pip, packages);
   return {
     name,
     description: spec.description,

@@ -24,6 +24,7 @@ import { prepareBody, ReadCache, type PreparedBody } from './readCache.ts';
 import { literalEnv, secretRefs, type RunEnv } from '../domain/index.ts';
 
 const redactedSecrets = (env: RunEnv | undefined) => Object.fromEntries(Object.keys(secretRefs(env)).map((name) => [name, '[redacted]']));
+import { experimentIdOfRun } from './mlflowModel.ts';
 
 export interface SubmitResult {
   run: Run;
@@ -241,6 +242,11 @@ export class RunService {
         : {}),
       // How many workers the run was given (kuberay: worker pods), so distributed code can size itself.
       ...(run.spec.resources.workers !== undefined ? { GRIFFIN_WORKERS: String(run.spec.resources.workers) } : {}),
+      // MLflow's client logs into this run through Griffin's MLflow API, with the run's own token.
+      MLFLOW_TRACKING_URI: this.options.publicUrl,
+      MLFLOW_RUN_ID: run.id,
+      MLFLOW_EXPERIMENT_ID: experimentIdOfRun(run),
+      MLFLOW_TRACKING_TOKEN: token,
     };
   }
 
@@ -305,8 +311,8 @@ export class RunService {
       inputModel: run.spec.inputModel ?? null,
     };
     if (!detail) return base;
-    const [events, latestMetrics] = await Promise.all([this.runs.events(run.id), this.runs.latestMetrics(run.id)]);
-    return { ...base, events, latestMetrics };
+    const [events, latestMetrics, params, tags] = await Promise.all([this.runs.events(run.id), this.runs.latestMetrics(run.id), this.runs.params(run.id), this.runs.tags(run.id)]);
+    return { ...base, events, latestMetrics, params, tags };
   }
 
   private airflowUrl(airflow: Record<string, unknown>): string {

@@ -222,6 +222,12 @@ export class CatalogStore {
     return this.listVersions('workflows', filter, workflowFromRow);
   }
 
+  /** Every workflow name with the time its first version was created, oldest first. */
+  async workflowNames(limit: number): Promise<Array<{ name: string; createdAt: string }>> {
+    const rows = (await this.db('workflows').select('name').min({ created_at: 'created_at' }).groupBy('name').orderBy('name').limit(limit)) as Array<{ name: string; created_at: string }>;
+    return rows.map((r) => ({ name: r.name, createdAt: r.created_at }));
+  }
+
   /** What the last load of an example definition recorded: the file's hash and the version it left latest. */
   async exampleLoad(kind: ExampleKind, name: string): Promise<{ contentHash: string; version: number | null } | undefined> {
     const row = (await this.db('example_loads').where({ kind, name }).first()) as { content_hash: string; version: number | null } | undefined;

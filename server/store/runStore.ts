@@ -123,7 +123,8 @@ function patchColumns(patch: TransitionPatch): Record<string, unknown> {
 
 export interface RunFilter {
   state?: RunState;
-  workflow?: string;
+  /** A workflow's name, or null for runs of inline specs. */
+  workflow?: string | null;
   trigger?: Trigger;
   dagId?: string;
   idempotencyKey?: string;
@@ -187,6 +188,7 @@ export class RunStore {
     const query = this.db('runs');
     if (filter.state) query.where({ state: filter.state });
     if (filter.workflow) query.where({ workflow_name: filter.workflow });
+    if (filter.workflow === null) query.whereNull('workflow_name');
     if (filter.trigger) query.where({ trigger: filter.trigger });
     if (filter.dagId) query.where({ dag_id: filter.dagId });
     if (filter.idempotencyKey) query.where({ idempotency_key: filter.idempotencyKey });
@@ -446,6 +448,62 @@ export class RunStore {
         updated_at: now,
       });
     return this.logCursor(runId, reader);
+  }
+
+  /** Logged params, as the training process sent them (hyperparameters stay in the spec). */
+  async params(runId: string): Promise<Record<string, string>> {
+    return this.keyValues('run_params', runId);
+  }
+
+  async tags(runId: string): Promise<Record<string, string>> {
+    return this.keyValues('run_tags', runId);
+  }
+
+  private async keyValues(table: 'run_params' | 'run_tags', runId: string): Promise<Record<string, string>> {
+    const rows = (await this.db(table).where({ run_id: runId }).orderBy('key')) as Array<{ key: string; value: string }>;
+    return Object.fromEntries(rows.map((r) => [r.key, r.value]));
+  }
+
+  /**
+   * Params, tags and metric points in one transaction: all are stored or none. A param is written
+   * once; logging it again with another value is refused (its key is returned and nothing is
+   * stored), as MLflow does. A tag takes its latest value.
+   */
+  async logBatch(runId: string, batch: { params: Array<{ key: string; value: string }>; tags: Array<{ key: string; value: string }>; metrics: Metric[] }): Promise<{ changedParam?: { key: string; stored: string } }> {
+    const refused = new Map<string, string>();
+    try {
+      await this.writeBatch(runId, batch, refused);
+    } catch (error) {
+      const [key, stored] = [...refused][0] ?? [];
+      if (key !== undefined) return { changedParam: { key, stored: stored! } };
+      throw error;
+    }
+    return {};
+  }
+
+  private async writeBatch(runId: string, batch: { params: Array<{ key: string; value: string }>; tags: Array<{ key: string; value: string }>; metrics: Metric[] }, refused: Map<string, string>): Promise<void> {
+    await this.db.transaction(async (trx) => {
+      if (batch.params.length) {
+        await trx('run_params').insert(batch.params.map((p) => ({ run_id: runId, key: p.key, value: p.value }))).onConflict(['run_id', 'key']).ignore();
+        const stored = (await trx('run_params').where({ run_id: runId }).whereIn('key', batch.params.map((p) => p.key))) as Array<{ key: string; value: string }>;
+        const byKey = new Map(stored.map((r) => [r.key, r.value]));
+        const changed = batch.params.find((p) => byKey.get(p.key) !== p.value);
+        if (changed) {
+          refused.set(changed.key, byKey.get(changed.key) ?? '');
+          throw new Error(`param ${changed.key} was logged before with another value`); // rolls the batch back
+        }
+      }
+      for (const tag of batch.tags) {
+        await trx('run_tags').insert({ run_id: runId, key: tag.key, value: tag.value }).onConflict(['run_id', 'key']).merge(['value']);
+      }
+      if (batch.metrics.length) {
+        await this.db.batchInsert('run_metrics', batch.metrics.map((m) => ({ run_id: runId, key: m.key, value: m.value, step: m.step, timestamp: m.timestamp })), 200).transacting(trx);
+      }
+    });
+  }
+
+  async deleteTag(runId: string, key: string): Promise<boolean> {
+    return (await this.db('run_tags').where({ run_id: runId, key }).delete()) > 0;
   }
 
   async setRegisteredVersion(runId: string, model: string, version: number): Promise<void> {

@@ -105,8 +105,13 @@ describe('runtime venvs', () => {
 
 describe('lock files', () => {
   it('every curated runtime pins every package exactly, Ray included, and its Ray pins are those of its lock', () => {
-    const runtimes = curatedRuntimes();
-    expect(runtimes.map((r) => r.name).sort()).toEqual(['jax-cpu', 'lightgbm', 'sklearn', 'xgboost-cpu']);
+    const all = curatedRuntimes();
+    expect(all.map((r) => r.name).sort()).toEqual(['jax-cpu', 'lightgbm', 'mlflow-sklearn', 'sklearn', 'xgboost-cpu']);
+    // mlflow-sklearn is for the local backend only: it pins no Ray.
+    const local = all.find((r) => r.name === 'mlflow-sklearn')!;
+    expect(local.backends).toEqual(['local']);
+    expect(local.packages as string[]).toContain('mlflow==3.17.2');
+    const runtimes = all.filter((r) => r !== local);
     for (const runtime of runtimes) {
       const packages = runtime.packages as string[];
       expect(packages.length, String(runtime.name)).toBeGreaterThan(10);

@@ -6,7 +6,8 @@
 #
 # Parts (LIST is comma-separated): node (npm ci), pg (private PostgreSQL cluster), chromium,
 # airflow (Python venv with Airflow 3 + the editable airflow-plugin), ray (venv with ray[default]
-# + a running Ray head), fuzz (venv with schemathesis), schemas (Kubernetes and KubeRay reference
+# + a running Ray head), fuzz (venv with schemathesis), mlflow (venv with the mlflow client and
+# scikit-learn), schemas (Kubernetes and KubeRay reference
 # schemas for the manifest tests, tests/setup/schemas.sh), k8s (a Kubernetes control plane built from
 # Go modules, tests/k8s/cluster.sh), kuberay (its KubeRay operator). GRIFFIN_TEST_SKIP/_ONLY take the same lists.
 # See tests/setup/README.md for the other settings.
@@ -21,7 +22,7 @@ LOGDIR="$GRIFFIN_TEST_HOME/logs"
 ENV_FILE="$GRIFFIN_TEST_HOME/env"
 VENV_LAYOUT="${GRIFFIN_TEST_VENV_LAYOUT:-shared}"   # shared: one venv for Airflow and Ray; split: two
 VENV_RECIPE_REV=1                                   # bump to force every venv to be rebuilt
-ALL_PARTS=(node pg chromium airflow ray fuzz schemas k8s kuberay)
+ALL_PARTS=(node pg chromium airflow ray fuzz mlflow schemas k8s kuberay)
 
 T0=$SECONDS
 log() { echo "[setup] $*" >&2; }
@@ -42,6 +43,7 @@ canon() {   # sets CANON; not used in $(...) so that die really exits
     airflow) CANON=airflow ;;
     ray) CANON=ray ;;
     fuzz|schemathesis) CANON=fuzz ;;
+    mlflow) CANON=mlflow ;;
     schemas) CANON=schemas ;;
     k8s|kubernetes) CANON=k8s ;;
     kuberay) CANON=kuberay ;;
@@ -92,6 +94,7 @@ esac
 BASE_PY="${GRIFFIN_TEST_PYTHON:-python3}"
 FUZZ_VENV="$GRIFFIN_TEST_HOME/fuzz-venv"
 SDK_VENV="$GRIFFIN_TEST_HOME/sdk-venv"
+MLFLOW_VENV="$GRIFFIN_TEST_HOME/mlflow-venv"
 NEED_VENV=0; { want airflow || want ray; } && NEED_VENV=1
 
 # ---- Debian packages (one apt-get update/install for everything missing) ---------------------
@@ -105,7 +108,7 @@ if want chromium && [[ ! -x /usr/bin/chromium ]]; then APT_PKGS+=(chromium); fi
 if want ray && ! command -v curl >/dev/null; then APT_PKGS+=(curl); fi
 if want k8s && ! command -v curl >/dev/null && ! want ray; then APT_PKGS+=(curl); fi
 if want k8s && ! command -v openssl >/dev/null; then APT_PKGS+=(openssl); fi
-if [[ $NEED_VENV == 1 ]] || want fuzz; then
+if [[ $NEED_VENV == 1 ]] || want fuzz || want mlflow; then
   command -v "$BASE_PY" >/dev/null || die "$BASE_PY not found (set GRIFFIN_TEST_PYTHON to a Python >= 3.10)"
   "$BASE_PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' \
     || die "$BASE_PY is $("$BASE_PY" --version 2>&1); Airflow 3 needs >= 3.10 (set GRIFFIN_TEST_PYTHON)"
@@ -308,6 +311,11 @@ if want fuzz; then
   ensure_venv "$FUZZ_VENV" fuzz "$SETUP_DIR/python-requirements-fuzz.txt"
 fi
 
+# ---- mlflow venv: the real MLflow client (and server, for the bench) apart from Airflow's pins ----
+if want mlflow; then
+  ensure_venv "$MLFLOW_VENV" mlflow "$SETUP_DIR/python-requirements-mlflow.txt"
+fi
+
 # ---- ray head --------------------------------------------------------------------------------
 if want ray; then
   step_start "ray: head with the Jobs API on 127.0.0.1:${GRIFFIN_TEST_RAY_DASHBOARD_PORT:-8265}"
@@ -366,6 +374,11 @@ venv_ok() { [[ -x "$1/bin/python" && -f "$1/.griffin-hash" ]]; }
     echo "export GRIFFIN_FUZZ_SCHEMATHESIS=$(printf '%q' "$FUZZ_VENV/bin/schemathesis")"
   else
     echo "# GRIFFIN_FUZZ_SCHEMATHESIS: no fuzz venv (tests/setup/ensure.sh --only fuzz)"
+  fi
+  if venv_ok "$MLFLOW_VENV" && [[ -x "$MLFLOW_VENV/bin/mlflow" ]]; then
+    echo "export GRIFFIN_MLFLOW_PYTHON=$(printf '%q' "$MLFLOW_VENV/bin/python")"
+  else
+    echo "# GRIFFIN_MLFLOW_PYTHON: no mlflow venv (tests/setup/ensure.sh --only mlflow)"
   fi
   if [[ -s "$GRIFFIN_TEST_HOME/schemas/kubernetes-v1.34.0-strict.json" && -s "$GRIFFIN_TEST_HOME/schemas/kuberay-v1.5.0/ray.io_rayjobs.yaml" ]]; then
     echo "export GRIFFIN_TEST_SCHEMAS=$(printf '%q' "$GRIFFIN_TEST_HOME/schemas")"

@@ -424,6 +424,34 @@ def test_buffered_metrics_are_flushed_at_exit_and_the_exit_status_is_the_scripts
         assert json.load(written)["complete"] is True
 
 
+def test_a_point_logged_alone_is_sent_within_a_second_by_default(server, spool):
+    rep = reporter(server, spool)
+    assert g.METRIC_FLUSH_INTERVAL_SECONDS <= 1.0
+    rep.log_metric("loss", 0.5, step=1)
+    deadline = time.monotonic() + 10
+    while not server.requests and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (request,) = server.requests
+    assert [(m["key"], m["step"]) for m in metrics_in(request)] == [("loss", 1)]
+    rep.close()
+
+
+def test_sigterm_delivers_what_was_logged_before_the_process_ends(server, tmp_path):
+    script = """
+        import os, signal, time
+        import griffin_run as g
+        g.log_metric("loss", 0.25, step=1)
+        g.log_metric("loss", 0.20, step=2)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(30)
+    """
+    # The kill comes before the 1 s flush timer fires: only the SIGTERM path can deliver the points.
+    proc = run_script(script, run_env(server.url, GRIFFIN_RUN_DIR=str(tmp_path)), tmp_path)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    assert [(m["key"], m["step"]) for r in server.requests for m in metrics_in(r)] == [("loss", 1), ("loss", 2)]
+
+
 def test_at_exit_the_process_waits_for_griffin_to_come_back(down_port, tmp_path):
     port, _ = down_port
     script = """

@@ -1,0 +1,165 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
+import { startTestService, type TestService } from '../helpers/service.ts';
+
+/**
+ * The real `mlflow` client from PyPI (GRIFFIN_MLFLOW_PYTHON: tests/setup/python-requirements-mlflow.txt)
+ * against a running Griffin. Training code is started here with the environment Griffin gives every
+ * run (RunService.environment), on a run held in `running`: the local executor would start it as
+ * the unprivileged run user, who cannot reach the test venv under root's home.
+ */
+const PYTHON = process.env.GRIFFIN_MLFLOW_PYTHON;
+const SKIPPED = (process.env.GRIFFIN_TEST_SKIP ?? '').split(',').map((s) => s.trim()).includes('mlflow');
+if (!PYTHON && !SKIPPED) {
+  throw new Error('GRIFFIN_MLFLOW_PYTHON is not set: run `npm test` (tests/setup/ensure.sh builds the mlflow venv), or source ~/.cache/griffin-test/env; GRIFFIN_TEST_SKIP=mlflow skips on purpose');
+}
+const HERE = path.dirname(new URL(import.meta.url).pathname);
+
+function python(args: string[], env: Record<string, string>, cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(PYTHON!, args, { cwd, env: { PATH: process.env.PATH ?? '', HOME: cwd, MLFLOW_TELEMETRY_DISABLED: 'true', DO_NOT_TRACK: 'true', ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+describe.skipIf(SKIPPED)('the real mlflow client against Griffin', () => {
+  let t: TestDatabase;
+  let svc: TestService;
+  let work: string;
+  beforeAll(async () => {
+    t = await createTestDatabase('sqlite');
+    svc = await startTestService(t.db, { dataDir: t.dataDir });
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'griffin-mlflow-'));
+  });
+  afterAll(async () => {
+    await svc.close();
+    await t.destroy();
+    fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  /** A run of the mlflow-sklearn workflow, held in `running` as if its process had just started. */
+  async function runningRun(id: string, hyperparameters: Record<string, unknown> = { C: 1 }) {
+    const now = new Date().toISOString();
+    const workflow = await svc.wired.catalog.getWorkflow('mlflow-sklearn');
+    const spec = { ...(await svc.wired.catalog.resolveRunSpec(workflow, {}, { name: workflow.name, version: workflow.version })), hyperparameters, backend: 'ray' };
+    await t.db('runs').insert({ id, state: 'running', attempt: 1, workflow_name: 'mlflow-sklearn', workflow_version: 1, spec: JSON.stringify(spec), backend: 'ray', trigger: 'http', created_at: now, updated_at: now, started_at: now });
+    return svc.wired.runs.environment((await svc.wired.stores.runs.get(id))!);
+  }
+
+  const api = async (route: string) => (await svc.admin(svc.request.get(route))).body;
+
+  it('an entrypoint using only mlflow logs into its Griffin run, and MlflowClient reads it back', async () => {
+    const env = await runningRun('mlflowinline1');
+    expect(env).toMatchObject({ MLFLOW_TRACKING_URI: svc.baseUrl, MLFLOW_RUN_ID: 'mlflowinline1', MLFLOW_TRACKING_TOKEN: env.GRIFFIN_RUN_TOKEN });
+    const dir = fs.mkdtempSync(path.join(work, 'run-'));
+    const trained = await python([path.join(HERE, 'inline_train.py')], env, dir);
+    expect(trained.stderr + trained.stdout).toContain(`TRACKING_URI=${svc.baseUrl}`);
+    expect(trained.code).toBe(0);
+
+    const metrics = await api('/api/v1/runs/mlflowinline1/metrics?key=loss');
+    expect(metrics.items.map((m: { step: number; value: number }) => [m.step, m.value])).toEqual([[0, 1], [1, 0.5], [2, 1 / 3], [3, 0.25], [4, 0.2]]);
+    const run = await api('/api/v1/runs/mlflowinline1');
+    expect(run.params).toEqual({ alpha: '0.5' });
+    expect(run.tags).toMatchObject({ team: 'grocery' });
+    expect((await api('/api/v1/runs/mlflowinline1/artifacts')).items.map((a: { path: string }) => a.path)).toEqual(['model.json']);
+
+    const read = await python([path.join(HERE, 'client.py'), 'read-run', 'mlflowinline1', 'loss'], { MLFLOW_TRACKING_URI: env.MLFLOW_TRACKING_URI, MLFLOW_TRACKING_TOKEN: await svc.tokenFor('viewer') }, dir);
+    expect(read.code, read.stderr).toBe(0);
+    const seen = JSON.parse(read.stdout.trim().split('\n').pop()!);
+    expect(seen).toMatchObject({ status: 'RUNNING', experiment_id: env.MLFLOW_EXPERIMENT_ID, experiment: 'mlflow-sklearn', params: { alpha: '0.5', C: '1' }, artifacts: ['model.json'] });
+    expect(seen.tags.team).toBe('grocery');
+    expect(seen.history).toEqual([[0, 1], [1, 0.5], [2, 1 / 3], [3, 0.25], [4, 0.2]]);
+  });
+
+  it('registered by Griffin or by the MLflow client, models:/<name>@production downloads the version files', async () => {
+    const env = await runningRun('mlflowreg1');
+    const dir = fs.mkdtempSync(path.join(work, 'run-'));
+    expect((await python([path.join(HERE, 'inline_train.py')], env, dir)).code).toBe(0);
+    await t.db('runs').where({ id: 'mlflowreg1' }).update({ state: 'succeeded', finished_at: new Date().toISOString() });
+    const editor = await svc.tokenFor('editor');
+
+    // Through Griffin's own registry API (as a workflow's register step or the Airflow operator do).
+    const registered = await svc.admin(svc.request.post('/api/v1/registry/models/grocery-mlflow/versions')).send({ runId: 'mlflowreg1', aliases: ['production'] });
+    expect(registered.status).toBe(201);
+    const byGriffin = await python([path.join(HERE, 'client.py'), 'alias', 'grocery-mlflow', 'production', path.join(dir, 'dl1')], { MLFLOW_TRACKING_URI: svc.baseUrl, MLFLOW_TRACKING_TOKEN: editor }, dir);
+    expect(byGriffin.code, byGriffin.stderr).toBe(0);
+    expect(JSON.parse(byGriffin.stdout.trim().split('\n').pop()!)).toMatchObject({ version: String(registered.body.version), run_id: 'mlflowreg1', files: ['model.json'] });
+    expect(fs.readFileSync(path.join(dir, 'dl1', 'model.json'), 'utf8')).toBe('{"w": [1, 2]}');
+
+    // Through the MLflow client: create_model_version from runs:/<id>/<path>, then the alias.
+    const byClient = await python([path.join(HERE, 'client.py'), 'register', 'grocery-mlflow-client', 'mlflowreg1', ''], { MLFLOW_TRACKING_URI: svc.baseUrl, MLFLOW_TRACKING_TOKEN: editor }, dir);
+    expect(byClient.code, byClient.stderr).toBe(0);
+    const version = await api('/api/v1/registry/models/grocery-mlflow-client/aliases/production');
+    expect(version).toMatchObject({ runId: 'mlflowreg1', artifactUri: `${svc.baseUrl}/api/v1/runs/mlflowreg1/artifacts/` });
+    const downloaded = await python([path.join(HERE, 'client.py'), 'alias', 'grocery-mlflow-client', 'production', path.join(dir, 'dl2')], { MLFLOW_TRACKING_URI: svc.baseUrl, MLFLOW_TRACKING_TOKEN: editor }, dir);
+    expect(downloaded.code, downloaded.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(dir, 'dl2', 'model.json'), 'utf8')).toBe('{"w": [1, 2]}');
+  });
+
+  it('the mlflow-sklearn example trains with scikit-learn and tracks with mlflow only', async () => {
+    const env = await runningRun('mlflowsklearn1', { C: 1, epochs: 3, seed: 42 });
+    const dir = fs.mkdtempSync(path.join(work, 'run-'));
+    const trained = await python([path.join(HERE, '..', '..', 'examples', 'mlflow-sklearn', 'train.py')], env, dir);
+    expect(trained.code, trained.stderr).toBe(0);
+    const points = (await api('/api/v1/runs/mlflowsklearn1/metrics?key=val_auc')).items as Array<{ step: number; value: number }>;
+    expect(points.map((p) => p.step)).toEqual([1, 2, 3]);
+    expect(points.every((p) => p.value > 0.5 && p.value <= 1)).toBe(true);
+    const run = await api('/api/v1/runs/mlflowsklearn1');
+    expect(run.params).toEqual({ solver: 'lbfgs' });
+    expect(run.tags).toMatchObject({ framework: 'scikit-learn' });
+    expect((await api('/api/v1/runs/mlflowsklearn1/artifacts')).items.map((a: { path: string }) => a.path)).toEqual(['model/model.json']);
+  });
+
+  it("answers in MLflow's error shape, and the client reads its codes", async () => {
+    const errors = await python([path.join(HERE, 'client.py'), 'errors', 'mlflowreg1'], { MLFLOW_TRACKING_URI: svc.baseUrl, MLFLOW_TRACKING_TOKEN: await svc.tokenFor('editor'), MLFLOW_HTTP_REQUEST_MAX_RETRIES: '0' }, work);
+    expect(errors.code, errors.stderr).toBe(0);
+    expect(JSON.parse(errors.stdout.trim().split('\n').pop()!)).toEqual({ missing_run: 'RESOURCE_DOES_NOT_EXIST', missing_model: 'RESOURCE_DOES_NOT_EXIST', write_ended: 'INVALID_STATE' });
+
+    const doc = (await svc.request.get('/api/2.0/mlflow/openapi.json')).body;
+    expect(doc.paths['/api/2.0/mlflow/runs/get'].get.responses['200'].content['application/json'].schema.properties.run).toBeDefined();
+    expect(doc.paths['/api/2.0/mlflow/runs/log-batch'].post['x-griffin-role']).toBe('editor');
+    const missing = await svc.request.get('/api/2.0/mlflow/runs/get?run_id=nosuchrun').set('Authorization', `Bearer ${await svc.tokenFor('viewer')}`);
+    expect(missing.status).toBe(404);
+    expect(missing.body).toEqual({ error_code: 'RESOURCE_DOES_NOT_EXIST', message: 'Run with id=nosuchrun not found' });
+    const anonymous = await svc.request.get('/api/2.0/mlflow/runs/get?run_id=mlflowreg1');
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.body.error_code).toBe('UNAUTHENTICATED');
+    const badField = await svc.request.post('/api/2.0/mlflow/runs/log-metric').set('Authorization', `Bearer ${await svc.tokenFor('editor')}`).send({ run_id: 'mlflowreg1', key: 'x' });
+    expect(badField.status).toBe(400);
+    expect(badField.body.error_code).toBe('INVALID_PARAMETER_VALUE');
+    expect(badField.body.message).toMatch(/^value:/);
+  });
+
+  it("a run's token writes to its own run only, and a param keeps its first value", async () => {
+    const mine = await runningRun('mlflowtok1');
+    await runningRun('mlflowtok2');
+    const asRun = (req: import('supertest').Test) => req.set('Authorization', `Bearer ${mine.MLFLOW_TRACKING_TOKEN}`);
+    const other = await asRun(svc.request.post('/api/2.0/mlflow/runs/log-batch')).send({ run_id: 'mlflowtok2', metrics: [{ key: 'x', value: 1, timestamp: 1, step: 0 }] });
+    expect(other.status).toBe(403);
+    expect(other.body.error_code).toBe('PERMISSION_DENIED');
+    expect(await api('/api/v1/runs/mlflowtok2/metrics')).toEqual({ items: [] });
+
+    const own = await asRun(svc.request.post('/api/2.0/mlflow/runs/log-batch')).send({ run_id: 'mlflowtok1', metrics: [{ key: 'x', value: 1, timestamp: 1, step: 0 }], params: [{ key: 'lr', value: '0.1' }], tags: [{ key: 't', value: 'v' }] });
+    expect(own.status).toBe(200);
+    const changed = await asRun(svc.request.post('/api/2.0/mlflow/runs/log-batch')).send({ run_id: 'mlflowtok1', metrics: [{ key: 'x', value: 2, timestamp: 2, step: 1 }], params: [{ key: 'lr', value: '0.2' }] });
+    expect(changed.status).toBe(400);
+    expect(changed.body.error_code).toBe('INVALID_PARAMETER_VALUE');
+    // The refused batch stored nothing: not its metric point either.
+    expect((await api('/api/v1/runs/mlflowtok1/metrics')).items.map((m: { value: number }) => m.value)).toEqual([1]);
+    // A hyperparameter is a param already: the same value is accepted, another refused.
+    const sameHyper = await asRun(svc.request.post('/api/2.0/mlflow/runs/log-parameter')).send({ run_id: 'mlflowtok1', key: 'C', value: '1' });
+    expect(sameHyper.status).toBe(200);
+    const otherHyper = await asRun(svc.request.post('/api/2.0/mlflow/runs/log-parameter')).send({ run_id: 'mlflowtok1', key: 'C', value: '2' });
+    expect(otherHyper.status).toBe(400);
+    const registry = await asRun(svc.request.post('/api/2.0/mlflow/registered-models/create')).send({ name: 'from-a-run' });
+    expect(registry.status).toBe(403);
+  });
+});
