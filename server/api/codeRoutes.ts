@@ -39,6 +39,8 @@ export function codeRoutes(code: CodeStore): RouteDef[] {
       summary: `Upload a zip of training code (raw body, Content-Type: application/zip). Answers {codeUri: "${CODE_URI_PREFIX}<sha256>"}: 201 when stored, 200 when the same bytes already were.`,
       access: { role: 'editor' },
       rawBody: true,
+      // application/zip is taken too; the document names the generic type every HTTP client can send.
+      rawBodyTypes: ['application/octet-stream'],
       response: CodeSnapshotView,
       successStatus: 201,
       alsoStatuses: [200],

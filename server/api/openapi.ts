@@ -87,7 +87,9 @@ export function buildOpenApi(routes: RouteDef[], version: string): Record<string
     }
     if (route.body) operation.requestBody = { required: true, content: { 'application/json': { schema: jsonSchema(route.body) } } };
     // An empty body is an empty file, so the body is not required.
-    if (route.rawBody) operation.requestBody = { required: false, description: "the file's bytes, stored as sent", content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } };
+    if (route.rawBody && route.rawBodyTypes) {
+      operation.requestBody = { required: true, content: Object.fromEntries(route.rawBodyTypes.map((type) => [type, { schema: { type: 'string', format: 'binary' } }])) };
+    } else if (route.rawBody) operation.requestBody = { required: false, description: "the file's bytes, stored as sent", content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } };
     paths[p] = { ...(paths[p] ?? {}), [route.method]: operation };
   }
   return {

@@ -60,6 +60,8 @@ export interface RouteDef<P = any, Q = any, B = any, S extends ResponseSpec = Re
   body?: z.ZodType<B>;
   /** The request body is a raw byte stream (artifact upload), not JSON. */
   rawBody?: boolean;
+  /** The raw body's media types when it must be one of them (a zip), for the OpenAPI document; any type otherwise. */
+  rawBodyTypes?: string[];
   successStatus?: number;
   /** Other 2xx statuses the handler answers with, e.g. 200 when a create finds what it would create. */
   alsoStatuses?: number[];

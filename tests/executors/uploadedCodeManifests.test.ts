@@ -25,7 +25,7 @@ describe('uploaded code in Kubernetes manifests', () => {
       { name: 'requirements.txt', data: Buffer.from('# pinned\nlightgbm==4.5.0\n\nnumpy<3\n') },
     ]);
     const uploaded = await svc.admin(svc.request.post('/api/v1/code').set('Content-Type', 'application/zip')).send(zip);
-    const created = await svc.admin(svc.request.post('/api/v1/models')).send({ name: 'k8s-uploaded', framework: 'lightgbm', codeUri: uploaded.body.codeUri, entrypoint: 'python train.py' });
+    const created = await svc.admin(svc.request.post('/api/v1/models')).send({ name: 'k8s-uploaded', framework: 'python-stdlib', codeUri: uploaded.body.codeUri, entrypoint: 'python train.py' });
     expect(created.status).toBe(201);
     model = `k8s-uploaded@${created.body.version}`;
   });

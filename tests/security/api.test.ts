@@ -37,6 +37,7 @@ describe('API security', () => {
       if (name === 'id' && template.startsWith('/api/v1/tokens/')) return '0123456789abcdef';
       if (name === 'version') return '1';
       if (name === 'path') return 'model.json';
+      if (name === 'sha256') return 'a'.repeat(64);
       return 'grocery-reorder';
     });
 

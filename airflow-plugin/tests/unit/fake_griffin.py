@@ -346,6 +346,7 @@ class FakeGriffin:
             "airflowUrl": None,
             "artifactUri": f"{self.base_url}/api/v1/runs/{run_id}/artifacts/",
             "modelVersion": None,
+            "inputModel": None,
             "cancelRequestedAt": None,
             "cancelRequestedByTry": None,
             "consumedAt": None,
