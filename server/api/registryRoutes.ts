@@ -3,7 +3,7 @@ import type { Request } from 'express';
 import { actorOf, type RegistryService } from '../services/registryService.ts';
 import { InputError } from '../errors.ts';
 import { defineRoute, viewPage, type RouteDef } from './route.ts';
-import { AliasSet, LineageView, ModelVersionCreate, ModelVersionUpdate, pageOf, RegisteredModel, RegisteredModelCreate, RegisteredModelView, REGISTRY_CHANGE_KINDS, RegistryChange, VersionView } from '../domain/index.ts';
+import { AliasSet, LineageView, ModelVersionCreate, ModelVersionUpdate, pageOf, RegisteredModel, RegisteredModelCreate, RegisteredModelView, REGISTRY_CHANGE_KINDS, RegistryChange, RegistryChangesView, VersionView } from '../domain/index.ts';
 import { NameParams, PageQuery, VersionParams } from './params.ts';
 
 const AliasParams = NameParams.extend({ alias: z.string().regex(/^[a-z][a-z0-9_-]{0,99}$/, 'is not a valid alias') });
@@ -19,12 +19,6 @@ const ChangesQuery = z.object({
     .pipe(z.array(z.enum(REGISTRY_CHANGE_KINDS)))
     .optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
-});
-const RegistryChangesView = z.object({
-  items: z.array(RegistryChange),
-  cursor: z.number().int().describe('where the next call continues (after=<cursor>)'),
-  hasMore: z.boolean(),
-  head: z.number().int().describe('the newest change: where a reader that wants only new changes starts'),
 });
 const DeleteAliasQuery = z.object({ reason: z.string().max(2000).default('') });
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ApiToken, Artifact, InputModelRef, Feature, Metric, ModelVersion, RegisteredModel, Run, RunEvent, Schedule, ScheduleFiring } from './entities.ts';
+import { ApiToken, Artifact, InputModelRef, RegistryChange, Feature, Metric, ModelVersion, RegisteredModel, Run, RunEvent, Schedule, ScheduleFiring } from './entities.ts';
 import { RunStateName } from './lifecycle.ts';
 import { Backend, RoleName } from './vocabulary.ts';
 import { TimeContext } from './timeContext.ts';
@@ -211,3 +211,12 @@ export const RunLineageView = z.object({
   }),
 });
 export type RunLineageView = z.infer<typeof RunLineageView>;
+
+/** Registry changes after a cursor (GET /registry/changes). */
+export const RegistryChangesView = z.object({
+  items: z.array(RegistryChange),
+  cursor: z.number().int().describe('where the next call continues (after=<cursor>)'),
+  hasMore: z.boolean(),
+  head: z.number().int().describe('the newest change: where a reader that wants only new changes starts'),
+});
+export type RegistryChangesView = z.infer<typeof RegistryChangesView>;

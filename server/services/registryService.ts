@@ -1,4 +1,4 @@
-import { timeContextOf, type LineageView, type ModelVersion, type Page, type Principal, type RegisteredModel, type RegistryChange, type RegistryChangeKind, type Run, type VersionView } from '../domain/index.ts';
+import { timeContextOf, type LineageView, type ModelVersion, type Page, type Principal, type RegisteredModel, type RegistryChange, type RegistryChangeKind, type RegistryChangesView, type Run, type VersionView } from '../domain/index.ts';
 import { NotFound, Unprocessable } from '../errors.ts';
 import type { AliasMove, RegistryStore } from '../store/registryStore.ts';
 import type { RunStore } from '../store/runStore.ts';
@@ -184,7 +184,7 @@ export class RegistryService {
    * (the last change returned, else `after`); `head` is the newest change overall, where a reader
    * that wants only what happens from now on starts.
    */
-  async changes(filter: { after: number; model?: string; alias?: string; kinds?: RegistryChangeKind[]; limit: number }) {
+  async changes(filter: { after: number; model?: string; alias?: string; kinds?: RegistryChangeKind[]; limit: number }): Promise<RegistryChangesView> {
     let modelId: number | undefined;
     if (filter.model !== undefined) modelId = (await this.getModel(filter.model)).id;
     const [page, head] = await Promise.all([this.registry.changesAfter({ ...filter, modelId }), this.registry.headCursor()]);
