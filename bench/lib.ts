@@ -296,7 +296,7 @@ export async function withRss<T>(pid: number | undefined, work: () => Promise<T>
  * such as metric ingest; `cancel` ends it. The service must run its workers.
  */
 export async function sleepingRun(baseUrl: string): Promise<{ id: string; cancel(): Promise<void> }> {
-  const model = await api(baseUrl, 'POST', '/api/v1/models', { name: 'bench-sleep', framework: 'shell', codeUri: 'bench/noop', entrypoint: 'sleep 3600' });
+  const model = await api(baseUrl, 'POST', '/api/v1/models', { name: 'bench-sleep', framework: 'python-stdlib', codeUri: 'bench/noop', entrypoint: 'sleep 3600' });
   if (model.status !== 201 && model.status !== 409) throw new Error(`model bench-sleep: ${model.status} ${JSON.stringify(model.body)}`);
   const workflow = await api(baseUrl, 'POST', '/api/v1/workflows', { name: 'bench-sleep', model: 'bench-sleep', dataset: 'grocery-reorder', runtime: 'python3' });
   if (workflow.status !== 201 && workflow.status !== 409) throw new Error(`workflow bench-sleep: ${workflow.status} ${JSON.stringify(workflow.body)}`);

@@ -15,7 +15,7 @@ export async function benchMemory(resultsDir: string): Promise<Row[]> {
   try {
     const lines = (LOG_MIB * 1024 * 1024) / LINE;
     const writer = `python3 -c "import sys; line='x'*${LINE - 1}+'\\n'; w=sys.stdout.write; [w(line) for _ in range(${lines})]"`;
-    const model = await api(griffin.baseUrl, 'POST', '/api/v1/models', { name: 'bench-chatty', framework: 'shell', codeUri: 'bench/noop', entrypoint: writer });
+    const model = await api(griffin.baseUrl, 'POST', '/api/v1/models', { name: 'bench-chatty', framework: 'python-stdlib', codeUri: 'bench/noop', entrypoint: writer });
     if (model.status !== 201) throw new Error(`model bench-chatty: ${model.status} ${JSON.stringify(model.body)}`);
     const workflow = await api(griffin.baseUrl, 'POST', '/api/v1/workflows', { name: 'bench-chatty', model: 'bench-chatty', dataset: 'grocery-reorder', runtime: 'python3' });
     if (workflow.status !== 201) throw new Error(`workflow bench-chatty: ${workflow.status} ${JSON.stringify(workflow.body)}`);

@@ -103,7 +103,7 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
   const secrets = new SecretService(new SecretStore(db), config.secret);
   const code = new CodeStore(path.join(config.dataDir, 'code'), { maxUploadBytes: config.maxCodeBytes, maxUncompressedBytes: config.maxCodeBytes, maxEntries: MAX_CODE_FILES });
   const executors = new ExecutorRegistry();
-  const catalog = new CatalogService(stores.catalog, config.codeRoot, config.dataDir, executors, code, (env, field) => secrets.checkEnv(env, field));
+  const catalog = new CatalogService(stores.catalog, config.codeRoot, config.dataDir, executors, code, (env, field) => secrets.checkEnv(env, field), config.readCacheMs);
 
   const loops: WorkerLoop[] = [];
   const wakeDispatcher = () => loops[0]?.wake();

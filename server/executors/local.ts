@@ -14,7 +14,7 @@ import { groupAlive, groupMembers, isProcessNamed, processStartTime, signalGroup
 import { undeliveredReports } from './reportSpool.ts';
 import { isolatesRuns, resolveRunUser, unreachableFor, type RunUser } from './runUser.ts';
 import type { RuntimeVenvs } from './runtimeVenv.ts';
-import { backendObjectName, LeaseLost, type BackendStatus, type Executor, type LaunchRequest, type LogChunk, type SpecProblem, type SpecToValidate } from './types.ts';
+import { backendObjectName, LeaseLost, type BackendStatus, type Executor, type LaunchRequest, type LogBytes, type LogChunk, type SpecProblem, type SpecToValidate } from './types.ts';
 
 /*
  * The wrapper shell records the entrypoint's exit status in a file (written atomically) before it
@@ -510,6 +510,10 @@ export class LocalExecutor implements Executor {
     return readLogFile(this.logPath(run.id), cursor, limit);
   }
 
+  async logBytes(run: Run, cursor: number, limit: number): Promise<LogBytes> {
+    return readLogFileBytes(this.logPath(run.id), cursor, limit);
+  }
+
   /** The log is a file: its last bytes are read directly, however long it is. */
   async logTail(run: Run, bytes: number): Promise<string> {
     const file = this.logPath(run.id);
@@ -525,25 +529,34 @@ export class LocalExecutor implements Executor {
 
 /** Reads up to `limit` bytes from `cursor`, ending on a line break when the chunk is cut short. */
 export function readLogFile(file: string, cursor: number, limit: number): LogChunk {
+  const { bytes, nextCursor } = readLogFileBytes(file, cursor, limit);
+  return { text: bytes.toString('utf8'), nextCursor };
+}
+
+/** readLogFile's bytes, undecoded. */
+export function readLogFileBytes(file: string, cursor: number, limit: number): LogBytes {
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');
   } catch {
-    return { text: '', nextCursor: cursor };
+    return { bytes: EMPTY, nextCursor: cursor };
   }
   try {
     const size = fs.fstatSync(fd).size;
-    if (cursor >= size) return { text: '', nextCursor: cursor };
+    if (cursor >= size) return { bytes: EMPTY, nextCursor: cursor };
     const length = Math.min(limit, size - cursor);
-    const buffer = Buffer.alloc(length);
+    // Not zero-filled: every byte handed out is one read from the file.
+    const buffer = Buffer.allocUnsafeSlow(length);
     const read = fs.readSync(fd, buffer, 0, length, cursor);
     let chunk = buffer.subarray(0, read);
     if (cursor + read < size) {
       const lastNewline = chunk.lastIndexOf(0x0a);
       if (lastNewline >= 0) chunk = chunk.subarray(0, lastNewline + 1);
     }
-    return { text: chunk.toString('utf8'), nextCursor: cursor + chunk.length };
+    return { bytes: chunk, nextCursor: cursor + chunk.length };
   } finally {
     fs.closeSync(fd);
   }
 }
+
+const EMPTY = Buffer.alloc(0);

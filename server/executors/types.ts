@@ -66,6 +66,12 @@ export interface SpecProblem {
  * One interface for every backend. launch() must be idempotent for a (run id, attempt): the
  * backend object is named from them, so a second call adopts what the first created.
  */
+/** A slice of a log as bytes; `nextCursor` is the byte offset after it. */
+export interface LogBytes {
+  bytes: Buffer;
+  nextCursor: number;
+}
+
 export interface Executor {
   readonly name: BackendName;
   launch(request: LaunchRequest): Promise<Record<string, unknown>>;
@@ -73,6 +79,8 @@ export interface Executor {
   /** Asks the backend to stop the run; `force` when a polite stop was already tried. */
   cancel(run: Run, options?: { force?: boolean }): Promise<void>;
   logs(run: Run, cursor: number, limit: number): Promise<LogChunk>;
+  /** The same bytes as `logs`, undecoded, for backends that read them from a file: a follower streams them as they are. */
+  logBytes?(run: Run, cursor: number, limit: number): Promise<LogBytes>;
   /** About the last `bytes` of the log, for backends that can read it without reading the rest. */
   logTail?(run: Run, bytes: number): Promise<string>;
   /** The backend's own rules for a spec (an image, a Ray version, where code may live); nothing is contacted. */

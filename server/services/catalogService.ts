@@ -15,6 +15,38 @@ export function parseRef(ref: string): { name: string; version?: number } {
   return version === undefined ? { name } : { name, version: Number(version) };
 }
 
+/**
+ * Definitions read for submissions, each for at most `ttlMs`. Concurrent reads of one definition
+ * share one query; a definition that does not exist is not remembered; `clear` (a write on this
+ * instance) also keeps any read begun before it from being stored.
+ */
+class DefinitionCache {
+  private readonly entries = new Map<string, { value: Promise<unknown>; until: number }>();
+  private generation = 0;
+
+  constructor(private readonly ttlMs: number) {}
+
+  through<T>(key: string, read: () => Promise<T | undefined>): Promise<T | undefined> {
+    if (this.ttlMs <= 0) return read();
+    const entry = this.entries.get(key);
+    if (entry && entry.until > Date.now()) return entry.value as Promise<T | undefined>;
+    const generation = this.generation;
+    const value = read();
+    if (this.entries.size >= 1000) this.entries.clear();
+    this.entries.set(key, { value, until: Date.now() + this.ttlMs });
+    const forget = () => {
+      if (this.generation === generation && this.entries.get(key)?.value === value) this.entries.delete(key);
+    };
+    value.then((found) => found === undefined && forget(), forget);
+    return value;
+  }
+
+  clear(): void {
+    this.generation += 1;
+    this.entries.clear();
+  }
+}
+
 const describeRef = (name: string, version?: number) => (version === undefined ? `"${name}"` : `"${name}@${version}"`);
 
 /** Definitions (Model Store, features, datasets, runtimes, workflows) and their cross-checks. */
@@ -30,7 +62,17 @@ export class CatalogService {
     private readonly code?: CodeStore,
     /** Checks a spec's env (variable names, that referenced secrets exist); see secretService.ts. */
     private readonly checkEnv: (env: WorkflowSpecInput['env'], field: string) => Promise<void> = async () => {},
-  ) {}
+    /**
+     * How long a definition read for a submission is reused (GRIFFIN_READ_CACHE_MS): a submission
+     * then costs no catalog query. A definition this instance writes drops them all at once; one
+     * written through another replica is seen within this time. 0: always read.
+     */
+    definitionCacheMs = 0,
+  ) {
+    this.definitions = new DefinitionCache(definitionCacheMs);
+  }
+
+  private readonly definitions: DefinitionCache;
 
   private checkLocation(uri: string, field: string): void {
     if (isUploadedCodeUri(uri)) {
@@ -56,7 +98,8 @@ export class CatalogService {
     if (schemaProblem) throw new InputError(`hyperparameterSchema: is not a JSON Schema (${schemaProblem})`, 'hyperparameterSchema');
     checkDeclaredKeys(input.defaultHyperparameters, input.hyperparameterSchema, (key) => `defaultHyperparameters.${key}`, input.name);
     checkHyperparameters(input.defaultHyperparameters, input.hyperparameterSchema, 'defaultHyperparameters');
-    return this.store.createModel(input);
+    this.definitions.clear();
+    return this.store.createModel(input).finally(() => this.definitions.clear());
   }
 
   async getModel(name: string, version?: number): Promise<Model> {
@@ -74,7 +117,8 @@ export class CatalogService {
     const known = new Set(await this.store.featuresExist(input.features));
     const missing = input.features.findIndex((f) => !known.has(f));
     if (missing >= 0) throw new Unprocessable(`feature "${input.features[missing]}" is not registered`, `features.${missing}`);
-    return this.store.createDataset({ ...input, label: input.label ?? null });
+    this.definitions.clear();
+    return this.store.createDataset({ ...input, label: input.label ?? null }).finally(() => this.definitions.clear());
   }
 
   async getDataset(name: string, version?: number): Promise<Dataset> {
@@ -109,6 +153,7 @@ export class CatalogService {
     // The same rules as a lock file's lines, so that a runtime made over the API builds like a curated one.
     const packages = checkPinList(input.packages);
     if (input.rayRuntimeEnv) checkRayPins(input.name, input.rayRuntimeEnv.pip, packages);
+    this.definitions.clear();
     return this.store.upsertRuntime({
       ...input,
       packages,
@@ -118,7 +163,7 @@ export class CatalogService {
       localInterpreter: input.localInterpreter ?? null,
       lockFile: input.lockFile ?? null,
       rayRuntimeEnv: input.rayRuntimeEnv ?? null,
-    });
+    }).finally(() => this.definitions.clear());
   }
 
   async getRuntime(name: string): Promise<Runtime> {
@@ -132,7 +177,9 @@ export class CatalogService {
   }
 
   async deleteRuntime(name: string): Promise<void> {
-    if (!(await this.store.deleteRuntime(name))) throw new NotFound(`runtime "${name}" does not exist`, 'name');
+    this.definitions.clear();
+    const deleted = await this.store.deleteRuntime(name).finally(() => this.definitions.clear());
+    if (!deleted) throw new NotFound(`runtime "${name}" does not exist`, 'name');
   }
 
   /** A new workflow version pins the exact model and dataset versions it was checked against. */
@@ -157,12 +204,13 @@ export class CatalogService {
       model: `${checked.model.name}@${checked.model.version}`,
       dataset: `${checked.dataset.name}@${checked.dataset.version}`,
     };
-    const workflow = await this.store.createWorkflow(name, description, definition);
+    this.definitions.clear();
+    const workflow = await this.store.createWorkflow(name, description, definition).finally(() => this.definitions.clear());
     return missing ? { ...workflow, warnings: [`the ${spec.backend} backend is not configured on this server (${missing}): runs of this version fail until it is`] } : workflow;
   }
 
   async getWorkflow(name: string, version?: number): Promise<Workflow> {
-    const workflow = await this.store.getWorkflow(name, version);
+    const workflow = await this.definitions.through(`workflow\0${name}\0${version ?? 'latest'}`, () => this.store.getWorkflow(name, version));
     if (!workflow) throw new NotFound(`workflow ${describeRef(name, version)} does not exist`, 'workflow');
     return workflow;
   }
@@ -240,9 +288,9 @@ export class CatalogService {
     const datasetRef = parseRef(spec.dataset);
     // Three independent reads, in parallel (one round trip on PostgreSQL); checked in this order.
     const [model, dataset, runtime] = await Promise.all([
-      this.store.getModel(modelRef.name, modelRef.version),
-      this.store.getDataset(datasetRef.name, datasetRef.version),
-      this.store.getRuntime(spec.runtime),
+      this.definitions.through(`model\0${modelRef.name}\0${modelRef.version ?? 'latest'}`, () => this.store.getModel(modelRef.name, modelRef.version)),
+      this.definitions.through(`dataset\0${datasetRef.name}\0${datasetRef.version ?? 'latest'}`, () => this.store.getDataset(datasetRef.name, datasetRef.version)),
+      this.definitions.through(`runtime\0${spec.runtime}`, () => this.store.getRuntime(spec.runtime)),
     ]);
     if (!model) throw new NotFound(`model ${describeRef(modelRef.name, modelRef.version)} does not exist`, `${fieldPrefix}model`);
     if (!dataset) {

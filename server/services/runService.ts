@@ -18,7 +18,7 @@ import type { CatalogService } from './catalogService.ts';
 import { parseRef } from './catalogService.ts';
 import { checkArtifactPath, uriForProcess } from '../files/paths.ts';
 import type { ExecutorRegistry } from '../executors/registry.ts';
-import type { LogChunk } from '../executors/types.ts';
+import type { LogBytes, LogChunk } from '../executors/types.ts';
 import type { AuthService } from './authService.ts';
 import { prepareBody, ReadCache, type PreparedBody } from './readCache.ts';
 import { literalEnv, secretRefs, type RunEnv } from '../domain/index.ts';
@@ -135,7 +135,7 @@ export class RunService {
       const spec = await this.resolve(input);
       const airflow = input.airflow ?? null;
       try {
-        const run = await this.runs.insert({
+        const run = await this.runs.insertSubmitted({
           id: newRunId(),
           workflowName: spec.workflow?.name ?? null,
           workflowVersion: spec.workflow?.version ?? null,
@@ -374,6 +374,19 @@ export class RunService {
     // Terminal and nothing more to read: followers can stop.
     const complete = isTerminal(run.state) && chunk.text === '';
     return { ...chunk, complete };
+  }
+
+  /** `logs` as bytes, for a follower: read straight from the file where the backend has one, never decoded and encoded again. */
+  async logBytes(id: string, cursor: number, limit: number): Promise<LogBytes & { complete: boolean }> {
+    const run = await this.get(id);
+    const executor = this.executors.get(run.backend);
+    let chunk: LogBytes;
+    if (executor.logBytes) chunk = await executor.logBytes(run, cursor, limit);
+    else {
+      const { text, nextCursor } = await executor.logs(run, cursor, limit);
+      chunk = { bytes: Buffer.from(text, 'utf8'), nextCursor };
+    }
+    return { ...chunk, complete: isTerminal(run.state) && chunk.bytes.length === 0 };
   }
 
   /** `duplicate` says the batch id was delivered before and nothing was added this time. */

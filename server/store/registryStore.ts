@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { ModelVersion, Page, RegisteredModel, RegistryChange, RegistryChangeKind } from '../domain/index.ts';
 import { Conflict } from '../errors.ts';
 import { dialectOf, isUniqueViolation } from '../db/connect.ts';
+import { groupCommitOf, type GroupCommit } from '../db/groupCommit.ts';
 import { BY_NAME, fromJson, keysetPage, nowIso, toJson, type KeysetColumn } from './rows.ts';
 
 const NEWEST_CHANGE_FIRST: readonly KeysetColumn[] = [{ column: 'c.id', order: 'desc', kind: 'int' }];
@@ -94,7 +95,11 @@ const CHANGE_LOG_LOCK = 0x67726966; // "grif"
 
 /** The Model Registry: registered models, their immutable versions and movable aliases. */
 export class RegistryStore {
-  constructor(private readonly db: Knex) {}
+  private readonly commits: GroupCommit;
+
+  constructor(private readonly db: Knex) {
+    this.commits = groupCommitOf(db);
+  }
 
   async getModel(name: string): Promise<RegisteredModel | undefined> {
     const row = (await this.db('registered_models').where({ name }).first()) as ModelRow | undefined;
@@ -180,24 +185,36 @@ export class RegistryStore {
         const existing = await this.versionForRun(model.id, v.runId);
         if (existing) return { version: existing, created: false };
       }
-      const latest = await this.db('model_versions').where({ model_id: model.id }).max({ n: 'version' }).first();
-      const number = Number(latest?.n ?? 0) + 1;
       try {
-        await this.db.transaction(async (trx) => {
-          await trx('model_versions').insert({
-            model_id: model.id,
-            version: number,
-            artifact_uri: v.artifactUri,
-            run_id: v.runId,
-            metrics: toJson(v.metrics),
-            tags: toJson(v.tags),
-            description: v.description,
-            created_at: nowIso(),
-          });
-          await trx('registered_models').where({ id: model.id }).update({ updated_at: nowIso() });
+        // Numbered inside the transaction, after the model's row is written: on PostgreSQL that
+        // row lock queues concurrent registrations of one model, so each reads the number the one
+        // before it committed; on SQLite concurrent registrations commit together (GroupCommit),
+        // each seeing the versions added before it.
+        const version = await this.commits.run(async (trx) => {
+          const createdAt = nowIso();
+          await trx('registered_models').where({ id: model.id }).update({ updated_at: createdAt });
+          const latest = await trx('model_versions').where({ model_id: model.id }).max({ n: 'version' }).first();
+          const number = Number(latest?.n ?? 0) + 1;
+          const metrics = toJson(v.metrics);
+          const tags = toJson(v.tags);
+          const [inserted] = await trx('model_versions')
+            .insert({
+              model_id: model.id,
+              version: number,
+              artifact_uri: v.artifactUri,
+              run_id: v.runId,
+              metrics,
+              tags,
+              description: v.description,
+              created_at: createdAt,
+            })
+            .returning('id');
           await this.appendChange(trx, { modelId: model.id, kind: 'version_registered', alias: null, fromVersion: null, toVersion: number, actor: v.actor, reason: v.description });
+          const id = Number(typeof inserted === 'object' ? (inserted as { id: number }).id : inserted);
+          // A new version has no alias yet; what was written is what a read-back would return.
+          return { id, name: model.name, version: number, artifactUri: v.artifactUri, runId: v.runId, metrics: fromJson(metrics, {}), tags: fromJson(tags, {}), description: v.description, aliases: [], createdAt } satisfies ModelVersion;
         });
-        return { version: (await this.getVersion(model.name, number))!, created: true };
+        return { version, created: true };
       } catch (error) {
         if (!isUniqueViolation(error)) throw error;
       }

@@ -3,6 +3,7 @@ import type { Artifact, BackendName, Metric, Page, ResolvedRunSpec, Run, RunEven
 import { IN_FLIGHT, isTerminal, keepsReason, Transitions } from '../domain/index.ts';
 import { StateConflict } from '../errors.ts';
 import { dialectOf, isUniqueViolation } from '../db/connect.ts';
+import { BatchWriter } from '../db/groupCommit.ts';
 import { fromJson, keysetPage, nowIso, toJson, toNumber, type KeysetColumn } from './rows.ts';
 
 interface RunRow {
@@ -137,37 +138,75 @@ const NEWEST_FIRST: readonly KeysetColumn[] = [
   { column: 'id', order: 'desc', kind: 'text' },
 ];
 
+/** The row of a run just submitted: queued, first attempt, nothing launched yet. */
+function queuedRow(run: NewRun, now: string): RunRow {
+  return {
+    id: run.id,
+    state: 'queued',
+    attempt: 1,
+    workflow_name: run.workflowName,
+    workflow_version: run.workflowVersion,
+    spec: toJson(run.spec),
+    backend: run.backend,
+    backend_ref: null,
+    trigger: run.trigger,
+    trigger_info: run.triggerInfo ? toJson(run.triggerInfo) : null,
+    dag_id: run.dagId,
+    idempotency_key: run.idempotencyKey,
+    idempotency_generation: run.idempotencyGeneration,
+    request_hash: run.requestHash,
+    reason: null,
+    lease_owner: null,
+    lease_expires_at: null,
+    deadline_at: null,
+    cancel_requested_at: null,
+    cancel_requested_by_try: null,
+    consumed_at: null,
+    consumed_by_try: null,
+    registered_model: null,
+    registered_version: null,
+    created_at: now,
+    updated_at: now,
+    started_at: null,
+    finished_at: null,
+  };
+}
+
+/** The columns a submission writes; the others keep their defaults (null). */
+const SUBMITTED_COLUMNS = ['id', 'state', 'attempt', 'workflow_name', 'workflow_version', 'spec', 'backend', 'trigger', 'trigger_info', 'dag_id', 'idempotency_key', 'idempotency_generation', 'request_hash', 'created_at', 'updated_at'] as const;
+
+/** Queued runs and their first events, one statement per table. */
+async function insertQueued(trx: Knex.Transaction, rows: RunRow[]): Promise<void> {
+  await trx('runs').insert(rows.map((row) => Object.fromEntries(SUBMITTED_COLUMNS.map((column) => [column, row[column]]))));
+  await trx('run_events').insert(rows.map((r) => ({ run_id: r.id, from_state: null, to_state: 'queued', reason: 'submitted', at: r.created_at })));
+}
+
 export class RunStore {
   private readonly isPostgres: boolean;
+  private readonly submissions: BatchWriter<RunRow>;
 
   constructor(private readonly db: Knex) {
     this.isPostgres = dialectOf(db) === 'postgres';
+    this.submissions = new BatchWriter(db, insertQueued);
   }
 
-  /** Stores a queued run and its first event in one transaction. Unique violations propagate. */
+  /** Stores a queued run and its first event in one transaction, and reads it back. Unique violations propagate. */
   async insert(run: NewRun): Promise<Run> {
-    const now = nowIso();
-    await this.db.transaction(async (trx) => {
-      await trx('runs').insert({
-        id: run.id,
-        state: 'queued',
-        attempt: 1,
-        workflow_name: run.workflowName,
-        workflow_version: run.workflowVersion,
-        spec: toJson(run.spec),
-        backend: run.backend,
-        trigger: run.trigger,
-        trigger_info: run.triggerInfo ? toJson(run.triggerInfo) : null,
-        dag_id: run.dagId,
-        idempotency_key: run.idempotencyKey,
-        idempotency_generation: run.idempotencyGeneration,
-        request_hash: run.requestHash,
-        created_at: now,
-        updated_at: now,
-      });
-      await trx('run_events').insert({ run_id: run.id, from_state: null, to_state: 'queued', reason: 'submitted', at: now });
-    });
+    const row = queuedRow(run, nowIso());
+    await this.db.transaction((trx) => insertQueued(trx, [row]));
     return (await this.get(run.id))!;
+  }
+
+  /**
+   * What a submission stores: the same rows as `insert`, committed together with concurrent
+   * submissions (one commit for all; see BatchWriter), and answered from the rows
+   * written rather than read back. Resolves only once its commit has returned; a unique violation
+   * is this run's alone and propagates to its caller.
+   */
+  async insertSubmitted(run: NewRun): Promise<Run> {
+    const row = queuedRow(run, nowIso());
+    await this.submissions.write(row);
+    return runFromRow(row);
   }
 
   async get(id: string): Promise<Run | undefined> {

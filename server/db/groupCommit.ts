@@ -1,0 +1,161 @@
+import type { Knex } from 'knex';
+import { dialectOf } from './connect.ts';
+
+type Body<T> = (trx: Knex.Transaction) => Promise<T>;
+
+interface Pending {
+  body: Body<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+/** Bodies committed together at most; bounds how long one commit holds the connection. */
+const MAX_BATCH = 32;
+
+/**
+ * Group commit for SQLite. Every SQLite commit is an fsync (several milliseconds, tens on a busy
+ * disk) on the one connection the service has, so writers queue behind each other's fsyncs.
+ * Transaction bodies that arrive while a commit is in flight are run one after another inside
+ * one transaction, each in its own savepoint, and committed with a single fsync.
+ *
+ * Each caller keeps its own outcome: a body that throws rolls back to its savepoint (its writes
+ * are gone, the others' stay) and its caller gets its error; a body that succeeds is answered only
+ * once the shared COMMIT has returned, and gets the commit's error if that fails. A body must use
+ * only the transaction it is given (as with any transaction on a single-connection pool).
+ *
+ * PostgreSQL has a pool of connections and groups concurrent commits itself, and a savepoint there
+ * is one more round trip per body: each body runs in its own transaction.
+ */
+export class GroupCommit {
+  private readonly queue: Pending[] = [];
+  private flushing = false;
+  private readonly grouped: boolean;
+
+  constructor(
+    private readonly db: Knex,
+    private readonly maxBatch = MAX_BATCH,
+  ) {
+    this.grouped = dialectOf(db) === 'sqlite';
+  }
+
+  /** Runs `body` in a transaction (shared with concurrent callers on SQLite); resolves after the commit. */
+  run<T>(body: Body<T>): Promise<T> {
+    if (!this.grouped) return this.db.transaction(body);
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ body, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.flushing) void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.queue.length > 0) await this.commit(this.queue.splice(0, this.maxBatch));
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private async commit(batch: Pending[]): Promise<void> {
+    if (batch.length === 1) {
+      const [only] = batch;
+      await this.db.transaction(only.body).then(only.resolve, only.reject);
+      return;
+    }
+    const succeeded: Array<{ pending: Pending; value: unknown }> = [];
+    const failed = new Set<Pending>();
+    try {
+      await this.db.transaction(async (trx) => {
+        for (const pending of batch) {
+          try {
+            succeeded.push({ pending, value: await trx.transaction((savepoint) => pending.body(savepoint)) });
+          } catch (error) {
+            failed.add(pending);
+            pending.reject(error);
+          }
+        }
+      });
+    } catch (error) {
+      // BEGIN or COMMIT failed: nothing of this batch is stored.
+      for (const pending of batch) if (!failed.has(pending)) pending.reject(error);
+      return;
+    }
+    for (const { pending, value } of succeeded) pending.resolve(value);
+  }
+}
+
+const shared = new WeakMap<Knex, GroupCommit>();
+
+/** The group commit of a Knex instance: every store writing through one connection shares it. */
+export function groupCommitOf(db: Knex): GroupCommit {
+  let group = shared.get(db);
+  if (!group) shared.set(db, (group = new GroupCommit(db)));
+  return group;
+}
+
+interface Queued<I> {
+  item: I;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Group commit of rows of one kind (run submissions), on either database: items written while a
+ * commit is in flight are written by the next one together, with one multi-row statement per
+ * table and one COMMIT (one fsync on SQLite and PostgreSQL alike, a handful of round trips on
+ * PostgreSQL instead of a handful per item).
+ *
+ * Each caller keeps its own outcome: its promise resolves only once a COMMIT holding its rows has
+ * returned. When a shared write fails (one item's unique violation, say), every item of that batch
+ * is written again in a transaction of its own, so each caller gets its own success or its own
+ * error, never another's.
+ */
+export class BatchWriter<I> {
+  private readonly queue: Array<Queued<I>> = [];
+  private inFlight = 0;
+  /**
+   * Commits under way at once. SQLite has one connection: one. PostgreSQL flushes the WAL of
+   * concurrent commits together, so a few batches in flight (of the pool's ten connections) fill
+   * the wait of one commit's flush with the next batch's inserts.
+   */
+  private readonly maxInFlight: number;
+
+  constructor(
+    private readonly db: Knex,
+    /** Writes the items in the transaction it is given (all of them or, on error, none). */
+    private readonly writeAll: (trx: Knex.Transaction, items: I[]) => Promise<void>,
+    private readonly maxBatch = MAX_BATCH,
+  ) {
+    this.maxInFlight = dialectOf(db) === 'sqlite' ? 1 : 4;
+  }
+
+  /** Resolves once the item is committed; rejects with the error of writing this item. */
+  write(item: I): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.inFlight < this.maxInFlight && this.queue.length > 0) {
+      this.inFlight += 1;
+      void this.commit(this.queue.splice(0, this.maxBatch)).finally(() => {
+        this.inFlight -= 1;
+        this.pump();
+      });
+    }
+  }
+
+  private async commit(batch: Array<Queued<I>>): Promise<void> {
+    try {
+      await this.db.transaction((trx) => this.writeAll(trx, batch.map((q) => q.item)));
+    } catch (error) {
+      if (batch.length === 1) return batch[0].reject(error);
+      // One item's fault must stay its own: each is written alone, and answered with its outcome.
+      await Promise.all(batch.map((q) => this.db.transaction((trx) => this.writeAll(trx, [q.item])).then(q.resolve, q.reject)));
+      return;
+    }
+    for (const q of batch) q.resolve();
+  }
+}
