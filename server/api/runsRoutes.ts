@@ -109,10 +109,10 @@ export function runRoutes(runs: RunService, follow: FollowOptions = DEFAULT_FOLL
       responseTypes: ['application/json', 'text/plain'],
       handler: async ({ params, query, res, log }) => {
         if (!query.follow) return { body: await runs.logs(params.id, query.cursor, query.limit) };
-        await runs.get(params.id);
+        const read = await runs.logFollower(params.id);
         res.status(200).set({ 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no' });
         res.flushHeaders();
-        await followLog((cursor, limit) => runs.logs(params.id, cursor, limit), query.cursor, res, log, follow);
+        await followLog(read, query.cursor, res, log, follow);
       },
     }),
     defineRoute({

@@ -510,8 +510,8 @@ export class LocalExecutor implements Executor {
     return readLogFile(this.logPath(run.id), cursor, limit);
   }
 
-  async logBytes(run: Run, cursor: number, limit: number): Promise<LogBytes> {
-    return readLogFileBytes(this.logPath(run.id), cursor, limit);
+  async logBytes(run: Run, cursor: number, limit: number, into?: Buffer): Promise<LogBytes> {
+    return readLogFileBytes(this.logPath(run.id), cursor, limit, into);
   }
 
   /** The log is a file: its last bytes are read directly, however long it is. */
@@ -533,8 +533,8 @@ export function readLogFile(file: string, cursor: number, limit: number): LogChu
   return { text: bytes.toString('utf8'), nextCursor };
 }
 
-/** readLogFile's bytes, undecoded. */
-export function readLogFileBytes(file: string, cursor: number, limit: number): LogBytes {
+/** readLogFile's bytes, undecoded; read into `into` (its first `limit` bytes) when given. */
+export function readLogFileBytes(file: string, cursor: number, limit: number, into?: Buffer): LogBytes {
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');
@@ -544,9 +544,9 @@ export function readLogFileBytes(file: string, cursor: number, limit: number): L
   try {
     const size = fs.fstatSync(fd).size;
     if (cursor >= size) return { bytes: EMPTY, nextCursor: cursor };
-    const length = Math.min(limit, size - cursor);
+    const length = Math.min(limit, size - cursor, into?.length ?? Infinity);
     // Not zero-filled: every byte handed out is one read from the file.
-    const buffer = Buffer.allocUnsafeSlow(length);
+    const buffer = into ?? Buffer.allocUnsafeSlow(length);
     const read = fs.readSync(fd, buffer, 0, length, cursor);
     let chunk = buffer.subarray(0, read);
     if (cursor + read < size) {

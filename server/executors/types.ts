@@ -79,8 +79,11 @@ export interface Executor {
   /** Asks the backend to stop the run; `force` when a polite stop was already tried. */
   cancel(run: Run, options?: { force?: boolean }): Promise<void>;
   logs(run: Run, cursor: number, limit: number): Promise<LogChunk>;
-  /** The same bytes as `logs`, undecoded, for backends that read them from a file: a follower streams them as they are. */
-  logBytes?(run: Run, cursor: number, limit: number): Promise<LogBytes>;
+  /**
+   * The same bytes as `logs`, undecoded, for backends that read them from a file: a follower
+   * streams them as they are, read into a buffer of its own (`into`) that it reuses.
+   */
+  logBytes?(run: Run, cursor: number, limit: number, into?: Buffer): Promise<LogBytes>;
   /** About the last `bytes` of the log, for backends that can read it without reading the rest. */
   logTail?(run: Run, bytes: number): Promise<string>;
   /** The backend's own rules for a spec (an image, a Ray version, where code may live); nothing is contacted. */

@@ -1,10 +1,27 @@
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
 import { supportedDatabases } from '../helpers/databases.ts';
-import { useTestService } from '../helpers/service.ts';
+import { ADMIN_TOKEN, useTestService } from '../helpers/service.ts';
+import fs from 'node:fs';
+import path from 'node:path';
 
 describe.each(supportedDatabases())('run submission on %s', (dbId) => {
-  const { svc } = useTestService(dbId);
+  const { svc, t } = useTestService(dbId);
+
+  it('a follower of an ended run gets its whole log byte for byte, however long, and the stream ends', async () => {
+    const run = (await svc.admin(svc.request.post('/api/v1/runs')).send({ workflow: 'grocery-reorder' })).body;
+    await svc.admin(svc.request.post(`/api/v1/runs/${run.id}/cancel`)).send({});
+    // Longer than a follower reads at once, with multi-byte characters across every read's edge.
+    const text = Array.from({ length: 6000 }, (_, i) => `step ${i} ✓ précision ${'é'.repeat(i % 97)}\n`).join('') + 'last line without a newline ✓';
+    const logFile = path.join(t.dataDir, 'runs', run.id, 'output.log');
+    fs.mkdirSync(path.dirname(logFile), { recursive: true });
+    fs.writeFileSync(logFile, text);
+    const followed = await fetch(`${svc.baseUrl}/api/v1/runs/${run.id}/logs?follow=true`, { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
+    expect(followed.status).toBe(200);
+    expect(Buffer.from(await followed.arrayBuffer()).equals(Buffer.from(text, 'utf8'))).toBe(true);
+    const fromCursor = await fetch(`${svc.baseUrl}/api/v1/runs/${run.id}/logs?follow=true&cursor=100000`, { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
+    expect(Buffer.from(await fromCursor.arrayBuffer()).equals(Buffer.from(text, 'utf8').subarray(100000))).toBe(true);
+  });
 
   it('201 with id, state, url; the same Idempotency-Key and body returns the same run (200); another body is 409', async () => {
     const first = await svc.admin(svc.request.post('/api/v1/runs')).set('Idempotency-Key', 'same-1').send({ workflow: 'grocery-reorder' });
