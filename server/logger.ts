@@ -1,4 +1,6 @@
-import { pino, type DestinationStream, type Logger as PinoLogger } from 'pino';
+import { destination as pinoDestination, pino, type DestinationStream, type Logger as PinoLogger } from 'pino';
+
+let standardOutput: DestinationStream | undefined;
 
 export type Logger = PinoLogger;
 
@@ -15,5 +17,8 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       censor: '[redacted]',
     },
   };
-  return destination ? pino(options, destination) : pino(options);
+  // Standard output is written asynchronously: a synchronous write per access line stalls the
+  // event loop, and every request queued behind it, whenever the disk under a redirected log
+  // is busy. Lines are still written in order, at once (no minimum length), and flushed on exit.
+  return pino(options, destination ?? (standardOutput ??= pinoDestination({ dest: 1, sync: false })));
 }
