@@ -47,6 +47,26 @@ export const RunView = Run.omit({
 });
 export type RunView = z.infer<typeof RunView>;
 
+const ResourceSeconds = z.object({ cpu: z.number(), memoryMb: z.number(), gpu: z.number() });
+
+/** One attempt's use: wall time, and each requested resource times that time (summed over its pods). */
+export const AttemptUsageView = z.object({
+  attempt: z.number().int(),
+  startedAt: z.string(),
+  /** null while the attempt is still running (its figures are then "so far"). */
+  endedAt: z.string().nullable(),
+  wallSeconds: z.number(),
+  resourceSeconds: ResourceSeconds,
+});
+export type AttemptUsageView = z.infer<typeof AttemptUsageView>;
+
+/** A run's usage (GET /runs/{id}/usage): every attempt, and their sum. */
+export const RunUsageView = z.object({
+  attempts: z.array(AttemptUsageView),
+  total: z.object({ wallSeconds: z.number(), resourceSeconds: ResourceSeconds }),
+});
+export type RunUsageView = z.infer<typeof RunUsageView>;
+
 export const VersionView = ModelVersion.omit({ id: true }).extend({ url: Link });
 export type VersionView = z.infer<typeof VersionView>;
 
