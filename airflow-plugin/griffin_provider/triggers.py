@@ -20,7 +20,8 @@ from griffin_sdk.client import (
 from griffin_provider.hooks import GriffinHook
 
 DEFAULT_SUCCESS_STATES = (GriffinRunState.SUCCEEDED.value,)
-DEFAULT_FAILURE_STATES = (GriffinRunState.FAILED.value, GriffinRunState.CANCELLED.value)
+# Every other way a run ends (the SDK's states come from the service's lifecycle).
+DEFAULT_FAILURE_STATES = GriffinRunState.failure_states()
 
 
 class GriffinTrainingRunTrigger(BaseTrigger):

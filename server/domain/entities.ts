@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ALIAS, Backend, JsonObject, RoleName, TriggerName } from './vocabulary.ts';
-import { RunStateName } from './lifecycle.ts';
+import { RUN_STATES } from './lifecycle.ts';
 import { RegisterSpec, Resources } from './inputs.ts';
 import { EnvMap } from './secrets.ts';
 
@@ -9,6 +9,9 @@ import { EnvMap } from './secrets.ts';
  * describe what is stored and returned (never what a client may send: that is inputs.ts), and the
  * response views (views.ts) and the OpenAPI document are built from them.
  */
+
+/** The run states (lifecycle.ts) as a zod enum, for the schemas and the OpenAPI document. */
+export const RunStateName = z.enum(RUN_STATES);
 
 const Timestamp = z.string().describe('ISO 8601 date-time');
 const NullableTimestamp = Timestamp.nullable();

@@ -1,5 +1,3 @@
-import { z } from 'zod';
-
 /*
  * The run lifecycle, in one place: its states, the sets the rest of the code asks about, and every
  * move a run can make, each naming the states it may come from. The store runs the conditional
@@ -10,10 +8,12 @@ import { z } from 'zod';
  *     |                    |  \--launchFailed--> failed      |--failed / timedOut--> failed
  *     |                    \------cancelRequested-------------+--> cancelling --cancelled--> cancelled
  *     \--cancelledQueued--> cancelled
+ *
+ * Plain data and functions, no zod: the web UI bundles this module, and the SDK's state sets are
+ * generated from it (scripts/gen-sdk-states.ts). The zod enum of the states is in entities.ts.
  */
 
 export const RUN_STATES = ['queued', 'launching', 'running', 'cancelling', 'succeeded', 'failed', 'cancelled'] as const;
-export const RunStateName = z.enum(RUN_STATES);
 export type RunState = (typeof RUN_STATES)[number];
 
 /** A run in one of these has ended for good. */

@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { ApiToken, Artifact, InputModelRef, RegistryChange, Feature, Metric, ModelVersion, RegisteredModel, Run, RunEvent, Schedule, ScheduleFiring } from './entities.ts';
-import { RunStateName } from './lifecycle.ts';
+import { ApiToken, Artifact, InputModelRef, RegistryChange, Feature, Metric, ModelVersion, RegisteredModel, Run, RunEvent, RunStateName, Schedule, ScheduleFiring } from './entities.ts';
 import { Backend, RoleName } from './vocabulary.ts';
 import { TimeContext } from './timeContext.ts';
 

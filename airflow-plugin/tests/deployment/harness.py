@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from griffin_sdk import GriffinRunState
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 PLUGIN_ROOT = REPO_ROOT / "airflow-plugin"
-TERMINAL_RUN_STATES = {"succeeded", "failed", "cancelled"}
+TERMINAL_RUN_STATES = GriffinRunState.terminal_states()
 # Task instance states after which Airflow will not touch the task again by itself.
 FINISHED_TI_STATES = {"success", "failed", "skipped", "upstream_failed", "removed"}
 FINISHED_DAG_RUN_STATES = {"success", "failed"}

@@ -26,7 +26,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-TERMINAL = {"succeeded", "failed", "cancelled"}
+# The service's own state sets, as the SDK carries them (generated from server/domain/lifecycle.ts).
+from griffin_sdk._states import RERUNNABLE_STATES
+from griffin_sdk._states import TERMINAL_STATES as TERMINAL
+
 ERROR_CODES = {
     400: "invalid_argument",
     401: "unauthenticated",
@@ -294,7 +297,7 @@ class FakeGriffin:
                 if entry["fingerprint"] != self._fingerprint(body):
                     raise ApiError(409, "Idempotency-Key reused with a different request body")
                 latest = self.runs[entry["ids"][-1]]
-                rerun = body.get("rerunIfFailed") and latest["state"] in ("failed", "cancelled", "cancelling")
+                rerun = body.get("rerunIfFailed") and latest["state"] in RERUNNABLE_STATES
                 if not (rerun or latest["consumedAt"]):
                     return 200, self._public(latest)
         run = self._new_run(name if workflow else None, version, body, key)
