@@ -34,19 +34,10 @@ import griffin_run as g
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_DATASET = os.path.join(HERE, "..", "grocery-reorder", "data", "grocery_reorder_v1.csv")
-FEATURES = [
-    "days_since_prior_order",
-    "user_order_count",
-    "user_reorder_rate",
-    "product_reorder_rate",
-    "user_product_orders",
-    "add_to_cart_order",
-    "aisle_popularity",
-    "department_id",
-    "order_hour_of_day",
-    "is_organic",
-]
 LABEL = "reordered"
+# Columns that name a row rather than describe it: every other column but the label is a feature,
+# so the model trains on what the dataset carries (model_meta.json records which, for the scorer).
+ID_COLUMNS = ("user_id", "product_id")
 CHECKPOINT_FILE = "model.ubj"
 
 DEFAULTS = {
@@ -86,18 +77,21 @@ def settings(given, environ):
 
 
 def load(path):
-    """Features and labels of the CSV as float arrays (numpy reads it; pandas is not needed)."""
+    """Feature names, and features and labels as float arrays, of the CSV (numpy reads it; pandas is not needed)."""
     if not os.path.isfile(path):
         raise BadInput("dataset not found: %s" % path)
     table = np.genfromtxt(path, delimiter=",", names=True, dtype=float)
-    missing = [c for c in FEATURES + [LABEL] if c not in (table.dtype.names or ())]
-    if missing:
-        raise BadInput("dataset %s lacks columns: %s" % (path, ", ".join(missing)))
-    features = np.column_stack([table[c] for c in FEATURES])
+    columns = list(table.dtype.names or ())
+    if LABEL not in columns:
+        raise BadInput("dataset %s lacks columns: %s" % (path, LABEL))
+    names = [c for c in columns if c != LABEL and c not in ID_COLUMNS]
+    if not names:
+        raise BadInput("dataset %s has no feature columns besides %s" % (path, ", ".join(ID_COLUMNS + (LABEL,))))
+    features = np.column_stack([table[c] for c in names])
     labels = table[LABEL]
     if not np.isfinite(features).all() or not np.isin(labels, (0.0, 1.0)).all():
         raise BadInput("dataset %s has non-numeric features or labels other than 0/1" % path)
-    return features, labels
+    return names, features, labels
 
 
 def split(features, labels, fraction, seed):
@@ -120,8 +114,8 @@ def train_loop_per_worker(config):
     def shard(rows):
         return np.asarray(rows, dtype=float)[rank::world]
 
-    dtrain = xgboost.DMatrix(shard(config["train_x"]), label=shard(config["train_y"]), feature_names=FEATURES)
-    dval = xgboost.DMatrix(shard(config["val_x"]), label=shard(config["val_y"]), feature_names=FEATURES)
+    dtrain = xgboost.DMatrix(shard(config["train_x"]), label=shard(config["train_y"]), feature_names=config["features"])
+    dval = xgboost.DMatrix(shard(config["val_x"]), label=shard(config["val_y"]), feature_names=config["features"])
     print("worker %d/%d: %d training rows, %d validation rows on %s (pid %d)"
           % (rank, world, dtrain.num_row(), dval.num_row(), os.uname().nodename, os.getpid()), flush=True)
 
@@ -161,10 +155,10 @@ def train_loop_per_worker(config):
         g.flush()
 
 
-def evaluate(booster, features, labels):
+def evaluate(booster, names, features, labels):
     import xgboost
 
-    scores = booster.predict(xgboost.DMatrix(features, feature_names=FEATURES))
+    scores = booster.predict(xgboost.DMatrix(features, feature_names=names))
     accuracy = float(np.mean((scores >= 0.5) == (labels == 1)))
     return {"auc": auc(scores, labels), "accuracy": accuracy}
 
@@ -191,7 +185,7 @@ def main():
     try:
         ctx = g.context()
         hp = settings(ctx.hyperparameters, os.environ)
-        features, labels = load(ctx.dataset_path(default=DEFAULT_DATASET))
+        names, features, labels = load(ctx.dataset_path(default=DEFAULT_DATASET))
         train_x, train_y, val_x, val_y = split(features, labels, hp["validation_fraction"], hp["seed"])
     except (BadInput, g.GriffinError) as exc:
         print("error: %s" % exc, file=sys.stderr, flush=True)
@@ -209,7 +203,7 @@ def main():
     trainer = XGBoostTrainer(
         train_loop_per_worker,
         train_loop_config={
-            "train_x": train_x.tolist(), "train_y": train_y.tolist(), "val_x": val_x.tolist(), "val_y": val_y.tolist(),
+            "features": names, "train_x": train_x.tolist(), "train_y": train_y.tolist(), "val_x": val_x.tolist(), "val_y": val_y.tolist(),
             "num_boost_round": hp["num_boost_round"], "max_depth": hp["max_depth"], "eta": hp["eta"], "seed": hp["seed"],
             "sleep_per_round": hp["sleep_per_round"],
         },
@@ -223,7 +217,7 @@ def main():
         return 1
 
     booster = RayTrainReportCallback.get_model(result.checkpoint, filename=CHECKPOINT_FILE)
-    scores = evaluate(booster, val_x, val_y)
+    scores = evaluate(booster, names, val_x, val_y)
     out = tempfile.mkdtemp(prefix="checkpoint-", dir=os.getcwd())
     with result.checkpoint.as_directory() as directory:
         shutil.copy(os.path.join(directory, CHECKPOINT_FILE), os.path.join(out, CHECKPOINT_FILE))
@@ -231,7 +225,7 @@ def main():
         json.dump({
             "format": "xgboost-ubj",
             "checkpoint": "checkpoint/%s" % CHECKPOINT_FILE,
-            "features": FEATURES,
+            "features": names,
             "label": LABEL,
             "xgboost_version": xgboost.__version__,
             "ray_version": ray.__version__,
