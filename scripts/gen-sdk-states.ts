@@ -24,26 +24,32 @@ export interface StateSets {
   IN_FLIGHT: readonly string[];
   ACTIVE: readonly string[];
   RERUNNABLE: readonly string[];
+  SUCCESS: string;
 }
+
+/** The lifecycle's sets, and the state a run that ends well is in. */
+export const LIFECYCLE_SETS: StateSets = { ...lifecycle, SUCCESS: lifecycle.Transitions.succeeded.to };
 
 /** A Python string literal (JSON's quoting is Python's for these names). */
 const py = (s: string) => JSON.stringify(s);
 const set = (states: readonly string[]) => `frozenset({${states.map(py).join(', ')}})`;
 
 /** The text of _states.py for these sets. */
-export function renderSdkStates(sets: StateSets = lifecycle): string {
+export function renderSdkStates(sets: StateSets = LIFECYCLE_SETS): string {
   const members = sets.RUN_STATES.map((s) => `    ${s.toUpperCase()} = ${py(s)}`).join('\n');
   return `# Generated from server/domain/lifecycle.ts by \`${REGENERATE}\`: do not edit by hand.
 """The run states of Griffin's lifecycle, and the sets of them the SDK and the provider ask about."""
 
 from __future__ import annotations
 
-import enum
+from griffin_sdk._state_queries import RunStateQueries
 
 #: Every state a run can be in, in lifecycle order.
 RUN_STATES: tuple[str, ...] = (${sets.RUN_STATES.map(py).join(', ')}${sets.RUN_STATES.length === 1 ? ',' : ''})
 #: A run in one of these has ended for good.
 TERMINAL_STATES: frozenset[str] = ${set(sets.TERMINAL)}
+#: The one way a run ends well.
+SUCCESS_STATE: str = ${py(sets.SUCCESS)}
 #: Claimed and not yet ended.
 IN_FLIGHT_STATES: frozenset[str] = ${set(sets.IN_FLIGHT)}
 #: Not ended: queued or in flight.
@@ -52,28 +58,10 @@ ACTIVE_STATES: frozenset[str] = ${set(sets.ACTIVE)}
 RERUNNABLE_STATES: frozenset[str] = ${set(sets.RERUNNABLE)}
 
 
-class GriffinRunState(str, enum.Enum):
+class GriffinRunState(RunStateQueries):
     """States of a Griffin training run (the service's run state machine)."""
 
 ${members}
-
-    @classmethod
-    def terminal_states(cls) -> frozenset[str]:
-        return TERMINAL_STATES
-
-    @classmethod
-    def failure_states(cls) -> tuple[str, ...]:
-        """The terminal states other than success, in lifecycle order."""
-        return tuple(s for s in RUN_STATES if s in TERMINAL_STATES and s != cls.SUCCEEDED.value)
-
-    @classmethod
-    def is_terminal(cls, state: str | GriffinRunState) -> bool:
-        """Whether \`\`state\`\` is final: the run will not change state again."""
-        return str(getattr(state, "value", state)) in TERMINAL_STATES
-
-    @classmethod
-    def is_success(cls, state: str | GriffinRunState) -> bool:
-        return str(getattr(state, "value", state)) == cls.SUCCEEDED.value
 `;
 }
 

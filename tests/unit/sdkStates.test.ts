@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import * as lifecycle from '../../server/domain/lifecycle.ts';
-import { REGENERATE, renderSdkStates, SDK_STATES_FILE } from '../../scripts/gen-sdk-states.ts';
+import { LIFECYCLE_SETS, REGENERATE, renderSdkStates, SDK_STATES_FILE } from '../../scripts/gen-sdk-states.ts';
 
 /*
  * The Python SDK's run states (sdk/griffin_sdk/_states.py) are generated from the lifecycle; the
@@ -18,10 +18,11 @@ describe('the SDK run states', () => {
     for (const state of lifecycle.RUN_STATES) expect(text).toContain(`    ${state.toUpperCase()} = "${state}"`);
     expect(text).toContain(`TERMINAL_STATES: frozenset[str] = frozenset({${lifecycle.TERMINAL.map((s) => `"${s}"`).join(', ')}})`);
     expect(text).toContain(`RERUNNABLE_STATES: frozenset[str] = frozenset({${lifecycle.RERUNNABLE.map((s) => `"${s}"`).join(', ')}})`);
+    expect(text).toContain('SUCCESS_STATE: str = "succeeded"');
   });
 
   it('change with the lifecycle, so a stale file cannot pass', () => {
-    const withNewState = { ...lifecycle, RUN_STATES: [...lifecycle.RUN_STATES, 'paused'], ACTIVE: [...lifecycle.ACTIVE, 'paused'] };
+    const withNewState = { ...LIFECYCLE_SETS, RUN_STATES: [...lifecycle.RUN_STATES, 'paused'], ACTIVE: [...lifecycle.ACTIVE, 'paused'] };
     const rendered = renderSdkStates(withNewState);
     expect(rendered).not.toBe(renderSdkStates());
     expect(rendered).toContain('    PAUSED = "paused"');
