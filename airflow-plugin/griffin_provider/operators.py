@@ -32,6 +32,7 @@ from griffin_sdk.client import (
     run_summary,
 )
 from griffin_provider.assets import default_model_outlets, emit_model_event, model_event_extra, withhold_model_event
+from griffin_provider._waiting import QueuedReasonLog
 from griffin_provider.hooks import GriffinHook
 from griffin_provider.triggers import GriffinTrainingRunTrigger
 
@@ -448,6 +449,7 @@ class GriffinSubmitTrainingRunOperator(BaseOperator):
 
     def _wait_in_worker(self, run: Mapping[str, Any], context: Context) -> dict[str, Any]:
         outage = self._outage()
+        waiting = QueuedReasonLog(self.log.info)
         while True:
             try:
                 final = self.hook.wait_for_run(
@@ -456,6 +458,7 @@ class GriffinSubmitTrainingRunOperator(BaseOperator):
                     deadline=self._run_deadline(run),
                     log_callback=self._emit_log_line if self.copy_logs else None,
                     outage=outage,
+                    status_callback=waiting.observe,
                 )
             except GriffinWaitTimeoutError as err:
                 self._cancel_quietly(run["id"], "run_timeout reached in Airflow")

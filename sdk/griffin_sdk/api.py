@@ -128,9 +128,10 @@ class Run:
         while True:
             self.refresh()
             state = self.data["state"]
-            if emit and state != last_state:
+            # A queued run's reason changes while it waits (what holds it), so it is shown again then.
+            if emit and (state, self.reason) != last_state:
                 emit(f"[griffin] run {self.id}: {state}" + (f" ({self.reason})" if self.reason else ""))
-                last_state = state
+                last_state = (state, self.reason)
             if GriffinRunState.is_terminal(state):
                 break
             # One wait_for_run poll at a time keeps the log cursor here and lets state changes show.
