@@ -240,7 +240,7 @@ class GriffinSubmitTrainingRunOperator(BaseOperator):
 
     :param workflow: The workflow to run: ``name`` or ``name@version``. (templated)
     :param overrides: Run overrides: ``hyperparameters``, ``datasetVersion``, ``resources``, ``backend``,
-        ``timeoutSeconds``. (templated)
+        ``timeoutSeconds``, ``queue``, ``priority``. (templated)
     :param griffin_conn_id: The Airflow connection id of the Griffin service.
     :param idempotency_key: The Idempotency-Key sent with the submission. Defaults to one built from
         dag_id, task_id, run_id and map_index. (templated)
