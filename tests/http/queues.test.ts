@@ -97,6 +97,12 @@ describe.each(supportedDatabases())('queues over HTTP on %s', (dbId) => {
     const workflow = await svc.admin(svc.request.post('/api/v1/workflows')).send({ name: 'queued-wf', ...spec, queue: 'traning' });
     expect(workflow.status).toBe(422);
     expect(workflow.body.error).toMatchObject({ field: 'queue', message: expect.stringMatching(/did you mean "training"/) });
+    const stored = await svc.admin(svc.request.post('/api/v1/workflows')).send({ name: 'queued-wf', ...spec, queue: 'training', priority: 2 });
+    expect(stored.status).toBe(201);
+    expect(stored.body).toMatchObject({ queue: 'training', priority: 2 });
+    const ofWorkflow = await svc.admin(svc.request.post('/api/v1/runs')).send({ workflow: 'queued-wf' });
+    expect(ofWorkflow.body).toMatchObject({ queue: 'training', priority: 2 });
+    await svc.admin(svc.request.post(`/api/v1/runs/${ofWorkflow.body.id}/cancel`)).send({});
     const schedule = await svc.admin(svc.request.post('/api/v1/schedules')).send({ name: 'nightly-q', cron: '0 3 * * *', workflow: 'grocery-reorder', overrides: { queue: 'nope' } });
     expect(schedule.status).toBe(422);
     expect(schedule.body.error.field).toBe('overrides.queue');
