@@ -2,8 +2,8 @@ import type { Knex } from 'knex';
 
 /*
  * Queues cap how many runs (and how many requested GPUs and CPUs) are in flight at once; every run
- * names one and carries a priority. The dispatcher's claim reads runs by (state, priority,
- * created_at) and counts a queue's in-flight runs by (queue, state), hence the two indexes. The
+ * names one and carries a priority. The dispatcher's claim reads runs by (state, priority
+ * descending, created_at) and counts a queue's in-flight runs by (queue, state), hence the two indexes. The
  * resources a run holds against its queue are kept as columns so that counting them is a SUM,
  * not a parse of every in-flight spec.
  */
@@ -30,9 +30,10 @@ export async function up(knex: Knex): Promise<void> {
     t.integer('priority').notNullable().defaultTo(0);
     t.integer('requested_gpu').notNullable().defaultTo(0);
     t.double('requested_cpu').notNullable().defaultTo(0);
-    t.index(['state', 'priority', 'created_at'], 'runs_claim_order');
     t.index(['queue', 'state'], 'runs_queue_state');
   });
+  // The claim reads queued runs by priority descending, then oldest first: an index in that order.
+  await knex.raw('CREATE INDEX ?? ON ?? (??, ?? DESC, ??)', ['runs_claim_order', 'runs', 'state', 'priority', 'created_at']);
 
   // Runs not yet ended count against their queue from now on: give them what their spec requests.
   const active = (await knex('runs').whereIn('state', ACTIVE).select('id', 'backend', 'spec')) as Array<{ id: string; backend: string; spec: string }>;
@@ -51,8 +52,8 @@ export async function up(knex: Knex): Promise<void> {
 }
 
 export async function down(knex: Knex): Promise<void> {
+  await knex.raw('DROP INDEX ??', ['runs_claim_order']);
   await knex.schema.alterTable('runs', (t) => {
-    t.dropIndex(['state', 'priority', 'created_at'], 'runs_claim_order');
     t.dropIndex(['queue', 'state'], 'runs_queue_state');
   });
   await knex.schema.alterTable('runs', (t) => {

@@ -403,7 +403,8 @@ export class RunStore {
         await differs(this.queuedCandidates(this.db, backends).where({ queue }).whereNot('id', hold.first), hold.behind).update({ reason: hold.behind, updated_at: now });
       }
     } catch {
-      // A lock wait or deadlock with another replica's identical update: the next pass retries.
+      // Whatever failed here (a deadlock with another replica's identical update, an outage), the
+      // claims just committed must still be launched; the next pass writes the reasons again.
     }
   }
 
