@@ -215,6 +215,9 @@ describe.skipIf(SKIPPED)('web UI (headless Chromium)', () => {
     expect(await page.locator('[data-testid="run-queue"]').textContent()).toBe('held-ui');
     expect(await page.locator('.stats >> text=priority 5').count()).toBe(1);
     await shot(page, '10-run-waiting-in-queue');
+    // The runs list says the same under the run's state.
+    await page.goto('/runs');
+    await page.waitForSelector(`tr[data-run="${submitted.body.id}"] [data-testid="run-waiting"] >> text=waiting for queue held-ui: 0 of 0 running`);
     await service.api('POST', `/api/v1/runs/${submitted.body.id}/cancel`, {});
     expect(pageErrors).toEqual([]);
   }, 60_000);
