@@ -43,6 +43,9 @@ import { SecretService } from './services/secretService.ts';
 import { UsageStore } from './store/usageStore.ts';
 import { UsageService } from './services/usageService.ts';
 import { usageRoutes } from './api/usageRoutes.ts';
+import { QueueStore } from './store/queueStore.ts';
+import { QueueService } from './services/queueService.ts';
+import { queueRoutes } from './api/queueRoutes.ts';
 import type { AppDeps } from './app.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 
@@ -97,13 +100,15 @@ function registerKubernetes(config: Config, executors: ExecutorRegistry, logger:
 /** All wiring in one place: no module keeps singletons. */
 export function wire(config: Config, db: Knex, logger: Logger): Wired {
   const stores = { catalog: new CatalogStore(db), runs: new RunStore(db), registry: new RegistryStore(db), tokens: new TokenStore(db) };
-  const metrics = createMetrics({ countRuns: () => stores.runs.countByState() });
+  const queueStore = new QueueStore(db);
+  const queues = new QueueService(queueStore);
+  const metrics = createMetrics({ countRuns: () => stores.runs.countByState(), countQueued: async () => new Map((await queues.list()).map((q) => [q.name, q.load.queued])) });
   const usage = new UsageService(new UsageStore(db), metrics.registry);
   const auth = new AuthService(stores.tokens, stores.runs, loadSecret(config), logger, config.authFailureLimit, config.authCacheMs);
   const secrets = new SecretService(new SecretStore(db), config.secret);
   const code = new CodeStore(path.join(config.dataDir, 'code'), { maxUploadBytes: config.maxCodeBytes, maxUncompressedBytes: config.maxCodeBytes, maxEntries: MAX_CODE_FILES });
   const executors = new ExecutorRegistry();
-  const catalog = new CatalogService(stores.catalog, config.codeRoot, config.dataDir, executors, code, (env, field) => secrets.checkEnv(env, field));
+  const catalog = new CatalogService(stores.catalog, config.codeRoot, config.dataDir, executors, code, (env, field) => secrets.checkEnv(env, field), (queue, field) => queues.checkExists(queue, field));
 
   const loops: WorkerLoop[] = [];
   const wakeDispatcher = () => loops[0]?.wake();
@@ -133,6 +138,7 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
     wakeDispatcher,
     new ReadCache(config.readCacheMs),
     stores.registry,
+    queues,
   );
   const registry = new RegistryService(stores.registry, stores.runs, stores.catalog, { publicUrl: config.publicUrl }, new ReadCache(config.readCacheMs), (runId) => runs.forget(runId));
   const mlflow = new MlflowService(stores.runs, runs, stores.catalog, new ExperimentStore(db), registry, { publicUrl: config.publicUrl });
@@ -177,7 +183,7 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
     schedules,
     scheduler,
     metrics,
-    extraRoutes: [...scheduleRoutes(schedules, runs), ...bundleRoutes(runs, config.codeRoot, config.dataDir, code), ...backendRoutes(executors), ...codeRoutes(code), ...secretRoutes(secrets), ...usageRoutes(usage, runs)],
+    extraRoutes: [...scheduleRoutes(schedules, runs), ...bundleRoutes(runs, config.codeRoot, config.dataDir, code), ...backendRoutes(executors), ...codeRoutes(code), ...secretRoutes(secrets), ...queueRoutes(queues), ...usageRoutes(usage, runs)],
     loops,
     startWorkers: () => {
       loops.forEach((l) => l.start());

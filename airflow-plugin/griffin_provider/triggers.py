@@ -17,6 +17,7 @@ from griffin_sdk.client import (
     griffin_log_line,
     run_summary,
 )
+from griffin_provider._waiting import QueuedReasonLog
 from griffin_provider.hooks import GriffinHook
 
 DEFAULT_SUCCESS_STATES = (GriffinRunState.SUCCEEDED.value,)
@@ -186,6 +187,7 @@ class GriffinTrainingRunTrigger(BaseTrigger):
         buffer = LogLineBuffer()
         event: TriggerEvent | None = None
         outage = OutageTracker(self.unreachable_timeout, log=self.log.warning)
+        waiting = QueuedReasonLog(self.log.info)
         run: dict[str, Any] | None = None
         try:
             async with await self._hook().aget_conn() as client:
@@ -200,6 +202,7 @@ class GriffinTrainingRunTrigger(BaseTrigger):
                             await asyncio.sleep(self._sleep_for(outage.pause(self.poll_interval)))
                         continue
                     outage.recovered()
+                    waiting.observe(run)
                     await self._copy_new_logs(client, buffer)
                     event = self._classify(run) or self._deadline_event(run)
                     if event is None:

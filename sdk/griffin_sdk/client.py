@@ -790,6 +790,7 @@ class GriffinClient(_Base):
         raise_on_failure: bool = False,
         unreachable_timeout: float | None = None,
         outage: OutageTracker | None = None,
+        status_callback: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any]:
         """
         Poll until the run is terminal and return it; an unreachable Griffin is waited out.
@@ -803,6 +804,8 @@ class GriffinClient(_Base):
         :param unreachable_timeout: Seconds of continuous outage tolerated (default 600); then
             :class:`GriffinUnreachableError`. Ignored when ``outage`` is given.
         :param outage: An :class:`OutageTracker` to share with the caller's other calls.
+        :param status_callback: Called with the run at every poll, e.g. to show its state and, while
+            it is queued, its ``reason`` (what holds it: "waiting for queue gpu: 2 of 2 running").
         """
         if timeout is not None:
             by_timeout = time.time() + timeout
@@ -828,6 +831,8 @@ class GriffinClient(_Base):
                 self._sleep(outage.pause(poll_interval))
                 continue
             outage.recovered()
+            if status_callback is not None:
+                status_callback(run)
             if GriffinRunState.is_terminal(run["state"]):
                 if log_callback is not None:
                     for line in buffer.flush():

@@ -107,6 +107,8 @@ export const WorkflowDefinition = z.object({
   inputModel: z.object({ name: z.string(), alias: z.string() }).optional(),
   /** Literals and secret references (names only); secret values are resolved at launch and never stored here. */
   env: EnvMap.optional(),
+  queue: z.string().optional(),
+  priority: z.number().int().optional(),
 });
 export type WorkflowDefinition = z.infer<typeof WorkflowDefinition>;
 
@@ -152,6 +154,9 @@ export const ResolvedRunSpec = z.object({
   inputModel: InputModelRef.nullable().optional(),
   /** Literals and secret references (names only); secret values are resolved at launch and never stored here. */
   env: EnvMap.optional(),
+  /** The queue the run waits in and its priority there (absent in runs resolved before queues: "default", 0). */
+  queue: z.string().optional(),
+  priority: z.number().int().optional(),
 });
 export type ResolvedRunSpec = z.infer<typeof ResolvedRunSpec>;
 
@@ -180,6 +185,10 @@ export const Run = z.object({
   idempotencyGeneration: Count.nullable(),
   requestHash: z.string().nullable(),
   reason: z.string().nullable(),
+  /** The queue the run waits in; while queued, `reason` says what holds it there. */
+  queue: z.string(),
+  /** Higher launches first within the dispatcher's pass; ties by age. */
+  priority: Count,
   leaseOwner: z.string().nullable(),
   leaseExpiresAt: NullableTimestamp,
   deadlineAt: NullableTimestamp,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ALIAS, Backend, CLIENT_TRIGGERS, INT32_MAX, JsonObject, NAME, RoleName, VERSION, VERSIONED_REF, type Trigger } from './vocabulary.ts';
 import { EnvMap } from './secrets.ts';
+import { Priority, QueueName } from './queues.ts';
 
 /*
  * The one definition of every request body. Routers validate with these, services take the types
@@ -89,6 +90,10 @@ export const WorkflowSpec = z.strictObject({
   inputModel: InputModel.optional(),
   /** Environment variables: literals, or {"secret": "<name>"} resolved at launch. */
   env: EnvMap.optional(),
+  /** The queue the run waits in; absent: "default". */
+  queue: QueueName.optional(),
+  /** Absent: the queue's defaultPriority. */
+  priority: Priority.optional(),
 });
 
 export const WorkflowCreate = WorkflowSpec.extend({
@@ -102,6 +107,10 @@ export const RunOverrides = z.strictObject({
   resources: Resources.optional(),
   timeoutSeconds: z.number().int().positive().max(7 * 24 * 3600).optional(),
   backend: Backend.optional(),
+  /** Another queue than the spec's. */
+  queue: QueueName.optional(),
+  /** Another priority than the spec's (or the queue's default). */
+  priority: Priority.optional(),
   /** Another alias, or an exact version, of the workflow's input model. */
   inputModel: z
     .strictObject({ alias: ALIAS.optional(), version: VERSION.optional() })

@@ -30,6 +30,8 @@ export class CatalogService {
     private readonly code?: CodeStore,
     /** Checks a spec's env (variable names, that referenced secrets exist); see secretService.ts. */
     private readonly checkEnv: (env: WorkflowSpecInput['env'], field: string) => Promise<void> = async () => {},
+    /** Refuses a queue that does not exist (services/queueService.ts). */
+    private readonly checkQueue: (queue: string | undefined, field: string) => Promise<void> = async () => {},
   ) {}
 
   private checkLocation(uri: string, field: string): void {
@@ -152,6 +154,7 @@ export class CatalogService {
       );
     }
     await this.checkEnv(spec.env, 'env');
+    await this.checkQueue(spec.queue, 'queue');
     const definition: WorkflowDefinition = {
       ...spec,
       model: `${checked.model.name}@${checked.model.version}`,

@@ -22,6 +22,7 @@ import type { LogChunk } from '../executors/types.ts';
 import type { AuthService } from './authService.ts';
 import { prepareBody, ReadCache, type PreparedBody } from './readCache.ts';
 import { literalEnv, secretRefs, type RunEnv } from '../domain/index.ts';
+import type { QueueService } from './queueService.ts';
 
 const redactedSecrets = (env: RunEnv | undefined) => Object.fromEntries(Object.keys(secretRefs(env)).map((name) => [name, '[redacted]']));
 import { experimentIdOfRun } from './mlflowModel.ts';
@@ -92,6 +93,8 @@ export class RunService {
     private readonly cache = new ReadCache(0),
     /** The Model Registry, for the input model of a scoring run. */
     private readonly registry?: RegistryStore,
+    /** Queues: a run's queue must exist, and its priority defaults to the queue's. */
+    private readonly queues?: QueueService,
   ) {}
 
   /**
@@ -147,6 +150,8 @@ export class RunService {
           idempotencyKey: idempotencyKey ?? null,
           idempotencyGeneration: generation,
           requestHash: idempotencyKey ? requestHash : null,
+          queue: spec.queue,
+          priority: spec.priority,
         });
         this.wakeDispatcher();
         return { run, created: true };
@@ -161,14 +166,32 @@ export class RunService {
   private async resolve(input: RunSubmission) {
     let spec;
     let wantedInput: { name: string; alias: string } | undefined;
+    let definition: { queue?: string; priority?: number };
     if (input.workflow) {
       const ref = parseRef(input.workflow);
       const workflow = await this.catalog.getWorkflow(ref.name, ref.version);
       spec = await this.catalog.resolveRunSpec(workflow, input.overrides, { name: workflow.name, version: workflow.version });
       wantedInput = workflow.inputModel;
+      definition = workflow;
     } else {
       spec = await this.catalog.resolveRunSpec(input.spec!, input.overrides, null);
       wantedInput = input.spec!.inputModel;
+      definition = input.spec!;
+    }
+    if (this.queues) {
+      const prefix = input.spec ? 'spec.' : '';
+      const { queue, priority } = await this.queues.resolve({
+        queue: input.overrides.queue ?? definition.queue,
+        priority: input.overrides.priority ?? definition.priority,
+        backend: spec.backend,
+        resources: spec.resources,
+        fields: {
+          queue: input.overrides.queue ? 'overrides.queue' : `${prefix}queue`,
+          resources: input.overrides.resources ? 'overrides.resources' : `${prefix}resources`,
+        },
+      });
+      spec.queue = queue;
+      spec.priority = priority;
     }
     if (wantedInput || input.overrides.inputModel) {
       if (!this.registry) throw new Error('the run service was built without the Model Registry');
@@ -198,6 +221,8 @@ export class RunService {
       idempotencyGeneration: null,
       requestHash: null,
       reason: null,
+      queue: spec.queue ?? 'default',
+      priority: spec.priority ?? 0,
       leaseOwner: null,
       leaseExpiresAt: null,
       deadlineAt: null,
@@ -295,6 +320,8 @@ export class RunService {
       timeContext: timeContextOf(run),
       idempotencyKey: run.idempotencyKey,
       reason: run.reason,
+      queue: run.queue,
+      priority: run.priority,
       deadlineAt: run.deadlineAt,
       cancelRequestedAt: run.cancelRequestedAt,
       cancelRequestedByTry: run.cancelRequestedByTry,

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
-import type { Artifact, BackendName, Metric, Page, ResolvedRunSpec, Run, RunEvent, RunState, Transition, Trigger } from '../domain/index.ts';
-import { IN_FLIGHT, isTerminal, keepsReason, Transitions } from '../domain/index.ts';
-import { StateConflict } from '../errors.ts';
+import type { Artifact, BackendName, HeldResources, Metric, Page, QueueCaps, ResolvedRunSpec, Run, RunEvent, RunState, Transition, Trigger } from '../domain/index.ts';
+import { DEFAULT_QUEUE, heldResources, IN_FLIGHT, isTerminal, keepsReason, queueHold, Transitions, type QueueHold } from '../domain/index.ts';
+import { StateConflict, Unprocessable } from '../errors.ts';
 import { dialectOf, isUniqueViolation } from '../db/connect.ts';
 import { fromJson, keysetPage, nowIso, toJson, toNumber, type KeysetColumn } from './rows.ts';
 
@@ -21,6 +21,10 @@ interface RunRow {
   idempotency_generation: number | null;
   request_hash: string | null;
   reason: string | null;
+  queue: string;
+  priority: number;
+  requested_gpu: number | string;
+  requested_cpu: number | string;
   lease_owner: string | null;
   lease_expires_at: string | null;
   deadline_at: string | null;
@@ -50,6 +54,8 @@ const runFromRow = (r: RunRow): Run => withLazySpec(r.spec, {
   idempotencyGeneration: r.idempotency_generation === null ? null : Number(r.idempotency_generation),
   requestHash: r.request_hash,
   reason: r.reason,
+  queue: r.queue,
+  priority: Number(r.priority),
   leaseOwner: r.lease_owner,
   leaseExpiresAt: r.lease_expires_at,
   deadlineAt: r.deadline_at,
@@ -93,7 +99,21 @@ export interface NewRun {
   idempotencyKey: string | null;
   idempotencyGeneration: number | null;
   requestHash: string | null;
+  /** The queue the run waits in (default "default") and its priority there (default 0). */
+  queue?: string;
+  priority?: number;
 }
+
+/** A queued run as the claim weighs it. */
+interface Candidate extends HeldResources {
+  id: string;
+  queue: string;
+}
+
+/** Candidates are read in pages of the claim's limit plus this many, until enough are claimed. */
+const CANDIDATE_SLACK = 20;
+/** Pages of candidates one claim reads at most: runs further back wait for the next pass. */
+const MAX_CANDIDATE_PAGES = 5;
 
 /** Fields a transition may set alongside the state. */
 export interface TransitionPatch {
@@ -147,10 +167,21 @@ export class RunStore {
   /** Stores a queued run and its first event in one transaction. Unique violations propagate. */
   async insert(run: NewRun): Promise<Run> {
     const now = nowIso();
+    const queue = run.queue ?? DEFAULT_QUEUE;
+    const held = heldResources(run.backend, run.spec.resources ?? {});
     await this.db.transaction(async (trx) => {
+      // A share lock on the queue's row: a concurrent delete of the queue waits for this run, and
+      // then sees it and refuses (QueueStore.delete); a claim's lock does not conflict with it.
+      const read = trx('queues').where({ name: queue }).first('name');
+      if (this.isPostgres) read.forKeyShare();
+      if (!(await read)) throw new Unprocessable(`queue "${queue}" does not exist`, 'queue');
       await trx('runs').insert({
         id: run.id,
         state: 'queued',
+        queue,
+        priority: run.priority ?? 0,
+        requested_gpu: held.gpu,
+        requested_cpu: held.cpu,
         attempt: 1,
         workflow_name: run.workflowName,
         workflow_version: run.workflowVersion,
@@ -258,34 +289,123 @@ export class RunStore {
   }
 
   /**
-   * Claims up to `limit` queued runs for this instance: queued -> launching with a lease.
-   * PostgreSQL locks candidate rows with FOR UPDATE SKIP LOCKED so replicas never wait on each
-   * other; SQLite has a single writer, so the conditional update alone decides.
+   * Claims up to `limit` queued runs for this instance: queued -> launching with a lease, highest
+   * priority first, then oldest, and only as far as each run's queue has room (queues.ts).
+   *
+   * Caps hold across replicas: on PostgreSQL the claim first locks every queue's row, so claims
+   * run one after another and each counts the in-flight runs the one before it committed; the
+   * candidate rows are locked with FOR UPDATE SKIP LOCKED besides. SQLite has a single writer, so
+   * its transactions are serial already. Why a run stays queued is written to its reason after the
+   * claim commits, and only where the reason changes.
    */
   async claimQueued(owner: string, leaseExpiresAt: string, limit: number, backends?: readonly BackendName[]): Promise<Run[]> {
     if (limit <= 0) return [];
-    const claimed = Transitions.claimed;
-    const now = nowIso();
+    // Most passes find nothing queued: answer that without a transaction or a lock.
+    if (!(await this.queuedCandidates(this.db, backends).first('id'))) return [];
+    const holds = new Map<string, QueueHold & { first: string }>();
     const claimedIds = await this.db.transaction(async (trx) => {
-      const candidates = trx('runs').whereIn('state', claimed.from as RunState[]).orderBy('created_at').limit(limit).select('id');
-      if (backends) candidates.whereIn('backend', backends as BackendName[]);
-      if (this.isPostgres) candidates.forUpdate().skipLocked();
-      const ids = ((await candidates) as Array<{ id: string }>).map((r) => r.id);
+      const caps = await this.lockQueues(trx);
+      const inFlight = await this.inFlightByQueue(trx);
+      const now = nowIso();
       const won: string[] = [];
-      for (const id of ids) {
-        const count = await trx('runs')
-          .where({ id })
-          .whereIn('state', claimed.from as RunState[])
-          .update({ state: claimed.to, lease_owner: owner, lease_expires_at: leaseExpiresAt, updated_at: now });
-        if (count === 1) {
-          await trx('run_events').insert({ run_id: id, from_state: claimed.from[0], to_state: claimed.to, reason: `claimed by ${owner}`, at: now });
-          won.push(id);
+      const seen: string[] = [];
+      for (let page = 0; page < MAX_CANDIDATE_PAGES && won.length < limit; page += 1) {
+        const size = limit - won.length + CANDIDATE_SLACK;
+        const query = this.queuedCandidates(trx, backends)
+          .orderBy([{ column: 'priority', order: 'desc' }, { column: 'created_at' }, { column: 'id' }])
+          .limit(size)
+          .select('id', 'queue', 'requested_gpu', 'requested_cpu');
+        if (seen.length) query.whereNotIn('id', seen);
+        if (holds.size) query.whereNotIn('queue', [...holds.keys()]);
+        if (this.isPostgres) query.forUpdate().skipLocked();
+        const rows = (await query) as Array<Pick<RunRow, 'id' | 'queue' | 'requested_gpu' | 'requested_cpu'>>;
+        for (const row of rows) {
+          seen.push(row.id);
+          if (won.length >= limit) break;
+          const candidate: Candidate = { id: row.id, queue: row.queue, gpu: toNumber(row.requested_gpu), cpu: toNumber(row.requested_cpu) };
+          if (holds.has(candidate.queue)) continue; // behind a run of its queue that does not fit
+          const load = inFlight.get(candidate.queue) ?? { runs: 0, gpu: 0, cpu: 0 };
+          const queue = caps.get(candidate.queue);
+          const hold = queue && queueHold(queue, load, candidate);
+          if (hold) {
+            holds.set(candidate.queue, { ...hold, first: candidate.id });
+            continue;
+          }
+          if (!(await this.claimOne(trx, candidate.id, owner, leaseExpiresAt, now))) continue;
+          won.push(candidate.id);
+          inFlight.set(candidate.queue, { runs: load.runs + 1, gpu: load.gpu + candidate.gpu, cpu: load.cpu + candidate.cpu });
         }
+        if (rows.length < size) break;
       }
       return won;
     });
+    await this.recordHolds(holds, backends);
     if (claimedIds.length === 0) return [];
     return ((await this.db('runs').whereIn('id', claimedIds)) as RunRow[]).map(runFromRow);
+  }
+
+  /** The runs a claim may take: queued, on one of `backends`. Every claim query starts here. */
+  private queuedCandidates(db: Knex | Knex.Transaction, backends?: readonly BackendName[]): Knex.QueryBuilder {
+    const query = db('runs').whereIn('state', Transitions.claimed.from as RunState[]);
+    if (backends) query.whereIn('backend', backends as BackendName[]);
+    return query;
+  }
+
+  /**
+   * Every queue's caps, its row locked until the claim commits (PostgreSQL). NO KEY UPDATE
+   * serializes claims with each other and with cap changes, but not with submissions, which only
+   * take a key-share lock on their queue.
+   */
+  private async lockQueues(trx: Knex.Transaction): Promise<Map<string, QueueCaps>> {
+    const query = trx('queues').orderBy('name').select('name', 'max_concurrent_runs', 'max_gpu', 'max_cpu');
+    if (this.isPostgres) query.forNoKeyUpdate();
+    const rows = (await query) as Array<{ name: string; max_concurrent_runs: number | null; max_gpu: number | null; max_cpu: number | string | null }>;
+    const orNull = (v: unknown) => (v === null || v === undefined ? null : toNumber(v));
+    return new Map(rows.map((r) => [r.name, { name: r.name, maxConcurrentRuns: orNull(r.max_concurrent_runs), resources: { gpu: orNull(r.max_gpu), cpu: orNull(r.max_cpu) } }]));
+  }
+
+  private async inFlightByQueue(trx: Knex.Transaction): Promise<Map<string, { runs: number } & HeldResources>> {
+    const rows = (await trx('runs')
+      .whereIn('state', IN_FLIGHT as RunState[])
+      .select('queue')
+      .count({ n: '*' })
+      .sum({ gpu: 'requested_gpu' })
+      .sum({ cpu: 'requested_cpu' })
+      .groupBy('queue')) as Array<{ queue: string; n: number | string; gpu: number | string | null; cpu: number | string | null }>;
+    return new Map(rows.map((r) => [r.queue, { runs: toNumber(r.n), gpu: toNumber(r.gpu ?? 0), cpu: toNumber(r.cpu ?? 0) }]));
+  }
+
+  /** queued -> launching with a lease, and its event; false when another actor moved it first. */
+  private async claimOne(trx: Knex.Transaction, id: string, owner: string, leaseExpiresAt: string, now: string): Promise<boolean> {
+    const claimed = Transitions.claimed;
+    const count = await trx('runs')
+      .where({ id })
+      .whereIn('state', claimed.from as RunState[])
+      // The reason said what held the run in its queue; launched, nothing does.
+      .update({ state: claimed.to, lease_owner: owner, lease_expires_at: leaseExpiresAt, reason: null, updated_at: now });
+    if (count !== 1) return false;
+    await trx('run_events').insert({ run_id: id, from_state: claimed.from[0], to_state: claimed.to, reason: `claimed by ${owner}`, at: now });
+    return true;
+  }
+
+  /**
+   * Writes why runs stay queued: the first run a queue cannot take gets its own reason, the runs
+   * behind it (on the claim's backends) the queue's. Each update touches only rows whose reason
+   * differs, so a queue that stays full costs no writes. Outside the claim's transaction, so no
+   * lock is held across queues; best effort, as the next pass writes the same again.
+   */
+  private async recordHolds(holds: Map<string, QueueHold & { first: string }>, backends?: readonly BackendName[]): Promise<void> {
+    const now = nowIso();
+    const differs = (q: Knex.QueryBuilder, reason: string) => q.where((w) => w.whereNull('reason').orWhereNot('reason', reason));
+    try {
+      for (const [queue, hold] of holds) {
+        await differs(this.db('runs').where({ id: hold.first, state: 'queued' }), hold.reason).update({ reason: hold.reason, updated_at: now });
+        await differs(this.queuedCandidates(this.db, backends).where({ queue }).whereNot('id', hold.first), hold.behind).update({ reason: hold.behind, updated_at: now });
+      }
+    } catch {
+      // Whatever failed here (a deadlock with another replica's identical update, an outage), the
+      // claims just committed must still be launched; the next pass writes the reasons again.
+    }
   }
 
   /**

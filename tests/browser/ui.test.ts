@@ -146,6 +146,26 @@ describeInBrowser('web UI (headless Chromium)', () => {
     expect(page.url()).toMatch(/tab=run$/);
   }, 60_000);
 
+  it('a run held by its queue shows the queue, its priority and what it waits for', async () => {
+    // A queue that launches nothing: the run stays queued for as long as the page is looked at.
+    expect((await service.api('PUT', '/api/v1/queues/held-ui', { maxConcurrentRuns: 0, defaultPriority: 5 })).status).toBe(201);
+    const submitted = await service.api('POST', '/api/v1/runs', { workflow: 'grocery-reorder@1', overrides: { queue: 'held-ui' } });
+    expect(submitted.status).toBe(201);
+    const page = await newPage();
+    await signIn(page);
+    await page.goto(submitted.body.url);
+    await page.waitForSelector('[data-testid="run-reason"] >> text=waiting for queue held-ui: 0 of 0 running');
+    expect(await page.locator('[data-testid="run-reason"] strong').textContent()).toBe('Waiting');
+    expect(await page.locator('[data-testid="run-queue"]').textContent()).toBe('held-ui');
+    expect(await page.locator('.stats >> text=priority 5').count()).toBe(1);
+    await shot(page, '10-run-waiting-in-queue');
+    // The runs list says the same under the run's state.
+    await page.goto('/runs');
+    await page.waitForSelector(`tr[data-run="${submitted.body.id}"] [data-testid="run-waiting"] >> text=waiting for queue held-ui: 0 of 0 running`);
+    await service.api('POST', `/api/v1/runs/${submitted.body.id}/cancel`, {});
+    expect(pageErrors).toEqual([]);
+  }, 60_000);
+
   it('a run opened from its url can be cancelled from its page', async () => {
     // Long epochs: the run is still going when the cancel arrives.
     const submitted = await ui.service.api('POST', '/api/v1/runs', { workflow: 'grocery-reorder@1', overrides: { hyperparameters: { epochs: 50, sleep_per_epoch: 2 } } });

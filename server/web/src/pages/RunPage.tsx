@@ -66,7 +66,7 @@ export function RunPage({ id }: { id: string }) {
       <ErrorBanner error={run.error} title="Lost contact while refreshing (showing the last known state)" />
       {r.reason && r.state !== 'succeeded' && (
         <div className={`banner ${r.state === 'failed' ? 'banner-error' : 'banner-warn'}`} role="status" data-testid="run-reason">
-          <strong>{r.state === 'failed' ? 'Why it failed' : r.state === 'cancelled' ? 'Cancelled' : 'Note'}</strong>
+          <strong>{r.state === 'failed' ? 'Why it failed' : r.state === 'cancelled' ? 'Cancelled' : r.state === 'queued' ? 'Waiting' : 'Note'}</strong>
           <span>{r.state === 'cancelled' ? r.reason.replace(/^cancelled:\s*/i, '') : r.reason}</span>
         </div>
       )}
@@ -74,6 +74,7 @@ export function RunPage({ id }: { id: string }) {
         <Stat label="State" value={<StateBadge state={r.state} />} />
         <Stat label="Duration" value={runDuration(r, now)} hint={r.startedAt ? `started ${dateTime(r.startedAt)}` : 'not started'} />
         <Stat label="Attempt" value={r.attempt} hint={r.deadlineAt ? `deadline ${dateTime(r.deadlineAt)}` : undefined} />
+        <Stat label="Queue" value={<span data-testid="run-queue">{r.queue}</span>} hint={`priority ${r.priority}`} />
         <Stat
           label="Model version"
           value={r.modelVersion ? <Link to={`/registry/${r.modelVersion.name}/versions/${r.modelVersion.version}`} data-testid="model-version-link">{`${r.modelVersion.name} v${r.modelVersion.version}`}</Link> : <span className="muted">—</span>}

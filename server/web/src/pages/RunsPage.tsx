@@ -159,6 +159,7 @@ export function RunsPage() {
                     </td>
                     <td>
                       <StateBadge state={r.state} />
+                      {r.state === 'queued' && r.reason && <div className="muted small" data-testid="run-waiting">{r.reason}</div>}
                     </td>
                     <td>{r.workflow ? <Link to={`/workflows/${r.workflow.name}`}>{`${r.workflow.name}@${r.workflow.version}`}</Link> : <span className="muted">inline spec</span>}</td>
                     <td>
