@@ -3,6 +3,7 @@ import { ALIAS, Backend, JsonObject, RoleName, TriggerName } from './vocabulary.
 import { RunStateName } from './lifecycle.ts';
 import { RegisterSpec, Resources } from './inputs.ts';
 import { EnvMap } from './secrets.ts';
+import { RetryOn } from './retryPolicy.ts';
 
 /*
  * The entities as the services hold them, as zod schemas with their types inferred. The schemas
@@ -104,6 +105,9 @@ export const WorkflowDefinition = z.object({
   inputModel: z.object({ name: z.string(), alias: z.string() }).optional(),
   /** Literals and secret references (names only); secret values are resolved at launch and never stored here. */
   env: EnvMap.optional(),
+  maxAttempts: z.number().int().optional(),
+  retryOn: RetryOn.optional(),
+  retryBackoffSeconds: z.number().optional(),
 });
 export type WorkflowDefinition = z.infer<typeof WorkflowDefinition>;
 
@@ -149,6 +153,10 @@ export const ResolvedRunSpec = z.object({
   inputModel: InputModelRef.nullable().optional(),
   /** Literals and secret references (names only); secret values are resolved at launch and never stored here. */
   env: EnvMap.optional(),
+  /** Retries (retryPolicy.ts); absent in runs resolved before retries existed, which make one attempt. */
+  maxAttempts: z.number().int().optional(),
+  retryOn: RetryOn.optional(),
+  retryBackoffSeconds: z.number().optional(),
 });
 export type ResolvedRunSpec = z.infer<typeof ResolvedRunSpec>;
 
@@ -192,6 +200,8 @@ export const Run = z.object({
   updatedAt: Timestamp,
   startedAt: NullableTimestamp,
   finishedAt: NullableTimestamp,
+  /** A run queued again for its next attempt is not claimed before this (its retry backoff). */
+  notBefore: NullableTimestamp,
 });
 export type Run = z.infer<typeof Run>;
 

@@ -34,6 +34,7 @@ interface RunRow {
   updated_at: string;
   started_at: string | null;
   finished_at: string | null;
+  not_before: string | null;
 }
 
 const runFromRow = (r: RunRow): Run => withLazySpec(r.spec, {
@@ -63,6 +64,7 @@ const runFromRow = (r: RunRow): Run => withLazySpec(r.spec, {
   updatedAt: r.updated_at,
   startedAt: r.started_at,
   finishedAt: r.finished_at,
+  notBefore: r.not_before ?? null,
 });
 
 /**
@@ -105,6 +107,7 @@ export interface TransitionPatch {
   cancelRequestedByTry?: number | null;
   startedAt?: string | null;
   attempt?: number;
+  notBefore?: string | null;
 }
 
 /** The columns a TransitionPatch sets; fields left undefined are not touched. */
@@ -118,6 +121,7 @@ function patchColumns(patch: TransitionPatch): Record<string, unknown> {
   if (patch.cancelRequestedByTry !== undefined) columns.cancel_requested_by_try = patch.cancelRequestedByTry;
   if (patch.startedAt !== undefined) columns.started_at = patch.startedAt;
   if (patch.attempt !== undefined) columns.attempt = patch.attempt;
+  if (patch.notBefore !== undefined) columns.not_before = patch.notBefore;
   return columns;
 }
 
@@ -268,6 +272,8 @@ export class RunStore {
     const now = nowIso();
     const claimedIds = await this.db.transaction(async (trx) => {
       const candidates = trx('runs').whereIn('state', claimed.from as RunState[]).orderBy('created_at').limit(limit).select('id');
+      // A run queued for its next attempt waits out its retry backoff.
+      candidates.where((q) => q.whereNull('not_before').orWhere('not_before', '<=', now));
       if (backends) candidates.whereIn('backend', backends as BackendName[]);
       if (this.isPostgres) candidates.forUpdate().skipLocked();
       const ids = ((await candidates) as Array<{ id: string }>).map((r) => r.id);
