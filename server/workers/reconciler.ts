@@ -135,10 +135,10 @@ export class Reconciler {
       }
       case 'failed':
       case 'lost': {
-        // The cause comes from the backend and the training log, where code may have printed a secret's value.
-        const reason = withCause(status.reason ?? 'the backend reported a failure', await this.causeInLog(run, executor));
         // A lost run was lost by the backend, never by its code.
         const infrastructure = status.phase === 'lost' || status.infrastructure === true;
+        // The cause comes from the backend and the training log, where code may have printed a secret's value.
+        const reason = withCause(status.reason ?? 'the backend reported a failure', await this.causeInLog(run, executor, infrastructure));
         await this.attemptEnd.failed(run, Transitions.failed, (await this.options.redact?.(run, reason)) ?? reason, { infrastructure });
         return;
       }
@@ -170,9 +170,12 @@ export class Reconciler {
   }
 
   /** The log line that says why a run failed; never a reason to fail the reconcile itself. */
-  private async causeInLog(run: Run, executor: Executor): Promise<string | undefined> {
+  private async causeInLog(run: Run, executor: Executor, infrastructure: boolean): Promise<string | undefined> {
     try {
-      return failureCause(await readLogTail(executor, run, FAILURE_LOG_TAIL_BYTES));
+      const tail = await readLogTail(executor, run, FAILURE_LOG_TAIL_BYTES);
+      // A log that holds several attempts (the local backend's) is read from this attempt's first line on.
+      const start = tail.indexOf(`[griffin] attempt ${run.attempt}: `);
+      return failureCause(start > 0 ? tail.slice(start) : tail, { tracebackOnly: infrastructure });
     } catch (error) {
       this.logger.debug({ err: error, runId: run.id }, 'could not read the log of a failed run');
       return undefined;
