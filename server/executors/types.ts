@@ -43,6 +43,12 @@ export interface LaunchRequest {
   renewLease?: () => Promise<void>;
 }
 
+/**
+ * Whether a launch error is the backend's own trouble rather than the run's (an error that says
+ * `infrastructure: true`, e.g. Ray's "try again later"): retried under retryOn "infrastructure".
+ */
+export const isInfrastructureError = (error: unknown): boolean => typeof error === 'object' && error !== null && (error as { infrastructure?: unknown }).infrastructure === true;
+
 /** This launch no longer owns the run: whoever took it over launches it; nothing must be started or recorded. */
 export class LeaseLost extends Error {
   constructor(runId: string) {

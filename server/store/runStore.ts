@@ -202,9 +202,10 @@ export class RunStore {
   /**
    * Makes one lifecycle move (domain/lifecycle.ts) with one conditional UPDATE and records the
    * event in the same transaction. Zero rows changed means another actor moved it first: a
-   * StateConflict naming the state it is really in, never a silent overwrite.
+   * StateConflict naming the state it is really in, never a silent overwrite. With `guard.attempt`,
+   * only that attempt of the run is moved.
    */
-  async transition(id: string, move: Transition, reason: string | null, patch: TransitionPatch = {}): Promise<Run> {
+  async transition(id: string, move: Transition, reason: string | null, patch: TransitionPatch = {}, guard: { attempt?: number } = {}): Promise<Run> {
     const now = nowIso();
     const changed = await this.db.transaction(async (trx) => {
       // Lock the row on PostgreSQL so the event records the state the update really replaced.
@@ -219,7 +220,10 @@ export class RunStore {
         update.lease_expires_at = null;
       }
       Object.assign(update, patchColumns(patch));
-      const count = await trx('runs').where({ id }).whereIn('state', move.from as RunState[]).update(update);
+      const target = trx('runs').where({ id }).whereIn('state', move.from as RunState[]);
+      // A state a run returns to (queued, on a retry) is no proof it is the same attempt.
+      if (guard.attempt !== undefined) target.where({ attempt: guard.attempt });
+      const count = await target.update(update);
       if (count === 0) return { ok: false as const, actual: actual?.state };
       await trx('run_events').insert({ run_id: id, from_state: actual?.state ?? null, to_state: move.to, reason, at: now });
       return { ok: true as const };

@@ -24,11 +24,14 @@ export class AttemptEnd {
     private readonly logger: Logger,
   ) {}
 
-  /** Returns the run as stored afterwards; a StateConflict (cancelled meanwhile) propagates. */
+  /**
+   * Returns the run as stored afterwards. A StateConflict propagates: the run was cancelled
+   * meanwhile, or another replica already ended this attempt (and the next one may be running).
+   */
   async failed(run: Run, move: Transition, why: string, failure: AttemptFailure): Promise<Run> {
     const policy = retryPolicyOf(run.spec);
     if (!shouldRetry(policy, run.attempt, failure)) {
-      const ended = await this.runs.transition(run.id, move, finalReason(policy, run.attempt, why, failure));
+      const ended = await this.runs.transition(run.id, move, finalReason(policy, run.attempt, why, failure), {}, { attempt: run.attempt });
       await this.attemptEnded(ended);
       return ended;
     }
@@ -42,7 +45,7 @@ export class AttemptEnd {
       leaseExpiresAt: null,
       deadlineAt: null,
       startedAt: null,
-    });
+    }, { attempt: run.attempt });
     this.logger.info({ runId: run.id, attempt: run.attempt, nextAttempt: next.attempt, delaySeconds: delay }, 'run attempt failed; retrying');
     // The attempt that ended, as it was: its own number and start, ended now.
     await this.attemptEnded({ ...run, finishedAt: endedAt.toISOString() } as Run);

@@ -6,7 +6,7 @@ import type { Logger } from '../logger.ts';
 import type { RunStore } from '../store/runStore.ts';
 import type { RunService } from '../services/runService.ts';
 import { BackendUnreachable, unreachableReason, unreachableSince } from '../executors/unreachable.ts';
-import { LeaseLost } from '../executors/types.ts';
+import { isInfrastructureError, LeaseLost } from '../executors/types.ts';
 import { LaunchLease } from './launchLease.ts';
 import { AttemptEnd } from './attemptEnd.ts';
 
@@ -44,7 +44,7 @@ export class Launcher {
       if (error instanceof BackendUnreachable) return this.deferLaunch(run, error);
       const message = error instanceof Error ? error.message : String(error);
       log.warn({ err: error }, 'launch failed');
-      await this.attemptEnd.failed(run, Transitions.launchFailed, `launch failed: ${message}`, { infrastructure: false }).catch((e) => this.ignoreConflict(e));
+      await this.attemptEnd.failed(run, Transitions.launchFailed, `launch failed: ${message}`, { infrastructure: isInfrastructureError(error) }).catch((e) => this.ignoreConflict(e));
       return;
     } finally {
       lease.stop();
@@ -57,7 +57,7 @@ export class Launcher {
         leaseExpiresAt: null,
         startedAt: now.toISOString(),
         deadlineAt: new Date(now.getTime() + run.spec.timeoutSeconds * 1000).toISOString(),
-      });
+      }, { attempt: run.attempt });
       log.info('run started');
     } catch (error) {
       if (!(error instanceof StateConflict)) throw error;

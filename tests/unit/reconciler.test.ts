@@ -8,6 +8,9 @@ import type { RunService } from '../../server/services/runService.ts';
 import { RunStore } from '../../server/store/runStore.ts';
 import { Launcher } from '../../server/workers/launcher.ts';
 import { Reconciler } from '../../server/workers/reconciler.ts';
+import { AttemptEnd } from '../../server/workers/attemptEnd.ts';
+import { RayApiError } from '../../server/executors/rayClient.ts';
+import { StateConflict } from '../../server/errors.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
 import { FakeExecutor } from '../helpers/fakeExecutor.ts';
 import { newRun, TEST_SPEC } from '../helpers/runs.ts';
@@ -174,6 +177,26 @@ describe('reconciler decisions', () => {
       backend.report(run.id, { phase: 'lost', reason: 'gone again' });
       await reconciler.sweepAll();
       expect(await stateOf(run.id)).toMatchObject({ state: 'failed', attempt: 2, reason: 'gone again (attempt 2 of 2; no attempts left)' });
+    });
+
+    it('retries a launch the backend refused for its own reasons (Ray: "try again later") under retryOn infrastructure', async () => {
+      const run = await runs.insert(newRun({ spec: withPolicy({ maxAttempts: 2, retryBackoffSeconds: 0 }) }));
+      await runs.transition(run.id, Transitions.claimed, 'claimed by a replica that died', { leaseOwner: 'dead-replica', leaseExpiresAt: iso(-1_000) });
+      backend.launchError = new RayApiError(500, 'the Ray Jobs API refused the job: No available agent to submit job, please try again later');
+      await reconciler.sweepAll();
+      expect(await stateOf(run.id)).toMatchObject({ state: 'queued', attempt: 2 });
+      expect(new RayApiError(500, 'the Ray Jobs API refused the job: runtime_env is invalid').infrastructure).toBe(false);
+    });
+
+    it('a stale judgement of an attempt another replica already retried changes nothing, though the run is running again', async () => {
+      const stale = await runningWith({ maxAttempts: 3, retryBackoffSeconds: 0 });
+      backend.report(stale.id, { phase: 'lost', reason: 'gone' });
+      await reconciler.sweepAll();
+      await runs.transition(stale.id, Transitions.claimed, null, { leaseOwner: 'r', leaseExpiresAt: iso(30_000) });
+      await runs.transition(stale.id, Transitions.started, 'started', { backendRef: { name: `fake-${stale.id}-2` }, startedAt: iso(0), deadlineAt: iso(60_000) });
+      // A replica that read the run while attempt 1 was running decides now.
+      await expect(new AttemptEnd(runs, {}, logger).failed(stale, Transitions.failed, 'attempt 1 is gone', { infrastructure: true })).rejects.toBeInstanceOf(StateConflict);
+      expect(await stateOf(stale.id)).toMatchObject({ state: 'running', attempt: 2, backendRef: { name: `fake-${stale.id}-2` } });
     });
 
     it('retries a timed-out attempt only when retryOn is any', async () => {
