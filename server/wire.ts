@@ -27,6 +27,7 @@ import { KUBE_UNREACHABLE_GRACE_SECONDS, KubeRayExecutor, KubernetesExecutor } f
 import { Launcher } from './workers/launcher.ts';
 import { Dispatcher } from './workers/dispatcher.ts';
 import { Reconciler } from './workers/reconciler.ts';
+import { AttemptEnd } from './workers/attemptEnd.ts';
 import { WorkerLoop } from './workers/loop.ts';
 import { ScheduleStore } from './store/scheduleStore.ts';
 import { ScheduleService } from './services/scheduleService.ts';
@@ -142,7 +143,12 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
   );
   const registry = new RegistryService(stores.registry, stores.runs, stores.catalog, { publicUrl: config.publicUrl }, new ReadCache(config.readCacheMs), (runId) => runs.forget(runId));
   const mlflow = new MlflowService(stores.runs, runs, stores.catalog, new ExperimentStore(db), registry, { publicUrl: config.publicUrl });
-  const launcher = new Launcher(stores.runs, runs, executors, { leaseSeconds: config.leaseSeconds }, logger, (run) => secrets.resolve(run.spec.env));
+  const attemptEnd = new AttemptEnd(
+    stores.runs,
+    { onAttemptEnded: (run) => usage.attemptEnded(run), release: async (run) => (executors.has(run.backend) ? executors.get(run.backend).release?.(run) : undefined) },
+    logger,
+  );
+  const launcher = new Launcher(stores.runs, runs, executors, { leaseSeconds: config.leaseSeconds }, logger, (run) => secrets.resolve(run.spec.env), attemptEnd);
   const dispatcher = new Dispatcher(
     stores.runs,
     launcher,
@@ -154,7 +160,7 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
     executors,
     registry,
     launcher,
-    { instanceId: config.instanceId, leaseSeconds: config.leaseSeconds, fullSweepMs: config.reconcileFullSweepMs, eventedBackends: ['local'], onRunEnded: (run) => usage.attemptEnded(run), redact: (run, text) => secrets.redact(run.spec.env, text) },
+    { instanceId: config.instanceId, leaseSeconds: config.leaseSeconds, fullSweepMs: config.reconcileFullSweepMs, eventedBackends: ['local'], attemptEnd, redact: (run, text) => secrets.redact(run.spec.env, text) },
     logger,
   );
   loops.push(

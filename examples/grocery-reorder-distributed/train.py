@@ -9,6 +9,12 @@ Train's report callback saves the booster as a checkpoint. The driver then uploa
 (checkpoint/model.ubj) with a small description of the model (model_meta.json), scores the whole
 validation split and reports auc and accuracy; Griffin registers the version.
 
+Retries resume: every `checkpoint_every` boosting rounds rank 0 saves the booster and how many
+rounds it holds as the run's checkpoint (griffin_run.save_checkpoint -> artifacts checkpoints/).
+When Griffin retries the run (maxAttempts > 1) after, say, a lost node, the next attempt's driver
+finds them through griffin_run.resume_path(), hands the booster to the workers and trains only the
+rounds still missing; its metrics carry on at the round where the last checkpoint was taken.
+
 The data travels to the workers inside the trainer's config, so the workers need neither the
 dataset file nor the code directory: this runs the same on a Ray head of this machine, a remote
 Ray cluster or a KubeRay cluster made for the run.
@@ -16,8 +22,9 @@ Ray cluster or a KubeRay cluster made for the run.
 Hyperparameters: num_workers (default: the run's resources.workers, else 2), cpus_per_worker
 (0.5; fractions let two workers share one core), num_boost_round, max_depth, eta, seed,
 validation_fraction, storage_path (where Ray Train keeps checkpoints; shared storage such as
-s3://... on a multi-node cluster, a local directory otherwise), sleep_per_round (test knob: seconds
-each round waits, so a test can watch the workers).
+s3://... on a multi-node cluster, a local directory otherwise), checkpoint_every (rounds between two
+resumable checkpoints; 0: none), sleep_per_round (test knob: seconds each round waits, so a test
+can watch the workers).
 """
 
 import json
@@ -39,6 +46,8 @@ LABEL = "reordered"
 # so the model trains on what the dataset carries (model_meta.json records which, for the scorer).
 ID_COLUMNS = ("user_id", "product_id")
 CHECKPOINT_FILE = "model.ubj"
+# What a resumable checkpoint holds beside the booster: how many boosting rounds are in it.
+PROGRESS_FILE = "progress.json"
 
 DEFAULTS = {
     "num_workers": None,
@@ -49,6 +58,7 @@ DEFAULTS = {
     "seed": 42,
     "validation_fraction": 0.2,
     "storage_path": None,
+    "checkpoint_every": 1,
     "sleep_per_round": 0.0,
 }
 
@@ -65,7 +75,7 @@ def settings(given, environ):
     values.update({k: v for k, v in given.items() if k in DEFAULTS})
     if values["num_workers"] is None:
         values["num_workers"] = int(environ.get("GRIFFIN_WORKERS") or 2)
-    for key, low in (("num_workers", 1), ("num_boost_round", 1), ("max_depth", 1)):
+    for key, low in (("num_workers", 1), ("num_boost_round", 1), ("max_depth", 1), ("checkpoint_every", 0)):
         if not isinstance(values[key], int) or isinstance(values[key], bool) or values[key] < low:
             raise BadInput("hyperparameter %s must be an integer >= %d (got %r)" % (key, low, values[key]))
     for key in ("cpus_per_worker", "eta", "validation_fraction", "sleep_per_round"):
@@ -102,6 +112,39 @@ def split(features, labels, fraction, seed):
     return features[train], labels[train], features[val], labels[val]
 
 
+def resume_point(total_rounds):
+    """The booster (raw bytes) and its number of rounds from an earlier attempt's checkpoint, or
+    (None, 0) on attempt 1, without a checkpoint, or when the checkpoint already holds every round
+    (the attempt failed after training: training again from scratch is the simple, correct choice)."""
+    resumed = g.resume_path()
+    if not resumed:
+        return None, 0
+    progress_file, model_file = os.path.join(resumed, PROGRESS_FILE), os.path.join(resumed, CHECKPOINT_FILE)
+    if not (os.path.isfile(progress_file) and os.path.isfile(model_file)):
+        print("attempt %d: the checkpoint of the earlier attempt is incomplete; training from scratch" % g.attempt(), flush=True)
+        return None, 0
+    with open(progress_file) as handle:
+        rounds = int(json.load(handle)["rounds"])
+    if not 0 < rounds < total_rounds:
+        return None, 0
+    with open(model_file, "rb") as handle:
+        model = handle.read()
+    print("attempt %d: resuming from the checkpoint after round %d of %d" % (g.attempt(), rounds, total_rounds), flush=True)
+    return model, rounds
+
+
+def save_resumable(model, rounds):
+    """Rank 0's checkpoint of the booster after `rounds` rounds, stored with the run before training goes on."""
+    directory = tempfile.mkdtemp(prefix="resumable-")
+    try:
+        model.save_model(os.path.join(directory, CHECKPOINT_FILE))
+        with open(os.path.join(directory, PROGRESS_FILE), "w") as handle:
+            json.dump({"rounds": rounds}, handle)
+        g.save_checkpoint(directory)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def train_loop_per_worker(config):
     """One Ray Train worker: its shard of the data, XGBoost's collective, metrics from rank 0."""
     import ray.train
@@ -119,16 +162,27 @@ def train_loop_per_worker(config):
     print("worker %d/%d: %d training rows, %d validation rows on %s (pid %d)"
           % (rank, world, dtrain.num_row(), dval.num_row(), os.uname().nodename, os.getpid()), flush=True)
 
+    done = config["rounds_done"]
+    start_from = None
+    if config["resume_model"] is not None:
+        start_from = xgboost.Booster()
+        start_from.load_model(bytearray(config["resume_model"]))
+
     class ReportToGriffin(xgboost.callback.TrainingCallback):
         """XGBoost allreduces evaluation metrics, so rank 0 holds the figures of all shards."""
 
         def after_iteration(self, model, epoch, evals_log):
+            # A resumed booster's rounds come first: epoch counts only this attempt's.
+            round_number = done + epoch + 1
             if rank == 0:
                 g.log_metrics({
                     "train_logloss": evals_log["train"]["logloss"][-1],
                     "val_logloss": evals_log["validation"]["logloss"][-1],
                     "val_auc": evals_log["validation"]["auc"][-1],
-                }, step=epoch + 1)
+                }, step=round_number)
+                every = config["checkpoint_every"]
+                if every and round_number % every == 0 and round_number < config["total_rounds"]:
+                    save_resumable(model, round_number)
             if config["sleep_per_round"]:
                 time.sleep(config["sleep_per_round"])
             return False
@@ -145,7 +199,8 @@ def train_loop_per_worker(config):
     xgboost.train(
         params,
         dtrain,
-        num_boost_round=config["num_boost_round"],
+        num_boost_round=config["total_rounds"] - done,
+        xgb_model=start_from,
         evals=[(dtrain, "train"), (dval, "validation")],
         verbose_eval=False,
         callbacks=[ReportToGriffin(), RayTrainReportCallback(metrics={"val_auc": "validation-auc"}, frequency=0, checkpoint_at_end=True)],
@@ -200,17 +255,20 @@ def main():
     ray.init()
     print("ray cluster resources: %s" % json.dumps(ray.cluster_resources(), sort_keys=True), flush=True)
     storage = hp["storage_path"] or os.path.join(os.getcwd(), "ray_results")
+    resume_model, rounds_done = resume_point(hp["num_boost_round"])
     trainer = XGBoostTrainer(
         train_loop_per_worker,
         train_loop_config={
             "features": names, "train_x": train_x.tolist(), "train_y": train_y.tolist(), "val_x": val_x.tolist(), "val_y": val_y.tolist(),
-            "num_boost_round": hp["num_boost_round"], "max_depth": hp["max_depth"], "eta": hp["eta"], "seed": hp["seed"],
-            "sleep_per_round": hp["sleep_per_round"],
+            "total_rounds": hp["num_boost_round"], "max_depth": hp["max_depth"], "eta": hp["eta"], "seed": hp["seed"],
+            "sleep_per_round": hp["sleep_per_round"], "checkpoint_every": hp["checkpoint_every"],
+            "resume_model": resume_model, "rounds_done": rounds_done,
         },
         scaling_config=ray.train.ScalingConfig(num_workers=hp["num_workers"], use_gpu=False, resources_per_worker={"CPU": hp["cpus_per_worker"]}),
         run_config=ray.train.RunConfig(name="griffin-%s" % (ctx.run_id or "local"), storage_path=storage),
     )
-    print("ray train: %d workers with %g CPU each, %d boosting rounds" % (hp["num_workers"], hp["cpus_per_worker"], hp["num_boost_round"]), flush=True)
+    print("ray train: %d workers with %g CPU each, %d boosting rounds (attempt %d, %d rounds resumed)"
+          % (hp["num_workers"], hp["cpus_per_worker"], hp["num_boost_round"], g.attempt(), rounds_done), flush=True)
     result = trainer.fit()
     if result.checkpoint is None:
         print("error: Ray Train finished without a checkpoint", file=sys.stderr, flush=True)

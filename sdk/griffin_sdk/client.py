@@ -697,7 +697,8 @@ class GriffinClient(_Base):
 
         :param workflow: Workflow ``name`` or ``name@version``.
         :param spec: An inline workflow spec instead of ``workflow``.
-        :param overrides: ``hyperparameters``, ``datasetVersion``, ``resources``, ``timeoutSeconds``, ``backend``.
+        :param overrides: ``hyperparameters``, ``datasetVersion``, ``resources``, ``timeoutSeconds``, ``backend``,
+            ``maxAttempts``, ``retryOn``, ``retryBackoffSeconds`` (retries by Griffin itself).
         :param idempotency_key: Same key + same body returns the same run. Defaults to a random key, so
             that retries of this one call are safe but separate calls start separate runs.
         :param trigger: ``http`` (the service's default), ``ui``, ``cli`` or ``airflow``.

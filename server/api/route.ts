@@ -15,7 +15,9 @@ export type Access =
   /** A user role, or the run-scoped token of the run named by the `:id` path parameter. */
   | { role: Role; runToken: true }
   /** A user role, or the run-scoped token of a run whose input model version the `:id` run produced. */
-  | { role: Role; inputModelToken: true };
+  | { role: Role; inputModelToken: true }
+  /** Either of the two above: a run reads its own artifacts (a checkpoint to resume from) and its input model's. */
+  | { role: Role; runToken: true; inputModelToken: true };
 
 export interface RouteContext<P, Q, B> {
   params: P;

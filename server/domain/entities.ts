@@ -3,6 +3,7 @@ import { ALIAS, Backend, JsonObject, RoleName, TriggerName } from './vocabulary.
 import { RUN_STATES } from './lifecycle.ts';
 import { RegisterSpec, Resources } from './inputs.ts';
 import { EnvMap } from './secrets.ts';
+import { RetryOn } from './retryPolicy.ts';
 
 /*
  * The entities as the services hold them, as zod schemas with their types inferred. The schemas
@@ -109,6 +110,9 @@ export const WorkflowDefinition = z.object({
   env: EnvMap.optional(),
   queue: z.string().optional(),
   priority: z.number().int().optional(),
+  maxAttempts: z.number().int().optional(),
+  retryOn: RetryOn.optional(),
+  retryBackoffSeconds: z.number().optional(),
 });
 export type WorkflowDefinition = z.infer<typeof WorkflowDefinition>;
 
@@ -157,6 +161,10 @@ export const ResolvedRunSpec = z.object({
   /** The queue the run waits in and its priority there (absent in runs resolved before queues: "default", 0). */
   queue: z.string().optional(),
   priority: z.number().int().optional(),
+  /** Retries (retryPolicy.ts); absent in runs resolved before retries existed, which make one attempt. */
+  maxAttempts: z.number().int().optional(),
+  retryOn: RetryOn.optional(),
+  retryBackoffSeconds: z.number().optional(),
 });
 export type ResolvedRunSpec = z.infer<typeof ResolvedRunSpec>;
 
@@ -204,6 +212,8 @@ export const Run = z.object({
   updatedAt: Timestamp,
   startedAt: NullableTimestamp,
   finishedAt: NullableTimestamp,
+  /** A run queued again for its next attempt is not claimed before this (its retry backoff). */
+  notBefore: NullableTimestamp,
 });
 export type Run = z.infer<typeof Run>;
 

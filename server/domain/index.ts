@@ -9,3 +9,4 @@ export * from './timeContext.ts';
 export * from './secrets.ts';
 export * from './runEnv.ts';
 export * from './queues.ts';
+export * from './retryPolicy.ts';

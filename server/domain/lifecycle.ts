@@ -5,9 +5,12 @@
  * another actor moved the run first; callers never spell out states themselves.
  *
  *   queued --claimed--> launching --started--> running --succeeded--> succeeded
- *     |                    |  \--launchFailed--> failed      |--failed / timedOut--> failed
- *     |                    \------cancelRequested-------------+--> cancelling --cancelled--> cancelled
+ *     |  ^                 |  \--launchFailed--> failed      |--failed / timedOut--> failed
+ *     |  |                 \------cancelRequested-------------+--> cancelling --cancelled--> cancelled
+ *     |  \------retried (from launching or running: the attempt failed, another one follows)
  *     \--cancelledQueued--> cancelled
+ *
+ * A retried run is the same run with its attempt counted up, queued until its backoff is over.
  *
  * Plain data and functions, no zod: the web UI bundles this module, and the SDK's state sets are
  * generated from it (scripts/gen-sdk-states.ts). The zod enum of the states is in entities.ts.
@@ -49,6 +52,8 @@ export const Transitions = {
   succeeded: move('succeeded', ['running'], 'succeeded'),
   /** The backend reported a failure, or lost the run. */
   failed: move('failed', ['running'], 'failed'),
+  /** The attempt failed and the run's retry policy allows another: queued again, with its attempt counted up. */
+  retried: move('retried', ['launching', 'running'], 'queued'),
   /** Still running past its timeout: stopped and failed. */
   timedOut: move('timedOut', ['running'], 'failed'),
   /** The run's backend is no longer configured on this server: nothing can ever finish it. */
@@ -68,6 +73,7 @@ export const canMake = (transition: Transition, state: RunState): boolean => tra
 
 /**
  * Whether the transition keeps its reason on the run: ends and cancel requests say why; the moves
- * in between (claimed, started) only record it in the run's events.
+ * in between (claimed, started) only record it in the run's events. A retry says why the last
+ * attempt ended, which stays worth showing while the next one runs.
  */
-export const keepsReason = (transition: Transition): boolean => isTerminal(transition.to) || transition.to === 'cancelling';
+export const keepsReason = (transition: Transition): boolean => isTerminal(transition.to) || transition.to === 'cancelling' || transition === Transitions.retried;

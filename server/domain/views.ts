@@ -25,6 +25,8 @@ export const RunView = Run.omit({
   triggerInfo: true,
 }).extend({
   terminal: z.boolean(),
+  /** Attempts the run may make in all (its spec's maxAttempts); `attempt` counts them up. */
+  maxAttempts: z.number().int(),
   workflow: VersionRef.nullable(),
   airflow: z.record(z.string(), z.unknown()).nullable(),
   schedule: z.record(z.string(), z.unknown()).nullable(),

@@ -11,6 +11,7 @@ import { secretRefs } from '../domain/index.ts';
 import { describeFailure, isTransient } from './retry.ts';
 import { backendObjectName, type BackendStatus, type Executor, type LaunchRequest, type LogChunk, type SpecProblem, type SpecToValidate } from './types.ts';
 import { BackendUnreachable, REACHABLE, unreachableStatus } from './unreachable.ts';
+import { describeExitStatus, isRayInfrastructureMessage } from './exitStatus.ts';
 
 export interface KubeExecutorOptions extends ManifestContext {
   /** How long the API server may stay unreachable before runs on it fail. */
@@ -117,12 +118,19 @@ function condition(job: V1Job, type: string): V1JobCondition | undefined {
   return job.status?.conditions?.find((c) => c.type === type && c.status === 'True');
 }
 
-/** Words for a Failed condition: the training code's exit code when the podFailurePolicy matched it. */
-function describeJobFailure(name: string, failed: V1JobCondition, timeoutSeconds: number): string {
+/**
+ * Words for a Failed condition: the training code's exit code when the podFailurePolicy matched it
+ * (a signal's status, the OOM killer's 137 above all, is the infrastructure's doing), and whether
+ * the cluster rather than the code failed it. Evicted and preempted pods are replaced by the Job
+ * (the DisruptionTarget rule); pods that kept failing without a training exit code (lost nodes,
+ * evictions past the backoff limit) end in BackoffLimitExceeded.
+ */
+function describeJobFailure(name: string, failed: V1JobCondition, timeoutSeconds: number): { reason: string; infrastructure: boolean } {
   const exit = /exit code (\d+)/.exec(failed.message ?? '');
-  if (failed.reason === 'PodFailurePolicy' && exit) return `the training process exited with code ${exit[1]} (Kubernetes Job ${name})`;
-  if (failed.reason === 'DeadlineExceeded') return `the Kubernetes Job ${name} ran past its activeDeadlineSeconds (${timeoutSeconds} s)`;
-  return `the Kubernetes Job ${name} failed (${failed.reason ?? 'Failed'})${failed.message ? `: ${failed.message}` : ''}`;
+  if (failed.reason === 'PodFailurePolicy' && exit) return describeExitStatus(Number(exit[1]), `(Kubernetes Job ${name})`);
+  if (failed.reason === 'DeadlineExceeded') return { reason: `the Kubernetes Job ${name} ran past its activeDeadlineSeconds (${timeoutSeconds} s)`, infrastructure: false };
+  const reason = `the Kubernetes Job ${name} failed (${failed.reason ?? 'Failed'})${failed.message ? `: ${failed.message}` : ''}`;
+  return { reason, infrastructure: failed.reason === 'BackoffLimitExceeded' || /evict|preempt|OOMKilled/i.test(failed.message ?? '') };
 }
 
 /**
@@ -171,7 +179,7 @@ export class KubernetesExecutor extends KubeExecutorBase implements Executor {
       const details = { ...REACHABLE };
       if (condition(job, 'Complete')) return { phase: 'succeeded', details };
       const failed = condition(job, 'Failed');
-      if (failed) return { phase: 'failed', reason: describeJobFailure(name, failed, run.spec.timeoutSeconds), details };
+      if (failed) return { phase: 'failed', ...describeJobFailure(name, failed, run.spec.timeoutSeconds), details };
       return { phase: (job.status?.active ?? 0) > 0 ? 'running' : 'pending', details };
     });
   }
@@ -261,10 +269,10 @@ export class KubeRayExecutor extends KubeExecutorBase implements Executor {
       switch (status.jobDeploymentStatus) {
         case 'Complete':
           if (status.jobStatus === 'SUCCEEDED') return { phase: 'succeeded', details };
-          return { phase: 'failed', reason: `the Ray job of RayJob ${name} ended ${status.jobStatus ?? 'without a status'}${why ? ` (${why})` : ''}`, details };
+          return { phase: 'failed', reason: `the Ray job of RayJob ${name} ended ${status.jobStatus ?? 'without a status'}${why ? ` (${why})` : ''}`, infrastructure: isRayInfrastructureMessage(why), details };
         case 'Failed':
         case 'ValidationFailed':
-          return { phase: 'failed', reason: `the RayJob ${name} failed${why ? `: ${why}` : ''}`, details };
+          return { phase: 'failed', reason: `the RayJob ${name} failed${why ? `: ${why}` : ''}`, infrastructure: isRayInfrastructureMessage(why), details };
         case 'Running':
           return { phase: 'running', details };
         default:

@@ -12,6 +12,7 @@ import { describeFailure, isTransient } from './retry.ts';
 import { workerSummary, type RunWorkers } from './workers.ts';
 import { backendObjectName, type BackendStatus, type Executor, type LaunchRequest, type LogChunk, type SpecProblem } from './types.ts';
 import { BackendUnreachable, REACHABLE, unreachableStatus } from './unreachable.ts';
+import { describeExitStatus, isRayInfrastructureMessage } from './exitStatus.ts';
 
 export interface RayExecutorOptions {
   /** The dashboard URL of the cluster (Jobs REST API). */
@@ -207,7 +208,7 @@ export class RayExecutor implements Executor {
       case 'STOPPED':
         return { phase: 'failed', reason: `the Ray job ${submissionId} was stopped`, details };
       case 'FAILED':
-        return { phase: 'failed', reason: describeRayFailure(job), details };
+        return { phase: 'failed', ...describeRayFailure(job), details };
       default:
         return { phase: 'unknown', reason: `the Ray job ${submissionId} reports an unknown status ${String(job.status)}`, details };
     }
@@ -250,8 +251,13 @@ export class RayExecutor implements Executor {
 }
 
 /** Ray's failure message carries the last 20,000 characters of the log; the run reason keeps the first line. */
-function describeRayFailure(job: RayJobDetails): string {
-  if (typeof job.driver_exit_code === 'number') return `the training process exited with code ${job.driver_exit_code} (Ray job ${job.submission_id})`;
+/** Why a Ray job failed, and whether its node, a worker or the memory monitor ended it rather than the driver's code. */
+function describeRayFailure(job: RayJobDetails): { reason: string; infrastructure: boolean } {
+  const lostWorker = isRayInfrastructureMessage(job.message ?? '');
+  if (typeof job.driver_exit_code === 'number') {
+    const exit = describeExitStatus(job.driver_exit_code, `(Ray job ${job.submission_id})`);
+    return { reason: exit.reason, infrastructure: exit.infrastructure || lostWorker };
+  }
   const firstLine = (job.message ?? '').split('\n')[0].trim().slice(0, 300);
-  return `the Ray job ${job.submission_id} failed${firstLine ? `: ${firstLine}` : ''}`;
+  return { reason: `the Ray job ${job.submission_id} failed${firstLine ? `: ${firstLine}` : ''}`, infrastructure: lostWorker };
 }

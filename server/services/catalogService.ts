@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { z } from 'zod';
 import type { DatasetCreate, FeatureCreate, ModelCreate, RuntimeCreate, WorkflowCreate, WorkflowSpecInput, RunOverridesInput } from '../domain/index.ts';
 import type { Dataset, Feature, Model, Page, ResolvedRunSpec, Runtime, Workflow, WorkflowDefinition } from '../domain/index.ts';
+import { retryPolicyOf } from '../domain/index.ts';
 import { InputError, NotFound, Unprocessable } from '../errors.ts';
 import type { CatalogStore } from '../store/catalogStore.ts';
 import type { ExecutorRegistry } from '../executors/registry.ts';
@@ -192,6 +193,9 @@ export class CatalogService {
       resources: { ...spec.resources, ...overrides.resources },
       timeoutSeconds: overrides.timeoutSeconds ?? spec.timeoutSeconds,
       hyperparameters: { ...spec.hyperparameters, ...overrides.hyperparameters },
+      maxAttempts: overrides.maxAttempts ?? spec.maxAttempts,
+      retryOn: overrides.retryOn ?? spec.retryOn,
+      retryBackoffSeconds: overrides.retryBackoffSeconds ?? spec.retryBackoffSeconds,
     };
     const checked = await this.checkSpec(merged, fieldPrefix, overrides);
     // Checked at every submission: a secret a workflow names may have been deleted since.
@@ -214,6 +218,7 @@ export class CatalogService {
       hyperparameters: checked.hyperparameters,
       resources: merged.resources,
       timeoutSeconds: merged.timeoutSeconds,
+      ...retryPolicyOf(merged),
       register: merged.register ?? null,
       // Resolved to a version by the run service, which reads the registry.
       inputModel: null,

@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import type { RunSubmission } from '../domain/index.ts';
 import type { Artifact, DryRunView, Metric, Page, Run, RunView } from '../domain/index.ts';
-import { canMake, isTerminal, RERUNNABLE, timeContextEnvironment, timeContextOf, Transitions } from '../domain/index.ts';
+import { canMake, isTerminal, RERUNNABLE, retryPolicyOf, timeContextEnvironment, timeContextOf, Transitions } from '../domain/index.ts';
 import { Conflict, GriffinError, NotFound } from '../errors.ts';
 import { isUniqueViolation } from '../db/connect.ts';
 import { canonicalJson, newRunId, sha256Hex } from '../ids.ts';
@@ -33,6 +33,9 @@ export interface SubmitResult {
 }
 
 const MAX_SUBMIT_ATTEMPTS = 4;
+
+/** The artifact directory a training process saves checkpoints into (griffin_run.save_checkpoint). */
+const CHECKPOINT_PREFIX = 'checkpoints/';
 
 /**
  * The part of a submission that decides "same request". An Airflow retry sends the same body with
@@ -236,6 +239,7 @@ export class RunService {
       updatedAt: now,
       startedAt: null,
       finishedAt: null,
+      notBefore: null,
     };
     const executor = this.executors.get(spec.backend, 'overrides.backend');
     return { backend: spec.backend, request: await executor.render({ run, env: this.environment(run, '[redacted]'), secretEnv: redactedSecrets(spec.env) }) };
@@ -275,6 +279,22 @@ export class RunService {
     };
   }
 
+  /**
+   * The variables of a launch: environment() and, from attempt 2 on, GRIFFIN_RESUME_FROM when an
+   * earlier attempt saved checkpoints (artifacts under checkpoints/).
+   */
+  async launchEnvironment(run: Run): Promise<Record<string, string>> {
+    const env = this.environment(run);
+    if (run.attempt < 2) return env;
+    const saved = (await this.runs.artifacts(run.id)).some((a) => a.path.startsWith(CHECKPOINT_PREFIX));
+    return saved ? { ...env, GRIFFIN_RESUME_FROM: this.checkpointUri(run.id) } : env;
+  }
+
+  /** Where a run's checkpoints are: the checkpoints/ directory of its artifacts, shared by its attempts. */
+  checkpointUri(runId: string): string {
+    return `${this.artifactUri(runId)}${CHECKPOINT_PREFIX}`;
+  }
+
   artifactUri(runId: string): string {
     return `${this.options.publicUrl}/api/v1/runs/${runId}/artifacts/`;
   }
@@ -310,8 +330,10 @@ export class RunService {
       state: run.state,
       terminal: isTerminal(run.state),
       attempt: run.attempt,
+      maxAttempts: retryPolicyOf(run.spec).maxAttempts,
       workflow: run.workflowName ? { name: run.workflowName, version: run.workflowVersion! } : null,
-      spec: run.spec,
+      // Runs resolved before retries existed show the policy they run under: one attempt.
+      spec: { ...run.spec, ...retryPolicyOf(run.spec) },
       backend: run.backend,
       backendRef: run.backendRef,
       trigger: run.trigger,
@@ -331,6 +353,7 @@ export class RunService {
       updatedAt: run.updatedAt,
       startedAt: run.startedAt,
       finishedAt: run.finishedAt,
+      notBefore: run.notBefore,
       url: `${this.options.publicUrl}/runs/${run.id}`,
       airflowUrl: airflow && this.options.airflowBaseUrl ? this.airflowUrl(airflow) : null,
       artifactUri: this.artifactUri(run.id),

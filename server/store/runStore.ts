@@ -38,6 +38,7 @@ interface RunRow {
   updated_at: string;
   started_at: string | null;
   finished_at: string | null;
+  not_before: string | null;
 }
 
 const runFromRow = (r: RunRow): Run => withLazySpec(r.spec, {
@@ -69,6 +70,7 @@ const runFromRow = (r: RunRow): Run => withLazySpec(r.spec, {
   updatedAt: r.updated_at,
   startedAt: r.started_at,
   finishedAt: r.finished_at,
+  notBefore: r.not_before ?? null,
 });
 
 /**
@@ -125,6 +127,7 @@ export interface TransitionPatch {
   cancelRequestedByTry?: number | null;
   startedAt?: string | null;
   attempt?: number;
+  notBefore?: string | null;
 }
 
 /** The columns a TransitionPatch sets; fields left undefined are not touched. */
@@ -138,6 +141,7 @@ function patchColumns(patch: TransitionPatch): Record<string, unknown> {
   if (patch.cancelRequestedByTry !== undefined) columns.cancel_requested_by_try = patch.cancelRequestedByTry;
   if (patch.startedAt !== undefined) columns.started_at = patch.startedAt;
   if (patch.attempt !== undefined) columns.attempt = patch.attempt;
+  if (patch.notBefore !== undefined) columns.not_before = patch.notBefore;
   return columns;
 }
 
@@ -229,9 +233,10 @@ export class RunStore {
   /**
    * Makes one lifecycle move (domain/lifecycle.ts) with one conditional UPDATE and records the
    * event in the same transaction. Zero rows changed means another actor moved it first: a
-   * StateConflict naming the state it is really in, never a silent overwrite.
+   * StateConflict naming the state it is really in, never a silent overwrite. With `guard.attempt`,
+   * only that attempt of the run is moved.
    */
-  async transition(id: string, move: Transition, reason: string | null, patch: TransitionPatch = {}): Promise<Run> {
+  async transition(id: string, move: Transition, reason: string | null, patch: TransitionPatch = {}, guard: { attempt?: number } = {}): Promise<Run> {
     const now = nowIso();
     const changed = await this.db.transaction(async (trx) => {
       // Lock the row on PostgreSQL so the event records the state the update really replaced.
@@ -246,7 +251,10 @@ export class RunStore {
         update.lease_expires_at = null;
       }
       Object.assign(update, patchColumns(patch));
-      const count = await trx('runs').where({ id }).whereIn('state', move.from as RunState[]).update(update);
+      const target = trx('runs').where({ id }).whereIn('state', move.from as RunState[]);
+      // A state a run returns to (queued, on a retry) is no proof it is the same attempt.
+      if (guard.attempt !== undefined) target.where({ attempt: guard.attempt });
+      const count = await target.update(update);
       if (count === 0) return { ok: false as const, actual: actual?.state };
       await trx('run_events').insert({ run_id: id, from_state: actual?.state ?? null, to_state: move.to, reason, at: now });
       return { ok: true as const };
@@ -347,6 +355,8 @@ export class RunStore {
   /** The runs a claim may take: queued, on one of `backends`. Every claim query starts here. */
   private queuedCandidates(db: Knex | Knex.Transaction, backends?: readonly BackendName[]): Knex.QueryBuilder {
     const query = db('runs').whereIn('state', Transitions.claimed.from as RunState[]);
+    // A run queued for its next attempt waits out its retry backoff.
+    query.where((q) => q.whereNull('not_before').orWhere('not_before', '<=', nowIso()));
     if (backends) query.whereIn('backend', backends as BackendName[]);
     return query;
   }

@@ -148,8 +148,8 @@ describeInBrowser('web UI (headless Chromium)', () => {
 
   it('a run held by its queue shows the queue, its priority and what it waits for', async () => {
     // A queue that launches nothing: the run stays queued for as long as the page is looked at.
-    expect((await service.api('PUT', '/api/v1/queues/held-ui', { maxConcurrentRuns: 0, defaultPriority: 5 })).status).toBe(201);
-    const submitted = await service.api('POST', '/api/v1/runs', { workflow: 'grocery-reorder@1', overrides: { queue: 'held-ui' } });
+    expect((await ui.service.api('PUT', '/api/v1/queues/held-ui', { maxConcurrentRuns: 0, defaultPriority: 5 })).status).toBe(201);
+    const submitted = await ui.service.api('POST', '/api/v1/runs', { workflow: 'grocery-reorder@1', overrides: { queue: 'held-ui' } });
     expect(submitted.status).toBe(201);
     const page = await newPage();
     await signIn(page);
@@ -162,7 +162,7 @@ describeInBrowser('web UI (headless Chromium)', () => {
     // The runs list says the same under the run's state.
     await page.goto('/runs');
     await page.waitForSelector(`tr[data-run="${submitted.body.id}"] [data-testid="run-waiting"] >> text=waiting for queue held-ui: 0 of 0 running`);
-    await service.api('POST', `/api/v1/runs/${submitted.body.id}/cancel`, {});
+    await ui.service.api('POST', `/api/v1/runs/${submitted.body.id}/cancel`, {});
     expect(pageErrors).toEqual([]);
   }, 60_000);
 

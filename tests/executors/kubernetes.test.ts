@@ -170,6 +170,34 @@ describe('kubernetes and kuberay executors against a stand-in API server', () =>
     expect(run.reason).toBe(`the training process exited with code 2 (Kubernetes Job ${name})`);
   });
 
+  it('an OOM-killed attempt (exit 137) is retried as a new Job named for attempt 2, whose GRIFFIN_ATTEMPT is 2; a code failure of the last attempt fails the run', async () => {
+    const { id } = await submit({ workflow: 'grocery-reorder', overrides: { backend: 'kubernetes', maxAttempts: 2, retryBackoffSeconds: 0 } });
+    await launched(id);
+    const first = `griffin-run-${id}-1`;
+    await setJobStatus(first, {
+      failed: 1,
+      conditions: [{ type: 'Failed', status: 'True', reason: 'PodFailurePolicy', message: `Container training for pod ${NAMESPACE}/${first}-q9z8x failed with exit code 137 matching FailJob rule at index 0` }],
+    });
+    await pass();
+    const retried = await getRun(id);
+    expect(retried).toMatchObject({ state: 'queued', attempt: 2 });
+    expect(retried.reason).toMatch(new RegExp(`^attempt 1 ended: the training process was killed by signal SIGKILL \\(exit code 137\\) \\(Kubernetes Job ${first}\\); retrying`));
+    const second = `griffin-run-${id}-2`;
+    await launched(id);
+    const job = api.get('jobs', NAMESPACE, second) as any;
+    expect(job, 'the second attempt is a Job of its own').toBeTruthy();
+    const env = Object.fromEntries(job.spec.template.spec.containers[0].env.map((e: { name: string; value?: string }) => [e.name, e.value]));
+    expect(env.GRIFFIN_ATTEMPT).toBe('2');
+    expect(api.get('jobs', NAMESPACE, first)).toBeTruthy();
+    await setJobStatus(second, {
+      failed: 1,
+      conditions: [{ type: 'Failed', status: 'True', reason: 'PodFailurePolicy', message: `Container training for pod ${NAMESPACE}/${second}-a1b2c failed with exit code 1 matching FailJob rule at index 0` }],
+    });
+    const run = await svc.waitForRun(id);
+    expect(run).toMatchObject({ state: 'failed', attempt: 2 });
+    expect(run.reason).toBe(`the training process exited with code 1 (Kubernetes Job ${second}) (attempt 2 of 2; no attempts left)`);
+  });
+
   it('logs come from the training container of the run\'s pod, paged with a cursor', async () => {
     const { id } = await submit({ workflow: 'grocery-reorder', overrides: { backend: 'kubernetes' } });
     await launched(id);
