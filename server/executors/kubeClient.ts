@@ -47,7 +47,7 @@ const isApiError = (error: unknown, code?: number): error is ApiException<unknow
 
 interface Apis {
   config: KubeConfig;
-  watch: (path: string, query: Record<string, string | boolean>, onEvent: (type: string, object: unknown) => void, done: (error: unknown) => void) => Promise<AbortController>;
+  watch: (path: string, query: Record<string, string | boolean | number>, onEvent: (type: string, object: unknown) => void, done: (error: unknown) => void) => Promise<AbortController>;
   batch: BatchV1Api;
   core: CoreV1Api;
   custom: CustomObjectsApi;
@@ -211,7 +211,8 @@ export class KubeClient {
     let failed: unknown;
     const controller = await apis.watch(
       path,
-      { labelSelector, resourceVersion, allowWatchBookmarks: true },
+      // The server ends the watch after WATCH_SECONDS and it is reopened: a connection that died silently is not kept for ever.
+      { labelSelector, resourceVersion, allowWatchBookmarks: true, timeoutSeconds: WATCH_SECONDS },
       (type, object) => onEvent({ type, object: object as WatchEvent['object'] }),
       (error) => {
         // An abort of ours ends the stream with an AbortError: that is a clean end.
@@ -225,6 +226,8 @@ export class KubeClient {
     return { done, abort: () => controller.abort() };
   }
 }
+
+const WATCH_SECONDS = 300;
 
 /** Objects per list page: an informer's first list of 10,000 Jobs is 20 requests, not one 50 MB answer. */
 const LIST_PAGE = 500;
