@@ -15,6 +15,7 @@ import { RayChangeFeed } from '../server/executors/rayChangeFeed.ts';
 import type { RayExecutor } from '../server/executors/ray.ts';
 import { LABEL } from '../server/executors/kubeManifests.ts';
 import { freePort } from '../tests/helpers/ports.ts';
+import { startFakeKubeApi } from '../tests/helpers/fakeKubeApi.ts';
 import { log, median, round, startProgram, tempDir, type Row } from './lib.ts';
 import { seedRunning } from './workers.ts';
 
@@ -41,14 +42,15 @@ interface PassCost {
  */
 export async function benchBackends(resultsDir: string): Promise<Row[]> {
   const rows: Row[] = [];
-  for (const size of SIZES) rows.push(...(await onBackend('local', size, resultsDir)));
-  for (const size of SIZES) rows.push(...(await onBackend('ray', size, resultsDir)));
+  // GRIFFIN_BENCH_BACKENDS=ray,kubernetes measures only those.
+  const only = (process.env.GRIFFIN_BENCH_BACKENDS ?? 'local,ray,kubernetes').split(',').map((b) => b.trim());
+  if (only.includes('local')) for (const size of SIZES) rows.push(...(await onBackend('local', size, resultsDir)));
+  if (only.includes('ray')) for (const size of SIZES) rows.push(...(await onBackend('ray', size, resultsDir)));
+  if (!only.includes('kubernetes')) return rows;
+  // Without the real control plane, the stand-in API server of the executor tests, and the rows say so.
   const kubeconfig = process.env.GRIFFIN_TEST_KUBECONFIG;
-  if (kubeconfig) {
-    for (const size of SIZES) rows.push(...(await onBackend('kubernetes', size, resultsDir, kubeconfig)));
-  } else {
-    rows.push({ section: 'backends', figure: 'reconciler pass between sweeps, kubernetes', griffin: { value: null, unit: 'ms CPU' }, baseline: { what: 'listInFlight alone', value: null, unit: 'ms CPU' }, ratio: null, note: 'skipped: GRIFFIN_TEST_KUBECONFIG is not set (tests/k8s/cluster.sh up, then source ~/.cache/griffin-test/env)' });
-  }
+  if (!kubeconfig) log('backends, kubernetes: GRIFFIN_TEST_KUBECONFIG is not set (tests/k8s/cluster.sh up); measuring against the stand-in API server of tests/helpers/fakeKubeApi.ts instead');
+  for (const size of SIZES) rows.push(...(await onBackend('kubernetes', size, resultsDir, kubeconfig)));
   return rows;
 }
 
@@ -74,7 +76,7 @@ async function onBackend(backend: BackendName, size: number, resultsDir: string,
     await migrateLatest(db);
     let queries = 0;
     db.on('query', () => (queries += 1));
-    side = backend === 'local' ? localSide(dataDir) : backend === 'ray' ? await raySide(resultsDir, size) : await kubeSide(kubeconfig!, size);
+    side = backend === 'local' ? localSide(dataDir) : backend === 'ray' ? await raySide(resultsDir, size) : await kubeSide(kubeconfig);
     const config = loadConfig({ GRIFFIN_DATA_DIR: dataDir, GRIFFIN_LOG_LEVEL: 'silent', GRIFFIN_MAX_LOCAL_RUNS: String(size + 1000), GRIFFIN_PUBLIC_URL: 'http://127.0.0.1:9', GRIFFIN_RECONCILE_FULL_SWEEP_MS: '3600000', ...side.env });
     wired = wire(config, db, createLogger('silent'));
     await seedCatalog(wired.catalog, wired.stores.catalog, { examplesDir: path.join(PROJECT_ROOT, 'examples'), loadExamples: true }, createLogger('silent'));
@@ -231,14 +233,19 @@ async function raySide(resultsDir: string, size: number): Promise<Backend> {
   };
 }
 
-/** Suspended Jobs (no pods: KWOK has nothing to run) with Griffin's labels, in a namespace of their own. */
-async function kubeSide(kubeconfig: string, size: number): Promise<Backend> {
+/**
+ * Suspended Jobs (no pods: KWOK has nothing to run) with Griffin's labels, in a namespace of their
+ * own, on the real API server of `kubeconfig`; without one, on the stand-in API server of
+ * tests/helpers/fakeKubeApi.ts (in this process, so its CPU is in the figures), and the rows say so.
+ */
+async function kubeSide(kubeconfig: string | undefined): Promise<Backend> {
+  const namespace = `griffin-bench-${Math.random().toString(36).slice(2, 8)}`;
+  const standIn = kubeconfig ? undefined : await startFakeKubeApi({ namespace });
   const kc = new k8s.KubeConfig();
-  kc.loadFromFile(kubeconfig);
+  kc.loadFromFile(kubeconfig ?? standIn!.driverKubeconfig);
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const batch = kc.makeApiClient(k8s.BatchV1Api);
-  const namespace = `griffin-bench-${Math.random().toString(36).slice(2, 8)}`;
-  await core.createNamespace({ body: { metadata: { name: namespace, labels: { 'griffin.bench/section': 'backends' } } } });
+  if (!standIn) await core.createNamespace({ body: { metadata: { name: namespace, labels: { 'griffin.bench/section': 'backends' } } } });
   const pool = async <T>(items: T[], work: (item: T) => Promise<void>) => {
     let next = 0;
     await Promise.all(
@@ -248,8 +255,10 @@ async function kubeSide(kubeconfig: string, size: number): Promise<Backend> {
     );
   };
   return {
-    env: { GRIFFIN_KUBERNETES: 'true', KUBECONFIG: kubeconfig, GRIFFIN_KUBERNETES_NAMESPACE: namespace },
-    note: `suspended Jobs on the real API server (${CREATE_CONCURRENCY} parallel creates)`,
+    env: { GRIFFIN_KUBERNETES: 'true', KUBECONFIG: kubeconfig ?? standIn!.kubeconfig, GRIFFIN_KUBERNETES_NAMESPACE: namespace },
+    note: standIn
+      ? `suspended Jobs on the STAND-IN API server (tests/helpers/fakeKubeApi.ts, in process), not the real control plane: GRIFFIN_TEST_KUBECONFIG was not set`
+      : `suspended Jobs on the real API server (${CREATE_CONCURRENCY} parallel creates)`,
     async create(runIds) {
       await pool(runIds, async (id) => {
         const labels = { [LABEL.managedBy]: 'griffin', [LABEL.component]: 'training-run', [LABEL.runId]: id, [LABEL.attempt]: '1' };
@@ -262,7 +271,8 @@ async function kubeSide(kubeconfig: string, size: number): Promise<Backend> {
     },
     end: (runIds) => pool(runIds, async (id) => void (await batch.deleteNamespacedJob({ namespace, name: `griffin-run-${id}-1`, propagationPolicy: 'Background' }))),
     async close() {
-      await core.deleteNamespace({ name: namespace });
+      if (standIn) await standIn.close();
+      else await core.deleteNamespace({ name: namespace });
     },
   };
 }
