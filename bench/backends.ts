@@ -65,6 +65,8 @@ interface Backend {
   end?(runIds: string[]): Promise<void>;
   close(): Promise<void>;
   note?: string;
+  /** What a reader must know about these rows (a stand-in instead of the real thing). */
+  caveat?: string;
 }
 
 async function onBackend(backend: BackendName, size: number, resultsDir: string, kubeconfig?: string): Promise<Row[]> {
@@ -142,9 +144,9 @@ async function onBackend(backend: BackendName, size: number, resultsDir: string,
       ratio: round(cost.cpuMs / floor.cpuMs, 2),
       note,
     });
-    const made = `${active} ${side.note ?? 'runs'} made in ${createdSeconds.toFixed(0)} s, followed after ${syncSeconds.toFixed(1)} s`;
+    const made = `${active} ${side.note ?? 'runs'} made in ${createdSeconds.toFixed(0)} s, followed after ${syncSeconds.toFixed(1)} s${side.caveat ? `; ${side.caveat}` : ''}`;
     const out = [row('reconciler pass between sweeps, 0 changed', idle, made)];
-    if (busy) out.push(row(`reconciler pass between sweeps that ends ${CHANGED} runs`, busy, backend === 'kubernetes' ? `${CHANGED} Jobs deleted out of band: watch events, then a GET each (404)` : `${CHANGED} Ray jobs FAILED: one listing's diff`));
+    if (busy) out.push(row(`reconciler pass between sweeps that ends ${CHANGED} runs`, busy, (backend === 'kubernetes' ? `${CHANGED} Jobs deleted out of band: watch events, then a GET each (404)` : `${CHANGED} Ray jobs FAILED: one listing's diff`) + (side.caveat ? `; ${side.caveat}` : '')));
     if (feedCost) out.push(row('ray executor: one listing of the head and its diff (every 1 s, beside the passes)', feedCost, 'grows with the jobs on the head; it is the listing the per-run polls shared before'));
     return out;
   } finally {
@@ -256,9 +258,8 @@ async function kubeSide(kubeconfig: string | undefined): Promise<Backend> {
   };
   return {
     env: { GRIFFIN_KUBERNETES: 'true', KUBECONFIG: kubeconfig ?? standIn!.kubeconfig, GRIFFIN_KUBERNETES_NAMESPACE: namespace },
-    note: standIn
-      ? `suspended Jobs on the STAND-IN API server (tests/helpers/fakeKubeApi.ts, in process), not the real control plane: GRIFFIN_TEST_KUBECONFIG was not set`
-      : `suspended Jobs on the real API server (${CREATE_CONCURRENCY} parallel creates)`,
+    note: `suspended Jobs (${CREATE_CONCURRENCY} parallel creates)`,
+    caveat: standIn ? 'on the STAND-IN API server (tests/helpers/fakeKubeApi.ts, in process), not the real control plane: GRIFFIN_TEST_KUBECONFIG was not set' : 'on the real API server',
     async create(runIds) {
       await pool(runIds, async (id) => {
         const labels = { [LABEL.managedBy]: 'griffin', [LABEL.component]: 'training-run', [LABEL.runId]: id, [LABEL.attempt]: '1' };
