@@ -79,7 +79,7 @@ function loadSecret(config: Config): string {
 }
 
 /** The kubernetes and kuberay backends share one API client; without credentials they say what to configure. */
-function registerKubernetes(config: Config, executors: ExecutorRegistry, logger: Logger, code: CodeStore): void {
+function registerKubernetes(config: Config, executors: ExecutorRegistry, logger: Logger, code: CodeStore, runChanged: (runId: string) => void): void {
   const hint = 'Griffin needs in-cluster credentials or a kubeconfig (GRIFFIN_KUBERNETES=true)';
   if (!config.kubernetes.enabled) {
     executors.unavailable('kubernetes', hint);
@@ -94,8 +94,8 @@ function registerKubernetes(config: Config, executors: ExecutorRegistry, logger:
   );
   const { namespace, serviceAccountName, nodeSelector, tolerations } = config.kubernetes;
   const options = { placement: { namespace, serviceAccountName, nodeSelector, tolerations }, codeRoot: config.codeRoot, code, unreachableGraceSeconds: KUBE_UNREACHABLE_GRACE_SECONDS };
-  executors.register(new KubernetesExecutor(client, options));
-  executors.register(new KubeRayExecutor(client, options));
+  executors.register(new KubernetesExecutor(client, options, { onChange: runChanged, logger }));
+  executors.register(new KubeRayExecutor(client, options, { onChange: runChanged, logger }));
 }
 
 /** All wiring in one place: no module keeps singletons. */
@@ -124,11 +124,16 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
   // A missing run user fails local runs (with this reason) but not the service: other backends work.
   if (isolatesRuns()) resolveRunUser(config.runAsUser).catch((error: Error) => logger.error(`local runs will fail: ${error.message}`));
   if (config.rayAddress) {
-    executors.register(new RayExecutor({ address: config.rayAddress, unreachableGraceSeconds: config.rayUnreachableGraceSeconds, codeRoot: config.codeRoot, code }));
+    executors.register(
+      new RayExecutor(
+        { address: config.rayAddress, unreachableGraceSeconds: config.rayUnreachableGraceSeconds, codeRoot: config.codeRoot, code },
+        { onChange: runChanged, logger, intervalMs: config.reconcileIntervalMs },
+      ),
+    );
   } else {
     executors.unavailable('ray', 'set GRIFFIN_RAY_ADDRESS to the Ray dashboard URL');
   }
-  registerKubernetes(config, executors, logger, code);
+  registerKubernetes(config, executors, logger, code, runChanged);
 
   const runs = new RunService(
     stores.runs,
@@ -192,11 +197,13 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
     extraRoutes: [...scheduleRoutes(schedules, runs), ...bundleRoutes(runs, config.codeRoot, config.dataDir, code), ...backendRoutes(executors), ...codeRoutes(code), ...secretRoutes(secrets), ...queueRoutes(queues), ...usageRoutes(usage, runs)],
     loops,
     startWorkers: () => {
+      // Watches and listing polls report changed runs to the reconciler between its full sweeps.
+      for (const name of executors.names()) executors.get(name).startFollowing?.();
       loops.forEach((l) => l.start());
       scheduler.start();
     },
     stopWorkers: async () => {
-      await Promise.all([...loops.map((l) => l.stop()), scheduler.stop()]);
+      await Promise.all([...loops.map((l) => l.stop()), scheduler.stop(), ...executors.names().map((name) => executors.get(name).stopFollowing?.())]);
     },
   };
 }

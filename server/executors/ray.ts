@@ -8,6 +8,8 @@ import { isUploadedCodeUri, requireCodeStore, uploadedRequirements, type CodeSto
 import { sliceLog } from './logs.ts';
 import { RayJobsClient, type RayJobDetails, type RaySubmitRequest } from './rayClient.ts';
 import { RayJobListing } from './rayJobListing.ts';
+import { RayChangeFeed } from './rayChangeFeed.ts';
+import type { Logger } from '../logger.ts';
 import { describeFailure, isTransient } from './retry.ts';
 import { workerSummary, type RunWorkers } from './workers.ts';
 import { backendObjectName, type BackendStatus, type Executor, type LaunchRequest, type LogChunk, type SpecProblem } from './types.ts';
@@ -82,10 +84,29 @@ export class RayExecutor implements Executor {
   /** Status checks read one listing of the head per pass. */
   readonly listing: RayJobListing;
 
-  constructor(private readonly options: RayExecutorOptions) {
+  /** Reports the runs whose Ray job changed, from one listing of the head per interval. */
+  private readonly feed: RayChangeFeed | undefined;
+
+  constructor(
+    private readonly options: RayExecutorOptions,
+    following?: { onChange: (runId: string) => void; logger: Logger; intervalMs: number },
+  ) {
     this.client = new RayJobsClient(options.address);
     this.listing = new RayJobListing(() => this.client.list());
     this.target = `the Ray head at ${options.address}`;
+    if (following) this.feed = new RayChangeFeed(() => this.listing.refresh(), following.onChange, following.logger, following.intervalMs, this.target);
+  }
+
+  startFollowing(): void {
+    this.feed?.start();
+  }
+
+  async stopFollowing(): Promise<void> {
+    await this.feed?.stop();
+  }
+
+  followingChanges(): boolean {
+    return this.feed?.following ?? false;
   }
 
   private plan({ run, env, secretEnv }: LaunchRequest): RayPlan {

@@ -93,6 +93,14 @@ export interface Executor {
   release?(run: Run): Promise<void>;
   /** Exactly what launch() would send or create, without doing it. */
   render(request: LaunchRequest): Promise<unknown>;
+  /** Starts following the backend's changes (a watch, a listing poll), each reported with the run's id. */
+  startFollowing?(): void;
+  stopFollowing?(): Promise<void>;
+  /**
+   * True while every change of this backend's runs is being reported: the reconciler then looks at
+   * its runs only when told (and at the full sweep); while false, it asks about them on every pass.
+   */
+  followingChanges?(): boolean;
 }
 
 export const backendObjectName = (runId: string, attempt: number): string => `griffin-run-${runId}-${attempt}`;

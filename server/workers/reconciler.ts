@@ -22,8 +22,10 @@ const CANCEL_FORCE_AFTER_MS = 30_000;
  *
  * A full sweep costs about as much as reading every in-flight run (the bench: ~0.9 s of CPU for
  * 10,000 on SQLite), so it runs every `fullSweepMs`. The passes between look only at runs that may
- * have changed: those an executor reported (the local executor sees its children exit), those on
- * backends that can only be polled, launching and cancelling runs, and runs past their deadline.
+ * have changed: those an executor reported (the local executor sees its children exit, the
+ * Kubernetes executors watch their Jobs and RayJobs, the Ray executor diffs one listing of its
+ * head), those on backends not following their changes right now (a watch that is reconnecting),
+ * launching and cancelling runs, and runs past their deadline.
  * Anything an event misses (a process re-attached after a restart has no parent to report its
  * exit) is caught by the next sweep.
  */
@@ -67,7 +69,7 @@ export class Reconciler {
     }
     const runIds = [...this.changed];
     this.changed.clear();
-    const polledBackends = this.executors.names().filter((b) => !this.options.eventedBackends.includes(b));
+    const polledBackends = this.executors.names().filter((b) => !this.options.eventedBackends.includes(b) && !this.executors.get(b).followingChanges?.());
     const runs = await this.runs.needingAttention({ runIds, polledBackends, now: new Date(now).toISOString() });
     const reported = new Set(runIds);
     for (const run of runs) {

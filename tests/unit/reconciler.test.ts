@@ -222,4 +222,35 @@ describe('reconciler decisions', () => {
       expect(await stateOf(infra.id)).toMatchObject({ state: 'failed', attempt: 1 });
     });
   });
+
+  it('between sweeps, asks about runs of a backend that follows its changes only when told, and polls all of them while it does not follow', async () => {
+    const kube = new FakeExecutor('kubernetes');
+    let following = true;
+    Object.assign(kube, { followingChanges: () => following });
+    const executors = new ExecutorRegistry();
+    executors.register(backend);
+    executors.register(kube);
+    const launcher = new Launcher(runs, { environment: () => ({}) } as unknown as RunService, executors, { leaseSeconds: 30 }, logger);
+    const between = new Reconciler(runs, executors, {} as RegistryService, launcher, { instanceId: 'this-replica', leaseSeconds: 30, fullSweepMs: 3_600_000, eventedBackends: ['local'] }, logger);
+    const told = await running(iso(60_000), 'kubernetes');
+    const quiet = await running(iso(60_000), 'kubernetes');
+    await between.pass(); // the first pass is a full sweep
+    kube.calls.length = 0;
+
+    await between.pass();
+    expect(kube.callsOf('status')).toEqual([]);
+
+    kube.report(told.id, { phase: 'failed', reason: 'the Kubernetes Job failed (BackoffLimitExceeded)' });
+    between.markChanged(told.id);
+    await between.pass();
+    expect(kube.callsOf('status').map((c) => c.runId)).toEqual([told.id]);
+    expect(await stateOf(told.id)).toMatchObject({ state: 'failed', reason: 'the Kubernetes Job failed (BackoffLimitExceeded)' });
+
+    // The watch broke: until it follows again, every pass asks about every run of the backend.
+    following = false;
+    kube.report(quiet.id, { phase: 'lost', reason: 'the Kubernetes Job does not exist' });
+    await between.pass();
+    expect(kube.callsOf('status', quiet.id)).toHaveLength(1);
+    expect((await stateOf(quiet.id)).state).toBe('failed');
+  });
 });
