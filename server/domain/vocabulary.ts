@@ -53,6 +53,9 @@ export type Principal =
   | { kind: 'user'; tokenId: string; name: string; role: Role }
   | { kind: 'run'; runId: string; inputModelRunId?: string };
 
+/** The user token's name that admin-managed things record as their author; null for a run's token. */
+export const userNameOf = (principal: Principal): string | null => (principal.kind === 'user' ? principal.name : null);
+
 export interface Page<T> {
   items: T[];
   nextPageToken: string | null;

@@ -1,11 +1,11 @@
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import YAML from 'yaml';
 import { KubeClient } from '../../server/executors/kubeClient.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
+import { startTcpProxy, type TcpProxy } from '../helpers/tcpProxy.ts';
 import { startTestService, type TestService } from '../helpers/service.ts';
 import { adminClients, applyShippedRbac, createNamespace, deleteNamespace, eventually, serviceAccountKubeconfig, testKubeconfig, type AdminClients } from './cluster.ts';
 
@@ -20,33 +20,6 @@ import { adminClients, applyShippedRbac, createNamespace, deleteNamespace, event
 const kubeconfig = testKubeconfig();
 const RUN_TIMEOUT_MS = 90_000;
 
-/** A TCP proxy to the API server whose connections the test can cut, while it keeps listening. */
-async function startDroppingProxy(target: URL) {
-  const sockets = new Set<net.Socket>();
-  let connections = 0;
-  const server = net.createServer((client) => {
-    connections += 1;
-    const upstream = net.connect(Number(target.port), target.hostname);
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.on('error', () => s.destroy());
-    }
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  return {
-    server: `https://127.0.0.1:${port}`,
-    connections: () => connections,
-    drop: () => sockets.forEach((s) => s.destroy()),
-    close: async () => {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      sockets.forEach((s) => s.destroy());
-      await closed;
-    },
-  };
-}
 
 describe.skipIf(!kubeconfig)('the kubernetes executor follows its Jobs with one watch on a real API server (tests/k8s/cluster.sh)', { timeout: 180_000 }, () => {
   let admin: AdminClients;
@@ -54,7 +27,7 @@ describe.skipIf(!kubeconfig)('the kubernetes executor follows its Jobs with one 
   let tmp: string;
   let t: TestDatabase;
   let svc: TestService;
-  let proxy: Awaited<ReturnType<typeof startDroppingProxy>>;
+  let proxy: TcpProxy;
   const readJob = vi.spyOn(KubeClient.prototype, 'readJob');
   const getsOf = (name: string) => readJob.mock.calls.filter(([, n]) => n === name).length;
 
@@ -64,9 +37,9 @@ describe.skipIf(!kubeconfig)('the kubernetes executor follows its Jobs with one 
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'griffin-k8s-watch-'));
     const serviceAccount = await applyShippedRbac(admin, namespace);
     const asServiceAccount = await serviceAccountKubeconfig(admin, namespace, serviceAccount, tmp);
-    proxy = await startDroppingProxy(new URL(admin.kc.getCurrentCluster()!.server));
+    proxy = await startTcpProxy(new URL(admin.kc.getCurrentCluster()!.server));
     const config = YAML.parse(fs.readFileSync(asServiceAccount, 'utf8'));
-    config.clusters[0].cluster.server = proxy.server; // the serving certificate is for 127.0.0.1, whatever the port
+    config.clusters[0].cluster.server = `https://127.0.0.1:${proxy.port}`; // the serving certificate is for 127.0.0.1, whatever the port
     fs.writeFileSync(asServiceAccount, YAML.stringify(config), { mode: 0o600 });
     t = await createTestDatabase('sqlite');
     svc = await startTestService(t.db, {
