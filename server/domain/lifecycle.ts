@@ -10,6 +10,12 @@ import { z } from 'zod';
  *     |                    |  \--launchFailed--> failed      |--failed / timedOut--> failed
  *     |                    \------cancelRequested-------------+--> cancelling --cancelled--> cancelled
  *     \--cancelledQueued--> cancelled
+ *
+ * A run created through the MLflow API (backend "external") is stored running and never seen by
+ * the dispatcher or reconciler; its client ends it (runs/update), a cancel ends it at once, and it
+ * fails when the run it is nested in ends first:
+ *
+ *   running --externalFinished / externalFailed / externalKilled / parentEnded--> succeeded / failed / cancelled / failed
  */
 
 export const RUN_STATES = ['queued', 'launching', 'running', 'cancelling', 'succeeded', 'failed', 'cancelled'] as const;
@@ -59,6 +65,15 @@ export const Transitions = {
   cancelRequested: move('cancelRequested', ['launching', 'running'], 'cancelling'),
   /** The backend confirmed nothing of the run is left running. */
   cancelled: move('cancelled', ['cancelling'], 'cancelled'),
+  // ---- runs no backend executes (created through the MLflow API): their client ends them
+  /** Its client ended it as FINISHED. */
+  externalFinished: move('externalFinished', ['running'], 'succeeded'),
+  /** Its client ended it as FAILED. */
+  externalFailed: move('externalFailed', ['running'], 'failed'),
+  /** Its client ended it as KILLED, or a user cancelled it: nothing runs that would need stopping. */
+  externalKilled: move('externalKilled', ['running'], 'cancelled'),
+  /** The run it is nested in ended while it was still open: nothing can end it any more. */
+  parentEnded: move('parentEnded', ['running'], 'failed'),
 } as const satisfies Record<string, Transition>;
 
 export type TransitionName = keyof typeof Transitions;

@@ -1,10 +1,14 @@
 import type { Readable } from 'node:stream';
 import type { Metric, ModelVersion, Run } from '../domain/index.ts';
-import { isTerminal } from '../domain/index.ts';
+import { EXTERNAL_BACKEND, isTerminal, Transitions } from '../domain/index.ts';
+import { newRunId } from '../ids.ts';
 import { Conflict, NotFound } from '../errors.ts';
 import {
   DEFAULT_EXPERIMENT,
+  ENDING_STATUS,
   experimentIdOfRun,
+  externalRunSpec,
+  PARENT_RUN_TAG,
   isWorkflowExperimentId,
   MLFLOW_ARTIFACT_ROOT,
   MLFLOW_STATUS,
@@ -18,8 +22,9 @@ import {
   type MlflowRegisteredModel,
   type MlflowRun,
   type MlflowRunInfo,
+  type MlflowRunStatus,
 } from './mlflowModel.ts';
-import type { RunStore } from '../store/runStore.ts';
+import { MAX_NESTING, type RunStore } from '../store/runStore.ts';
 import type { CatalogStore } from '../store/catalogStore.ts';
 import type { ExperimentStore } from '../store/experimentStore.ts';
 import type { RegistryService } from './registryService.ts';
@@ -64,8 +69,10 @@ function equalityFilter(filter: string | undefined, allowed: string[]): Record<s
 
 /**
  * MLflow's tracking and registry API over Griffin's own records: nothing here is stored twice.
- * Runs are launched by Griffin (submit one, and MLflow inside it resumes MLFLOW_RUN_ID), so the
- * run's state is the backend's and MLflow's status updates do not change it.
+ * Runs Griffin launches are resumed by MLflow inside them (MLFLOW_RUN_ID), and their state is
+ * their backend's: MLflow's status updates do not change it. Runs MLflow creates itself (nested
+ * runs, autolog's child runs, runs started outside any Griffin run) are external runs: stored
+ * running, ended by their client.
  */
 export class MlflowService {
   constructor(
@@ -135,6 +142,11 @@ export class MlflowService {
 
   // ---- runs -------------------------------------------------------------------------------
 
+  /** Whether a run token of `ownRunId` may write to `runId`: a run nested in its own. */
+  isNestedIn(runId: string, ownRunId: string): Promise<boolean> {
+    return this.runs.isNestedIn(runId, ownRunId);
+  }
+
   private async runOrThrow(runId: string): Promise<Run> {
     const run = await this.runs.get(runId);
     if (!run) throw new MlflowError('RESOURCE_DOES_NOT_EXIST', `Run with id=${runId} not found`);
@@ -148,12 +160,13 @@ export class MlflowService {
   }
 
   private runInfo(run: Run, tags: Record<string, string>): MlflowRunInfo {
+    const creator = (run.triggerInfo?.mlflow as { user?: unknown } | undefined)?.user;
     const info: MlflowRunInfo = {
       run_id: run.id,
       run_uuid: run.id,
       run_name: tags[RUN_NAME_TAG] ?? (run.workflowName ? `${run.workflowName}-${run.id}` : run.id),
       experiment_id: experimentIdOfRun(run),
-      user_id: run.trigger,
+      user_id: typeof creator === 'string' ? creator : run.trigger,
       status: MLFLOW_STATUS[run.state],
       start_time: ms(run.startedAt ?? run.createdAt)!,
       artifact_uri: mlflowArtifactUri(run.id),
@@ -182,12 +195,58 @@ export class MlflowService {
     return this.mlflowRun(await this.runOrThrow(runId));
   }
 
-  /** A new name is kept (as MLflow keeps it, in the mlflow.runName tag); the status is Griffin's to decide. */
-  async updateRun(runId: string, runName: string | undefined): Promise<MlflowRunInfo> {
+  /**
+   * A run MLflow creates: nested in `parentRunId` when given (a run token's runs always are: in its
+   * own run when the client names no parent), in the experiment the client names. It is running
+   * until its client ends it (runs/update) or the run it is nested in ends.
+   */
+  async createRun(input: { experimentId: string; startTime?: number; runName?: string; tags: MlflowKeyValue[] }, creator: { user: string; parentRunId?: string }): Promise<MlflowRun> {
+    await this.getExperiment(input.experimentId);
+    const parentId = input.tags.find((t) => t.key === PARENT_RUN_TAG)?.value ?? creator.parentRunId;
+    let parent: Run | undefined;
+    if (parentId !== undefined) {
+      parent = await this.runs.get(parentId);
+      if (!parent) throw new MlflowError('RESOURCE_DOES_NOT_EXIST', `Parent run with id=${parentId} not found (tag ${PARENT_RUN_TAG})`);
+      if (isTerminal(parent.state)) throw new MlflowError('INVALID_STATE', `The parent run ${parentId} has ended (${parent.state}); a run cannot be nested in it any more`);
+      if ((await this.runs.nestingDepth(parentId)) + 1 >= MAX_NESTING) throw new MlflowError('INVALID_PARAMETER_VALUE', `runs nest at most ${MAX_NESTING} deep; run ${parentId} is already that deep`);
+    }
+    const start = input.startTime === undefined ? new Date() : new Date(input.startTime);
+    if (Number.isNaN(start.getTime())) throw new MlflowError('INVALID_PARAMETER_VALUE', `start_time: ${input.startTime} is not a time in milliseconds since the epoch`);
+    const tags = [...input.tags];
+    if (input.runName && !tags.some((t) => t.key === RUN_NAME_TAG)) tags.push({ key: RUN_NAME_TAG, value: input.runName });
+    const run = await this.runs.insertExternal({
+      id: newRunId(),
+      workflowName: parent?.workflowName ?? null,
+      workflowVersion: parent?.workflowVersion ?? null,
+      spec: externalRunSpec(parent),
+      trigger: 'mlflow',
+      triggerInfo: { mlflow: { user: creator.user } },
+      parentRunId: parent?.id ?? null,
+      experimentId: input.experimentId,
+      startedAt: start.toISOString(),
+      tags: [...new Map(tags.map((t) => [t.key, t])).values()],
+    });
+    return this.mlflowRun(run);
+  }
+
+  /**
+   * A new name is kept (as MLflow keeps it, in the mlflow.runName tag). An ending status ends an
+   * external run; a run Griffin launched keeps the state its backend decides.
+   */
+  async updateRun(runId: string, update: { runName?: string; status?: MlflowRunStatus }): Promise<MlflowRunInfo> {
     let run = await this.runOrThrow(runId);
-    if (runName) {
+    if (update.runName) {
       run = await this.writableRun(runId);
-      await this.logBatch(runId, { tags: [{ key: RUN_NAME_TAG, value: runName }] });
+      await this.logBatch(runId, { tags: [{ key: RUN_NAME_TAG, value: update.runName }] });
+    }
+    const ending = update.status && update.status in ENDING_STATUS ? ENDING_STATUS[update.status as keyof typeof ENDING_STATUS] : undefined;
+    if (ending && run.backend === EXTERNAL_BACKEND) {
+      if (isTerminal(run.state)) {
+        if (MLFLOW_STATUS[run.state] !== update.status) throw new MlflowError('INVALID_STATE', `The run ${runId} has already ended as ${MLFLOW_STATUS[run.state]}; it cannot end again as ${update.status}`);
+      } else {
+        run = await this.runs.transition(runId, Transitions[ending], `ended by its MLflow client (${update.status})`);
+        this.runService.forget(runId);
+      }
     }
     return this.runInfo(run, await this.runs.tags(run.id));
   }
@@ -202,9 +261,9 @@ export class MlflowService {
     let nextPageToken: string | undefined;
     for (const id of input.experimentIds) {
       const experiment = await this.getExperiment(id);
-      // Named experiments hold no runs: Griffin launches every run, under its workflow or Default.
-      if (!isWorkflowExperimentId(id) && id !== DEFAULT_EXPERIMENT.id) continue;
-      const page = await this.runs.list({ workflow: id === DEFAULT_EXPERIMENT.id ? null : experiment.name, limit: limit - runs.length, pageToken: input.pageToken });
+      // A workflow's and Default's runs are also those whose experiment follows from their workflow.
+      const workflow = isWorkflowExperimentId(id) ? experiment.name : id === DEFAULT_EXPERIMENT.id ? null : undefined;
+      const page = await this.runs.list({ experiment: { id, workflow }, limit: limit - runs.length, pageToken: input.pageToken });
       for (const run of page.items) runs.push(await this.mlflowRun(run));
       if (input.experimentIds.length === 1) nextPageToken = page.nextPageToken ?? undefined;
       if (runs.length >= limit) break;

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
-import type { Artifact, BackendName, Metric, Page, ResolvedRunSpec, Run, RunEvent, RunState, Transition, Trigger } from '../domain/index.ts';
-import { IN_FLIGHT, isTerminal, keepsReason, Transitions } from '../domain/index.ts';
+import type { Artifact, BackendName, Metric, Page, ResolvedRunSpec, Run, RunBackendName, RunEvent, RunState, Transition, Trigger } from '../domain/index.ts';
+import { EXTERNAL_BACKEND, IN_FLIGHT, isTerminal, keepsReason, Transitions } from '../domain/index.ts';
 import { StateConflict } from '../errors.ts';
 import { dialectOf, isUniqueViolation } from '../db/connect.ts';
 import { fromJson, keysetPage, nowIso, toJson, toNumber, type KeysetColumn } from './rows.ts';
@@ -12,7 +12,7 @@ interface RunRow {
   workflow_name: string | null;
   workflow_version: number | null;
   spec: string;
-  backend: BackendName;
+  backend: RunBackendName;
   backend_ref: string | null;
   trigger: Trigger;
   trigger_info: string | null;
@@ -30,6 +30,8 @@ interface RunRow {
   consumed_by_try: number | null;
   registered_model: string | null;
   registered_version: number | null;
+  parent_run_id?: string | null;
+  experiment_id?: string | null;
   created_at: string;
   updated_at: string;
   started_at: string | null;
@@ -59,6 +61,8 @@ const runFromRow = (r: RunRow): Run => withLazySpec(r.spec, {
   consumedByTry: r.consumed_by_try === null || r.consumed_by_try === undefined ? null : Number(r.consumed_by_try),
   registeredModel: r.registered_model,
   registeredVersion: r.registered_version === null ? null : Number(r.registered_version),
+  parentRunId: r.parent_run_id ?? null,
+  experimentId: r.experiment_id ?? null,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
   startedAt: r.started_at,
@@ -86,7 +90,7 @@ export interface NewRun {
   workflowName: string | null;
   workflowVersion: number | null;
   spec: ResolvedRunSpec;
-  backend: BackendName;
+  backend: RunBackendName;
   trigger: Trigger;
   triggerInfo: Record<string, unknown> | null;
   dagId: string | null;
@@ -94,6 +98,17 @@ export interface NewRun {
   idempotencyGeneration: number | null;
   requestHash: string | null;
 }
+
+/** A run created through the MLflow API: stored running, with its first tags; no backend executes it. */
+export interface NewExternalRun extends Omit<NewRun, 'backend' | 'dagId' | 'idempotencyKey' | 'idempotencyGeneration' | 'requestHash'> {
+  parentRunId: string | null;
+  experimentId: string;
+  startedAt: string;
+  tags: Array<{ key: string; value: string }>;
+}
+
+/** How deep MLflow runs may nest under one Griffin run: deeper chains are refused, not walked. */
+export const MAX_NESTING = 10;
 
 /** Fields a transition may set alongside the state. */
 export interface TransitionPatch {
@@ -125,9 +140,16 @@ export interface RunFilter {
   state?: RunState;
   /** A workflow's name, or null for runs of inline specs. */
   workflow?: string | null;
+  /**
+   * An MLflow experiment's runs: those created in it through the MLflow API, and the runs whose
+   * experiment follows from their workflow (`workflow`; null: inline runs, the Default experiment).
+   */
+  experiment?: { id: string; workflow?: string | null };
   trigger?: Trigger;
   dagId?: string;
   idempotencyKey?: string;
+  /** The runs nested in this run. */
+  parentRunId?: string;
   limit: number;
   pageToken?: string;
 }
@@ -170,6 +192,60 @@ export class RunStore {
     return (await this.get(run.id))!;
   }
 
+  /** Stores a run the MLflow API created, already running, with its first event and tags, in one transaction. */
+  async insertExternal(run: NewExternalRun): Promise<Run> {
+    const now = nowIso();
+    await this.db.transaction(async (trx) => {
+      await trx('runs').insert({
+        id: run.id,
+        state: 'running',
+        attempt: 1,
+        workflow_name: run.workflowName,
+        workflow_version: run.workflowVersion,
+        spec: toJson(run.spec),
+        backend: EXTERNAL_BACKEND,
+        trigger: run.trigger,
+        trigger_info: run.triggerInfo ? toJson(run.triggerInfo) : null,
+        parent_run_id: run.parentRunId,
+        experiment_id: run.experimentId,
+        created_at: now,
+        updated_at: now,
+        started_at: run.startedAt,
+      });
+      await trx('run_events').insert({ run_id: run.id, from_state: null, to_state: 'running', reason: run.parentRunId ? `created through the MLflow API, nested in run ${run.parentRunId}` : 'created through the MLflow API', at: now });
+      if (run.tags.length) await trx('run_tags').insert(run.tags.map((t) => ({ run_id: run.id, key: t.key, value: t.value })));
+    });
+    return (await this.get(run.id))!;
+  }
+
+  /**
+   * Whether `runId` is nested (at any depth up to MAX_NESTING) in `ancestorId`: a run token writes
+   * to the runs its process created under its own run. One indexed read per level.
+   */
+  async isNestedIn(runId: string, ancestorId: string): Promise<boolean> {
+    let current = runId;
+    for (let depth = 0; depth < MAX_NESTING; depth += 1) {
+      const row = (await this.db('runs').where({ id: current }).first('parent_run_id')) as { parent_run_id: string | null } | undefined;
+      const parent = row?.parent_run_id;
+      if (!parent) return false;
+      if (parent === ancestorId) return true;
+      current = parent;
+    }
+    return false;
+  }
+
+  /** How many runs `runId` is nested in (0: a top-level run). */
+  async nestingDepth(runId: string): Promise<number> {
+    let current: string | null = runId;
+    let depth = 0;
+    while (current && depth <= MAX_NESTING) {
+      const row = (await this.db('runs').where({ id: current }).first('parent_run_id')) as { parent_run_id: string | null } | undefined;
+      current = row?.parent_run_id ?? null;
+      if (current) depth += 1;
+    }
+    return depth;
+  }
+
   async get(id: string): Promise<Run | undefined> {
     const row = (await this.db('runs').where({ id }).first()) as RunRow | undefined;
     return row && runFromRow(row);
@@ -189,9 +265,23 @@ export class RunStore {
     if (filter.state) query.where({ state: filter.state });
     if (filter.workflow) query.where({ workflow_name: filter.workflow });
     if (filter.workflow === null) query.whereNull('workflow_name');
+    if (filter.experiment) {
+      const { id, workflow } = filter.experiment;
+      query.where((q) => {
+        q.where({ experiment_id: id });
+        if (workflow !== undefined) {
+          q.orWhere((derived) => {
+            derived.whereNull('experiment_id');
+            if (workflow === null) derived.whereNull('workflow_name');
+            else derived.where({ workflow_name: workflow });
+          });
+        }
+      });
+    }
     if (filter.trigger) query.where({ trigger: filter.trigger });
     if (filter.dagId) query.where({ dag_id: filter.dagId });
     if (filter.idempotencyKey) query.where({ idempotency_key: filter.idempotencyKey });
+    if (filter.parentRunId) query.where({ parent_run_id: filter.parentRunId });
     return keysetPage<RunRow, Run>(query, NEWEST_FIRST, filter, (rows) => rows.map(runFromRow), (row) => [row.created_at, row.id]);
   }
 
@@ -218,10 +308,32 @@ export class RunStore {
       const count = await trx('runs').where({ id }).whereIn('state', move.from as RunState[]).update(update);
       if (count === 0) return { ok: false as const, actual: actual?.state };
       await trx('run_events').insert({ run_id: id, from_state: actual?.state ?? null, to_state: move.to, reason, at: now });
+      if (isTerminal(move.to)) await this.endOpenChildren(trx, id, move.to, now);
       return { ok: true as const };
     });
     if (!changed.ok) throw new StateConflict(id, move.from, changed.actual);
     return (await this.get(id))!;
+  }
+
+  /**
+   * The MLflow runs nested in a run that has just ended and that are still open: nothing can end
+   * them now (their writer's token died with the parent), so they fail, at every depth, in the
+   * ending run's transaction.
+   */
+  private async endOpenChildren(trx: Knex.Transaction, parentId: string, parentState: RunState, now: string): Promise<void> {
+    const move = Transitions.parentEnded;
+    let parents = [parentId];
+    for (let depth = 0; depth < MAX_NESTING && parents.length; depth += 1) {
+      const open = (await trx('runs').whereIn('parent_run_id', parents).where({ backend: EXTERNAL_BACKEND }).whereIn('state', move.from as RunState[]).select('id', 'parent_run_id')) as Array<{ id: string; parent_run_id: string }>;
+      if (!open.length) return;
+      const reason = (parent: string) => `the run it was nested in (${parent}) ended (${parent === parentId ? parentState : 'failed'}) while it was still running`;
+      await trx('runs')
+        .whereIn('id', open.map((r) => r.id))
+        .whereIn('state', move.from as RunState[])
+        .update({ state: move.to, updated_at: now, finished_at: now, reason: 'the run it was nested in ended while it was still running' });
+      await trx('run_events').insert(open.map((r) => ({ run_id: r.id, from_state: 'running', to_state: move.to, reason: reason(r.parent_run_id), at: now })));
+      parents = open.map((r) => r.id);
+    }
   }
 
   /** Updates non-state fields of a run that is still in one of `states` (no event). */
@@ -297,6 +409,8 @@ export class RunStore {
     for (;;) {
       const query = this.db('runs')
         .whereIn('state', IN_FLIGHT as RunState[])
+        // No backend executes an external run: there is nothing to compare it with.
+        .whereNot('backend', EXTERNAL_BACKEND)
         .orderBy([{ column: 'created_at' }, { column: 'id' }])
         .limit(pageSize);
       if (after) {
@@ -320,10 +434,10 @@ export class RunStore {
   async needingAttention(options: { runIds: string[]; polledBackends: readonly BackendName[]; now: string }): Promise<Run[]> {
     const inFlight = IN_FLIGHT as RunState[];
     const parts: Array<Promise<RunRow[]>> = [
-      this.db('runs').whereIn('state', ['launching', 'cancelling']),
-      this.db('runs').where({ state: 'running' }).where('deadline_at', '<', options.now),
+      this.db('runs').whereIn('state', ['launching', 'cancelling']).whereNot('backend', EXTERNAL_BACKEND),
+      this.db('runs').where({ state: 'running' }).where('deadline_at', '<', options.now).whereNot('backend', EXTERNAL_BACKEND),
     ];
-    if (options.runIds.length) parts.push(this.db('runs').whereIn('state', inFlight).whereIn('id', options.runIds));
+    if (options.runIds.length) parts.push(this.db('runs').whereIn('state', inFlight).whereIn('id', options.runIds).whereNot('backend', EXTERNAL_BACKEND));
     if (options.polledBackends.length) parts.push(this.db('runs').whereIn('state', inFlight).whereIn('backend', options.polledBackends as BackendName[]));
     const byId = new Map<string, RunRow>();
     for (const rows of await Promise.all(parts)) for (const row of rows) byId.set(row.id, row);

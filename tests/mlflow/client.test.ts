@@ -3,14 +3,17 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
+import { createTestDatabase, supportedDatabases, type TestDatabase } from '../helpers/databases.ts';
+import { makeCodeRoot, makeWorkRoot } from '../helpers/localRuns.ts';
 import { startTestService, type TestService } from '../helpers/service.ts';
 
 /**
- * The real `mlflow` client from PyPI (GRIFFIN_MLFLOW_PYTHON: tests/setup/python-requirements-mlflow.txt)
- * against a running Griffin. Training code is started here with the environment Griffin gives every
- * run (RunService.environment), on a run held in `running`: the local executor would start it as
- * the unprivileged run user, who cannot reach the test venv under root's home.
+ * The real `mlflow` client from PyPI against a running Griffin. Training launched through Griffin
+ * (the first describe) runs on the local executor in the curated mlflow-sklearn runtime, whose venv
+ * the executor builds on first use. Elsewhere, training code is started here with the test venv
+ * (GRIFFIN_MLFLOW_PYTHON: tests/setup/python-requirements-mlflow.txt) and the environment Griffin
+ * gives every run (RunService.environment), on a run held in `running`: the local executor starts
+ * its code as the unprivileged run user, who cannot reach that venv under root's home.
  */
 const PYTHON = process.env.GRIFFIN_MLFLOW_PYTHON;
 const SKIPPED = (process.env.GRIFFIN_TEST_SKIP ?? '').split(',').map((s) => s.trim()).includes('mlflow');
@@ -29,6 +32,93 @@ function python(args: string[], env: Record<string, string>, cwd: string): Promi
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
 }
+
+const lastJson = (stdout: string) => JSON.parse(stdout.trim().split('\n').pop()!);
+const pointsOf = (items: Array<{ step: number; value: number }>) => items.map((m) => [m.step, m.value]);
+const LOSS = [[0, 1], [1, 0.5], [2, 1 / 3], [3, 0.25], [4, 0.2]];
+
+/** The first run on a machine builds the mlflow-sklearn venv (mlflow, scikit-learn: many minutes with a cold pip cache). */
+const FIRST_BUILD_MS = 45 * 60_000;
+
+describe.skipIf(SKIPPED)('mlflow training launched through Griffin (local executor, mlflow-sklearn runtime)', () => {
+  let t: TestDatabase;
+  let svc: TestService;
+  const code = makeCodeRoot({
+    'mlflowinline/train.py': fs.readFileSync(path.join(HERE, 'inline_train.py'), 'utf8'),
+    'mlflowinline/autolog_train.py': fs.readFileSync(path.join(HERE, 'autolog_train.py'), 'utf8'),
+    'mlflowinline/data.csv': 'x\n1\n',
+  });
+  const work = makeWorkRoot();
+  let specFor: (entrypoint: string) => Record<string, unknown>;
+  beforeAll(async () => {
+    t = await createTestDatabase('sqlite');
+    svc = await startTestService(t.db, { dataDir: t.dataDir, startWorkers: true, loadExamples: false, env: { GRIFFIN_CODE_ROOT: code.root, GRIFFIN_LOCAL_WORK_DIR: work.dir } });
+    const send = async (route: string, body: unknown) => (await svc.admin(svc.request.post(route)).send(body as object)).body;
+    await send('/api/v1/models', { name: 'mlflowinline', framework: 'sklearn', codeUri: 'mlflowinline', entrypoint: 'python train.py' });
+    await send('/api/v1/datasets', { name: 'mlflowinline', uri: 'mlflowinline/data.csv' });
+    specFor = (entrypoint) => ({ model: 'mlflowinline@1', dataset: 'mlflowinline@1', runtime: 'mlflow-sklearn', backend: 'local', entrypoint });
+  });
+  afterAll(async () => {
+    await svc?.close();
+    await t?.destroy();
+    code.destroy();
+    work.destroy();
+  });
+
+  const api = async (route: string) => (await svc.admin(svc.request.get(route))).body;
+  const submit = async (entrypoint: string) => {
+    const res = await svc.admin(svc.request.post('/api/v1/runs')).send({ spec: specFor(entrypoint) });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    return res.body.id as string;
+  };
+  const logOf = async (id: string) => (await api(`/api/v1/runs/${id}/logs?limit=1048576`)).text as string;
+
+  it('an inline run whose entrypoint uses only mlflow succeeds, and its Griffin run and MlflowClient show what it logged', { timeout: FIRST_BUILD_MS + 120_000 }, async () => {
+    const id = await submit('python train.py');
+    const run = await svc.waitForRun(id, FIRST_BUILD_MS);
+    expect(run.state, await logOf(id)).toBe('succeeded');
+    expect(await logOf(id)).toContain(`TRACKING_URI=${svc.baseUrl}`);
+
+    expect(pointsOf((await api(`/api/v1/runs/${id}/metrics?key=loss`)).items)).toEqual(LOSS);
+    expect(run.params).toEqual({ alpha: '0.5' });
+    expect(run.tags).toMatchObject({ team: 'grocery' });
+    expect((await api(`/api/v1/runs/${id}/artifacts`)).items.map((a: { path: string }) => a.path)).toEqual(['model.json']);
+
+    // What a client outside the run reads, at the MLFLOW_TRACKING_URI the run was given.
+    const env = svc.wired.runs.environment(await svc.wired.runs.get(id));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'griffin-mlflow-read-'));
+    try {
+      const read = await python([path.join(HERE, 'client.py'), 'read-run', id, 'loss'], { MLFLOW_TRACKING_URI: env.MLFLOW_TRACKING_URI, MLFLOW_TRACKING_TOKEN: await svc.tokenFor('viewer') }, dir);
+      expect(read.code, read.stderr).toBe(0);
+      expect(lastJson(read.stdout)).toMatchObject({ status: 'FINISHED', experiment_id: '0', experiment: 'Default', params: { alpha: '0.5' }, tags: { team: 'grocery' }, history: LOSS, artifacts: ['model.json'] });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("mlflow.sklearn.autolog() logs params, metrics and the model into the run, and a grid search's candidates as its child runs", { timeout: FIRST_BUILD_MS + 120_000 }, async () => {
+    const id = await submit('python autolog_train.py');
+    const run = await svc.waitForRun(id, FIRST_BUILD_MS);
+    const log = await logOf(id);
+    expect(run.state, log).toBe('succeeded');
+    expect(log).toContain(`RUN_ID=${id}`);
+    expect(run.params).toMatchObject({ C: '0.5', max_iter: '200' });
+    expect(Object.keys(run.latestMetrics)).toEqual(expect.arrayContaining(['training_accuracy_score', 'training_f1_score']));
+    expect(run.tags).toMatchObject({ estimator_name: 'LogisticRegression' });
+    const artifacts = (await api(`/api/v1/runs/${id}/artifacts`)).items.map((a: { path: string }) => a.path);
+    expect(artifacts).toEqual(expect.arrayContaining(['model/MLmodel', 'model/model.pkl']));
+
+    // The search ran in a run nested in the Griffin run, and each candidate in a run nested in that.
+    const search = log.match(/SEARCH_RUN_ID=(\w+)/)![1];
+    const searchRun = await api(`/api/v1/runs/${search}`);
+    expect(searchRun).toMatchObject({ backend: 'external', trigger: 'mlflow', parentRunId: id, state: 'succeeded' });
+    expect(searchRun.params).toMatchObject({ best_C: '1.0' });
+    const candidates = (await api(`/api/v1/runs?parentRunId=${search}`)).items;
+    expect(candidates).toHaveLength(2);
+    expect(candidates.every((c: { backend: string; state: string }) => c.backend === 'external' && c.state === 'succeeded')).toBe(true);
+    expect((await api(`/api/v1/runs?parentRunId=${id}`)).items.map((r: { id: string }) => r.id)).toEqual([search]);
+  });
+});
 
 describe.skipIf(SKIPPED)('the real mlflow client against Griffin', () => {
   let t: TestDatabase;
@@ -55,29 +145,6 @@ describe.skipIf(SKIPPED)('the real mlflow client against Griffin', () => {
   }
 
   const api = async (route: string) => (await svc.admin(svc.request.get(route))).body;
-
-  it('an entrypoint using only mlflow logs into its Griffin run, and MlflowClient reads it back', async () => {
-    const env = await runningRun('mlflowinline1');
-    expect(env).toMatchObject({ MLFLOW_TRACKING_URI: svc.baseUrl, MLFLOW_RUN_ID: 'mlflowinline1', MLFLOW_TRACKING_TOKEN: env.GRIFFIN_RUN_TOKEN });
-    const dir = fs.mkdtempSync(path.join(work, 'run-'));
-    const trained = await python([path.join(HERE, 'inline_train.py')], env, dir);
-    expect(trained.stderr + trained.stdout).toContain(`TRACKING_URI=${svc.baseUrl}`);
-    expect(trained.code).toBe(0);
-
-    const metrics = await api('/api/v1/runs/mlflowinline1/metrics?key=loss');
-    expect(metrics.items.map((m: { step: number; value: number }) => [m.step, m.value])).toEqual([[0, 1], [1, 0.5], [2, 1 / 3], [3, 0.25], [4, 0.2]]);
-    const run = await api('/api/v1/runs/mlflowinline1');
-    expect(run.params).toEqual({ alpha: '0.5' });
-    expect(run.tags).toMatchObject({ team: 'grocery' });
-    expect((await api('/api/v1/runs/mlflowinline1/artifacts')).items.map((a: { path: string }) => a.path)).toEqual(['model.json']);
-
-    const read = await python([path.join(HERE, 'client.py'), 'read-run', 'mlflowinline1', 'loss'], { MLFLOW_TRACKING_URI: env.MLFLOW_TRACKING_URI, MLFLOW_TRACKING_TOKEN: await svc.tokenFor('viewer') }, dir);
-    expect(read.code, read.stderr).toBe(0);
-    const seen = JSON.parse(read.stdout.trim().split('\n').pop()!);
-    expect(seen).toMatchObject({ status: 'RUNNING', experiment_id: env.MLFLOW_EXPERIMENT_ID, experiment: 'mlflow-sklearn', params: { alpha: '0.5', C: '1' }, artifacts: ['model.json'] });
-    expect(seen.tags.team).toBe('grocery');
-    expect(seen.history).toEqual([[0, 1], [1, 0.5], [2, 1 / 3], [3, 0.25], [4, 0.2]]);
-  });
 
   it('registered by Griffin or by the MLflow client, models:/<name>@production downloads the version files', async () => {
     const env = await runningRun('mlflowreg1');

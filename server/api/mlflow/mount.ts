@@ -22,7 +22,7 @@ export interface MlflowContext<Q, B> {
 
 /**
  * One MLflow route. `runScope` names the run a request writes to or reads, so that a run-scoped
- * token (MLFLOW_TRACKING_TOKEN inside a run) passes only for its own run.
+ * token (MLFLOW_TRACKING_TOKEN inside a run) passes only for its own run and the runs nested in it.
  */
 export interface MlflowRouteDef<Q = any, B = any> {
   method: 'get' | 'post' | 'put' | 'delete' | 'patch';
@@ -108,8 +108,11 @@ function mlflowErrors(logger: Logger) {
   };
 }
 
+/** Whether `runId` is nested in the run `ownRunId` (the run a run token belongs to). */
+export type NestedIn = (runId: string, ownRunId: string) => Promise<boolean>;
+
 /** The MLflow routes on one router: JSON bodies (raw for artifact uploads), bearer auth, role checks, MLflow errors. */
-export function mlflowRouter(routes: MlflowRouteDef[], auth: AuthService, logger: Logger, maxBodyBytes: number): Router {
+export function mlflowRouter(routes: MlflowRouteDef[], auth: AuthService, logger: Logger, maxBodyBytes: number, nestedIn: NestedIn): Router {
   const router = express.Router();
   const jsonBody = express.json({ limit: maxBodyBytes, strict: true, type: ['application/json', 'application/*+json'] });
   for (const route of routes) {
@@ -131,7 +134,9 @@ export function mlflowRouter(routes: MlflowRouteDef[], auth: AuthService, logger
         body = parseOrThrow(route.body, req.body ?? {}, 'body');
       }
       const params = req.params as Record<string, unknown>;
-      const runId = route.runScope?.({ query, body, params, principal });
+      let runId = route.runScope?.({ query, body, params, principal });
+      // A run nested in the token's own run (its process created it) is the token's to write to.
+      if (principal.kind === 'run' && runId !== undefined && runId !== principal.runId && (await nestedIn(runId, principal.runId))) runId = principal.runId;
       auth.authorize(principal, route.role, { runId, allowRunToken: route.runScope !== undefined });
       const reply = await route.handler({ query, body, params, principal, req, res });
       if (!res.headersSent) res.status(200).json(reply);

@@ -1,6 +1,6 @@
 import { actorOf } from '../../services/registryService.ts';
 import type { Principal } from '../../domain/index.ts';
-import { MlflowError } from '../../services/mlflowModel.ts';
+import { PARENT_RUN_TAG } from '../../services/mlflowModel.ts';
 import type { MlflowService } from '../../services/mlflowService.ts';
 import { defineMlflowRoute, type MlflowRouteDef } from './mount.ts';
 import * as S from './schemas.ts';
@@ -11,6 +11,9 @@ const ARTIFACTS = '/api/2.0/mlflow-artifacts/artifacts';
 /** Experiment metadata (workflow names) is readable by any run's token: the client looks up its experiment. */
 const ownRunOnly = ({ principal }: { principal: Principal }) => (principal.kind === 'run' ? principal.runId : undefined);
 const runOfBody = ({ body }: { body: { runId: string } }) => body.runId;
+/** A create writes into the run it is nested in: the parent the tags name, else a run token's own run. */
+const parentOfCreate = ({ body, principal }: { body: { tags: Array<{ key: string; value: string }> }; principal: Principal }) =>
+  body.tags.find((t) => t.key === PARENT_RUN_TAG)?.value ?? (principal.kind === 'run' ? principal.runId : undefined);
 const runOfQuery = ({ query }: { query: { runId: string } }) => query.runId;
 const artifactPathOf = (raw: unknown): string => (Array.isArray(raw) ? raw.join('/') : String(raw));
 
@@ -26,16 +29,20 @@ export function mlflowRoutes(mlflow: MlflowService): MlflowRouteDef[] {
     defineMlflowRoute({
       method: 'post',
       path: `${V2}/runs/create`,
-      summary: 'Refused: Griffin launches runs (POST /api/v1/runs); MLflow inside the run resumes it from MLFLOW_RUN_ID.',
+      summary: "An external run (no backend executes it; runs/update ends it): nested in the mlflow.parentRunId tag's run, and a run token's always in its own run. MLflow inside a Griffin run resumes that run (MLFLOW_RUN_ID) instead.",
       role: 'editor',
+      runScope: parentOfCreate,
       body: S.RunCreate,
       response: S.RunReply,
-      handler: async () => {
-        throw new MlflowError('INVALID_PARAMETER_VALUE', 'Griffin creates its runs itself: submit one (POST /api/v1/runs) and call mlflow.start_run() inside it, where MLFLOW_RUN_ID names the run');
-      },
+      handler: async ({ body, principal }) => ({
+        run: await mlflow.createRun(
+          { experimentId: body.experiment_id, startTime: body.start_time, runName: body.run_name, tags: body.tags },
+          principal.kind === 'run' ? { user: `run ${principal.runId}`, parentRunId: principal.runId } : { user: body.user_id || principal.name },
+        ),
+      }),
     }),
     defineMlflowRoute({ method: 'get', path: `${V2}/runs/get`, summary: 'A run with its latest metrics, params (hyperparameters and logged) and tags.', role: 'viewer', runScope: runOfQuery, query: S.RunGetQuery, response: S.RunReply, handler: async ({ query }) => ({ run: await mlflow.getRun(query.runId) }) }),
-    defineMlflowRoute({ method: 'post', path: `${V2}/runs/update`, summary: "Rename a run; its status stays Griffin's (the backend's).", role: 'editor', runScope: runOfBody, body: S.RunUpdate, response: S.RunInfoReply, handler: async ({ body }) => ({ run_info: await mlflow.updateRun(body.runId, body.run_name) }) }),
+    defineMlflowRoute({ method: 'post', path: `${V2}/runs/update`, summary: "Rename a run; FINISHED, FAILED or KILLED end an external run (a run Griffin launched keeps its backend's state).", role: 'editor', runScope: runOfBody, body: S.RunUpdate, response: S.RunInfoReply, handler: async ({ body }) => ({ run_info: await mlflow.updateRun(body.runId, { runName: body.run_name, status: body.status }) }) }),
     defineMlflowRoute({ method: 'post', path: `${V2}/runs/search`, summary: 'Runs of experiments, newest first (no filter expressions).', role: 'viewer', body: S.RunSearch, response: S.RunsReply, handler: async ({ body }) => {
       const { runs, nextPageToken } = await mlflow.searchRuns({ experimentIds: body.experiment_ids, filter: body.filter, maxResults: body.max_results, pageToken: body.page_token });
       return { runs, ...(nextPageToken ? { next_page_token: nextPageToken } : {}) };

@@ -33,8 +33,15 @@ export const ExperimentCreate = z.object({ name: z.string().min(1).max(500), art
 export const ExperimentSearch = z.object({ max_results: maxResults(50_000), filter: z.string().max(2000).optional(), page_token: z.string().max(2000).optional(), view_type: z.unknown().optional(), order_by: z.unknown().optional() });
 
 export const RunGetQuery = withRun({});
-export const RunUpdate = withRun({ status: z.string().optional(), end_time: int64.optional(), run_name: z.string().max(250).optional() });
-export const RunCreate = z.object({ experiment_id: z.string().optional() }).passthrough();
+const RUN_STATUS = z.enum(['RUNNING', 'SCHEDULED', 'FINISHED', 'FAILED', 'KILLED']);
+export const RunUpdate = withRun({ status: RUN_STATUS.optional(), end_time: int64.optional(), run_name: z.string().max(250).optional() });
+export const RunCreate = z.object({
+  experiment_id: z.string().min(1).max(64).default('0'),
+  user_id: z.string().max(250).optional(),
+  start_time: int64.optional(),
+  run_name: z.string().max(250).optional(),
+  tags: z.array(KeyValue).max(100).default([]),
+});
 export const RunSearch = z.object({
   experiment_ids: z.array(z.string().min(1).max(64)).min(1).max(100),
   filter: z.string().max(2000).optional(),
