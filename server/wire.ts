@@ -15,6 +15,7 @@ import { ReadCache } from './services/readCache.ts';
 import { RunService } from './services/runService.ts';
 import { RegistryService } from './services/registryService.ts';
 import { MlflowService } from './services/mlflowService.ts';
+import { LoggedModelStore } from './store/loggedModelStore.ts';
 import { ExperimentStore } from './store/experimentStore.ts';
 import { ExecutorRegistry } from './executors/registry.ts';
 import { LocalExecutor } from './executors/local.ts';
@@ -135,7 +136,7 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
     stores.registry,
   );
   const registry = new RegistryService(stores.registry, stores.runs, stores.catalog, { publicUrl: config.publicUrl }, new ReadCache(config.readCacheMs), (runId) => runs.forget(runId));
-  const mlflow = new MlflowService(stores.runs, runs, stores.catalog, new ExperimentStore(db), registry, { publicUrl: config.publicUrl });
+  const mlflow = new MlflowService(stores.runs, runs, stores.catalog, new ExperimentStore(db), registry, { publicUrl: config.publicUrl }, new LoggedModelStore(db));
   const launcher = new Launcher(stores.runs, runs, executors, { leaseSeconds: config.leaseSeconds }, logger, (run) => secrets.resolve(run.spec.env));
   const dispatcher = new Dispatcher(
     stores.runs,

@@ -40,6 +40,25 @@ export interface MlflowRun {
   inputs: Record<string, never>;
 }
 
+export type MlflowLoggedModelStatus = 'LOGGED_MODEL_PENDING' | 'LOGGED_MODEL_READY' | 'LOGGED_MODEL_UPLOAD_FAILED';
+
+/** MLflow 3's logged model (service.proto LoggedModel): here, a directory of its source run's artifacts. */
+export interface MlflowLoggedModel {
+  info: {
+    model_id: string;
+    experiment_id: string;
+    name: string;
+    creation_timestamp_ms: number;
+    last_updated_timestamp_ms: number;
+    artifact_uri: string;
+    status: string;
+    source_run_id: string;
+    model_type?: string;
+    tags: MlflowKeyValue[];
+  };
+  data: { params: MlflowKeyValue[]; metrics: MlflowMetric[] };
+}
+
 export interface MlflowExperiment {
   experiment_id: string;
   name: string;

@@ -23,10 +23,14 @@ import {
   type MlflowRun,
   type MlflowRunInfo,
   type MlflowRunStatus,
+  type MlflowLoggedModel,
+  type MlflowLoggedModelStatus,
 } from './mlflowModel.ts';
+import crypto from 'node:crypto';
 import { MAX_NESTING, type RunStore } from '../store/runStore.ts';
 import type { CatalogStore } from '../store/catalogStore.ts';
 import type { ExperimentStore } from '../store/experimentStore.ts';
+import type { LoggedModel, LoggedModelStore } from '../store/loggedModelStore.ts';
 import type { RegistryService } from './registryService.ts';
 import type { RunService } from './runService.ts';
 import { checkArtifactPath } from '../files/paths.ts';
@@ -82,6 +86,7 @@ export class MlflowService {
     private readonly experiments: ExperimentStore,
     private readonly registry: RegistryService,
     private readonly options: { publicUrl: string },
+    private readonly loggedModels: LoggedModelStore,
   ) {}
 
   // ---- experiments ------------------------------------------------------------------------
@@ -275,8 +280,9 @@ export class MlflowService {
    * Metrics, params and tags in one write. A param that repeats a hyperparameter with the same
    * value is not stored again; with another value it is refused, as is a logged param changed.
    */
-  async logBatch(runId: string, batch: { metrics?: MlflowMetric[]; params?: MlflowKeyValue[]; tags?: MlflowKeyValue[] }): Promise<void> {
+  async logBatch(runId: string, batch: { metrics?: Array<MlflowMetric & { modelId?: string }>; params?: MlflowKeyValue[]; tags?: MlflowKeyValue[] }): Promise<void> {
     const run = await this.writableRun(runId);
+    if (batch.metrics?.some((m) => m.modelId)) batch = { ...batch, metrics: await this.withoutModelCopies(runId, batch.metrics) };
     const hyper = run.spec.hyperparameters ?? {};
     const params: MlflowKeyValue[] = [];
     for (const p of batch.params ?? []) {
@@ -287,6 +293,15 @@ export class MlflowService {
     const metrics: Metric[] = (batch.metrics ?? []).map((m) => ({ key: m.key, value: m.value, step: m.step ?? 0, timestamp: new Date(m.timestamp ?? now).toISOString() }));
     const { changedParam } = await this.runs.logBatch(runId, { params, tags: batch.tags ?? [], metrics });
     if (changedParam) throw this.changedParam(runId, { key: changedParam.key, value: params.find((p) => p.key === changedParam.key)!.value }, changedParam.stored);
+  }
+
+  /**
+   * log_model links the run's metrics to the logged model by sending the run's points again with
+   * a model_id; Griffin keeps one series per run, so a point the run has already is not stored twice.
+   */
+  private async withoutModelCopies(runId: string, metrics: Array<MlflowMetric & { modelId?: string }>): Promise<MlflowMetric[]> {
+    const stored = new Set((await this.runs.metrics(runId)).map((m) => `${m.key}\0${m.step}\0${m.value}\0${ms(m.timestamp)}`));
+    return metrics.filter((m) => !m.modelId || !stored.has(`${m.key}\0${m.step}\0${m.value}\0${m.timestamp}`));
   }
 
   private changedParam(runId: string, param: MlflowKeyValue, stored: string): MlflowError {
@@ -304,6 +319,84 @@ export class MlflowService {
   async metricHistory(runId: string, key: string): Promise<MlflowMetric[]> {
     await this.runOrThrow(runId);
     return (await this.runs.metrics(runId, key)).map((m) => ({ key: m.key, value: m.value, step: m.step, timestamp: ms(m.timestamp)! }));
+  }
+
+  // ---- logged models (MLflow 3's log_model and autolog): a directory of the source run's artifacts
+
+  private loggedModelView(m: LoggedModel): MlflowLoggedModel {
+    return {
+      info: {
+        model_id: m.id,
+        experiment_id: m.experimentId,
+        name: m.name,
+        creation_timestamp_ms: ms(m.createdAt)!,
+        last_updated_timestamp_ms: ms(m.updatedAt)!,
+        artifact_uri: mlflowArtifactUri(m.runId, m.artifactPath),
+        status: m.status,
+        source_run_id: m.runId,
+        ...(m.modelType ? { model_type: m.modelType } : {}),
+        tags: pairs(m.tags),
+      },
+      data: { params: pairs(m.params), metrics: [] },
+    };
+  }
+
+  /**
+   * A logged model's files go into its source run's artifacts, in a directory named after the
+   * model (`model/`, as MLflow 2 laid them out), or `<name>-<id>/` when the run has one by that name.
+   */
+  async createLoggedModel(input: { experimentId: string; name?: string; modelType?: string; sourceRunId?: string; params: MlflowKeyValue[]; tags: MlflowKeyValue[] }): Promise<MlflowLoggedModel> {
+    if (!input.sourceRunId) {
+      throw new MlflowError('INVALID_PARAMETER_VALUE', "source_run_id is required: Griffin keeps a logged model's files in its run's artifacts, so log the model inside a run (mlflow.start_run())");
+    }
+    const run = await this.writableRun(input.sourceRunId);
+    const id = `m-${crypto.randomBytes(16).toString('hex')}`;
+    const name = input.name || 'model';
+    const dir = name.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^\.+/, '_');
+    const base = { id, runId: run.id, experimentId: input.experimentId || experimentIdOfRun(run), name, modelType: input.modelType ?? null, status: 'LOGGED_MODEL_PENDING', tags: Object.fromEntries(input.tags.map((t) => [t.key, t.value])), params: Object.fromEntries(input.params.map((p) => [p.key, p.value])) };
+    const created = (await this.loggedModels.insert({ ...base, artifactPath: checkArtifactPath(dir) })) ?? (await this.loggedModels.insert({ ...base, artifactPath: checkArtifactPath(`${dir}-${id.slice(2, 10)}`) }));
+    if (!created) throw new MlflowError('RESOURCE_ALREADY_EXISTS', `run ${run.id} already has a logged model in ${dir}/`);
+    return this.loggedModelView(created);
+  }
+
+  private async loggedModel(id: string): Promise<LoggedModel> {
+    const model = await this.loggedModels.get(id);
+    if (!model) throw new MlflowError('RESOURCE_DOES_NOT_EXIST', `Logged model with ID '${id}' not found.`);
+    return model;
+  }
+
+  /** The run whose artifacts hold a logged model, for the run-token check. */
+  async runOfLoggedModel(id: string): Promise<string | undefined> {
+    return (await this.loggedModels.get(id))?.runId;
+  }
+
+  async getLoggedModel(id: string): Promise<MlflowLoggedModel> {
+    return this.loggedModelView(await this.loggedModel(id));
+  }
+
+  async finalizeLoggedModel(id: string, status: MlflowLoggedModelStatus): Promise<MlflowLoggedModel> {
+    const model = await this.loggedModel(id);
+    await this.writableRun(model.runId);
+    await this.loggedModels.setStatus(id, status);
+    return this.getLoggedModel(id);
+  }
+
+  /** The logged models of the runs of some experiments (search without filters). */
+  async searchLoggedModels(experimentIds: string[], maxResults: number): Promise<MlflowLoggedModel[]> {
+    const found: MlflowLoggedModel[] = [];
+    for (const run of (await this.searchRuns({ experimentIds, maxResults: DEFAULT_SEARCH_LIMIT })).runs) {
+      for (const m of await this.loggedModels.ofRun(run.info.run_id)) found.push(this.loggedModelView(m));
+      if (found.length >= maxResults) break;
+    }
+    return found.slice(0, maxResults);
+  }
+
+  /** A run says which logged models it produced: they are its own already (their files are its artifacts). */
+  async logOutputs(runId: string, modelIds: string[]): Promise<void> {
+    await this.writableRun(runId);
+    for (const id of modelIds) {
+      if ((await this.loggedModel(id)).runId !== runId) throw new MlflowError('INVALID_PARAMETER_VALUE', `logged model ${id} was not logged by run ${runId}`);
+    }
   }
 
   // ---- artifacts (mlflow-artifacts:/runs/<run id>/<path>) -----------------------------------

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, supportedDatabases, type TestDatabase } from '../helpers/databases.ts';
 import { makeCodeRoot, makeWorkRoot } from '../helpers/localRuns.ts';
 import { startTestService, type TestService } from '../helpers/service.ts';
+import { Transitions } from '../../server/domain/index.ts';
 
 /**
  * The real `mlflow` client from PyPI against a running Griffin. Training launched through Griffin
@@ -228,5 +229,147 @@ describe.skipIf(SKIPPED)('the real mlflow client against Griffin', () => {
     expect(otherHyper.status).toBe(400);
     const registry = await asRun(svc.request.post('/api/2.0/mlflow/registered-models/create')).send({ name: 'from-a-run' });
     expect(registry.status).toBe(403);
+  });
+});
+
+describe.skipIf(SKIPPED)('MLflow runs created outside any Griffin run (a notebook with a user token)', () => {
+  let t: TestDatabase;
+  let svc: TestService;
+  let work: string;
+  beforeAll(async () => {
+    t = await createTestDatabase('sqlite');
+    svc = await startTestService(t.db, { dataDir: t.dataDir, loadExamples: false });
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'griffin-mlflow-nb-'));
+  });
+  afterAll(async () => {
+    await svc?.close();
+    await t?.destroy();
+    fs.rmSync(work, { recursive: true, force: true });
+  });
+  const api = async (route: string) => (await svc.admin(svc.request.get(route))).body;
+
+  it('start_run() creates an external run in the experiment, nested runs point at their parent, and end_run() ends them', async () => {
+    const editor = await svc.tokenFor('editor');
+    const nb = await python([path.join(HERE, 'notebook.py')], { MLFLOW_TRACKING_URI: svc.baseUrl, MLFLOW_TRACKING_TOKEN: editor }, work);
+    expect(nb.code, nb.stderr).toBe(0);
+    const ids = lastJson(nb.stdout);
+
+    const parent = await api(`/api/v1/runs/${ids.parent}`);
+    expect(parent).toMatchObject({ state: 'succeeded', backend: 'external', trigger: 'mlflow', parentRunId: null, experimentId: ids.experiment_id, params: { lr: '0.01' }, tags: { 'mlflow.runName': 'adhoc' } });
+    expect(pointsOf((await api(`/api/v1/runs/${ids.parent}/metrics?key=loss`)).items)).toEqual([[0, 1], [1, 0.5], [2, 1 / 3]]);
+    expect(parent.events.map((e: { to: string }) => e.to)).toEqual(['running', 'succeeded']);
+    const child = await api(`/api/v1/runs/${ids.child}`);
+    expect(child).toMatchObject({ state: 'succeeded', backend: 'external', parentRunId: ids.parent, tags: { fold: '1', 'mlflow.parentRunId': ids.parent } });
+    expect((await api(`/api/v1/runs?parentRunId=${ids.parent}`)).items.map((r: { id: string }) => r.id)).toEqual([ids.child]);
+    // A run whose code raised ends FAILED in MLflow: failed in Griffin.
+    expect(await api(`/api/v1/runs/${ids.broken}`)).toMatchObject({ state: 'failed', reason: 'ended by its MLflow client (FAILED)' });
+
+    // The experiment lists its runs, newest first, for MLflow's client too.
+    const search = await svc.request.post('/api/2.0/mlflow/runs/search').set('Authorization', `Bearer ${editor}`).send({ experiment_ids: [ids.experiment_id] });
+    expect(search.status).toBe(200);
+    expect(search.body.runs.map((r: { info: { run_id: string; status: string } }) => [r.info.run_id, r.info.status])).toEqual([
+      [ids.broken, 'FAILED'],
+      [ids.child, 'FINISHED'],
+      [ids.parent, 'FINISHED'],
+    ]);
+    expect(search.body.runs[2].info).toMatchObject({ user_id: 'test-editor', run_name: 'adhoc' });
+  });
+
+  it('refuses a create in an unknown experiment, a parent that does not exist, and a second end with another status', async () => {
+    const editor = await svc.tokenFor('editor');
+    const create = (body: object) => svc.request.post('/api/2.0/mlflow/runs/create').set('Authorization', `Bearer ${editor}`).send(body);
+    const unknown = await create({ experiment_id: '999' });
+    expect(unknown.status).toBe(404);
+    expect(unknown.body).toEqual({ error_code: 'RESOURCE_DOES_NOT_EXIST', message: 'No Experiment with id=999 exists' });
+    const orphan = await create({ experiment_id: '0', tags: [{ key: 'mlflow.parentRunId', value: 'nosuchrun' }] });
+    expect(orphan.status).toBe(404);
+    expect(orphan.body.message).toMatch(/Parent run with id=nosuchrun not found/);
+    const viewer = await svc.request.post('/api/2.0/mlflow/runs/create').set('Authorization', `Bearer ${await svc.tokenFor('viewer')}`).send({ experiment_id: '0' });
+    expect(viewer.status).toBe(403);
+
+    const made = await create({ experiment_id: '0', run_name: 'once' });
+    expect(made.status).toBe(200);
+    const id = made.body.run.info.run_id;
+    expect(made.body.run.info).toMatchObject({ status: 'RUNNING', experiment_id: '0', run_name: 'once' });
+    const update = (status: string) => svc.request.post('/api/2.0/mlflow/runs/update').set('Authorization', `Bearer ${editor}`).send({ run_id: id, status });
+    expect((await update('KILLED')).body.run_info.status).toBe('KILLED');
+    expect((await update('KILLED')).status).toBe(200);
+    const again = await update('FINISHED');
+    expect(again.status).toBe(400);
+    expect(again.body).toMatchObject({ error_code: 'INVALID_STATE' });
+    expect((await api(`/api/v1/runs/${id}`)).state).toBe('cancelled');
+  });
+});
+
+describe.skipIf(SKIPPED).each(supportedDatabases())('external runs nested in a Griffin run on %s', (dbId) => {
+  let t: TestDatabase;
+  let svc: TestService;
+  beforeAll(async () => {
+    t = await createTestDatabase(dbId);
+    svc = await startTestService(t.db, { dataDir: t.dataDir });
+  });
+  afterAll(async () => {
+    await svc?.close();
+    await t?.destroy();
+  });
+
+  /** A run of the mlflow-sklearn workflow held in `running`, as if its process had started; its run token. */
+  async function runningRun(id: string): Promise<string> {
+    const now = new Date().toISOString();
+    const workflow = await svc.wired.catalog.getWorkflow('mlflow-sklearn');
+    const spec = { ...(await svc.wired.catalog.resolveRunSpec(workflow, {}, { name: workflow.name, version: workflow.version })), hyperparameters: { C: 1 }, backend: 'ray' };
+    await t.db('runs').insert({ id, state: 'running', attempt: 1, workflow_name: 'mlflow-sklearn', workflow_version: 1, spec: JSON.stringify(spec), backend: 'ray', trigger: 'http', created_at: now, updated_at: now, started_at: now });
+    return svc.wired.runs.environment((await svc.wired.stores.runs.get(id))!).MLFLOW_TRACKING_TOKEN;
+  }
+  const as = (token: string, route: string, body: object) => svc.request.post(route).set('Authorization', `Bearer ${token}`).send(body);
+  const api = async (route: string) => (await svc.admin(svc.request.get(route))).body;
+
+  it("a run token creates and writes runs nested in its own run only; the workers leave them alone; they fail when the run ends", async () => {
+    const mine = await runningRun('nestown1');
+    const other = await runningRun('nestother1');
+    const experiment = (await api('/api/v1/runs/nestown1')) && (await svc.request.get('/api/2.0/mlflow/runs/get?run_id=nestown1').set('Authorization', `Bearer ${mine}`)).body.run.info.experiment_id;
+
+    // No parent named: nested in the token's own run, in the experiment the client names.
+    const child = await as(mine, '/api/2.0/mlflow/runs/create', { experiment_id: experiment, run_name: 'fold' });
+    expect(child.status, JSON.stringify(child.body)).toBe(200);
+    const childId = child.body.run.info.run_id;
+    expect(child.body.run.info).toMatchObject({ status: 'RUNNING', experiment_id: experiment, user_id: 'run nestown1' });
+    const grandchild = await as(mine, '/api/2.0/mlflow/runs/create', { experiment_id: experiment, tags: [{ key: 'mlflow.parentRunId', value: childId }] });
+    expect(grandchild.status).toBe(200);
+    const grandchildId = grandchild.body.run.info.run_id;
+    expect(await api(`/api/v1/runs/${childId}`)).toMatchObject({ backend: 'external', parentRunId: 'nestown1', workflow: { name: 'mlflow-sklearn' }, spec: { backend: 'external', hyperparameters: {} } });
+    // The child's params are its own: the Griffin run's hyperparameters stay the Griffin run's.
+    expect((await svc.request.get(`/api/2.0/mlflow/runs/get?run_id=${childId}`).set('Authorization', `Bearer ${mine}`)).body.run.data.params).toEqual([]);
+
+    expect((await as(mine, '/api/2.0/mlflow/runs/log-batch', { run_id: grandchildId, metrics: [{ key: 'auc', value: 0.8, timestamp: 1, step: 0 }] })).status).toBe(200);
+    expect((await api(`/api/v1/runs/${grandchildId}/metrics`)).items.map((m: { value: number }) => m.value)).toEqual([0.8]);
+
+    // Another run's token can neither nest in this run nor write to its children.
+    const intrude = await as(other, '/api/2.0/mlflow/runs/create', { experiment_id: experiment, tags: [{ key: 'mlflow.parentRunId', value: 'nestown1' }] });
+    expect(intrude.status).toBe(403);
+    expect(intrude.body.error_code).toBe('PERMISSION_DENIED');
+    expect((await as(other, '/api/2.0/mlflow/runs/log-batch', { run_id: childId, metrics: [{ key: 'x', value: 1, timestamp: 1, step: 0 }] })).status).toBe(403);
+    expect((await as(other, '/api/2.0/mlflow/runs/update', { run_id: childId, status: 'FINISHED' })).status).toBe(403);
+    expect((await api(`/api/v1/runs?parentRunId=nestown1`)).items.map((r: { id: string }) => r.id)).toEqual([childId]);
+
+    // The workers never see them: a dispatcher pass claims nothing, and neither the reconciler's
+    // sweep nor its passes between sweeps (even for a run an executor named) read them.
+    expect(await svc.wired.dispatcher.pass()).toBe(0);
+    const store = svc.wired.stores.runs;
+    expect((await store.listInFlight()).map((r) => r.id).sort()).toEqual(['nestother1', 'nestown1']);
+    const far = new Date(Date.now() + 365 * 86_400_000).toISOString();
+    expect((await store.needingAttention({ runIds: [childId, grandchildId], polledBackends: ['local', 'ray'], now: far })).map((r) => r.id).sort()).toEqual(['nestother1', 'nestown1']);
+    expect((await api(`/api/v1/runs/${childId}`)).state).toBe('running');
+    expect((await t.db('run_events').where({ run_id: childId })).map((e: { to_state: string }) => e.to_state)).toEqual(['running']);
+
+    // A user's cancel ends one at once; when the Griffin run ends, those still open fail with it.
+    const third = (await as(mine, '/api/2.0/mlflow/runs/create', { experiment_id: experiment })).body.run.info.run_id;
+    expect((await svc.admin(svc.request.post(`/api/v1/runs/${third}/cancel`)).send({})).body.state).toBe('cancelled');
+    await svc.wired.stores.runs.transition('nestown1', Transitions.succeeded, 'the training process exited 0');
+    for (const id of [childId, grandchildId]) {
+      const ended = await api(`/api/v1/runs/${id}`);
+      expect(ended).toMatchObject({ state: 'failed', reason: 'the run it was nested in ended while it was still running' });
+    }
+    expect((await api(`/api/v1/runs/${third}`)).state).toBe('cancelled');
   });
 });

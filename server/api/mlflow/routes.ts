@@ -1,6 +1,6 @@
 import { actorOf } from '../../services/registryService.ts';
 import type { Principal } from '../../domain/index.ts';
-import { PARENT_RUN_TAG } from '../../services/mlflowModel.ts';
+import { MlflowError, PARENT_RUN_TAG } from '../../services/mlflowModel.ts';
 import type { MlflowService } from '../../services/mlflowService.ts';
 import { defineMlflowRoute, type MlflowRouteDef } from './mount.ts';
 import * as S from './schemas.ts';
@@ -19,6 +19,7 @@ const artifactPathOf = (raw: unknown): string => (Array.isArray(raw) ? raw.join(
 
 export function mlflowRoutes(mlflow: MlflowService): MlflowRouteDef[] {
   const runOfArtifactPath = ({ params }: { params: Record<string, unknown> }) => mlflow.parseArtifactPath(artifactPathOf(params.path)).runId;
+  const runOfLoggedModel = ({ params }: { params: Record<string, unknown> }) => mlflow.runOfLoggedModel(S.LoggedModelParams.parse(params).model_id);
   return [
     // ---- experiments
     defineMlflowRoute({ method: 'get', path: `${V2}/experiments/get`, summary: 'An experiment: Default (inline runs), a workflow, or a named experiment.', role: 'viewer', runScope: ownRunOnly, query: S.ExperimentIdQuery, response: S.ExperimentReply, handler: async ({ query }) => ({ experiment: await mlflow.getExperiment(query.experiment_id) }) }),
@@ -37,7 +38,7 @@ export function mlflowRoutes(mlflow: MlflowService): MlflowRouteDef[] {
       handler: async ({ body, principal }) => ({
         run: await mlflow.createRun(
           { experimentId: body.experiment_id, startTime: body.start_time, runName: body.run_name, tags: body.tags },
-          principal.kind === 'run' ? { user: `run ${principal.runId}`, parentRunId: principal.runId } : { user: body.user_id || principal.name },
+          principal.kind === 'run' ? { user: `run ${principal.runId}`, parentRunId: principal.runId } : { user: principal.name },
         ),
       }),
     }),
@@ -64,7 +65,7 @@ export function mlflowRoutes(mlflow: MlflowService): MlflowRouteDef[] {
       return {};
     } }),
     defineMlflowRoute({ method: 'post', path: `${V2}/runs/log-batch`, summary: 'Metrics, params and tags in one transaction: all stored or none.', role: 'editor', runScope: runOfBody, body: S.LogBatch, response: S.Empty, handler: async ({ body }) => {
-      await mlflow.logBatch(body.runId, { metrics: body.metrics.map((m) => ({ key: m.key, value: m.value, step: m.step ?? 0, timestamp: m.timestamp ?? Date.now() })), params: body.params, tags: body.tags });
+      await mlflow.logBatch(body.runId, { metrics: body.metrics.map((m) => ({ key: m.key, value: m.value, step: m.step ?? 0, timestamp: m.timestamp ?? Date.now(), ...(m.model_id ? { modelId: m.model_id } : {}) })), params: body.params, tags: body.tags });
       return {};
     } }),
     defineMlflowRoute({ method: 'post', path: `${V2}/runs/log-inputs`, summary: "Accepted and not stored: a Griffin run's dataset is the one in its spec.", role: 'editor', runScope: runOfBody, body: S.LogInputs, response: S.Empty, handler: async ({ body }) => {
@@ -72,7 +73,20 @@ export function mlflowRoutes(mlflow: MlflowService): MlflowRouteDef[] {
       return {};
     } }),
     defineMlflowRoute({ method: 'get', path: `${V2}/metrics/get-history`, summary: 'Every point of one metric of a run, by step.', role: 'viewer', runScope: runOfQuery, query: S.MetricHistoryQuery, response: S.MetricsReply, handler: async ({ query }) => ({ metrics: await mlflow.metricHistory(query.runId, query.metric_key) }) }),
-    defineMlflowRoute({ method: 'post', path: `${V2}/logged-models/search`, summary: 'Griffin keeps no MLflow logged models: always empty.', role: 'viewer', runScope: ownRunOnly, response: S.LoggedModelsReply, handler: async () => ({ models: [] }) }),
+    // ---- logged models (MLflow 3's log_model, autolog): their files are a directory of the source run's artifacts
+    defineMlflowRoute({ method: 'post', path: `${V2}/logged-models`, summary: "Create a logged model of a run: its files go into the run's artifacts (<name>/).", role: 'editor', runScope: ({ body }) => body.source_run_id, body: S.LoggedModelCreate, response: S.LoggedModelReply, handler: async ({ body }) => ({
+      model: await mlflow.createLoggedModel({ experimentId: body.experiment_id, name: body.name, modelType: body.model_type, sourceRunId: body.source_run_id, params: body.params, tags: body.tags }),
+    }) }),
+    defineMlflowRoute({ method: 'post', path: `${V2}/logged-models/search`, summary: "The logged models of the runs of some experiments (no filter expressions).", role: 'viewer', body: S.LoggedModelSearch, response: S.LoggedModelsReply, handler: async ({ body }) => {
+      if (body.filter?.trim()) throw new MlflowError('INVALID_PARAMETER_VALUE', `Griffin's MLflow API does not filter logged models (got filter "${body.filter}"); search without one`);
+      return { models: await mlflow.searchLoggedModels(body.experiment_ids, body.max_results ?? 100) };
+    } }),
+    defineMlflowRoute({ method: 'get', path: `${V2}/logged-models/:model_id`, summary: 'A logged model.', role: 'viewer', runScope: runOfLoggedModel, response: S.LoggedModelReply, handler: async ({ params }) => ({ model: await mlflow.getLoggedModel(S.LoggedModelParams.parse(params).model_id) }) }),
+    defineMlflowRoute({ method: 'patch', path: `${V2}/logged-models/:model_id`, summary: 'Finalize a logged model: READY once its files are uploaded, or UPLOAD_FAILED.', role: 'editor', runScope: runOfLoggedModel, body: S.LoggedModelFinalize, response: S.LoggedModelReply, handler: async ({ params, body }) => ({ model: await mlflow.finalizeLoggedModel(S.LoggedModelParams.parse(params).model_id, body.status) }) }),
+    defineMlflowRoute({ method: 'post', path: `${V2}/runs/outputs`, summary: "A run's logged models (accepted when the run logged them: they are its artifacts).", role: 'editor', runScope: runOfBody, body: S.LogOutputs, response: S.Empty, handler: async ({ body }) => {
+      await mlflow.logOutputs(body.runId, body.models.map((m) => m.model_id));
+      return {};
+    } }),
     // ---- artifacts through the tracking server (mlflow-artifacts:/runs/<run id>/<path>)
     defineMlflowRoute({ method: 'get', path: ARTIFACTS, summary: 'The files and directories directly under runs/<run id>/<dir>.', role: 'viewer', runScope: ({ query }) => mlflow.parseArtifactPath(query.path).runId, query: S.ArtifactListQuery, response: S.ArtifactsReply, handler: async ({ query }) => ({ files: await mlflow.listArtifacts(query.path) }) }),
     defineMlflowRoute({ method: 'put', path: `${ARTIFACTS}/*path`, summary: "Upload a file into the run's artifacts (the run token may).", role: 'editor', runScope: runOfArtifactPath, rawBody: true, response: S.Empty, handler: async ({ params, req }) => {
