@@ -283,7 +283,8 @@ export class MlflowService {
   async logBatch(runId: string, batch: { metrics?: Array<MlflowMetric & { modelId?: string }>; params?: MlflowKeyValue[]; tags?: MlflowKeyValue[] }): Promise<void> {
     const run = await this.writableRun(runId);
     if (batch.metrics?.some((m) => m.modelId)) batch = { ...batch, metrics: await this.withoutModelCopies(runId, batch.metrics) };
-    const hyper = run.spec.hyperparameters ?? {};
+    // The spec is parsed only when params need comparing with its hyperparameters: metric batches never do.
+    const hyper = batch.params?.length ? (run.spec.hyperparameters ?? {}) : {};
     const params: MlflowKeyValue[] = [];
     for (const p of batch.params ?? []) {
       if (!(p.key in hyper)) params.push(p);

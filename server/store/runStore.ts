@@ -154,6 +154,32 @@ export interface RunFilter {
   pageToken?: string;
 }
 
+/**
+ * Bound variables one multi-row INSERT may carry: below SQLite's limit (32,766 since 3.32; the
+ * driver bundles 3.44) and PostgreSQL's (65,535). A batch of 1,000 points is then one statement.
+ */
+const MAX_BOUND_VARIABLES = 30_000;
+
+/**
+ * Inserts rows in as few statements as the variable limit allows (one for any batch the APIs
+ * accept), as one `VALUES (...), (...)` list: Knex writes a multi-row insert on SQLite as a
+ * compound SELECT, which SQLite caps at 500 terms.
+ */
+async function insertRows(db: Knex | Knex.Transaction, table: string, rows: Array<Record<string, unknown>>): Promise<void> {
+  if (rows.length === 0) return;
+  const columns = Object.keys(rows[0]);
+  const perStatement = Math.max(1, Math.floor(MAX_BOUND_VARIABLES / columns.length));
+  const tuple = `(${columns.map(() => '?').join(', ')})`;
+  for (let i = 0; i < rows.length; i += perStatement) {
+    const chunk = rows.slice(i, i + perStatement);
+    const bindings: unknown[] = [table, ...columns];
+    for (const row of chunk) for (const column of columns) bindings.push(row[column]);
+    await db.raw(`insert into ?? (${columns.map(() => '??').join(', ')}) values ${chunk.map(() => tuple).join(', ')}`, bindings as Knex.RawBinding[]);
+  }
+}
+
+const metricRows = (runId: string, metrics: Metric[]) => metrics.map((m) => ({ run_id: runId, key: m.key, value: m.value, step: m.step, timestamp: m.timestamp }));
+
 const NEWEST_FIRST: readonly KeysetColumn[] = [
   { column: 'created_at', order: 'desc', kind: 'text' },
   { column: 'id', order: 'desc', kind: 'text' },
@@ -469,16 +495,16 @@ export class RunStore {
    */
   async appendMetrics(runId: string, metrics: Metric[], batchId?: string): Promise<boolean> {
     if (metrics.length === 0) return true;
-    const rows = metrics.map((m) => ({ run_id: runId, key: m.key, value: m.value, step: m.step, timestamp: m.timestamp }));
+    const rows = metricRows(runId, metrics);
     if (batchId === undefined) {
-      await this.db.batchInsert('run_metrics', rows, 200);
+      await insertRows(this.db, 'run_metrics', rows);
       return true;
     }
     try {
       return await this.db.transaction(async (trx) => {
         if (await trx('run_metric_batches').where({ run_id: runId, batch_id: batchId }).first()) return false;
         await trx('run_metric_batches').insert({ run_id: runId, batch_id: batchId, points: rows.length, created_at: nowIso() });
-        await this.db.batchInsert('run_metrics', rows, 200).transacting(trx);
+        await insertRows(trx, 'run_metrics', rows);
         return true;
       });
     } catch (error) {
@@ -607,12 +633,12 @@ export class RunStore {
           throw new Error(`param ${changed.key} was logged before with another value`); // rolls the batch back
         }
       }
-      for (const tag of batch.tags) {
-        await trx('run_tags').insert({ run_id: runId, key: tag.key, value: tag.value }).onConflict(['run_id', 'key']).merge(['value']);
+      if (batch.tags.length) {
+        // One upsert for all tags; a key given twice keeps its last value (PostgreSQL refuses to update one row twice in a statement).
+        const tags = [...new Map(batch.tags.map((t) => [t.key, t.value])).entries()].map(([key, value]) => ({ run_id: runId, key, value }));
+        await trx('run_tags').insert(tags).onConflict(['run_id', 'key']).merge(['value']);
       }
-      if (batch.metrics.length) {
-        await this.db.batchInsert('run_metrics', batch.metrics.map((m) => ({ run_id: runId, key: m.key, value: m.value, step: m.step, timestamp: m.timestamp })), 200).transacting(trx);
-      }
+      await insertRows(trx, 'run_metrics', metricRows(runId, batch.metrics));
     });
   }
 

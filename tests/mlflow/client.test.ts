@@ -38,6 +38,9 @@ const lastJson = (stdout: string) => JSON.parse(stdout.trim().split('\n').pop()!
 const pointsOf = (items: Array<{ step: number; value: number }>) => items.map((m) => [m.step, m.value]);
 const LOSS = [[0, 1], [1, 0.5], [2, 1 / 3], [3, 0.25], [4, 0.2]];
 
+/** Importing mlflow takes seconds, and much longer on a loaded machine: tests that start Python get room. */
+const PYTHON_MS = 240_000;
+
 /** The first run on a machine builds the mlflow-sklearn venv (mlflow, scikit-learn: many minutes with a cold pip cache). */
 const FIRST_BUILD_MS = 45 * 60_000;
 
@@ -121,7 +124,7 @@ describe.skipIf(SKIPPED)('mlflow training launched through Griffin (local execut
   });
 });
 
-describe.skipIf(SKIPPED)('the real mlflow client against Griffin', () => {
+describe.skipIf(SKIPPED)('the real mlflow client against Griffin', { timeout: PYTHON_MS }, () => {
   let t: TestDatabase;
   let svc: TestService;
   let work: string;
@@ -232,7 +235,7 @@ describe.skipIf(SKIPPED)('the real mlflow client against Griffin', () => {
   });
 });
 
-describe.skipIf(SKIPPED)('MLflow runs created outside any Griffin run (a notebook with a user token)', () => {
+describe.skipIf(SKIPPED)('MLflow runs created outside any Griffin run (a notebook with a user token)', { timeout: PYTHON_MS }, () => {
   let t: TestDatabase;
   let svc: TestService;
   let work: string;
