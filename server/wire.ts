@@ -15,6 +15,7 @@ import { ReadCache } from './services/readCache.ts';
 import { RunService } from './services/runService.ts';
 import { RegistryService } from './services/registryService.ts';
 import { MlflowService } from './services/mlflowService.ts';
+import { LoggedModelStore } from './store/loggedModelStore.ts';
 import { ExperimentStore } from './store/experimentStore.ts';
 import { ExecutorRegistry } from './executors/registry.ts';
 import { LocalExecutor } from './executors/local.ts';
@@ -147,7 +148,7 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
     queues,
   );
   const registry = new RegistryService(stores.registry, stores.runs, stores.catalog, { publicUrl: config.publicUrl }, new ReadCache(config.readCacheMs), (runId) => runs.forget(runId));
-  const mlflow = new MlflowService(stores.runs, runs, stores.catalog, new ExperimentStore(db), registry, { publicUrl: config.publicUrl });
+  const mlflow = new MlflowService(stores.runs, runs, stores.catalog, new ExperimentStore(db), registry, { publicUrl: config.publicUrl }, new LoggedModelStore(db));
   const attemptEnd = new AttemptEnd(
     stores.runs,
     { onAttemptEnded: (run) => usage.attemptEnded(run), release: async (run) => (executors.has(run.backend) ? executors.get(run.backend).release?.(run) : undefined) },

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ALIAS, Backend, JsonObject, RoleName, TriggerName } from './vocabulary.ts';
+import { ALIAS, Backend, JsonObject, RoleName, RunBackend, TriggerName } from './vocabulary.ts';
 import { RUN_STATES } from './lifecycle.ts';
 import { RegisterSpec, Resources } from './inputs.ts';
 import { EnvMap } from './secrets.ts';
@@ -148,7 +148,7 @@ export const ResolvedRunSpec = z.object({
     packages: Runtime.shape.packages.optional(),
     rayRuntimeEnv: Runtime.shape.rayRuntimeEnv.optional(),
   }),
-  backend: Backend,
+  backend: RunBackend,
   entrypoint: z.string(),
   hyperparameters: JsonObject,
   resources: Resources,
@@ -185,7 +185,7 @@ export const Run = z.object({
   workflowName: z.string().nullable(),
   workflowVersion: Count.nullable(),
   spec: ResolvedRunSpec,
-  backend: Backend,
+  backend: RunBackend,
   backendRef: JsonObject.nullable(),
   trigger: TriggerName,
   triggerInfo: JsonObject.nullable(),
@@ -208,6 +208,10 @@ export const Run = z.object({
   consumedByTry: Count.nullable(),
   registeredModel: z.string().nullable(),
   registeredVersion: Count.nullable(),
+  /** The run this one is nested in (an MLflow child run, tag mlflow.parentRunId); null for top-level runs. */
+  parentRunId: z.string().nullable(),
+  /** The MLflow experiment a run created through the MLflow API was put in; null: its workflow's, or Default. */
+  experimentId: z.string().nullable(),
   createdAt: Timestamp,
   updatedAt: Timestamp,
   startedAt: NullableTimestamp,

@@ -12,6 +12,12 @@
  *
  * A retried run is the same run with its attempt counted up, queued until its backoff is over.
  *
+ * A run created through the MLflow API (backend "external") is stored running and never seen by
+ * the dispatcher or reconciler; its client ends it (runs/update), a cancel ends it at once, and it
+ * fails when the run it is nested in ends first:
+ *
+ *   running --externalFinished / externalFailed / externalKilled / parentEnded--> succeeded / failed / cancelled / failed
+ *
  * Plain data and functions, no zod: the web UI bundles this module, and the SDK's state sets are
  * generated from it (scripts/gen-sdk-states.ts). The zod enum of the states is in entities.ts.
  */
@@ -64,6 +70,15 @@ export const Transitions = {
   cancelRequested: move('cancelRequested', ['launching', 'running'], 'cancelling'),
   /** The backend confirmed nothing of the run is left running. */
   cancelled: move('cancelled', ['cancelling'], 'cancelled'),
+  // ---- runs no backend executes (created through the MLflow API): their client ends them
+  /** Its client ended it as FINISHED. */
+  externalFinished: move('externalFinished', ['running'], 'succeeded'),
+  /** Its client ended it as FAILED. */
+  externalFailed: move('externalFailed', ['running'], 'failed'),
+  /** Its client ended it as KILLED, or a user cancelled it: nothing runs that would need stopping. */
+  externalKilled: move('externalKilled', ['running'], 'cancelled'),
+  /** The run it is nested in ended while it was still open: nothing can end it any more. */
+  parentEnded: move('parentEnded', ['running'], 'failed'),
 } as const satisfies Record<string, Transition>;
 
 export type TransitionName = keyof typeof Transitions;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ApiToken, Artifact, InputModelRef, RegistryChange, Feature, Metric, ModelVersion, RegisteredModel, Run, RunEvent, RunStateName, Schedule, ScheduleFiring } from './entities.ts';
-import { Backend, RoleName } from './vocabulary.ts';
+import { Backend, RoleName, RunBackend } from './vocabulary.ts';
 import { TimeContext } from './timeContext.ts';
 
 /*
@@ -110,7 +110,7 @@ export const LineageView = z.object({
       id: z.string(),
       state: RunStateName,
       attempt: z.number().int(),
-      backend: Backend,
+      backend: RunBackend,
       startedAt: z.string().nullable(),
       finishedAt: z.string().nullable(),
       url: Link,
@@ -218,7 +218,7 @@ export type CodeSnapshotView = z.infer<typeof CodeSnapshotView>;
 
 /** What a run read and what it wrote (GET /runs/{id}/lineage). */
 export const RunLineageView = z.object({
-  run: z.object({ id: z.string(), state: RunStateName, backend: Backend, workflow: VersionRef.nullable(), url: Link, startedAt: z.string().nullable(), finishedAt: z.string().nullable() }),
+  run: z.object({ id: z.string(), state: RunStateName, backend: RunBackend, workflow: VersionRef.nullable(), url: Link, startedAt: z.string().nullable(), finishedAt: z.string().nullable() }),
   inputs: z.object({
     /** The registered model version it read (batch scoring); null for a training run. */
     modelVersion: InputModelRef.omit({ runId: true }).extend({ sourceRunId: z.string().nullable(), url: Link }).nullable(),

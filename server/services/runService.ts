@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import type { RunSubmission } from '../domain/index.ts';
 import type { Artifact, DryRunView, Metric, Page, Run, RunView } from '../domain/index.ts';
-import { canMake, isTerminal, RERUNNABLE, retryPolicyOf, timeContextEnvironment, timeContextOf, Transitions } from '../domain/index.ts';
+import { canMake, EXTERNAL_BACKEND, isTerminal, RERUNNABLE, retryPolicyOf, timeContextEnvironment, timeContextOf, Transitions, type BackendName } from '../domain/index.ts';
 import { Conflict, GriffinError, NotFound } from '../errors.ts';
 import { isUniqueViolation } from '../db/connect.ts';
 import { canonicalJson, newRunId, sha256Hex } from '../ids.ts';
@@ -186,7 +186,8 @@ export class RunService {
       const { queue, priority } = await this.queues.resolve({
         queue: input.overrides.queue ?? definition.queue,
         priority: input.overrides.priority ?? definition.priority,
-        backend: spec.backend,
+        // A submitted spec names a configured backend, never the external one of MLflow-created runs.
+        backend: spec.backend as BackendName,
         resources: spec.resources,
         fields: {
           queue: input.overrides.queue ? 'overrides.queue' : `${prefix}queue`,
@@ -235,6 +236,8 @@ export class RunService {
       consumedByTry: null,
       registeredModel: null,
       registeredVersion: null,
+      parentRunId: null,
+      experimentId: null,
       createdAt: now,
       updatedAt: now,
       startedAt: null,
@@ -242,7 +245,8 @@ export class RunService {
       notBefore: null,
     };
     const executor = this.executors.get(spec.backend, 'overrides.backend');
-    return { backend: spec.backend, request: await executor.render({ run, env: this.environment(run, '[redacted]'), secretEnv: redactedSecrets(spec.env) }) };
+    // resolve() found the backend's executor: a submitted spec never names the external backend.
+    return { backend: spec.backend as BackendName, request: await executor.render({ run, env: this.environment(run, '[redacted]'), secretEnv: redactedSecrets(spec.env) }) };
   }
 
   /** The variables every backend hands to the training process. */
@@ -359,6 +363,8 @@ export class RunService {
       artifactUri: this.artifactUri(run.id),
       modelVersion: run.registeredModel ? { name: run.registeredModel, version: run.registeredVersion! } : null,
       inputModel: run.spec.inputModel ?? null,
+      parentRunId: run.parentRunId,
+      experimentId: run.experimentId,
     };
     if (!detail) return base;
     const [events, latestMetrics, params, tags] = await Promise.all([this.runs.events(run.id), this.runs.latestMetrics(run.id), this.runs.params(run.id), this.runs.tags(run.id)]);
@@ -383,6 +389,8 @@ export class RunService {
     if (run.state === 'cancelling') return run;
     const patch = { cancelRequestedAt: new Date().toISOString(), cancelRequestedByTry: byTry };
     try {
+      // Nothing of an external run executes here: it ends at once, and its client's writes stop.
+      if (run.backend === EXTERNAL_BACKEND) return await this.runs.transition(id, Transitions.externalKilled, why, patch);
       if (canMake(Transitions.cancelledQueued, run.state)) return await this.runs.transition(id, Transitions.cancelledQueued, why, patch);
       const moved = await this.runs.transition(id, Transitions.cancelRequested, why, patch);
       if (moved.backendRef) {
@@ -420,6 +428,8 @@ export class RunService {
 
   async logs(id: string, cursor: number, limit: number): Promise<LogChunk & { complete: boolean }> {
     const run = await this.get(id);
+    // No process of Griffin's wrote an external run's log: there is none.
+    if (run.backend === EXTERNAL_BACKEND) return { text: '', nextCursor: cursor, complete: isTerminal(run.state) };
     const chunk = await this.executors.get(run.backend).logs(run, cursor, limit);
     // Terminal and nothing more to read: followers can stop.
     const complete = isTerminal(run.state) && chunk.text === '';

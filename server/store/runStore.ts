@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
-import type { Artifact, BackendName, HeldResources, Metric, Page, QueueCaps, ResolvedRunSpec, Run, RunEvent, RunState, Transition, Trigger } from '../domain/index.ts';
-import { DEFAULT_QUEUE, heldResources, IN_FLIGHT, isTerminal, keepsReason, queueHold, Transitions, type QueueHold } from '../domain/index.ts';
+import type { Artifact, BackendName, HeldResources, Metric, Page, QueueCaps, ResolvedRunSpec, Run, RunBackendName, RunEvent, RunState, Transition, Trigger } from '../domain/index.ts';
+import { DEFAULT_QUEUE, EXTERNAL_BACKEND, heldResources, IN_FLIGHT, isTerminal, keepsReason, queueHold, Transitions, type QueueHold } from '../domain/index.ts';
 import { StateConflict, Unprocessable } from '../errors.ts';
 import { dialectOf, isUniqueViolation } from '../db/connect.ts';
 import { fromJson, keysetPage, nowIso, toJson, toNumber, type KeysetColumn } from './rows.ts';
@@ -12,7 +12,7 @@ interface RunRow {
   workflow_name: string | null;
   workflow_version: number | null;
   spec: string;
-  backend: BackendName;
+  backend: RunBackendName;
   backend_ref: string | null;
   trigger: Trigger;
   trigger_info: string | null;
@@ -34,6 +34,8 @@ interface RunRow {
   consumed_by_try: number | null;
   registered_model: string | null;
   registered_version: number | null;
+  parent_run_id?: string | null;
+  experiment_id?: string | null;
   created_at: string;
   updated_at: string;
   started_at: string | null;
@@ -66,6 +68,8 @@ const runFromRow = (r: RunRow): Run => withLazySpec(r.spec, {
   consumedByTry: r.consumed_by_try === null || r.consumed_by_try === undefined ? null : Number(r.consumed_by_try),
   registeredModel: r.registered_model,
   registeredVersion: r.registered_version === null ? null : Number(r.registered_version),
+  parentRunId: r.parent_run_id ?? null,
+  experimentId: r.experiment_id ?? null,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
   startedAt: r.started_at,
@@ -94,7 +98,7 @@ export interface NewRun {
   workflowName: string | null;
   workflowVersion: number | null;
   spec: ResolvedRunSpec;
-  backend: BackendName;
+  backend: RunBackendName;
   trigger: Trigger;
   triggerInfo: Record<string, unknown> | null;
   dagId: string | null;
@@ -116,6 +120,17 @@ interface Candidate extends HeldResources {
 const CANDIDATE_SLACK = 20;
 /** Pages of candidates one claim reads at most: runs further back wait for the next pass. */
 const MAX_CANDIDATE_PAGES = 5;
+
+/** A run created through the MLflow API: stored running, with its first tags; no backend executes it. */
+export interface NewExternalRun extends Omit<NewRun, 'backend' | 'dagId' | 'idempotencyKey' | 'idempotencyGeneration' | 'requestHash'> {
+  parentRunId: string | null;
+  experimentId: string;
+  startedAt: string;
+  tags: Array<{ key: string; value: string }>;
+}
+
+/** How deep MLflow runs may nest under one Griffin run: deeper chains are refused, not walked. */
+export const MAX_NESTING = 10;
 
 /** Fields a transition may set alongside the state. */
 export interface TransitionPatch {
@@ -149,12 +164,45 @@ export interface RunFilter {
   state?: RunState;
   /** A workflow's name, or null for runs of inline specs. */
   workflow?: string | null;
+  /**
+   * An MLflow experiment's runs: those created in it through the MLflow API, and the runs whose
+   * experiment follows from their workflow (`workflow`; null: inline runs, the Default experiment).
+   */
+  experiment?: { id: string; workflow?: string | null };
   trigger?: Trigger;
   dagId?: string;
   idempotencyKey?: string;
+  /** The runs nested in this run. */
+  parentRunId?: string;
   limit: number;
   pageToken?: string;
 }
+
+/**
+ * Bound variables one multi-row INSERT may carry: below SQLite's limit (32,766 since 3.32; the
+ * driver bundles 3.44) and PostgreSQL's (65,535). A batch of 1,000 points is then one statement.
+ */
+const MAX_BOUND_VARIABLES = 30_000;
+
+/**
+ * Inserts rows in as few statements as the variable limit allows (one for any batch the APIs
+ * accept), as one `VALUES (...), (...)` list: Knex writes a multi-row insert on SQLite as a
+ * compound SELECT, which SQLite caps at 500 terms.
+ */
+async function insertRows(db: Knex | Knex.Transaction, table: string, rows: Array<Record<string, unknown>>): Promise<void> {
+  if (rows.length === 0) return;
+  const columns = Object.keys(rows[0]);
+  const perStatement = Math.max(1, Math.floor(MAX_BOUND_VARIABLES / columns.length));
+  const tuple = `(${columns.map(() => '?').join(', ')})`;
+  for (let i = 0; i < rows.length; i += perStatement) {
+    const chunk = rows.slice(i, i + perStatement);
+    const bindings: unknown[] = [table, ...columns];
+    for (const row of chunk) for (const column of columns) bindings.push(row[column]);
+    await db.raw(`insert into ?? (${columns.map(() => '??').join(', ')}) values ${chunk.map(() => tuple).join(', ')}`, bindings as Knex.RawBinding[]);
+  }
+}
+
+const metricRows = (runId: string, metrics: Metric[]) => metrics.map((m) => ({ run_id: runId, key: m.key, value: m.value, step: m.step, timestamp: m.timestamp }));
 
 const NEWEST_FIRST: readonly KeysetColumn[] = [
   { column: 'created_at', order: 'desc', kind: 'text' },
@@ -205,6 +253,60 @@ export class RunStore {
     return (await this.get(run.id))!;
   }
 
+  /** Stores a run the MLflow API created, already running, with its first event and tags, in one transaction. */
+  async insertExternal(run: NewExternalRun): Promise<Run> {
+    const now = nowIso();
+    await this.db.transaction(async (trx) => {
+      await trx('runs').insert({
+        id: run.id,
+        state: 'running',
+        attempt: 1,
+        workflow_name: run.workflowName,
+        workflow_version: run.workflowVersion,
+        spec: toJson(run.spec),
+        backend: EXTERNAL_BACKEND,
+        trigger: run.trigger,
+        trigger_info: run.triggerInfo ? toJson(run.triggerInfo) : null,
+        parent_run_id: run.parentRunId,
+        experiment_id: run.experimentId,
+        created_at: now,
+        updated_at: now,
+        started_at: run.startedAt,
+      });
+      await trx('run_events').insert({ run_id: run.id, from_state: null, to_state: 'running', reason: run.parentRunId ? `created through the MLflow API, nested in run ${run.parentRunId}` : 'created through the MLflow API', at: now });
+      if (run.tags.length) await trx('run_tags').insert(run.tags.map((t) => ({ run_id: run.id, key: t.key, value: t.value })));
+    });
+    return (await this.get(run.id))!;
+  }
+
+  /**
+   * Whether `runId` is nested (at any depth up to MAX_NESTING) in `ancestorId`: a run token writes
+   * to the runs its process created under its own run. One indexed read per level.
+   */
+  async isNestedIn(runId: string, ancestorId: string): Promise<boolean> {
+    let current = runId;
+    for (let depth = 0; depth < MAX_NESTING; depth += 1) {
+      const row = (await this.db('runs').where({ id: current }).first('parent_run_id')) as { parent_run_id: string | null } | undefined;
+      const parent = row?.parent_run_id;
+      if (!parent) return false;
+      if (parent === ancestorId) return true;
+      current = parent;
+    }
+    return false;
+  }
+
+  /** How many runs `runId` is nested in (0: a top-level run). */
+  async nestingDepth(runId: string): Promise<number> {
+    let current: string | null = runId;
+    let depth = 0;
+    while (current && depth <= MAX_NESTING) {
+      const row = (await this.db('runs').where({ id: current }).first('parent_run_id')) as { parent_run_id: string | null } | undefined;
+      current = row?.parent_run_id ?? null;
+      if (current) depth += 1;
+    }
+    return depth;
+  }
+
   async get(id: string): Promise<Run | undefined> {
     const row = (await this.db('runs').where({ id }).first()) as RunRow | undefined;
     return row && runFromRow(row);
@@ -224,9 +326,23 @@ export class RunStore {
     if (filter.state) query.where({ state: filter.state });
     if (filter.workflow) query.where({ workflow_name: filter.workflow });
     if (filter.workflow === null) query.whereNull('workflow_name');
+    if (filter.experiment) {
+      const { id, workflow } = filter.experiment;
+      query.where((q) => {
+        q.where({ experiment_id: id });
+        if (workflow !== undefined) {
+          q.orWhere((derived) => {
+            derived.whereNull('experiment_id');
+            if (workflow === null) derived.whereNull('workflow_name');
+            else derived.where({ workflow_name: workflow });
+          });
+        }
+      });
+    }
     if (filter.trigger) query.where({ trigger: filter.trigger });
     if (filter.dagId) query.where({ dag_id: filter.dagId });
     if (filter.idempotencyKey) query.where({ idempotency_key: filter.idempotencyKey });
+    if (filter.parentRunId) query.where({ parent_run_id: filter.parentRunId });
     return keysetPage<RunRow, Run>(query, NEWEST_FIRST, filter, (rows) => rows.map(runFromRow), (row) => [row.created_at, row.id]);
   }
 
@@ -257,10 +373,32 @@ export class RunStore {
       const count = await target.update(update);
       if (count === 0) return { ok: false as const, actual: actual?.state };
       await trx('run_events').insert({ run_id: id, from_state: actual?.state ?? null, to_state: move.to, reason, at: now });
+      if (isTerminal(move.to)) await this.endOpenChildren(trx, id, move.to, now);
       return { ok: true as const };
     });
     if (!changed.ok) throw new StateConflict(id, move.from, changed.actual);
     return (await this.get(id))!;
+  }
+
+  /**
+   * The MLflow runs nested in a run that has just ended and that are still open: nothing can end
+   * them now (their writer's token died with the parent), so they fail, at every depth, in the
+   * ending run's transaction.
+   */
+  private async endOpenChildren(trx: Knex.Transaction, parentId: string, parentState: RunState, now: string): Promise<void> {
+    const move = Transitions.parentEnded;
+    let parents = [parentId];
+    for (let depth = 0; depth < MAX_NESTING && parents.length; depth += 1) {
+      const open = (await trx('runs').whereIn('parent_run_id', parents).where({ backend: EXTERNAL_BACKEND }).whereIn('state', move.from as RunState[]).select('id', 'parent_run_id')) as Array<{ id: string; parent_run_id: string }>;
+      if (!open.length) return;
+      const reason = (parent: string) => `the run it was nested in (${parent}) ended (${parent === parentId ? parentState : 'failed'}) while it was still running`;
+      await trx('runs')
+        .whereIn('id', open.map((r) => r.id))
+        .whereIn('state', move.from as RunState[])
+        .update({ state: move.to, updated_at: now, finished_at: now, reason: 'the run it was nested in ended while it was still running' });
+      await trx('run_events').insert(open.map((r) => ({ run_id: r.id, from_state: 'running', to_state: move.to, reason: reason(r.parent_run_id), at: now })));
+      parents = open.map((r) => r.id);
+    }
   }
 
   /** Updates non-state fields of a run that is still in one of `states` (no event). */
@@ -377,6 +515,8 @@ export class RunStore {
   private async inFlightByQueue(trx: Knex.Transaction): Promise<Map<string, { runs: number } & HeldResources>> {
     const rows = (await trx('runs')
       .whereIn('state', IN_FLIGHT as RunState[])
+      // Runs the MLflow API created run in their client's process, not in a queue's capacity.
+      .whereNot('backend', EXTERNAL_BACKEND)
       .select('queue')
       .count({ n: '*' })
       .sum({ gpu: 'requested_gpu' })
@@ -427,6 +567,8 @@ export class RunStore {
     for (;;) {
       const query = this.db('runs')
         .whereIn('state', IN_FLIGHT as RunState[])
+        // No backend executes an external run: there is nothing to compare it with.
+        .whereNot('backend', EXTERNAL_BACKEND)
         .orderBy([{ column: 'created_at' }, { column: 'id' }])
         .limit(pageSize);
       if (after) {
@@ -450,10 +592,10 @@ export class RunStore {
   async needingAttention(options: { runIds: string[]; polledBackends: readonly BackendName[]; now: string }): Promise<Run[]> {
     const inFlight = IN_FLIGHT as RunState[];
     const parts: Array<Promise<RunRow[]>> = [
-      this.db('runs').whereIn('state', ['launching', 'cancelling']),
-      this.db('runs').where({ state: 'running' }).where('deadline_at', '<', options.now),
+      this.db('runs').whereIn('state', ['launching', 'cancelling']).whereNot('backend', EXTERNAL_BACKEND),
+      this.db('runs').where({ state: 'running' }).where('deadline_at', '<', options.now).whereNot('backend', EXTERNAL_BACKEND),
     ];
-    if (options.runIds.length) parts.push(this.db('runs').whereIn('state', inFlight).whereIn('id', options.runIds));
+    if (options.runIds.length) parts.push(this.db('runs').whereIn('state', inFlight).whereIn('id', options.runIds).whereNot('backend', EXTERNAL_BACKEND));
     if (options.polledBackends.length) parts.push(this.db('runs').whereIn('state', inFlight).whereIn('backend', options.polledBackends as BackendName[]));
     const byId = new Map<string, RunRow>();
     for (const rows of await Promise.all(parts)) for (const row of rows) byId.set(row.id, row);
@@ -485,16 +627,16 @@ export class RunStore {
    */
   async appendMetrics(runId: string, metrics: Metric[], batchId?: string): Promise<boolean> {
     if (metrics.length === 0) return true;
-    const rows = metrics.map((m) => ({ run_id: runId, key: m.key, value: m.value, step: m.step, timestamp: m.timestamp }));
+    const rows = metricRows(runId, metrics);
     if (batchId === undefined) {
-      await this.db.batchInsert('run_metrics', rows, 200);
+      await insertRows(this.db, 'run_metrics', rows);
       return true;
     }
     try {
       return await this.db.transaction(async (trx) => {
         if (await trx('run_metric_batches').where({ run_id: runId, batch_id: batchId }).first()) return false;
         await trx('run_metric_batches').insert({ run_id: runId, batch_id: batchId, points: rows.length, created_at: nowIso() });
-        await this.db.batchInsert('run_metrics', rows, 200).transacting(trx);
+        await insertRows(trx, 'run_metrics', rows);
         return true;
       });
     } catch (error) {
@@ -623,12 +765,12 @@ export class RunStore {
           throw new Error(`param ${changed.key} was logged before with another value`); // rolls the batch back
         }
       }
-      for (const tag of batch.tags) {
-        await trx('run_tags').insert({ run_id: runId, key: tag.key, value: tag.value }).onConflict(['run_id', 'key']).merge(['value']);
+      if (batch.tags.length) {
+        // One upsert for all tags; a key given twice keeps its last value (PostgreSQL refuses to update one row twice in a statement).
+        const tags = [...new Map(batch.tags.map((t) => [t.key, t.value])).entries()].map(([key, value]) => ({ run_id: runId, key, value }));
+        await trx('run_tags').insert(tags).onConflict(['run_id', 'key']).merge(['value']);
       }
-      if (batch.metrics.length) {
-        await this.db.batchInsert('run_metrics', batch.metrics.map((m) => ({ run_id: runId, key: m.key, value: m.value, step: m.step, timestamp: m.timestamp })), 200).transacting(trx);
-      }
+      await insertRows(trx, 'run_metrics', metricRows(runId, batch.metrics));
     });
   }
 
