@@ -1,12 +1,9 @@
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { PROJECT_ROOT } from '../server/config.ts';
-import { api, BENCH_ADMIN_TOKEN, closedLoop, freePort, log, round, SECONDS, startGriffin, startProgram, tempDir, type Proc, type Row } from './lib.ts';
+import { api, BENCH_ADMIN_TOKEN, closedLoop, log, MLFLOW_WORKERS, mlflowPython, round, SECONDS, startGriffin, startMlflow, tempDir, type Proc, type Row } from './lib.ts';
 
 const POINTS_PER_BATCH = 1000; // MLflow's limit for one log-batch
 const CONNECTIONS = 4;
-const MLFLOW_WORKERS = '2';
 
 const batch = (seq: number) => Array.from({ length: POINTS_PER_BATCH }, (_, i) => ({ key: `m${i % 10}`, value: Math.random(), step: seq * 100 + Math.floor(i / 10), timestamp: Date.now() }));
 
@@ -18,27 +15,15 @@ const batch = (seq: number) => Array.from({ length: POINTS_PER_BATCH }, (_, i) =
 export async function benchIngest(resultsDir: string): Promise<Row[]> {
   const figures = ["Griffin's batch endpoint (POST /api/v1/runs/{id}/metrics)", "MLflow's log-batch on Griffin"];
   const skipped = (reason: string): Row[] => figures.map((figure) => ({ section: 'ingest', figure: `metric points/s, ${figure}`, griffin: { value: null, unit: 'points/s' }, baseline: { what: 'MLflow', value: null, unit: 'points/s' }, ratio: null, note: `skipped: ${reason}` }));
-  let python = process.env.GRIFFIN_MLFLOW_PYTHON;
-  if (!python) {
-    try {
-      python = execFileSync('bash', [path.join(PROJECT_ROOT, 'bench', 'setup-mlflow.sh')], { stdio: ['ignore', 'pipe', 'inherit'], timeout: 900_000 }).toString().trim();
-    } catch (error) {
-      return skipped(`no MLflow venv (GRIFFIN_MLFLOW_PYTHON, or bash bench/setup-mlflow.sh): ${(error as Error).message.split('\n')[0]}`);
-    }
-  }
+  const { python, reason } = mlflowPython();
+  if (!python) return skipped(`no MLflow venv: ${reason}`);
   const griffinDir = tempDir('ingest');
   const mlflowDir = tempDir('ingest-mlflow');
   let mlflow: Proc | undefined;
   let griffin: Proc | undefined;
   let runId: string | undefined;
   try {
-    const port = await freePort();
-    const mlflowStarting = startProgram(
-      'mlflow-ingest',
-      path.join(path.dirname(python), 'mlflow'),
-      ['server', '--backend-store-uri', `sqlite:///${path.join(mlflowDir, 'mlflow.db')}`, '--default-artifact-root', path.join(mlflowDir, 'artifacts'), '--host', '127.0.0.1', '--port', String(port), '--workers', MLFLOW_WORKERS],
-      { env: { MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false' }, cwd: mlflowDir, readyUrl: `http://127.0.0.1:${port}/health`, resultsDir, timeoutMs: 400_000 },
-    );
+    const mlflowStarting = startMlflow('mlflow-ingest', python, mlflowDir, resultsDir);
     mlflowStarting.catch(() => undefined);
     const code = codeRoot(griffinDir);
     griffin = await startGriffin('griffin-ingest', { GRIFFIN_DATA_DIR: path.join(griffinDir, 'data'), GRIFFIN_CODE_ROOT: code, GRIFFIN_LOAD_EXAMPLES: 'false' }, resultsDir);

@@ -197,18 +197,31 @@ export async function closedLoop(concurrency: number, seconds: number, call: () 
 export const round = (x: number | null | undefined, digits = 1): number | null => (x === null || x === undefined || !Number.isFinite(x) ? null : Math.round(x * 10 ** digits) / 10 ** digits);
 
 /**
- * PostgreSQL from the test setup: GRIFFIN_TEST_PG_URL, else the env file tests/setup/ensure.sh
- * writes, else ensure.sh --only pg is run once (it reuses a running cluster). Undefined, with the
- * reason, when none of that works.
+ * A variable of the test set-up (tests/setup/ensure.sh): from this process's environment, else from
+ * the env file ensure.sh writes while `usable` says it still works, else after running
+ * `ensure.sh --only <part>` once. Undefined, with the reason, when none of that works.
  */
-export function postgresUrl(): { url?: string; reason?: string } {
-  if (process.env.GRIFFIN_TEST_PG_URL) return { url: process.env.GRIFFIN_TEST_PG_URL };
+function testSetupVariable(name: string, part: string, usable: (value: string) => boolean): { value?: string; reason?: string } {
+  if (process.env[name]) return { value: process.env[name] };
   const envFile = path.join(process.env.GRIFFIN_TEST_HOME ?? path.join(os.homedir(), '.cache', 'griffin-test'), 'env');
   const fromFile = () => {
     if (!fs.existsSync(envFile)) return undefined;
-    const m = /^export GRIFFIN_TEST_PG_URL=(\S+)$/m.exec(fs.readFileSync(envFile, 'utf8'));
-    return m?.[1];
+    return new RegExp(`^export ${name}=(\\S+)$`, 'm').exec(fs.readFileSync(envFile, 'utf8'))?.[1];
   };
+  const found = fromFile();
+  if (found && usable(found)) return { value: found };
+  log(`${name} is not set up: running tests/setup/ensure.sh --only ${part}`);
+  try {
+    execFileSync('bash', [path.join(PROJECT_ROOT, 'tests', 'setup', 'ensure.sh'), '--only', part], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 900_000 });
+  } catch (error) {
+    return { reason: `bash tests/setup/ensure.sh --only ${part} failed: ${(error as Error).message.split('\n')[0]}` };
+  }
+  const value = fromFile();
+  return value ? { value } : { reason: `ensure.sh ran but ${envFile} has no ${name}` };
+}
+
+/** PostgreSQL from the test set-up (ensure.sh reuses a running cluster). */
+export function postgresUrl(): { url?: string; reason?: string } {
   const running = () => {
     try {
       execFileSync('bash', [path.join(PROJECT_ROOT, 'tests', 'setup', 'postgres.sh'), 'status'], { stdio: 'ignore' });
@@ -217,16 +230,45 @@ export function postgresUrl(): { url?: string; reason?: string } {
       return false;
     }
   };
-  let url = fromFile();
-  if (url && running()) return { url };
-  log('PostgreSQL is not running: starting it with tests/setup/ensure.sh --only pg');
+  const { value, reason } = testSetupVariable('GRIFFIN_TEST_PG_URL', 'pg', running);
+  return { url: value, reason };
+}
+
+/**
+ * The Python of the test set-up's MLflow venv (GRIFFIN_MLFLOW_PYTHON, from
+ * tests/setup/python-requirements-mlflow.txt): the bench's MLflow server runs from the same venv
+ * as the MLflow client tests.
+ */
+export function mlflowPython(): { python?: string; reason?: string } {
+  const { value, reason } = testSetupVariable('GRIFFIN_MLFLOW_PYTHON', 'mlflow', (python) => fs.existsSync(python));
+  return { python: value, reason };
+}
+
+/** `mlflow --version` of the venv, or '?'. */
+export function mlflowVersion(python: string): string {
   try {
-    execFileSync('bash', [path.join(PROJECT_ROOT, 'tests', 'setup', 'ensure.sh'), '--only', 'pg'], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 300_000 });
-  } catch (error) {
-    return { reason: `PostgreSQL could not be started (bash tests/setup/ensure.sh --only pg): ${(error as Error).message.split('\n')[0]}` };
+    return execFileSync(path.join(path.dirname(python), 'mlflow'), ['--version'], { timeout: 60_000 }).toString().trim().split(' ').pop() ?? '?';
+  } catch {
+    return '?';
   }
-  url = fromFile();
-  return url ? { url } : { reason: `ensure.sh ran but ${envFile} has no GRIFFIN_TEST_PG_URL` };
+}
+
+/** One worker per core; MLflow's default of 4 only adds start-up time here. */
+export const MLFLOW_WORKERS = 2;
+
+/**
+ * An MLflow tracking server (SQLite in `dir`, artifacts beside it) on a free port. MLflow imports
+ * slowly: callers start it, do their own set-up, then await it.
+ */
+export async function startMlflow(name: string, python: string, dir: string, resultsDir: string): Promise<Proc> {
+  const port = await freePort();
+  return startProgram(
+    name,
+    path.join(path.dirname(python), 'mlflow'),
+    ['server', '--backend-store-uri', `sqlite:///${path.join(dir, 'mlflow.db')}`, '--default-artifact-root', path.join(dir, 'artifacts'), '--host', '127.0.0.1', '--port', String(port), '--workers', String(MLFLOW_WORKERS)],
+    // The GenAI job runner (huey consumers) has nothing to do with what is measured; off, it stays out of the numbers.
+    { env: { MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false' }, cwd: dir, readyUrl: `http://127.0.0.1:${port}/health`, resultsDir, timeoutMs: 400_000 },
+  );
 }
 
 /** A PostgreSQL URL whose search_path is a fresh schema, and a function that drops it. */

@@ -1,17 +1,16 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { PROJECT_ROOT } from '../server/config.ts';
 import { connect } from '../server/db/connect.ts';
 import { migrateLatest } from '../server/db/migrate.ts';
-import { BENCH_ADMIN_TOKEN, freePort, load, log, round, sleepingRun, startGriffin, startProgram, tempDir, withRss, type Load, type Proc, type Row } from './lib.ts';
+import { BENCH_ADMIN_TOKEN, load, log, MLFLOW_WORKERS, mlflowPython, mlflowVersion, round, sleepingRun, startGriffin, startMlflow, tempDir, withRss, type Load, type Proc, type Row } from './lib.ts';
 
 const run = promisify(execFile);
 const MODELS = 1_000;
 const VERSIONS_PER_MODEL = 100;
 const CONNECTIONS = 8;
-const MLFLOW_WORKERS = '2';
 /** Metric points per ingest request, for both (MLflow's log-batch takes up to 1,000). */
 const POINTS_PER_BATCH = 100;
 
@@ -34,29 +33,17 @@ export async function benchRegistry(resultsDir: string): Promise<Row[]> {
       ratio: null,
       note: `skipped: ${reason}`,
     }));
-  let python: string;
-  try {
-    python = execFileSync('bash', [path.join(PROJECT_ROOT, 'bench', 'setup-mlflow.sh')], { stdio: ['ignore', 'pipe', 'inherit'], timeout: 900_000 }).toString().trim();
-  } catch (error) {
-    return skipped(`the MLflow venv could not be built (bash bench/setup-mlflow.sh): ${(error as Error).message.split('\n')[0]}`);
-  }
-  const mlflowBin = path.join(path.dirname(python), 'mlflow');
+  const { python, reason } = mlflowPython();
+  if (!python) return skipped(`no MLflow venv: ${reason}`);
   const griffinDir = tempDir('registry');
   const mlflowDir = tempDir('mlflow');
   let mlflow: Proc | undefined;
   let griffin: Proc | undefined;
   try {
-    const port = await freePort();
     log(`registry: starting MLflow (${MLFLOW_WORKERS} workers) and seeding Griffin with ${MODELS * VERSIONS_PER_MODEL} versions`);
     const t0 = Date.now();
-    // MLflow imports slowly; Griffin's seeding (not measured) overlaps its start.
-    const mlflowStarting = startProgram(
-      'mlflow',
-      mlflowBin,
-      ['server', '--backend-store-uri', `sqlite:///${path.join(mlflowDir, 'mlflow.db')}`, '--default-artifact-root', path.join(mlflowDir, 'artifacts'), '--host', '127.0.0.1', '--port', String(port), '--workers', MLFLOW_WORKERS],
-      // The GenAI job runner (huey consumers) has nothing to do with the registry; off, it stays out of the numbers.
-      { env: { MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false' }, cwd: mlflowDir, readyUrl: `http://127.0.0.1:${port}/health`, resultsDir, timeoutMs: 400_000 },
-    );
+    // Griffin's seeding (not measured) overlaps MLflow's start.
+    const mlflowStarting = startMlflow('mlflow', python, mlflowDir, resultsDir);
     mlflowStarting.catch(() => undefined);
     await seedGriffin(griffinDir);
     mlflow = await mlflowStarting;
@@ -92,7 +79,7 @@ export async function benchRegistry(resultsDir: string): Promise<Row[]> {
       section: 'registry',
       figure: `${figure}, 100,000 versions stored, ${CONNECTIONS} connections`,
       griffin: { value: round(g.rps, 0), unit: 'req/s', p50Ms: g.p50Ms, p99Ms: g.p99Ms, errors: g.errors + g.non2xx },
-      baseline: { what: `MLflow ${mlflowVersion(mlflowBin)}, SQLite, ${MLFLOW_WORKERS} workers`, value: round(m.rps, 0), unit: 'req/s', p50Ms: m.p50Ms, p99Ms: m.p99Ms, errors: m.errors + m.non2xx },
+      baseline: { what: `MLflow ${mlflowVersion(python)}, SQLite, ${MLFLOW_WORKERS} workers`, value: round(m.rps, 0), unit: 'req/s', p50Ms: m.p50Ms, p99Ms: m.p99Ms, errors: m.errors + m.non2xx },
       ratio: round(g.rps / m.rps, 2),
       note,
     });
@@ -103,7 +90,7 @@ export async function benchRegistry(resultsDir: string): Promise<Row[]> {
         section: 'registry',
         figure: `metric ingest, ${POINTS_PER_BATCH} points per batch, ${CONNECTIONS} connections`,
         griffin: { value: round(gIngest.result.rps * POINTS_PER_BATCH, 0), unit: 'points/s', p50Ms: gIngest.result.p50Ms, p99Ms: gIngest.result.p99Ms, errors: gIngest.result.errors + gIngest.result.non2xx, rssIdleMiB: gIngest.rssIdleMiB, rssPeakMiB: gIngest.rssPeakMiB },
-        baseline: { what: `MLflow ${mlflowVersion(mlflowBin)} runs/log-batch`, value: round(mIngest.rps * POINTS_PER_BATCH, 0), unit: 'points/s', p50Ms: mIngest.p50Ms, p99Ms: mIngest.p99Ms, errors: mIngest.errors + mIngest.non2xx },
+        baseline: { what: `MLflow ${mlflowVersion(python)} runs/log-batch`, value: round(mIngest.rps * POINTS_PER_BATCH, 0), unit: 'points/s', p50Ms: mIngest.p50Ms, p99Ms: mIngest.p99Ms, errors: mIngest.errors + mIngest.non2xx },
         ratio: round(gIngest.result.rps / mIngest.rps, 2),
         note: 'Griffin POST /runs/{id}/metrics with a batchId (stored once), as griffin_run.py sends; MLflow runs/log-batch into one run',
       },
@@ -116,14 +103,6 @@ export async function benchRegistry(resultsDir: string): Promise<Row[]> {
     await mlflow?.stop();
     fs.rmSync(griffinDir, { recursive: true, force: true });
     fs.rmSync(mlflowDir, { recursive: true, force: true });
-  }
-}
-
-function mlflowVersion(bin: string): string {
-  try {
-    return execFileSync(bin, ['--version'], { timeout: 60_000 }).toString().trim().split(' ').pop() ?? '?';
-  } catch {
-    return '?';
   }
 }
 

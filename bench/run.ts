@@ -6,17 +6,18 @@ import { log, postgresUrl, type Measure, type Row } from './lib.ts';
 import { benchGetRun } from './http.ts';
 import { benchSubmissions } from './submit.ts';
 import { benchWorkers } from './workers.ts';
+import { benchBackends } from './backends.ts';
 import { benchRegistry } from './registry.ts';
 import { benchStartup } from './startup.ts';
 import { benchMemory } from './memory.ts';
 import { benchIngest } from './ingest.ts';
 
 /**
- * npm run bench [-- --only api,submit,startup,workers,registry,ingest,memory]
+ * npm run bench [-- --only api,submit,startup,workers,backends,registry,ingest,memory]
  * Prints one table (every figure beside a baseline measured in this run, on this machine) and
  * writes it as JSON to bench/results/latest.json. bench/README.md explains how to read it.
  */
-const SECTIONS = ['api', 'submit', 'startup', 'workers', 'registry', 'ingest', 'memory'] as const;
+const SECTIONS = ['api', 'submit', 'startup', 'workers', 'backends', 'registry', 'ingest', 'memory'] as const;
 type Section = (typeof SECTIONS)[number];
 
 function chosen(): Section[] {
@@ -71,6 +72,7 @@ async function main(): Promise<void> {
       if (section === 'submit') rows.push(...(await benchSubmissions(resultsDir, pg.url, pg.reason)));
       if (section === 'startup') rows.push(...(await benchStartup(resultsDir)));
       if (section === 'workers') rows.push(...(await benchWorkers(pg.url, pg.reason)));
+      if (section === 'backends') rows.push(...(await benchBackends(resultsDir)));
       if (section === 'registry') rows.push(...(await benchRegistry(resultsDir)));
       if (section === 'memory') rows.push(...(await benchMemory(resultsDir)));
       if (section === 'ingest') rows.push(...(await benchIngest(resultsDir)));

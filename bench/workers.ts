@@ -126,7 +126,7 @@ async function onDatabase(dbId: 'sqlite' | 'postgres', pgUrl: string | undefined
  * `size` running runs of the example workflow. Each run's backend reference names a live sleeper
  * whose command line carries the run's process name, as the local executor's own processes do.
  */
-async function seedRunning(wired: Wired, db: Knex, size: number, dataDir: string, sleepers: ChildProcess[]): Promise<void> {
+export async function seedRunning(wired: Wired, db: Knex, size: number, dataDir: string, sleepers: ChildProcess[]): Promise<string[]> {
   const sample = (await wired.runs.submit(RunCreate.parse({ workflow: 'grocery-reorder' }), undefined)).run;
   await db('run_events').where({ run_id: sample.id }).delete();
   await db('runs').where({ id: sample.id }).delete();
@@ -161,6 +161,7 @@ async function seedRunning(wired: Wired, db: Knex, size: number, dataDir: string
   });
   await db.batchInsert('runs', rows, 500);
   await new Promise((r) => setTimeout(r, 200)); // the sleepers' command lines are in /proc by now
+  return ids;
 }
 
 /**

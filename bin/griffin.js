@@ -5,8 +5,10 @@ import { parseArgs } from 'node:util';
 
 const USAGE = `usage: griffin <command> [options]
 
-  submit <workflow[@version]> [--set key=value ...] [--backend b] [--timeout s] [--idempotency-key k] [--wait]
-  submit [workflow] --code DIR --entrypoint CMD [--dataset d] [--runtime r] [--model m] [--register name] [--set ...] [--wait]
+  submit <workflow[@version]> [--set key=value ...] [--backend b] [--timeout s] [--queue q] [--priority n]
+         [--idempotency-key k] [--wait]
+  submit [workflow] --code DIR --entrypoint CMD [--dataset d] [--runtime r] [--model m] [--register name] [--set ...]
+         [--queue q] [--priority n] [--wait]
          uploads DIR (honouring .gitignore) and runs it; with a workflow, its dataset, runtime and backend
   status <run-id>
   list [--state s] [--workflow w] [--limit n]
@@ -14,10 +16,11 @@ const USAGE = `usage: griffin <command> [options]
   cancel <run-id> [--reason text]
   workflows list [--limit n]
   backends                       which backends this server runs, and what to set for the others
+  (--queue names a queue, GET /api/v1/queues; --priority is -100..100, higher first: write a negative one as --priority=-5)
   token create <name> --role viewer|editor|admin | token list | token revoke <token-id>
   schedule create <name> --cron "<expr>" --workflow <workflow[@version]> [--timezone tz] [--set key=value ...]
-           [--backend b] [--timeout s] [--overlap skip|allow|cancel_previous] [--catch-up skip|run_once]
-           [--max-concurrent n] [--paused]
+           [--backend b] [--timeout s] [--queue q] [--priority n] [--overlap skip|allow|cancel_previous]
+           [--catch-up skip|run_once] [--max-concurrent n] [--paused]
   schedule list | pause <schedule> | resume <schedule> | trigger <schedule> | firings <schedule> | delete <schedule>
 
 Environment: GRIFFIN_URL (default http://127.0.0.1:8080), GRIFFIN_TOKEN (a bearer token).`;
@@ -54,6 +57,23 @@ function wholeNumber(value, option, min = 1) {
   const n = Number(value);
   if (!/^\s*\d+\s*$/.test(String(value)) || n < min) fail(`${option} takes a whole number${min > 0 ? ` of at least ${min}` : ''}, not "${value}"`, 2);
   return n;
+}
+
+/** --priority: a whole number from -100 to 100 (higher launches first). */
+function priorityOf(value) {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\s*-?\d+\s*$/.test(String(value)) || n < -100 || n > 100) fail(`--priority takes a whole number from -100 to 100, not "${value}"`, 2);
+  return n;
+}
+
+/** --queue and --priority as run overrides (or spec fields): absent options add nothing. */
+function queueFields(values) {
+  const fields = {};
+  if (values.queue) fields.queue = values.queue;
+  const priority = priorityOf(values.priority);
+  if (priority !== undefined) fields.priority = priority;
+  return fields;
 }
 
 /** The name nearest to `name` by edit distance, when it is near enough to be a likely typo. */
@@ -135,7 +155,7 @@ function summary(run) {
     .join(' ');
   return [
     `run ${run.id}: ${run.state}${run.reason ? ` (${run.reason})` : ''}`,
-    `  workflow: ${run.workflow ? `${run.workflow.name}@${run.workflow.version}` : 'inline spec'}  backend: ${run.backend}  trigger: ${run.trigger}`,
+    `  workflow: ${run.workflow ? `${run.workflow.name}@${run.workflow.version}` : 'inline spec'}  backend: ${run.backend}  trigger: ${run.trigger}  queue: ${run.queue} (priority ${run.priority})`,
     `  url: ${run.url}`,
     metrics ? `  metrics: ${metrics}` : null,
     run.modelVersion ? `  model version: ${run.modelVersion.name} v${run.modelVersion.version}` : null,
@@ -171,6 +191,7 @@ async function scheduleCommand([sub, ref], values) {
       if (values.set) overrides.hyperparameters = parseSets(values.set);
       if (values.backend) overrides.backend = values.backend;
       if (values.timeout) overrides.timeoutSeconds = wholeNumber(values.timeout, '--timeout');
+      Object.assign(overrides, queueFields(values));
       const body = { name: ref, cron: values.cron, workflow: values.workflow, overrides, enabled: !values.paused };
       if (values.timezone) body.timezone = values.timezone;
       if (values.overlap) body.overlapPolicy = values.overlap;
@@ -271,6 +292,9 @@ async function submitCode(workflowRef, values) {
     backend: values.backend || base.backend || 'local',
     hyperparameters: { ...(base.hyperparameters ?? {}), ...parseSets(values.set) },
     resources: base.resources ?? {},
+    ...(base.queue ? { queue: base.queue } : {}),
+    ...(base.priority !== undefined ? { priority: base.priority } : {}),
+    ...queueFields(values),
   };
   if (values.timeout || base.timeoutSeconds) spec.timeoutSeconds = wholeNumber(values.timeout, '--timeout') ?? base.timeoutSeconds;
   if (values.register) spec.register = { modelName: values.register, aliases: [] };
@@ -316,6 +340,8 @@ async function main() {
       overlap: { type: 'string' },
       'catch-up': { type: 'string' },
       'max-concurrent': { type: 'string' },
+      queue: { type: 'string' },
+      priority: { type: 'string' },
       paused: { type: 'boolean' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -337,6 +363,7 @@ async function main() {
       if (values.set) overrides.hyperparameters = parseSets(values.set);
       if (values.backend) overrides.backend = values.backend;
       if (values.timeout) overrides.timeoutSeconds = wholeNumber(values.timeout, '--timeout');
+      Object.assign(overrides, queueFields(values));
       const headers = values['idempotency-key'] ? { 'Idempotency-Key': values['idempotency-key'] } : {};
       const onError = (status, e) => (status === 404 && e?.field === 'workflow' ? workflowHint(args[0]) : '');
       let run = await api('POST', '/runs', { workflow: args[0], overrides, trigger: 'cli' }, headers, { onError });

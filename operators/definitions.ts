@@ -128,7 +128,7 @@ export const operatorCatalog: OperatorCatalog = {
           type: 'dict[str, Any] | None',
           default: null,
           templated: true,
-          description: 'Run overrides: hyperparameters, datasetVersion, resources, backend, timeoutSeconds.',
+          description: 'Run overrides: hyperparameters, datasetVersion, resources, backend, timeoutSeconds, queue, priority.',
         },
         CONN_ID,
         {

@@ -89,7 +89,7 @@ export function createApp(deps: AppDeps): express.Express {
     throw new NotFound(`no API route ${req.method} ${req.baseUrl}${req.path}`);
   });
   app.use('/api/v1', api);
-  if (deps.mlflow) app.use(mlflowRouter(mlflowRoutes(deps.mlflow), deps.auth, deps.logger, deps.config.maxBodyBytes));
+  if (deps.mlflow) app.use(mlflowRouter(mlflowRoutes(deps.mlflow), deps.auth, deps.logger, deps.config.maxBodyBytes, (runId, ownRunId) => deps.mlflow!.isNestedIn(runId, ownRunId)));
   app.use('/api', (req: Request) => {
     throw new NotFound(`no API route ${req.method} ${req.originalUrl.split('?')[0]}; the API lives under /api/v1`);
   });

@@ -38,7 +38,7 @@ export function markRoute(res: Response, pattern: string, runId?: string): void 
 }
 
 /** Created once per wired service (wire.ts) and passed down; no module keeps a registry. */
-export function createMetrics(options: { countRuns: RunCounter; processMetrics?: boolean }): Metrics {
+export function createMetrics(options: { countRuns: RunCounter; processMetrics?: boolean; countQueued?: () => Promise<Map<string, number>> }): Metrics {
   const registry = new Registry();
   if (options.processMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'griffin_' });
 
@@ -70,6 +70,20 @@ export function createMetrics(options: { countRuns: RunCounter; processMetrics?:
       }
     },
   });
+  if (options.countQueued) {
+    const countQueued = options.countQueued;
+    new Gauge({
+      name: 'griffin_queue_queued_runs',
+      help: 'Runs waiting to launch, by queue (read from the metadata database at scrape time)',
+      labelNames: ['queue'] as const,
+      registers: [registry],
+      async collect() {
+        const counts = await countQueued();
+        this.reset();
+        for (const [queue, n] of counts) this.set({ queue }, n);
+      },
+    });
+  }
 
   return {
     registry,

@@ -15,6 +15,7 @@ import { ReadCache } from './services/readCache.ts';
 import { RunService } from './services/runService.ts';
 import { RegistryService } from './services/registryService.ts';
 import { MlflowService } from './services/mlflowService.ts';
+import { LoggedModelStore } from './store/loggedModelStore.ts';
 import { ExperimentStore } from './store/experimentStore.ts';
 import { ExecutorRegistry } from './executors/registry.ts';
 import { LocalExecutor } from './executors/local.ts';
@@ -27,6 +28,7 @@ import { KUBE_UNREACHABLE_GRACE_SECONDS, KubeRayExecutor, KubernetesExecutor } f
 import { Launcher } from './workers/launcher.ts';
 import { Dispatcher } from './workers/dispatcher.ts';
 import { Reconciler } from './workers/reconciler.ts';
+import { AttemptEnd } from './workers/attemptEnd.ts';
 import { WorkerLoop } from './workers/loop.ts';
 import { ScheduleStore } from './store/scheduleStore.ts';
 import { ScheduleService } from './services/scheduleService.ts';
@@ -43,6 +45,9 @@ import { SecretService } from './services/secretService.ts';
 import { UsageStore } from './store/usageStore.ts';
 import { UsageService } from './services/usageService.ts';
 import { usageRoutes } from './api/usageRoutes.ts';
+import { QueueStore } from './store/queueStore.ts';
+import { QueueService } from './services/queueService.ts';
+import { queueRoutes } from './api/queueRoutes.ts';
 import type { AppDeps } from './app.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 
@@ -75,7 +80,7 @@ function loadSecret(config: Config): string {
 }
 
 /** The kubernetes and kuberay backends share one API client; without credentials they say what to configure. */
-function registerKubernetes(config: Config, executors: ExecutorRegistry, logger: Logger, code: CodeStore): void {
+function registerKubernetes(config: Config, executors: ExecutorRegistry, logger: Logger, code: CodeStore, runChanged: (runId: string) => void): void {
   const hint = 'Griffin needs in-cluster credentials or a kubeconfig (GRIFFIN_KUBERNETES=true)';
   if (!config.kubernetes.enabled) {
     executors.unavailable('kubernetes', hint);
@@ -90,20 +95,22 @@ function registerKubernetes(config: Config, executors: ExecutorRegistry, logger:
   );
   const { namespace, serviceAccountName, nodeSelector, tolerations } = config.kubernetes;
   const options = { placement: { namespace, serviceAccountName, nodeSelector, tolerations }, codeRoot: config.codeRoot, code, unreachableGraceSeconds: KUBE_UNREACHABLE_GRACE_SECONDS };
-  executors.register(new KubernetesExecutor(client, options));
-  executors.register(new KubeRayExecutor(client, options));
+  executors.register(new KubernetesExecutor(client, options, { onChange: runChanged, logger }));
+  executors.register(new KubeRayExecutor(client, options, { onChange: runChanged, logger }));
 }
 
 /** All wiring in one place: no module keeps singletons. */
 export function wire(config: Config, db: Knex, logger: Logger): Wired {
   const stores = { catalog: new CatalogStore(db), runs: new RunStore(db), registry: new RegistryStore(db), tokens: new TokenStore(db) };
-  const metrics = createMetrics({ countRuns: () => stores.runs.countByState() });
+  const queueStore = new QueueStore(db);
+  const queues = new QueueService(queueStore);
+  const metrics = createMetrics({ countRuns: () => stores.runs.countByState(), countQueued: async () => new Map((await queues.list()).map((q) => [q.name, q.load.queued])) });
   const usage = new UsageService(new UsageStore(db), metrics.registry);
   const auth = new AuthService(stores.tokens, stores.runs, loadSecret(config), logger, config.authFailureLimit, config.authCacheMs);
   const secrets = new SecretService(new SecretStore(db), config.secret);
   const code = new CodeStore(path.join(config.dataDir, 'code'), { maxUploadBytes: config.maxCodeBytes, maxUncompressedBytes: config.maxCodeBytes, maxEntries: MAX_CODE_FILES });
   const executors = new ExecutorRegistry();
-  const catalog = new CatalogService(stores.catalog, config.codeRoot, config.dataDir, executors, code, (env, field) => secrets.checkEnv(env, field), config.readCacheMs);
+  const catalog = new CatalogService(stores.catalog, config.codeRoot, config.dataDir, executors, code, (env, field) => secrets.checkEnv(env, field), (queue, field) => queues.checkExists(queue, field), config.readCacheMs);
 
   const loops: WorkerLoop[] = [];
   const wakeDispatcher = () => loops[0]?.wake();
@@ -118,11 +125,16 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
   // A missing run user fails local runs (with this reason) but not the service: other backends work.
   if (isolatesRuns()) resolveRunUser(config.runAsUser).catch((error: Error) => logger.error(`local runs will fail: ${error.message}`));
   if (config.rayAddress) {
-    executors.register(new RayExecutor({ address: config.rayAddress, unreachableGraceSeconds: config.rayUnreachableGraceSeconds, codeRoot: config.codeRoot, code }));
+    executors.register(
+      new RayExecutor(
+        { address: config.rayAddress, unreachableGraceSeconds: config.rayUnreachableGraceSeconds, codeRoot: config.codeRoot, code },
+        { onChange: runChanged, logger, intervalMs: config.reconcileIntervalMs },
+      ),
+    );
   } else {
     executors.unavailable('ray', 'set GRIFFIN_RAY_ADDRESS to the Ray dashboard URL');
   }
-  registerKubernetes(config, executors, logger, code);
+  registerKubernetes(config, executors, logger, code, runChanged);
 
   const runs = new RunService(
     stores.runs,
@@ -133,10 +145,16 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
     wakeDispatcher,
     new ReadCache(config.readCacheMs),
     stores.registry,
+    queues,
   );
   const registry = new RegistryService(stores.registry, stores.runs, stores.catalog, { publicUrl: config.publicUrl }, new ReadCache(config.readCacheMs), (runId) => runs.forget(runId));
-  const mlflow = new MlflowService(stores.runs, runs, stores.catalog, new ExperimentStore(db), registry, { publicUrl: config.publicUrl });
-  const launcher = new Launcher(stores.runs, runs, executors, { leaseSeconds: config.leaseSeconds }, logger, (run) => secrets.resolve(run.spec.env));
+  const mlflow = new MlflowService(stores.runs, runs, stores.catalog, new ExperimentStore(db), registry, { publicUrl: config.publicUrl }, new LoggedModelStore(db));
+  const attemptEnd = new AttemptEnd(
+    stores.runs,
+    { onAttemptEnded: (run) => usage.attemptEnded(run), release: async (run) => (executors.has(run.backend) ? executors.get(run.backend).release?.(run) : undefined) },
+    logger,
+  );
+  const launcher = new Launcher(stores.runs, runs, executors, { leaseSeconds: config.leaseSeconds }, logger, (run) => secrets.resolve(run.spec.env), attemptEnd);
   const dispatcher = new Dispatcher(
     stores.runs,
     launcher,
@@ -148,7 +166,7 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
     executors,
     registry,
     launcher,
-    { instanceId: config.instanceId, leaseSeconds: config.leaseSeconds, fullSweepMs: config.reconcileFullSweepMs, eventedBackends: ['local'], onRunEnded: (run) => usage.attemptEnded(run), redact: (run, text) => secrets.redact(run.spec.env, text) },
+    { instanceId: config.instanceId, leaseSeconds: config.leaseSeconds, fullSweepMs: config.reconcileFullSweepMs, eventedBackends: ['local'], attemptEnd, redact: (run, text) => secrets.redact(run.spec.env, text) },
     logger,
   );
   loops.push(
@@ -177,14 +195,16 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
     schedules,
     scheduler,
     metrics,
-    extraRoutes: [...scheduleRoutes(schedules, runs), ...bundleRoutes(runs, config.codeRoot, config.dataDir, code), ...backendRoutes(executors), ...codeRoutes(code), ...secretRoutes(secrets), ...usageRoutes(usage, runs)],
+    extraRoutes: [...scheduleRoutes(schedules, runs), ...bundleRoutes(runs, config.codeRoot, config.dataDir, code), ...backendRoutes(executors), ...codeRoutes(code), ...secretRoutes(secrets), ...queueRoutes(queues), ...usageRoutes(usage, runs)],
     loops,
     startWorkers: () => {
+      // Watches and listing polls report changed runs to the reconciler between its full sweeps.
+      for (const name of executors.names()) executors.get(name).startFollowing?.();
       loops.forEach((l) => l.start());
       scheduler.start();
     },
     stopWorkers: async () => {
-      await Promise.all([...loops.map((l) => l.stop()), scheduler.stop()]);
+      await Promise.all([...loops.map((l) => l.stop()), scheduler.stop(), ...executors.names().map((name) => executors.get(name).stopFollowing?.())]);
     },
   };
 }

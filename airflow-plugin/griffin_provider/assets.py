@@ -19,13 +19,40 @@ def model_asset_uri(model_name: str) -> str:
     return f"{ASSET_URI_PREFIX}{model_name}"
 
 
+# The watchers declared for each model's Asset in this process (one DAG file, as the dag-processor
+# parses each file in a process of its own), shared by every Asset object of that model.
+_WATCHERS_BY_URI: dict[str, list[Any]] = {}
+
+
+def _shared_watchers(uri: str, watchers: Any) -> list[Any]:
+    shared = _WATCHERS_BY_URI.setdefault(uri, [])
+    for watcher in watchers or []:
+        names = [getattr(w, "name", None) for w in shared]
+        name = getattr(watcher, "name", None)
+        if name in names:
+            shared[names.index(name)] = watcher
+        else:
+            shared.append(watcher)
+    return shared
+
+
 def model_asset(model_name: str, **kwargs: Any) -> Any:
-    """The Airflow Asset of a registered model (``watchers=[...]`` and other Asset arguments pass through)."""
+    """
+    The Airflow Asset of a registered model (``watchers=[...]`` and other Asset arguments pass through).
+
+    Every Asset this returns for one model carries all the watchers declared for it so far and from
+    then on (they share one list). Airflow re-derives an Asset's watchers from each reference to it
+    whenever it parses a file, and the last reference it reads wins: an operator's outlet without
+    the watchers would remove the watcher of the DAG scheduled on the same Asset.
+    """
     try:
         from airflow.sdk import Asset
-    except ImportError:  # Airflow 2.10
+    except ImportError:  # Airflow 2.10: Datasets have no watchers
         from airflow.datasets import Dataset as Asset  # type: ignore[no-redef]
-    return Asset(model_asset_uri(model_name), **kwargs)
+
+        return Asset(model_asset_uri(model_name), **kwargs)
+    uri = model_asset_uri(model_name)
+    return Asset(uri, watchers=_shared_watchers(uri, kwargs.pop("watchers", None)), **kwargs)
 
 
 def is_templated(value: Any) -> bool:

@@ -32,6 +32,7 @@ from griffin_sdk.client import (
     run_summary,
 )
 from griffin_provider.assets import default_model_outlets, emit_model_event, model_event_extra, withhold_model_event
+from griffin_provider._waiting import QueuedReasonLog
 from griffin_provider.hooks import GriffinHook
 from griffin_provider.triggers import GriffinTrainingRunTrigger
 
@@ -239,7 +240,7 @@ class GriffinSubmitTrainingRunOperator(BaseOperator):
 
     :param workflow: The workflow to run: ``name`` or ``name@version``. (templated)
     :param overrides: Run overrides: ``hyperparameters``, ``datasetVersion``, ``resources``, ``backend``,
-        ``timeoutSeconds``. (templated)
+        ``timeoutSeconds``, ``queue``, ``priority``. (templated)
     :param griffin_conn_id: The Airflow connection id of the Griffin service.
     :param idempotency_key: The Idempotency-Key sent with the submission. Defaults to one built from
         dag_id, task_id, run_id and map_index. (templated)
@@ -448,6 +449,7 @@ class GriffinSubmitTrainingRunOperator(BaseOperator):
 
     def _wait_in_worker(self, run: Mapping[str, Any], context: Context) -> dict[str, Any]:
         outage = self._outage()
+        waiting = QueuedReasonLog(self.log.info)
         while True:
             try:
                 final = self.hook.wait_for_run(
@@ -456,6 +458,7 @@ class GriffinSubmitTrainingRunOperator(BaseOperator):
                     deadline=self._run_deadline(run),
                     log_callback=self._emit_log_line if self.copy_logs else None,
                     outage=outage,
+                    status_callback=waiting.observe,
                 )
             except GriffinWaitTimeoutError as err:
                 self._cancel_quietly(run["id"], "run_timeout reached in Airflow")

@@ -129,7 +129,10 @@ class GriffinTrainingRunSensor(BaseSensorOperator):
         if not getattr(self, "_link_pushed", False):
             _push_link(self, context, GriffinRunLink(), XCOM_RUN_URL_KEY, run.get("url"))
             self._link_pushed = True
-        self.log.info("Griffin run %s is %s", self.run_id, run["state"])
+        if run["state"] == "queued" and run.get("reason"):
+            self.log.info("Griffin run %s is queued: %s", self.run_id, run["reason"])
+        else:
+            self.log.info("Griffin run %s is %s", self.run_id, run["state"])
         summary = self._check(run)
         return PokeReturnValue(is_done=summary is not None, xcom_value=summary)
 

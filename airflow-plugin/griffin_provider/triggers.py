@@ -17,10 +17,12 @@ from griffin_sdk.client import (
     griffin_log_line,
     run_summary,
 )
+from griffin_provider._waiting import QueuedReasonLog
 from griffin_provider.hooks import GriffinHook
 
 DEFAULT_SUCCESS_STATES = (GriffinRunState.SUCCEEDED.value,)
-DEFAULT_FAILURE_STATES = (GriffinRunState.FAILED.value, GriffinRunState.CANCELLED.value)
+# Every other way a run ends (the SDK's states come from the service's lifecycle).
+DEFAULT_FAILURE_STATES = GriffinRunState.failure_states()
 
 
 class GriffinTrainingRunTrigger(BaseTrigger):
@@ -185,6 +187,7 @@ class GriffinTrainingRunTrigger(BaseTrigger):
         buffer = LogLineBuffer()
         event: TriggerEvent | None = None
         outage = OutageTracker(self.unreachable_timeout, log=self.log.warning)
+        waiting = QueuedReasonLog(self.log.info)
         run: dict[str, Any] | None = None
         try:
             async with await self._hook().aget_conn() as client:
@@ -199,6 +202,7 @@ class GriffinTrainingRunTrigger(BaseTrigger):
                             await asyncio.sleep(self._sleep_for(outage.pause(self.poll_interval)))
                         continue
                     outage.recovered()
+                    waiting.observe(run)
                     await self._copy_new_logs(client, buffer)
                     event = self._classify(run) or self._deadline_event(run)
                     if event is None:
@@ -228,14 +232,14 @@ class GriffinTrainingRunTrigger(BaseTrigger):
 
 
 CHANGE_KINDS = ("version_registered", "alias_moved", "alias_removed")
-CURSOR_STATE_KEY = "griffin_changes_cursor"
+CURSOR_STATE_KEY_PREFIX = "griffin_changes_cursor"
 
 
 class GriffinModelChangesTrigger(BaseEventTrigger):
     """
     Watch a registered model's changes in Griffin and yield one event per change, for an ``AssetWatcher``.
 
-    ``schedule=[Asset("griffin://models/grocery-reorder", watchers=[AssetWatcher(name=...,
+    ``schedule=[model_asset("grocery-reorder", watchers=[AssetWatcher(name=...,
     trigger=GriffinModelChangesTrigger(model_name="grocery-reorder", alias="production"))])]``
     starts the DAG whenever ``production`` moves, whoever moved it: the UI, the API, another
     team's DAG. The trigger polls ``GET /api/v1/registry/changes?after=<cursor>``, a cheap keyset
@@ -246,13 +250,16 @@ class GriffinModelChangesTrigger(BaseEventTrigger):
     ``griffin_provider.assets.griffin_change(event)``) is ``{"change", "model", "version", "alias",
     "previous_version", "aliases", "run_id", "metrics", "url", "cursor", "actor", "reason", "at"}``.
 
-    The cursor: ``after`` starts it (None: at the newest change when the trigger first starts, so
-    only changes from then on fire). On Airflow 3.3+ the trigger stores its cursor in the watched
-    Asset's state store after each event, so a triggerer restart, which re-creates the trigger from
-    these kwargs, goes on from there: nothing moved during the restart is lost, nothing fires
-    twice (unless the triggerer dies between yielding an event and storing the cursor). Older
-    versions start again from ``after``. Griffin being unreachable is logged and waited out,
-    never fatal.
+    The kwargs are the watcher's identity: Airflow compares them at every parse of the DAG file and
+    replaces the trigger when they differ, so nothing in them depends on when the file is parsed.
+    The cursor lives outside them. ``after`` starts it (None: at the newest change when the
+    trigger first starts, so only changes from then on fire). On Airflow 3.3+ the trigger keeps its
+    cursor in the watched Asset's state store (under :attr:`cursor_state_key`): from its first
+    start, and after each event once the next poll begins. A trigger re-created by Airflow (a
+    triggerer restart, a watcher removed and added again) goes on from there, so changes made
+    while no trigger ran fire when it starts again; an event fired just before the triggerer died
+    may fire a second time, none is lost. Older versions start again from ``after``. Griffin being
+    unreachable is logged and waited out, never fatal.
 
     :param model_name: The registered model to watch.
     :param alias: Only moves of this alias (e.g. ``production``); None: every change of the model.
@@ -260,7 +267,7 @@ class GriffinModelChangesTrigger(BaseEventTrigger):
         Defaults to ``alias_moved`` when ``alias`` is given, else all three.
     :param griffin_conn_id: The Airflow connection id.
     :param poll_interval: Seconds between two polls of the changes feed.
-    :param after: The cursor to start after; None starts at the newest change.
+    :param after: The cursor to start after the first time; None starts at the newest change.
     """
 
     def __init__(
@@ -285,10 +292,16 @@ class GriffinModelChangesTrigger(BaseEventTrigger):
             raise ValueError(f"after must be a cursor (>= 0), not {after!r}")
         self.model_name = model_name
         self.alias = alias
-        self.kinds = chosen
+        # Sorted: two spellings of one watch are one trigger to Airflow, and one stored cursor.
+        self.kinds = sorted(set(chosen))
         self.griffin_conn_id = griffin_conn_id
         self.poll_interval = float(poll_interval)
         self.after = int(after) if after is not None else None
+
+    @property
+    def cursor_state_key(self) -> str:
+        """Where the cursor is kept in the Asset's state store: one per watch, as an Asset may have several watchers."""
+        return f"{CURSOR_STATE_KEY_PREFIX}:{self.model_name}:{self.alias or '*'}:{','.join(self.kinds)}"
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -318,31 +331,35 @@ class GriffinModelChangesTrigger(BaseEventTrigger):
         if state is None:
             return None
         try:
-            value = await state.aget(CURSOR_STATE_KEY)
+            value = await state.aget(self.cursor_state_key)
         except Exception as err:  # the state store is an optimisation: fall back to kwargs
             self.log.warning("Could not read the stored Griffin changes cursor: %s", err)
             return None
         return int(value) if value is not None else None
 
-    async def _store_cursor(self, cursor: int) -> None:
+    async def _store_cursor(self, cursor: int) -> bool:
         state = self._state()
         if state is None:
-            return
+            return False
         try:
-            await state.aset(CURSOR_STATE_KEY, int(cursor))
+            await state.aset(self.cursor_state_key, int(cursor))
         except Exception as err:
             self.log.warning("Could not store the Griffin changes cursor %s: %s", cursor, err)
+            return False
+        return True
 
-    async def _start_cursor(self, client: Any) -> int:
+    async def _start_cursor(self, client: Any) -> tuple[int, bool]:
+        """Where to start, and whether it is already stored."""
         stored = await self._stored_cursor()
         if stored is not None:
             self.log.info("Watching %s from the stored cursor %s", self.model_name, stored)
-            return stored
+            return stored, True
         if self.after is not None:
-            return self.after
+            self.log.info("Watching %s for changes after cursor %s", self.model_name, self.after)
+            return self.after, False
         head = int((await client.get_registry_changes(after=0, limit=1)).get("head") or 0)
         self.log.info("Watching %s for changes after the newest one (cursor %s)", self.model_name, head)
-        return head
+        return head, False
 
     async def _payload(self, client: Any, change: dict[str, Any]) -> dict[str, Any]:
         version: dict[str, Any] = {"name": change.get("model"), "version": change.get("toVersion")}
@@ -360,12 +377,20 @@ class GriffinModelChangesTrigger(BaseEventTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         cursor: int | None = None
+        stored: int | None = None
+        # Whether the triggerer has had a poll interval to hand the events fired so far to Airflow:
+        # it does so after the trigger moved on, so a cursor stored right after a yield could
+        # cover an event lost with a triggerer that died in between.
+        settled = True
         failing_since: float | None = None
         async with await self._hook().aget_conn() as client:
             while True:
                 try:
                     if cursor is None:
-                        cursor = await self._start_cursor(client)
+                        cursor, already = await self._start_cursor(client)
+                        stored = cursor if already else None
+                    if settled and cursor != stored and await self._store_cursor(cursor):
+                        stored = cursor
                     page = await client.get_registry_changes(
                         after=cursor, model=self.model_name, alias=self.alias, kinds=self.kinds, limit=100
                     )
@@ -378,6 +403,7 @@ class GriffinModelChangesTrigger(BaseEventTrigger):
                         self.model_name, err, time.time() - failing_since, self.poll_interval,
                     )
                     await asyncio.sleep(self.poll_interval)
+                    settled = True
                     continue
                 if failing_since is not None:
                     self.log.info("Watching Griffin model %s again", self.model_name)
@@ -387,10 +413,11 @@ class GriffinModelChangesTrigger(BaseEventTrigger):
                     self.log.info("Griffin %s: %s", payload["change"], payload)
                     yield TriggerEvent(payload)
                     cursor = int(change["id"])
-                    await self._store_cursor(cursor)
+                    settled = False
                 cursor = max(cursor, int(page.get("cursor") or cursor))
                 if not page.get("hasMore"):
                     await asyncio.sleep(self.poll_interval)
+                    settled = True
 
     def _hook(self) -> GriffinHook:
         return GriffinHook(griffin_conn_id=self.griffin_conn_id)

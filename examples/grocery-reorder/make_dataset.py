@@ -28,9 +28,9 @@ PRODUCT_COUNT = 2000
 AISLE_COUNT = 134
 DEPARTMENT_COUNT = 21
 
-COLUMNS = [
-    "user_id",
-    "product_id",
+# The dataset's columns, defined here once: train.py reads FEATURES and LABEL from this module.
+ID_COLUMNS = ["user_id", "product_id"]
+FEATURES = [
     "days_since_prior_order",
     "user_order_count",
     "user_reorder_rate",
@@ -41,8 +41,9 @@ COLUMNS = [
     "department_id",
     "order_hour_of_day",
     "is_organic",
-    "reordered",
 ]
+LABEL = "reordered"
+COLUMNS = ID_COLUMNS + FEATURES + [LABEL]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_OUT = os.path.join(HERE, "data", "grocery_reorder_v1.csv")

@@ -34,21 +34,14 @@ except ImportError:
     except ImportError:
         sys.exit("error: griffin_run not found; add server/runtime/python to PYTHONPATH")
 
+# The dataset's columns come from its generator beside this file, however this file is loaded
+# (`python train.py`, or by path from examples/ray-sweep).
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+from make_dataset import FEATURES, LABEL  # noqa: E402
+
 DEFAULT_DATASET = os.path.join(HERE, "data", "grocery_reorder_v1.csv")
 MODEL_FILE = "model.json"
-LABEL = "reordered"
-FEATURES = [
-    "days_since_prior_order",
-    "user_order_count",
-    "user_reorder_rate",
-    "product_reorder_rate",
-    "user_product_orders",
-    "add_to_cart_order",
-    "aisle_popularity",
-    "department_id",
-    "order_hour_of_day",
-    "is_organic",
-]
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1

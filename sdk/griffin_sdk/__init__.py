@@ -4,44 +4,18 @@
 ``Client.from_env().submit(code="./my_project", entrypoint="python train.py", dataset=...).wait()``.
 
 ``griffin_sdk.client`` holds the low-level HTTP clients (sync and asyncio), the retry policy, the
-errors and the run states; the Airflow provider builds on it. Nothing here imports Airflow.
+errors, the run states and the helpers the Airflow provider builds on; the package exports what
+``griffin_sdk.api`` and ``griffin_sdk.client`` export. Nothing here imports Airflow.
 """
 
 from __future__ import annotations
 
-from griffin_sdk.api import Client, ModelVersion, Run
-from griffin_sdk.client import (
-    AsyncGriffinClient,
-    GriffinAPIError,
-    GriffinAuthError,
-    GriffinClient,
-    GriffinConflictError,
-    GriffinConnectionError,
-    GriffinError,
-    GriffinNotFoundError,
-    GriffinRunState,
-    GriffinUnreachableError,
-    GriffinWaitTimeoutError,
-    RetryPolicy,
-)
+from griffin_sdk import api, client
+from griffin_sdk.api import *  # noqa: F403
+from griffin_sdk.client import *  # noqa: F403
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AsyncGriffinClient",
-    "Client",
-    "ModelVersion",
-    "Run",
-    "GriffinAPIError",
-    "GriffinAuthError",
-    "GriffinClient",
-    "GriffinConflictError",
-    "GriffinConnectionError",
-    "GriffinError",
-    "GriffinNotFoundError",
-    "GriffinRunState",
-    "GriffinUnreachableError",
-    "GriffinWaitTimeoutError",
-    "RetryPolicy",
-    "__version__",
-]
+__all__ = ["__version__"]
+__all__ += api.__all__
+__all__ += client.__all__

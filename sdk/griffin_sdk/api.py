@@ -128,9 +128,10 @@ class Run:
         while True:
             self.refresh()
             state = self.data["state"]
-            if emit and state != last_state:
+            # A queued run's reason changes while it waits (what holds it), so it is shown again then.
+            if emit and (state, self.reason) != last_state:
                 emit(f"[griffin] run {self.id}: {state}" + (f" ({self.reason})" if self.reason else ""))
-                last_state = state
+                last_state = (state, self.reason)
             if GriffinRunState.is_terminal(state):
                 break
             # One wait_for_run poll at a time keeps the log cursor here and lets state changes show.
@@ -309,6 +310,8 @@ class Client:
         framework: str | None = None,
         idempotency_key: str | None = None,
         max_code_bytes: int = DEFAULT_MAX_BYTES,
+        queue: str | None = None,
+        priority: int | None = None,
     ) -> Run:
         """
         Submit a run of a workflow, or of local code.
@@ -319,7 +322,8 @@ class Client:
         ``workflow`` as well, that workflow's dataset, runtime, backend, resources and registration
         are used with your code instead of its model's. ``model`` names the model the code is
         stored as (default: the directory's name); ``register`` a registry model to register the
-        result in, with ``aliases``.
+        result in, with ``aliases``. ``queue`` and ``priority`` (-100..100, higher first) say where
+        the run waits to launch (default: the workflow's, else queue "default" at its default priority).
         """
         if code is None:
             if not workflow:
@@ -333,6 +337,10 @@ class Client:
                 overrides["timeoutSeconds"] = int(timeout_seconds)
             if backend:
                 overrides["backend"] = backend
+            if queue:
+                overrides["queue"] = queue
+            if priority is not None:
+                overrides["priority"] = int(priority)
             return Run(self, self.raw.submit_run(workflow, overrides=overrides, idempotency_key=idempotency_key))
 
         base: dict[str, Any] = {}
@@ -365,6 +373,10 @@ class Client:
             spec["register"] = {"modelName": register, "aliases": list(aliases or [])}
         elif base.get("register"):
             spec["register"] = base["register"]
+        if queue or base.get("queue"):
+            spec["queue"] = queue or base["queue"]
+        if priority is not None or base.get("priority") is not None:
+            spec["priority"] = int(priority if priority is not None else base["priority"])
         return Run(self, self.raw.submit_run(spec=spec, idempotency_key=idempotency_key))
 
     def run(self, run_id: str) -> Run:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import enum
 import json
 import logging
 import math
@@ -37,6 +36,9 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
+
+# The run states and their sets are generated from the service's lifecycle (server/domain/lifecycle.ts).
+from griffin_sdk._states import GriffinRunState
 
 __all__ = [
     "AsyncGriffinClient",
@@ -67,31 +69,6 @@ LOG_CHUNK_LIMIT = 65536
 USER_AGENT = "griffin-sdk"
 # How long a wait tolerates Griffin being unreachable (a deploy, a restart) before it fails.
 DEFAULT_UNREACHABLE_TIMEOUT = 600.0
-
-
-class GriffinRunState(str, enum.Enum):
-    """States of a Griffin training run (the service's run state machine)."""
-
-    QUEUED = "queued"
-    LAUNCHING = "launching"
-    RUNNING = "running"
-    CANCELLING = "cancelling"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @classmethod
-    def terminal_states(cls) -> frozenset[str]:
-        return frozenset({cls.SUCCEEDED.value, cls.FAILED.value, cls.CANCELLED.value})
-
-    @classmethod
-    def is_terminal(cls, state: str | GriffinRunState) -> bool:
-        """Whether ``state`` is final: the run will not change state again."""
-        return str(getattr(state, "value", state)) in cls.terminal_states()
-
-    @classmethod
-    def is_success(cls, state: str | GriffinRunState) -> bool:
-        return str(getattr(state, "value", state)) == cls.SUCCEEDED.value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -424,6 +401,46 @@ def _parse_error(status: int, body_text: str, method: str, path: str, retry_afte
     )
 
 
+class PolledBodies:
+    """
+    The last body and ETag of each path polled, for conditional GETs: Griffin answers 304 Not
+    Modified to ``If-None-Match: <etag>`` while nothing changed, and the remembered body stands in.
+    The sync and async clients share it; it does no I/O.
+    """
+
+    LIMIT = 1024
+
+    def __init__(self) -> None:
+        self._known: dict[str, tuple[str, dict[str, Any]]] = {}
+
+    def etag(self, path: str) -> str | None:
+        """What to send as If-None-Match for ``path`` (None: nothing remembered, an ordinary GET)."""
+        known = self._known.get(path)
+        return known[0] if known else None
+
+    def answer(self, path: str, status: int, etag: str | None, body: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """The body a conditional GET stands for: the remembered one on 304, else ``body()`` (remembered with its ETag)."""
+        if status == 304 and path in self._known:
+            return self._known[path][1]
+        fresh = body()
+        if etag:
+            if path not in self._known and len(self._known) >= self.LIMIT:
+                self._known.pop(next(iter(self._known)))
+            self._known[path] = (etag, fresh)
+        return fresh
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """One API request as both transports send it: what the sync and async request loops share."""
+
+    method: str
+    url: str
+    params: dict[str, Any]
+    headers: dict[str, str]
+    may_retry: bool
+
+
 class _Base:
     """What the sync and async clients share: configuration, URLs, headers, body building."""
 
@@ -448,24 +465,7 @@ class _Base:
         self.timeout = timeout
         self.retry_policy = retry_policy or RetryPolicy()
         self.verify = verify
-        # The last body and ETag of each run polled: Griffin answers 304 while nothing changed.
-        self._polled: dict[str, tuple[str, dict[str, Any]]] = {}
-
-    def _etag_of(self, path: str) -> str | None:
-        known = self._polled.get(path)
-        return known[0] if known else None
-
-    def _polled_body(self, path: str, response: Any) -> dict[str, Any]:
-        """The run a conditional GET answered: the remembered one on 304, else the new body (remembered)."""
-        if response.status_code == 304 and path in self._polled:
-            return self._polled[path][1]
-        body = response.json()
-        etag = response.headers.get("ETag")
-        if etag:
-            if len(self._polled) >= 1024:
-                self._polled.pop(next(iter(self._polled)))
-            self._polled[path] = (etag, body)
-        return body
+        self._polled = PolledBodies()
 
     def __repr__(self) -> str:
         # The token is deliberately absent.
@@ -481,6 +481,29 @@ class _Base:
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
         return headers
+
+    def _prepare(
+        self, method: str, path: str, params: Mapping[str, Any] | None, idempotency_key: str | None, if_none_match: str | None
+    ) -> _Prepared:
+        method = method.upper()
+        headers = self._headers(idempotency_key)
+        if if_none_match:
+            headers["If-None-Match"] = if_none_match
+        return _Prepared(
+            method=method,
+            url=self._url(path),
+            params={k: v for k, v in (params or {}).items() if v is not None},
+            headers=headers,
+            may_retry=self.retry_policy.may_retry_method(method, headers),
+        )
+
+    @staticmethod
+    def _run_path(run_id: str) -> str:
+        return f"/runs/{_quote(run_id)}"
+
+    def _polled_run(self, path: str, response: Any) -> dict[str, Any]:
+        """The run a conditional GET of ``path`` answered (either transport's response)."""
+        return self._polled.answer(path, response.status_code, response.headers.get("ETag"), response.json)
 
     @staticmethod
     def _submit_body(
@@ -524,10 +547,6 @@ class _Base:
         return body
 
 
-# ---------------------------------------------------------------------------------------------
-# Synchronous client (requests)
-# ---------------------------------------------------------------------------------------------
-
     # -- retry decisions shared by the sync and async request loops ----------------------------
 
     def _delay_after_error(self, method: str, path: str, err: Exception, attempt: int, may_retry: bool) -> float:
@@ -556,6 +575,11 @@ class _Base:
             method, path, status, attempt + 1, self.retry_policy.max_retries, delay,
         )
         return delay
+
+
+# ---------------------------------------------------------------------------------------------
+# Synchronous client (requests)
+# ---------------------------------------------------------------------------------------------
 
 
 class GriffinClient(_Base):
@@ -612,30 +636,21 @@ class GriffinClient(_Base):
         :param path: Path under ``/api/v1``, e.g. ``/runs``.
         :param expected: Extra statuses (>= 400) to return instead of raising.
         """
-        method = method.upper()
-        headers = self._headers(idempotency_key)
-        if if_none_match:
-            headers["If-None-Match"] = if_none_match
-        may_retry = self.retry_policy.may_retry_method(method, headers)
+        req = self._prepare(method, path, params, idempotency_key, if_none_match)
         attempt = 0
         while True:
             try:
                 response = self._session.request(
-                    method,
-                    self._url(path),
-                    params={k: v for k, v in (params or {}).items() if v is not None},
-                    json=json_body,
-                    headers=headers,
-                    timeout=self.timeout,
-                    verify=self.verify,
+                    req.method, req.url, params=req.params, json=json_body, headers=req.headers,
+                    timeout=self.timeout, verify=self.verify,
                 )
             except (requests.ConnectionError, requests.Timeout) as err:
-                self._sleep(self._delay_after_error(method, path, err, attempt, may_retry))
+                self._sleep(self._delay_after_error(req.method, path, err, attempt, req.may_retry))
                 attempt += 1
                 continue
             if response.status_code < 400 or response.status_code in expected:
                 return response
-            delay = self._delay_after_status(method, path, response.status_code, response.headers, response.text, attempt, may_retry)
+            delay = self._delay_after_status(req.method, path, response.status_code, response.headers, response.text, attempt, req.may_retry)
             response.close()
             self._sleep(delay)
             attempt += 1
@@ -682,7 +697,8 @@ class GriffinClient(_Base):
 
         :param workflow: Workflow ``name`` or ``name@version``.
         :param spec: An inline workflow spec instead of ``workflow``.
-        :param overrides: ``hyperparameters``, ``datasetVersion``, ``resources``, ``timeoutSeconds``, ``backend``.
+        :param overrides: ``hyperparameters``, ``datasetVersion``, ``resources``, ``timeoutSeconds``, ``backend``,
+            ``maxAttempts``, ``retryOn``, ``retryBackoffSeconds`` (retries by Griffin itself).
         :param idempotency_key: Same key + same body returns the same run. Defaults to a random key, so
             that retries of this one call are safe but separate calls start separate runs.
         :param trigger: ``http`` (the service's default), ``ui``, ``cli`` or ``airflow``.
@@ -700,8 +716,8 @@ class GriffinClient(_Base):
         )[0]
 
     def get_run(self, run_id: str) -> dict[str, Any]:
-        path = f"/runs/{_quote(run_id)}"
-        return self._polled_body(path, self.request("GET", path, if_none_match=self._etag_of(path)))
+        path = self._run_path(run_id)
+        return self._polled_run(path, self.request("GET", path, if_none_match=self._polled.etag(path)))
 
     def list_runs(self, *, limit: int | None = None, page_token: str | None = None, **filters: Any) -> dict[str, Any]:
         """One page of runs. Filters: ``state``, ``workflow``, ``trigger``, ``dagId``, ``idempotencyKey``."""
@@ -775,6 +791,7 @@ class GriffinClient(_Base):
         raise_on_failure: bool = False,
         unreachable_timeout: float | None = None,
         outage: OutageTracker | None = None,
+        status_callback: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any]:
         """
         Poll until the run is terminal and return it; an unreachable Griffin is waited out.
@@ -788,6 +805,8 @@ class GriffinClient(_Base):
         :param unreachable_timeout: Seconds of continuous outage tolerated (default 600); then
             :class:`GriffinUnreachableError`. Ignored when ``outage`` is given.
         :param outage: An :class:`OutageTracker` to share with the caller's other calls.
+        :param status_callback: Called with the run at every poll, e.g. to show its state and, while
+            it is queued, its ``reason`` (what holds it: "waiting for queue gpu: 2 of 2 running").
         """
         if timeout is not None:
             by_timeout = time.time() + timeout
@@ -813,6 +832,8 @@ class GriffinClient(_Base):
                 self._sleep(outage.pause(poll_interval))
                 continue
             outage.recovered()
+            if status_callback is not None:
+                status_callback(run)
             if GriffinRunState.is_terminal(run["state"]):
                 if log_callback is not None:
                     for line in buffer.flush():
@@ -1011,28 +1032,20 @@ class AsyncGriffinClient(_Base):
     ) -> Any:
         import httpx
 
-        method = method.upper()
-        headers = self._headers(idempotency_key)
-        if if_none_match:
-            headers["If-None-Match"] = if_none_match
-        may_retry = self.retry_policy.may_retry_method(method, headers)
+        req = self._prepare(method, path, params, idempotency_key, if_none_match)
         attempt = 0
         while True:
             try:
-                response = await self._http().request(
-                    method,
-                    self._url(path),
-                    params={k: v for k, v in (params or {}).items() if v is not None},
-                    json=json_body,
-                    headers=headers,
-                )
+                response = await self._http().request(req.method, req.url, params=req.params, json=json_body, headers=req.headers)
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as err:
-                await self._sleep(self._delay_after_error(method, path, err, attempt, may_retry))
+                await self._sleep(self._delay_after_error(req.method, path, err, attempt, req.may_retry))
                 attempt += 1
                 continue
             if response.status_code < 400 or response.status_code in expected:
                 return response
-            await self._sleep(self._delay_after_status(method, path, response.status_code, response.headers, response.text, attempt, may_retry))
+            await self._sleep(
+                self._delay_after_status(req.method, path, response.status_code, response.headers, response.text, attempt, req.may_retry)
+            )
             attempt += 1
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -1042,8 +1055,8 @@ class AsyncGriffinClient(_Base):
         return response.json()
 
     async def get_run(self, run_id: str) -> dict[str, Any]:
-        path = f"/runs/{_quote(run_id)}"
-        return self._polled_body(path, await self.request("GET", path, if_none_match=self._etag_of(path)))
+        path = self._run_path(run_id)
+        return self._polled_run(path, await self.request("GET", path, if_none_match=self._polled.etag(path)))
 
     async def cancel_run(self, run_id: str, reason: str | None = None, try_number: int | None = None) -> dict[str, Any]:
         body = _cancel_body(reason, try_number)

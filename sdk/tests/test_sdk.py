@@ -163,3 +163,27 @@ def test_errors_name_what_is_wrong(client, griffin, tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="GRIFFIN_TOKEN"):
         Client.from_env()
     assert repr(Client.from_env({"GRIFFIN_URL": "griffin.example:8080/api/v1", "GRIFFIN_TOKEN": "t"})) == "<griffin_sdk.Client http://griffin.example:8080>"
+
+
+def test_a_run_waits_in_its_queue_and_says_so(client, griffin):
+    from griffin_sdk.client import GriffinWaitTimeoutError
+
+    made = griffin.http.put(f"{griffin.base_url}/api/v1/queues/sdk-held", json={"maxConcurrentRuns": 0}, timeout=30)
+    assert made.status_code == 201, made.text
+    run = client.submit("grocery-reorder", queue="sdk-held", priority=3)
+    assert (run.data["queue"], run.data["priority"]) == ("sdk-held", 3)
+    deadline = time.time() + 60
+    while not run.reason:  # the dispatcher's next pass writes what holds it
+        assert time.time() < deadline, run
+        time.sleep(0.2)
+        run.refresh()
+    lines: list[str] = []
+    with pytest.raises(GriffinWaitTimeoutError):
+        run.wait(progress=lines.append, poll_interval=0.3, timeout=1)
+    # The wait shows the reason once it is written, not only the state.
+    assert f"[griffin] run {run.id}: queued (waiting for queue sdk-held: 0 of 0 running)" in lines, lines
+    run.cancel("done looking")
+    with pytest.raises(GriffinAPIError) as typo:
+        client.submit("grocery-reorder", queue="sdk-hel")
+    assert typo.value.status == 422 and typo.value.field == "overrides.queue"
+    assert 'did you mean "sdk-held"' in str(typo.value)

@@ -19,6 +19,8 @@ export const RunListQuery = PageQuery.extend({
   trigger: z.enum(TRIGGERS).optional(),
   dagId: z.string().max(250).optional(),
   idempotencyKey: z.string().max(255).optional(),
+  /** The runs nested in this run (MLflow child runs). */
+  parentRunId: z.string().regex(/^[a-z0-9]{1,32}$/, 'is not a run id').optional(),
   /** latestMetrics: each run carries the last value of each of its metrics (the runs list's metric columns). */
   include: z.enum(['latestMetrics'], { message: 'must be "latestMetrics" (the only extra a run list can include)' }).optional(),
 });

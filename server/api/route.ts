@@ -15,7 +15,9 @@ export type Access =
   /** A user role, or the run-scoped token of the run named by the `:id` path parameter. */
   | { role: Role; runToken: true }
   /** A user role, or the run-scoped token of a run whose input model version the `:id` run produced. */
-  | { role: Role; inputModelToken: true };
+  | { role: Role; inputModelToken: true }
+  /** Either of the two above: a run reads its own artifacts (a checkpoint to resume from) and its input model's. */
+  | { role: Role; runToken: true; inputModelToken: true };
 
 export interface RouteContext<P, Q, B> {
   params: P;
@@ -168,6 +170,40 @@ export function upsertRoute<B, V>(def: RouteHead & { body: z.ZodType<B>; respons
       const { value, created } = await upsert(body);
       return { status: created ? 201 : 200, body: value };
     },
+  });
+}
+
+/** A PUT that creates or replaces the thing its path names: 201 when it created, 200 when it replaced. */
+export function replaceRoute<P, B, V>(
+  def: RouteHead & { params: z.ZodType<P>; body: z.ZodType<B>; response: z.ZodType<V>; replace: (params: P, body: B, principal: Principal) => Promise<{ value: V; created: boolean }> },
+): RouteDef {
+  const { replace, ...head } = def;
+  return defineRoute({
+    ...head,
+    method: 'put',
+    successStatus: 201,
+    alsoStatuses: [200],
+    handler: async ({ params, body, principal }) => {
+      const { value, created } = await replace(params, body, principal);
+      return { status: created ? 201 : 200, body: value };
+    },
+  });
+}
+
+/** The GET of one thing by its path parameters. */
+export function getRoute<P, V>(def: RouteHead & { params: z.ZodType<P>; response: z.ZodType<V>; read: (params: P) => Promise<V> }): RouteDef {
+  const { read, ...head } = def;
+  return defineRoute({ ...head, method: 'get', handler: async ({ params }) => ({ body: await read(params) }) });
+}
+
+/** The GET of a list short enough never to be paged (queues, secrets): all of it, in the page shape. */
+export function wholeListRoute<V>(def: RouteHead & { item: z.ZodType<V>; list: () => Promise<V[]> }): RouteDef {
+  const { list, item, ...head } = def;
+  return defineRoute({
+    ...head,
+    method: 'get',
+    response: z.object({ items: z.array(item), nextPageToken: z.null() }),
+    handler: async () => ({ body: { items: await list(), nextPageToken: null } }),
   });
 }
 

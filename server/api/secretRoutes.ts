@@ -1,7 +1,6 @@
-import { z } from 'zod';
 import type { SecretService } from '../services/secretService.ts';
-import { defineRoute, type RouteDef } from './route.ts';
-import { SecretPut, SecretView } from '../domain/index.ts';
+import { deleteRoute, getRoute, replaceRoute, wholeListRoute, type RouteDef } from './route.ts';
+import { SecretPut, SecretView, userNameOf } from '../domain/index.ts';
 import { SecretParams } from './secretSchemas.ts';
 
 /**
@@ -9,55 +8,22 @@ import { SecretParams } from './secretSchemas.ts';
  * store ever sees a request carrying a value.
  */
 export function secretRoutes(secrets: SecretService): RouteDef[] {
+  const head = { tag: 'secrets', access: { role: 'admin' } } as const;
   return [
-    defineRoute({
-      method: 'get',
-      path: '/secrets',
-      tag: 'secrets',
-      summary: 'List secrets: names and metadata, never values.',
-      access: { role: 'admin' },
-      response: z.object({ items: z.array(SecretView), nextPageToken: z.null() }),
-      handler: async () => ({ body: { items: await secrets.list(), nextPageToken: null } }),
-    }),
-    defineRoute({
-      method: 'get',
+    wholeListRoute({ ...head, path: '/secrets', summary: 'List secrets: names and metadata, never values.', item: SecretView, list: () => secrets.list() }),
+    getRoute({ ...head, path: '/secrets/:name', summary: "One secret's metadata (never its value).", params: SecretParams, response: SecretView, read: ({ name }) => secrets.get(name) }),
+    replaceRoute({
+      ...head,
       path: '/secrets/:name',
-      tag: 'secrets',
-      summary: "One secret's metadata (never its value).",
-      access: { role: 'admin' },
-      params: SecretParams,
-      response: SecretView,
-      handler: async ({ params }) => ({ body: await secrets.get(params.name) }),
-    }),
-    defineRoute({
-      method: 'put',
-      path: '/secrets/:name',
-      tag: 'secrets',
       summary: 'Create a secret or replace its value; the value is encrypted at rest and never returned.',
-      access: { role: 'admin' },
       params: SecretParams,
       body: SecretPut,
-      successStatus: 201,
-      alsoStatuses: [200],
       response: SecretView,
-      handler: async ({ params, body, principal }) => {
-        const by = principal.kind === 'user' ? principal.name : null;
-        const { secret, created } = await secrets.put(params.name, body.value, body.description, by);
-        return { status: created ? 201 : 200, body: secret };
+      replace: async ({ name }, body, principal) => {
+        const { secret, created } = await secrets.put(name, body.value, body.description, userNameOf(principal));
+        return { value: secret, created };
       },
     }),
-    defineRoute({
-      method: 'delete',
-      path: '/secrets/:name',
-      tag: 'secrets',
-      summary: 'Delete a secret; runs that reference it fail to launch from then on.',
-      access: { role: 'admin' },
-      params: SecretParams,
-      response: 'empty',
-      successStatus: 204,
-      handler: async ({ params }) => {
-        await secrets.delete(params.name);
-      },
-    }),
+    deleteRoute({ ...head, path: '/secrets/:name', summary: 'Delete a secret; runs that reference it fail to launch from then on.', params: SecretParams, remove: ({ name }) => secrets.delete(name) }),
   ];
 }

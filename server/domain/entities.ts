@@ -1,14 +1,18 @@
 import { z } from 'zod';
-import { ALIAS, Backend, JsonObject, RoleName, TriggerName } from './vocabulary.ts';
-import { RunStateName } from './lifecycle.ts';
+import { ALIAS, Backend, JsonObject, RoleName, RunBackend, TriggerName } from './vocabulary.ts';
+import { RUN_STATES } from './lifecycle.ts';
 import { RegisterSpec, Resources } from './inputs.ts';
 import { EnvMap } from './secrets.ts';
+import { RetryOn } from './retryPolicy.ts';
 
 /*
  * The entities as the services hold them, as zod schemas with their types inferred. The schemas
  * describe what is stored and returned (never what a client may send: that is inputs.ts), and the
  * response views (views.ts) and the OpenAPI document are built from them.
  */
+
+/** The run states (lifecycle.ts) as a zod enum, for the schemas and the OpenAPI document. */
+export const RunStateName = z.enum(RUN_STATES);
 
 const Timestamp = z.string().describe('ISO 8601 date-time');
 const NullableTimestamp = Timestamp.nullable();
@@ -104,6 +108,11 @@ export const WorkflowDefinition = z.object({
   inputModel: z.object({ name: z.string(), alias: z.string() }).optional(),
   /** Literals and secret references (names only); secret values are resolved at launch and never stored here. */
   env: EnvMap.optional(),
+  queue: z.string().optional(),
+  priority: z.number().int().optional(),
+  maxAttempts: z.number().int().optional(),
+  retryOn: RetryOn.optional(),
+  retryBackoffSeconds: z.number().optional(),
 });
 export type WorkflowDefinition = z.infer<typeof WorkflowDefinition>;
 
@@ -139,7 +148,7 @@ export const ResolvedRunSpec = z.object({
     packages: Runtime.shape.packages.optional(),
     rayRuntimeEnv: Runtime.shape.rayRuntimeEnv.optional(),
   }),
-  backend: Backend,
+  backend: RunBackend,
   entrypoint: z.string(),
   hyperparameters: JsonObject,
   resources: Resources,
@@ -149,6 +158,13 @@ export const ResolvedRunSpec = z.object({
   inputModel: InputModelRef.nullable().optional(),
   /** Literals and secret references (names only); secret values are resolved at launch and never stored here. */
   env: EnvMap.optional(),
+  /** The queue the run waits in and its priority there (absent in runs resolved before queues: "default", 0). */
+  queue: z.string().optional(),
+  priority: z.number().int().optional(),
+  /** Retries (retryPolicy.ts); absent in runs resolved before retries existed, which make one attempt. */
+  maxAttempts: z.number().int().optional(),
+  retryOn: RetryOn.optional(),
+  retryBackoffSeconds: z.number().optional(),
 });
 export type ResolvedRunSpec = z.infer<typeof ResolvedRunSpec>;
 
@@ -169,7 +185,7 @@ export const Run = z.object({
   workflowName: z.string().nullable(),
   workflowVersion: Count.nullable(),
   spec: ResolvedRunSpec,
-  backend: Backend,
+  backend: RunBackend,
   backendRef: JsonObject.nullable(),
   trigger: TriggerName,
   triggerInfo: JsonObject.nullable(),
@@ -177,6 +193,10 @@ export const Run = z.object({
   idempotencyGeneration: Count.nullable(),
   requestHash: z.string().nullable(),
   reason: z.string().nullable(),
+  /** The queue the run waits in; while queued, `reason` says what holds it there. */
+  queue: z.string(),
+  /** Higher launches first within the dispatcher's pass; ties by age. */
+  priority: Count,
   leaseOwner: z.string().nullable(),
   leaseExpiresAt: NullableTimestamp,
   deadlineAt: NullableTimestamp,
@@ -188,10 +208,16 @@ export const Run = z.object({
   consumedByTry: Count.nullable(),
   registeredModel: z.string().nullable(),
   registeredVersion: Count.nullable(),
+  /** The run this one is nested in (an MLflow child run, tag mlflow.parentRunId); null for top-level runs. */
+  parentRunId: z.string().nullable(),
+  /** The MLflow experiment a run created through the MLflow API was put in; null: its workflow's, or Default. */
+  experimentId: z.string().nullable(),
   createdAt: Timestamp,
   updatedAt: Timestamp,
   startedAt: NullableTimestamp,
   finishedAt: NullableTimestamp,
+  /** A run queued again for its next attempt is not claimed before this (its retry backoff). */
+  notBefore: NullableTimestamp,
 });
 export type Run = z.infer<typeof Run>;
 

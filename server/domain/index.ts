@@ -8,3 +8,5 @@ export * from './scheduleInputs.ts';
 export * from './timeContext.ts';
 export * from './secrets.ts';
 export * from './runEnv.ts';
+export * from './queues.ts';
+export * from './retryPolicy.ts';

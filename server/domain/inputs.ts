@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { ALIAS, Backend, CLIENT_TRIGGERS, INT32_MAX, JsonObject, NAME, RoleName, VERSION, VERSIONED_REF, type Trigger } from './vocabulary.ts';
 import { EnvMap } from './secrets.ts';
+import { Priority, QueueName } from './queues.ts';
+import { MAX_ATTEMPTS_LIMIT, MAX_RETRY_BACKOFF_SECONDS, RETRY_ON } from './retryPolicy.ts';
 
 /*
  * The one definition of every request body. Routers validate with these, services take the types
@@ -69,6 +71,29 @@ export const RuntimeCreate = z.strictObject({
 });
 
 
+/*
+ * Retries (retryPolicy.ts). Optional with no default here, so that a request that does not name
+ * them means what it meant before they existed; the resolved spec carries the defaults.
+ */
+const MaxAttempts = z
+  .number({ message: `must be a whole number of attempts from 1 to ${MAX_ATTEMPTS_LIMIT}` })
+  .int({ message: `must be a whole number of attempts from 1 to ${MAX_ATTEMPTS_LIMIT}` })
+  .min(1, { message: `must be at least 1 (the first attempt counts; 1 means no retries)` })
+  .max(MAX_ATTEMPTS_LIMIT, { message: `must be at most ${MAX_ATTEMPTS_LIMIT}` });
+const RetryOnInput = z.enum(RETRY_ON, { message: `must be one of ${RETRY_ON.map((v) => `"${v}"`).join(', ')} ("infrastructure": a signal, OOM, an evicted pod, a lost node or backend; "any": every failure)` });
+const RetryBackoffSeconds = z
+  .number({ message: 'must be a number of seconds' })
+  .min(0, { message: 'must be 0 or more seconds' })
+  .max(MAX_RETRY_BACKOFF_SECONDS, { message: `must be at most ${MAX_RETRY_BACKOFF_SECONDS} seconds` });
+const RetryFields = {
+  /** Attempts in all, the first included (1: no retries). */
+  maxAttempts: MaxAttempts.optional(),
+  /** Which failures start another attempt. */
+  retryOn: RetryOnInput.optional(),
+  /** The wait before attempt 2, doubled for each later one, with jitter. */
+  retryBackoffSeconds: RetryBackoffSeconds.optional(),
+};
+
 /** A registered model a run reads (batch scoring): its version is resolved from the alias when the run is submitted. */
 export const InputModel = z.strictObject({
   name: NAME,
@@ -89,6 +114,11 @@ export const WorkflowSpec = z.strictObject({
   inputModel: InputModel.optional(),
   /** Environment variables: literals, or {"secret": "<name>"} resolved at launch. */
   env: EnvMap.optional(),
+  /** The queue the run waits in; absent: "default". */
+  queue: QueueName.optional(),
+  /** Absent: the queue's defaultPriority. */
+  priority: Priority.optional(),
+  ...RetryFields,
 });
 
 export const WorkflowCreate = WorkflowSpec.extend({
@@ -102,6 +132,11 @@ export const RunOverrides = z.strictObject({
   resources: Resources.optional(),
   timeoutSeconds: z.number().int().positive().max(7 * 24 * 3600).optional(),
   backend: Backend.optional(),
+  /** Another queue than the spec's. */
+  queue: QueueName.optional(),
+  /** Another priority than the spec's (or the queue's default). */
+  priority: Priority.optional(),
+  ...RetryFields,
   /** Another alias, or an exact version, of the workflow's input model. */
   inputModel: z
     .strictObject({ alias: ALIAS.optional(), version: VERSION.optional() })

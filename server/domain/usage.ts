@@ -1,14 +1,8 @@
-import type { Run } from '../domain/index.ts';
+import type { Run } from './entities.ts';
+import type { AttemptUsageView } from './views.ts';
 
-/** One attempt's use: wall time, and each requested resource times that time (summed over its pods). */
-export interface AttemptUsage {
-  attempt: number;
-  startedAt: string;
-  /** null while the attempt is still running (its figures are then "so far"). */
-  endedAt: string | null;
-  wallSeconds: number;
-  resourceSeconds: { cpu: number; memoryMb: number; gpu: number };
-}
+/** One attempt's use, as GET /runs/{id}/usage shows it (views.ts). */
+export type AttemptUsage = AttemptUsageView;
 
 /** KubeRay runs one head and `workers` workers, each with the run's resources (kubeManifests.ts). */
 const DEFAULT_RAY_WORKERS = 1;

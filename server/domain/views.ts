@@ -1,7 +1,6 @@
 import { z } from 'zod';
-import { ApiToken, Artifact, InputModelRef, RegistryChange, Feature, Metric, ModelVersion, RegisteredModel, Run, RunEvent, Schedule, ScheduleFiring } from './entities.ts';
-import { RunStateName } from './lifecycle.ts';
-import { Backend, RoleName } from './vocabulary.ts';
+import { ApiToken, Artifact, InputModelRef, RegistryChange, Feature, Metric, ModelVersion, RegisteredModel, Run, RunEvent, RunStateName, Schedule, ScheduleFiring } from './entities.ts';
+import { Backend, RoleName, RunBackend } from './vocabulary.ts';
 import { TimeContext } from './timeContext.ts';
 
 /*
@@ -26,6 +25,8 @@ export const RunView = Run.omit({
   triggerInfo: true,
 }).extend({
   terminal: z.boolean(),
+  /** Attempts the run may make in all (its spec's maxAttempts); `attempt` counts them up. */
+  maxAttempts: z.number().int(),
   workflow: VersionRef.nullable(),
   airflow: z.record(z.string(), z.unknown()).nullable(),
   schedule: z.record(z.string(), z.unknown()).nullable(),
@@ -46,6 +47,26 @@ export const RunView = Run.omit({
   events: z.array(RunEvent).optional(),
 });
 export type RunView = z.infer<typeof RunView>;
+
+const ResourceSeconds = z.object({ cpu: z.number(), memoryMb: z.number(), gpu: z.number() });
+
+/** One attempt's use: wall time, and each requested resource times that time (summed over its pods). */
+export const AttemptUsageView = z.object({
+  attempt: z.number().int(),
+  startedAt: z.string(),
+  /** null while the attempt is still running (its figures are then "so far"). */
+  endedAt: z.string().nullable(),
+  wallSeconds: z.number(),
+  resourceSeconds: ResourceSeconds,
+});
+export type AttemptUsageView = z.infer<typeof AttemptUsageView>;
+
+/** A run's usage (GET /runs/{id}/usage): every attempt, and their sum. */
+export const RunUsageView = z.object({
+  attempts: z.array(AttemptUsageView),
+  total: z.object({ wallSeconds: z.number(), resourceSeconds: ResourceSeconds }),
+});
+export type RunUsageView = z.infer<typeof RunUsageView>;
 
 export const VersionView = ModelVersion.omit({ id: true }).extend({ url: Link });
 export type VersionView = z.infer<typeof VersionView>;
@@ -89,7 +110,7 @@ export const LineageView = z.object({
       id: z.string(),
       state: RunStateName,
       attempt: z.number().int(),
-      backend: Backend,
+      backend: RunBackend,
       startedAt: z.string().nullable(),
       finishedAt: z.string().nullable(),
       url: Link,
@@ -197,7 +218,7 @@ export type CodeSnapshotView = z.infer<typeof CodeSnapshotView>;
 
 /** What a run read and what it wrote (GET /runs/{id}/lineage). */
 export const RunLineageView = z.object({
-  run: z.object({ id: z.string(), state: RunStateName, backend: Backend, workflow: VersionRef.nullable(), url: Link, startedAt: z.string().nullable(), finishedAt: z.string().nullable() }),
+  run: z.object({ id: z.string(), state: RunStateName, backend: RunBackend, workflow: VersionRef.nullable(), url: Link, startedAt: z.string().nullable(), finishedAt: z.string().nullable() }),
   inputs: z.object({
     /** The registered model version it read (batch scoring); null for a training run. */
     modelVersion: InputModelRef.omit({ runId: true }).extend({ sourceRunId: z.string().nullable(), url: Link }).nullable(),

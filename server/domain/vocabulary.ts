@@ -32,15 +32,23 @@ export const VERSIONED_REF = z
 export const BACKENDS = ['local', 'ray', 'kubernetes', 'kuberay'] as const;
 export const Backend = z.enum(BACKENDS);
 export type BackendName = (typeof BACKENDS)[number];
+/**
+ * A run no backend executes: created through the MLflow API (a nested run, or a run started
+ * outside any Griffin run) and ended by its client. Never a submission's backend.
+ */
+export const EXTERNAL_BACKEND = 'external';
+export const RUN_BACKENDS = [...BACKENDS, EXTERNAL_BACKEND] as const;
+export const RunBackend = z.enum(RUN_BACKENDS);
+export type RunBackendName = (typeof RUN_BACKENDS)[number];
 
 export const ROLES = ['viewer', 'editor', 'admin'] as const;
 export const RoleName = z.enum(ROLES);
 export type Role = (typeof ROLES)[number];
 
-export const TRIGGERS = ['http', 'ui', 'cli', 'airflow', 'schedule'] as const;
+export const TRIGGERS = ['http', 'ui', 'cli', 'airflow', 'schedule', 'mlflow'] as const;
 export const TriggerName = z.enum(TRIGGERS);
 export type Trigger = (typeof TRIGGERS)[number];
-/** The triggers a client may name when it submits; "schedule" is the scheduler's own. */
+/** The triggers a client may name when it submits; "schedule" is the scheduler's own, "mlflow" the MLflow API's runs/create. */
 export const CLIENT_TRIGGERS = ['http', 'ui', 'cli', 'airflow'] as const satisfies readonly Trigger[];
 
 /** An alias of a model version, e.g. "production". */
@@ -52,6 +60,9 @@ export const JsonObject = z.record(z.string(), z.unknown());
 export type Principal =
   | { kind: 'user'; tokenId: string; name: string; role: Role }
   | { kind: 'run'; runId: string; inputModelRunId?: string };
+
+/** The user token's name that admin-managed things record as their author; null for a run's token. */
+export const userNameOf = (principal: Principal): string | null => (principal.kind === 'user' ? principal.name : null);
 
 export interface Page<T> {
   items: T[];

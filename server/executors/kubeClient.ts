@@ -1,4 +1,5 @@
-import type { ApiException, BatchV1Api, CoreV1Api, CustomObjectsApi, V1Job, V1Pod, V1Secret } from '@kubernetes/client-node';
+import type { ApiException, BatchV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, V1Job, V1Pod, V1Secret } from '@kubernetes/client-node';
+import type { KubeObject, ListPage, OpenWatch, WatchEvent } from './kubeInformer.ts';
 import { RETRY_BUDGETS, withRetry, type RetryBudget } from './retry.ts';
 
 export const RAYJOB = { group: 'ray.io', version: 'v1', plural: 'rayjobs' } as const;
@@ -45,6 +46,8 @@ function translate(error: unknown): unknown {
 const isApiError = (error: unknown, code?: number): error is ApiException<unknown> => isApiException(error) && (code === undefined || error.code === code);
 
 interface Apis {
+  config: KubeConfig;
+  watch: (path: string, query: Record<string, string | boolean | number>, onEvent: (type: string, object: unknown) => void, done: (error: unknown) => void) => Promise<AbortController>;
   batch: BatchV1Api;
   core: CoreV1Api;
   custom: CustomObjectsApi;
@@ -82,7 +85,10 @@ export class KubeClient {
       if (this.kubeconfig && !this.kubeconfig.includes(':')) config.loadFromFile(this.kubeconfig);
       else config.loadFromDefault();
       this.loadedServer = config.getCurrentCluster()?.server;
+      const watcher = new k8s.Watch(config);
       return {
+        config,
+        watch: (path, query, onEvent, done) => watcher.watch(path, query, onEvent, done),
         batch: config.makeApiClient(k8s.BatchV1Api),
         core: config.makeApiClient(k8s.CoreV1Api),
         custom: config.makeApiClient(k8s.CustomObjectsApi),
@@ -176,4 +182,52 @@ export class KubeClient {
   async deleteCustom(namespace: string, kind: typeof RAYJOB, name: string): Promise<void> {
     await this.call(async () => void (await (await this.connect()).custom.deleteNamespacedCustomObject({ ...kind, namespace, name, propagationPolicy: 'Foreground' })), RETRY_BUDGETS.poll, () => undefined);
   }
+
+  /** One page of the Jobs matching `labelSelector`, for an informer's list. */
+  async listJobs(namespace: string, labelSelector: string, continueToken: string | undefined, limit = LIST_PAGE): Promise<ListPage> {
+    const list = await this.call(async () => (await this.connect()).batch.listNamespacedJob({ namespace, labelSelector, limit, _continue: continueToken }), RETRY_BUDGETS.poll);
+    return { items: list.items as unknown as KubeObject[], resourceVersion: list.metadata?.resourceVersion ?? '', continueToken: list.metadata?._continue };
+  }
+
+  /** One page of the custom objects matching `labelSelector`, for an informer's list. */
+  async listCustom(namespace: string, kind: typeof RAYJOB, labelSelector: string, continueToken: string | undefined, limit = LIST_PAGE): Promise<ListPage> {
+    const list = (await this.call(async () => (await this.connect()).custom.listNamespacedCustomObject({ ...kind, namespace, labelSelector, limit, _continue: continueToken }), RETRY_BUDGETS.poll)) as {
+      items?: KubeObject[];
+      metadata?: { resourceVersion?: string; continue?: string };
+    };
+    return { items: list.items ?? [], resourceVersion: list.metadata?.resourceVersion ?? '', continueToken: list.metadata?.continue };
+  }
+
+  /**
+   * Watches a collection (`/apis/batch/v1/namespaces/ns/jobs`) from `resourceVersion`. Resolves
+   * once the API server has answered; a refusal (410 Gone when that version is too old, 403)
+   * rejects with the status code as `statusCode`.
+   */
+  async watch(path: string, labelSelector: string, resourceVersion: string, onEvent: (event: WatchEvent) => void): Promise<OpenWatch> {
+    const apis = await this.connect();
+    let settle!: { resolve: () => void; reject: (error: unknown) => void };
+    const done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+    done.catch(() => undefined); // a failure before the caller awaits `done` is thrown below instead
+    let failed: unknown;
+    const controller = await apis.watch(
+      path,
+      // The server ends the watch after WATCH_SECONDS and it is reopened: a connection that died silently is not kept for ever.
+      { labelSelector, resourceVersion, allowWatchBookmarks: true, timeoutSeconds: WATCH_SECONDS },
+      (type, object) => onEvent({ type, object: object as WatchEvent['object'] }),
+      (error) => {
+        // An abort of ours ends the stream with an AbortError: that is a clean end.
+        if (error && (error as { name?: string }).name !== 'AbortError') {
+          failed = error;
+          settle.reject(error);
+        } else settle.resolve();
+      },
+    );
+    if (failed) throw failed;
+    return { done, abort: () => controller.abort() };
+  }
 }
+
+const WATCH_SECONDS = 300;
+
+/** Objects per list page: an informer's first list of 10,000 Jobs is 20 requests, not one 50 MB answer. */
+const LIST_PAGE = 500;

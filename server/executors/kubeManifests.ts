@@ -76,6 +76,9 @@ export function runAnnotations(run: Run, env: Record<string, string>): Record<st
 }
 
 /** Label selector for the pods of one run attempt. */
+/** Every Job and RayJob Griffin made for a run (and nothing else), for the executors' watches. */
+export const RUN_OBJECTS_SELECTOR = `${LABEL.managedBy}=griffin,${LABEL.component}=training-run`;
+
 export const podSelector = (run: Pick<Run, 'id' | 'attempt'>): string => `${LABEL.runId}=${run.id},${LABEL.attempt}=${run.attempt}`;
 
 /** Quantities from the run's resources: CPU as a decimal, memory in Mi, GPUs and extended resources as counts. */

@@ -3,7 +3,9 @@ import type { Run } from '../domain/index.ts';
 import { isRemoteUri } from '../files/paths.ts';
 import { Unavailable } from '../errors.ts';
 import { KubeClient, RAYJOB } from './kubeClient.ts';
-import { jobManifest, podSelector, rayJobManifest, TRAINING_CONTAINER, type ManifestContext } from './kubeManifests.ts';
+import { jobManifest, LABEL, podSelector, RUN_OBJECTS_SELECTOR, rayJobManifest, TRAINING_CONTAINER, type ManifestContext } from './kubeManifests.ts';
+import { INFORMER_DEFAULTS, KubeInformer, type InformerOptions, type InformerSource, type KubeObject } from './kubeInformer.ts';
+import type { Logger } from '../logger.ts';
 import { sliceLog } from './logs.ts';
 import type { RunWorkers } from './workers.ts';
 import { runSecretManifest, runSecretName } from './kubeSecrets.ts';
@@ -11,10 +13,24 @@ import { secretRefs } from '../domain/index.ts';
 import { describeFailure, isTransient } from './retry.ts';
 import { backendObjectName, type BackendStatus, type Executor, type LaunchRequest, type LogChunk, type SpecProblem, type SpecToValidate } from './types.ts';
 import { BackendUnreachable, REACHABLE, unreachableStatus } from './unreachable.ts';
+import { describeExitStatus, isRayInfrastructureMessage } from './exitStatus.ts';
 
 export interface KubeExecutorOptions extends ManifestContext {
   /** How long the API server may stay unreachable before runs on it fail. */
   unreachableGraceSeconds: number;
+}
+
+/** How an executor follows its objects between reconciler sweeps: a watch, and whom it tells. */
+export interface KubeFollowing {
+  /** Called with the run id of every Job or RayJob the watch sees added, changed or deleted. */
+  onChange: (runId: string) => void;
+  logger: Logger;
+  informer?: InformerOptions;
+}
+
+/** What the watch keeps of each object: its status, which is all status() reads. */
+interface CachedObject {
+  status?: Record<string, any>;
 }
 
 /** Five minutes: API servers restart during control-plane upgrades; a running pod does not notice. */
@@ -30,10 +46,50 @@ const KUBERNETES_RESOURCE_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a
 
 /** Shared by both Kubernetes backends: their rules for a spec, reachability bookkeeping and pod logs. */
 abstract class KubeExecutorBase {
+  private informer: KubeInformer<CachedObject> | undefined;
+
   constructor(
     protected readonly client: KubeClient,
     protected readonly options: KubeExecutorOptions,
+    private readonly following?: KubeFollowing,
   ) {}
+
+  /** The collection this backend's objects live in, as a list and a watch. */
+  protected abstract source(): InformerSource;
+
+  /**
+   * Starts the watch of this backend's objects (Griffin's, by label, in the namespace). Until it
+   * has listed them and its watch is open, status() asks the API server per run, and the
+   * reconciler polls this backend's runs on every pass.
+   */
+  startFollowing(): void {
+    if (!this.following) return;
+    const { onChange, logger, informer } = this.following;
+    const tell = (object: KubeObject) => {
+      const runId = object.metadata?.labels?.[LABEL.runId];
+      if (runId) onChange(runId);
+    };
+    this.informer ??= new KubeInformer<CachedObject>(this.source(), (object) => ({ status: object.status as CachedObject['status'] }), tell, logger, informer ?? INFORMER_DEFAULTS);
+    this.informer.start();
+  }
+
+  async stopFollowing(): Promise<void> {
+    await this.informer?.stop();
+  }
+
+  /** True while the watch follows every change: the reconciler then looks at a run only when told. */
+  followingChanges(): boolean {
+    return this.informer?.synced ?? false;
+  }
+
+  /**
+   * The object from the watch's copy, or from the API server when the copy cannot answer: the
+   * watch is not following, or it has not seen the object (just created, or deleted: a GET tells).
+   */
+  protected async read(name: string, get: () => Promise<CachedObject | undefined>): Promise<CachedObject | undefined> {
+    const cached = this.informer?.synced ? this.informer.get(name) : undefined;
+    return cached ?? (await get());
+  }
 
   /** Both run a container image, and name resources as Kubernetes does. */
   validate(spec: SpecToValidate): SpecProblem | undefined {
@@ -117,21 +173,38 @@ function condition(job: V1Job, type: string): V1JobCondition | undefined {
   return job.status?.conditions?.find((c) => c.type === type && c.status === 'True');
 }
 
-/** Words for a Failed condition: the training code's exit code when the podFailurePolicy matched it. */
-function describeJobFailure(name: string, failed: V1JobCondition, timeoutSeconds: number): string {
+/**
+ * Words for a Failed condition: the training code's exit code when the podFailurePolicy matched it
+ * (a signal's status, the OOM killer's 137 above all, is the infrastructure's doing), and whether
+ * the cluster rather than the code failed it. Evicted and preempted pods are replaced by the Job
+ * (the DisruptionTarget rule); pods that kept failing without a training exit code (lost nodes,
+ * evictions past the backoff limit) end in BackoffLimitExceeded.
+ */
+function describeJobFailure(name: string, failed: V1JobCondition, timeoutSeconds: number): { reason: string; infrastructure: boolean } {
   const exit = /exit code (\d+)/.exec(failed.message ?? '');
-  if (failed.reason === 'PodFailurePolicy' && exit) return `the training process exited with code ${exit[1]} (Kubernetes Job ${name})`;
-  if (failed.reason === 'DeadlineExceeded') return `the Kubernetes Job ${name} ran past its activeDeadlineSeconds (${timeoutSeconds} s)`;
-  return `the Kubernetes Job ${name} failed (${failed.reason ?? 'Failed'})${failed.message ? `: ${failed.message}` : ''}`;
+  if (failed.reason === 'PodFailurePolicy' && exit) return describeExitStatus(Number(exit[1]), `(Kubernetes Job ${name})`);
+  if (failed.reason === 'DeadlineExceeded') return { reason: `the Kubernetes Job ${name} ran past its activeDeadlineSeconds (${timeoutSeconds} s)`, infrastructure: false };
+  const reason = `the Kubernetes Job ${name} failed (${failed.reason ?? 'Failed'})${failed.message ? `: ${failed.message}` : ''}`;
+  return { reason, infrastructure: failed.reason === 'BackoffLimitExceeded' || /evict|preempt|OOMKilled/i.test(failed.message ?? '') };
 }
 
 /**
- * Single-container training as a batch/v1 Job (manifest in kubeManifests.ts). Status is polled
- * from the Job on each reconciler pass; only the Complete and Failed conditions are terminal
- * (SuccessCriteriaMet and FailureTarget only announce them).
+ * Single-container training as a batch/v1 Job (manifest in kubeManifests.ts). Status comes from
+ * the watch of Griffin's Jobs (one per namespace, not a GET per run) once it follows them; only
+ * the Complete and Failed conditions are terminal (SuccessCriteriaMet and FailureTarget only
+ * announce them).
  */
 export class KubernetesExecutor extends KubeExecutorBase implements Executor {
   readonly name = 'kubernetes' as const;
+
+  protected source(): InformerSource {
+    const { namespace } = this;
+    return {
+      what: `Jobs in namespace ${namespace}`,
+      list: (continueToken) => this.client.listJobs(namespace, RUN_OBJECTS_SELECTOR, continueToken),
+      watch: (resourceVersion, onEvent) => this.client.watch(`/apis/batch/v1/namespaces/${encodeURIComponent(namespace)}/jobs`, RUN_OBJECTS_SELECTOR, resourceVersion, onEvent),
+    };
+  }
 
   protected validateOwn(spec: SpecToValidate): SpecProblem | undefined {
     if (isRemoteUri(spec.model.codeUri) && !/^https?:\/\//i.test(spec.model.codeUri)) {
@@ -166,12 +239,12 @@ export class KubernetesExecutor extends KubeExecutorBase implements Executor {
   status(run: Run): Promise<BackendStatus> {
     return this.observe(run, async () => {
       const name = nameOf(run);
-      const job = await this.client.readJob(this.namespace, name);
+      const job = (await this.read(name, () => this.client.readJob(this.namespace, name) as Promise<CachedObject | undefined>)) as V1Job | undefined;
       if (!job) return { phase: 'lost', reason: `the Kubernetes Job ${this.namespace}/${name} does not exist (deleted outside Griffin?)`, details: { ...REACHABLE } };
       const details = { ...REACHABLE };
       if (condition(job, 'Complete')) return { phase: 'succeeded', details };
       const failed = condition(job, 'Failed');
-      if (failed) return { phase: 'failed', reason: describeJobFailure(name, failed, run.spec.timeoutSeconds), details };
+      if (failed) return { phase: 'failed', ...describeJobFailure(name, failed, run.spec.timeoutSeconds), details };
       return { phase: (job.status?.active ?? 0) > 0 ? 'running' : 'pending', details };
     });
   }
@@ -213,6 +286,16 @@ function kubeRayWorkers(status: Record<string, unknown> | undefined, requested: 
 export class KubeRayExecutor extends KubeExecutorBase implements Executor {
   readonly name = 'kuberay' as const;
 
+  protected source(): InformerSource {
+    const { namespace } = this;
+    return {
+      what: `RayJobs in namespace ${namespace}`,
+      list: (continueToken) => this.client.listCustom(namespace, RAYJOB, RUN_OBJECTS_SELECTOR, continueToken),
+      watch: (resourceVersion, onEvent) =>
+        this.client.watch(`/apis/${RAYJOB.group}/${RAYJOB.version}/namespaces/${encodeURIComponent(namespace)}/${RAYJOB.plural}`, RUN_OBJECTS_SELECTOR, resourceVersion, onEvent),
+    };
+  }
+
   protected validateOwn(spec: SpecToValidate): SpecProblem | undefined {
     if (!(spec.runtime.rayVersion && /^\d+\.\d+\.\d+$/.test(spec.runtime.rayVersion))) {
       return {
@@ -247,7 +330,7 @@ export class KubeRayExecutor extends KubeExecutorBase implements Executor {
   status(run: Run): Promise<BackendStatus> {
     return this.observe(run, async () => {
       const name = nameOf(run);
-      const rayJob = await this.client.readCustom(this.namespace, RAYJOB, name);
+      const rayJob = await this.read(name, () => this.client.readCustom(this.namespace, RAYJOB, name));
       if (!rayJob) return { phase: 'lost', reason: `the RayJob ${this.namespace}/${name} does not exist (deleted outside Griffin?)`, details: { ...REACHABLE } };
       const status = (rayJob.status ?? {}) as Record<string, string | undefined>;
       const details: Record<string, unknown> = {
@@ -261,10 +344,10 @@ export class KubeRayExecutor extends KubeExecutorBase implements Executor {
       switch (status.jobDeploymentStatus) {
         case 'Complete':
           if (status.jobStatus === 'SUCCEEDED') return { phase: 'succeeded', details };
-          return { phase: 'failed', reason: `the Ray job of RayJob ${name} ended ${status.jobStatus ?? 'without a status'}${why ? ` (${why})` : ''}`, details };
+          return { phase: 'failed', reason: `the Ray job of RayJob ${name} ended ${status.jobStatus ?? 'without a status'}${why ? ` (${why})` : ''}`, infrastructure: isRayInfrastructureMessage(why), details };
         case 'Failed':
         case 'ValidationFailed':
-          return { phase: 'failed', reason: `the RayJob ${name} failed${why ? `: ${why}` : ''}`, details };
+          return { phase: 'failed', reason: `the RayJob ${name} failed${why ? `: ${why}` : ''}`, infrastructure: isRayInfrastructureMessage(why), details };
         case 'Running':
           return { phase: 'running', details };
         default:

@@ -12,6 +12,7 @@ import { copyTree } from '../files/copyTree.ts';
 import type { HostSlots, Slot, SlotHolder } from './localSlots.ts';
 import { groupAlive, groupMembers, isProcessNamed, processStartTime, signalGroup } from './processGroup.ts';
 import { undeliveredReports } from './reportSpool.ts';
+import { describeExitStatus } from './exitStatus.ts';
 import { isolatesRuns, resolveRunUser, unreachableFor, type RunUser } from './runUser.ts';
 import type { RuntimeVenvs } from './runtimeVenv.ts';
 import { backendObjectName, LeaseLost, type BackendStatus, type Executor, type LaunchRequest, type LogBytes, type LogChunk, type SpecProblem, type SpecToValidate } from './types.ts';
@@ -52,8 +53,6 @@ interface Termination {
   cause: 'cancel' | 'wrapper-died' | 'stragglers';
 }
 
-const SIGNALS: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 6: 'SIGABRT', 9: 'SIGKILL', 11: 'SIGSEGV', 15: 'SIGTERM' };
-
 /**
  * A zero exit, with what the training helper could not deliver before it gave up (its spool state),
  * kept on the run (details) so that a later explicit registration is refused for the same reason.
@@ -61,11 +60,6 @@ const SIGNALS: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 6: 'SIGABRT'
 function succeeded(workDir: string): BackendStatus {
   const undelivered = undeliveredReports(workDir);
   return undelivered ? { phase: 'succeeded', undeliveredReports: undelivered, details: { undeliveredReports: undelivered } } : { phase: 'succeeded' };
-}
-
-function describeExit(code: number): string {
-  if (code > 128 && SIGNALS[code - 128]) return `the training process was stopped by ${SIGNALS[code - 128]} (exit code ${code})`;
-  return `the training process exited with code ${code}`;
 }
 
 /** A leading `python` in an entrypoint means the runtime's interpreter. */
@@ -439,7 +433,7 @@ export class LocalExecutor implements Executor {
     if (ref.launchId) this.options.slots.releaseFor({ runId: run.id, attempt: run.attempt, launchId: ref.launchId });
     // The wrapper writes the status file before exiting, so read it once more to close that race.
     const code = exitCode ?? this.exitCode(ref);
-    if (code !== undefined) return code === 0 ? succeeded(ref.workDir) : { phase: 'failed', reason: describeExit(code) };
+    if (code !== undefined) return code === 0 ? succeeded(ref.workDir) : { phase: 'failed', ...describeExitStatus(code) };
     const termination = readJson<Termination>(path.join(ref.runDir, 'terminating'));
     if (termination?.cause === 'wrapper-died') {
       return { phase: 'lost', reason: 'the wrapper shell of the training process died without recording an exit status (killed from outside?); its process group was stopped' };

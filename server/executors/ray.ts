@@ -8,10 +8,13 @@ import { isUploadedCodeUri, requireCodeStore, uploadedRequirements, type CodeSto
 import { sliceLog } from './logs.ts';
 import { RayJobsClient, type RayJobDetails, type RaySubmitRequest } from './rayClient.ts';
 import { RayJobListing } from './rayJobListing.ts';
+import { RayChangeFeed } from './rayChangeFeed.ts';
+import type { Logger } from '../logger.ts';
 import { describeFailure, isTransient } from './retry.ts';
 import { workerSummary, type RunWorkers } from './workers.ts';
 import { backendObjectName, type BackendStatus, type Executor, type LaunchRequest, type LogChunk, type SpecProblem } from './types.ts';
 import { BackendUnreachable, REACHABLE, unreachableStatus } from './unreachable.ts';
+import { describeExitStatus, isRayInfrastructureMessage } from './exitStatus.ts';
 
 export interface RayExecutorOptions {
   /** The dashboard URL of the cluster (Jobs REST API). */
@@ -81,10 +84,29 @@ export class RayExecutor implements Executor {
   /** Status checks read one listing of the head per pass. */
   readonly listing: RayJobListing;
 
-  constructor(private readonly options: RayExecutorOptions) {
+  /** Reports the runs whose Ray job changed, from one listing of the head per interval. */
+  private readonly feed: RayChangeFeed | undefined;
+
+  constructor(
+    private readonly options: RayExecutorOptions,
+    following?: { onChange: (runId: string) => void; logger: Logger; intervalMs: number },
+  ) {
     this.client = new RayJobsClient(options.address);
     this.listing = new RayJobListing(() => this.client.list());
     this.target = `the Ray head at ${options.address}`;
+    if (following) this.feed = new RayChangeFeed(() => this.listing.refresh(), following.onChange, following.logger, following.intervalMs, this.target);
+  }
+
+  startFollowing(): void {
+    this.feed?.start();
+  }
+
+  async stopFollowing(): Promise<void> {
+    await this.feed?.stop();
+  }
+
+  followingChanges(): boolean {
+    return this.feed?.following ?? false;
   }
 
   private plan({ run, env, secretEnv }: LaunchRequest): RayPlan {
@@ -207,7 +229,7 @@ export class RayExecutor implements Executor {
       case 'STOPPED':
         return { phase: 'failed', reason: `the Ray job ${submissionId} was stopped`, details };
       case 'FAILED':
-        return { phase: 'failed', reason: describeRayFailure(job), details };
+        return { phase: 'failed', ...describeRayFailure(job), details };
       default:
         return { phase: 'unknown', reason: `the Ray job ${submissionId} reports an unknown status ${String(job.status)}`, details };
     }
@@ -250,8 +272,13 @@ export class RayExecutor implements Executor {
 }
 
 /** Ray's failure message carries the last 20,000 characters of the log; the run reason keeps the first line. */
-function describeRayFailure(job: RayJobDetails): string {
-  if (typeof job.driver_exit_code === 'number') return `the training process exited with code ${job.driver_exit_code} (Ray job ${job.submission_id})`;
+/** Why a Ray job failed, and whether its node, a worker or the memory monitor ended it rather than the driver's code. */
+function describeRayFailure(job: RayJobDetails): { reason: string; infrastructure: boolean } {
+  const lostWorker = isRayInfrastructureMessage(job.message ?? '');
+  if (typeof job.driver_exit_code === 'number') {
+    const exit = describeExitStatus(job.driver_exit_code, `(Ray job ${job.submission_id})`);
+    return { reason: exit.reason, infrastructure: exit.infrastructure || lostWorker };
+  }
   const firstLine = (job.message ?? '').split('\n')[0].trim().slice(0, 300);
-  return `the Ray job ${job.submission_id} failed${firstLine ? `: ${firstLine}` : ''}`;
+  return { reason: `the Ray job ${job.submission_id} failed${firstLine ? `: ${firstLine}` : ''}`, infrastructure: lostWorker };
 }

@@ -42,11 +42,15 @@ const isHttpError = (error: unknown): error is HTTPError => error instanceof Err
 
 /** The Ray Jobs API answered, but not with what was asked for. */
 export class RayApiError extends Error {
+  /** Ray itself cannot take the job now ("No available agent to submit job, please try again later"): nothing about the run. */
+  readonly infrastructure: boolean;
+
   constructor(
     readonly statusCode: number,
     message: string,
   ) {
     super(message);
+    this.infrastructure = statusCode >= 500 && /try again later|no available agent/i.test(message);
   }
 }
 

@@ -22,8 +22,17 @@ export class RayJobListing {
     return (await this.current()).get(submissionId);
   }
 
+  /** A new listing (or the one in flight), which the status checks that follow reuse. */
+  async refresh(): Promise<RayJobDetails[]> {
+    return [...(await this.take()).values()];
+  }
+
   private async current(): Promise<Map<string, RayJobDetails>> {
     if (this.jobs && Date.now() - this.takenAt < this.maxAgeMs) return this.jobs;
+    return this.take();
+  }
+
+  private take(): Promise<Map<string, RayJobDetails>> {
     this.pending ??= this.list()
       .then((jobs) => {
         this.jobs = new Map(jobs.map((job) => [job.submission_id, job]));

@@ -1,4 +1,4 @@
-import type { BackendName } from '../domain/index.ts';
+import type { BackendName, RunBackendName } from '../domain/index.ts';
 import { Unprocessable } from '../errors.ts';
 import type { Executor } from './types.ts';
 
@@ -16,8 +16,9 @@ export class ExecutorRegistry {
     this.missingHints.set(name, hint);
   }
 
-  get(name: BackendName, field = 'backend'): Executor {
-    const executor = this.executors.get(name);
+  /** A run's backend may be "external" (created through the MLflow API), which no executor serves. */
+  get(name: RunBackendName, field = 'backend'): Executor {
+    const executor = this.executors.get(name as BackendName);
     if (!executor) {
       const hint = this.missingHint(name);
       throw new Unprocessable(`the ${name} backend is not available: ${hint}`, field);
@@ -25,8 +26,8 @@ export class ExecutorRegistry {
     return executor;
   }
 
-  has(name: BackendName): boolean {
-    return this.executors.has(name);
+  has(name: RunBackendName): boolean {
+    return this.executors.has(name as BackendName);
   }
 
   names(): BackendName[] {
@@ -34,9 +35,10 @@ export class ExecutorRegistry {
   }
 
   /** Why a backend is not configured (what to set), or undefined when it is. */
-  missingHint(name: BackendName): string | undefined {
-    if (this.executors.has(name)) return undefined;
-    return this.missingHints.get(name) ?? 'it is not configured on this server';
+  missingHint(name: RunBackendName): string | undefined {
+    if (this.executors.has(name as BackendName)) return undefined;
+    if (name === 'external') return 'no backend executes runs created through the MLflow API; their client ends them';
+    return this.missingHints.get(name as BackendName) ?? 'it is not configured on this server';
   }
 }
 

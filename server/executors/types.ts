@@ -10,6 +10,12 @@ export interface BackendStatus {
   phase: BackendPhase;
   /** Why it failed or was lost, in words a user can act on. */
   reason?: string;
+  /**
+   * A failure the infrastructure caused, not the training code's own exit: killed by a signal
+   * (OOM included), an evicted or preempted pod, a lost node, a backend unreachable past its grace.
+   * Runs whose retryOn is "infrastructure" are retried only for these (and for `lost`).
+   */
+  infrastructure?: boolean;
   /** Extra reference data worth storing on the run (e.g. a dashboard URL); merged into backendRef. */
   details?: Record<string, unknown>;
   /**
@@ -36,6 +42,12 @@ export interface LaunchRequest {
    */
   renewLease?: () => Promise<void>;
 }
+
+/**
+ * Whether a launch error is the backend's own trouble rather than the run's (an error that says
+ * `infrastructure: true`, e.g. Ray's "try again later"): retried under retryOn "infrastructure".
+ */
+export const isInfrastructureError = (error: unknown): boolean => typeof error === 'object' && error !== null && (error as { infrastructure?: unknown }).infrastructure === true;
 
 /** This launch no longer owns the run: whoever took it over launches it; nothing must be started or recorded. */
 export class LeaseLost extends Error {
@@ -92,6 +104,14 @@ export interface Executor {
   release?(run: Run): Promise<void>;
   /** Exactly what launch() would send or create, without doing it. */
   render(request: LaunchRequest): Promise<unknown>;
+  /** Starts following the backend's changes (a watch, a listing poll), each reported with the run's id. */
+  startFollowing?(): void;
+  stopFollowing?(): Promise<void>;
+  /**
+   * True while every change of this backend's runs is being reported: the reconciler then looks at
+   * its runs only when told (and at the full sweep); while false, it asks about them on every pass.
+   */
+  followingChanges?(): boolean;
 }
 
 export const backendObjectName = (runId: string, attempt: number): string => `griffin-run-${runId}-${attempt}`;

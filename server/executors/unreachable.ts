@@ -40,6 +40,6 @@ export function unreachableStatus(run: Pick<Run, 'backendRef'>, target: string, 
   const since = unreachableSince(run) ?? new Date(now).toISOString();
   const elapsed = (now - Date.parse(since)) / 1000;
   const lastError = describeFailure(error);
-  if (elapsed >= graceSeconds) return { phase: 'failed', reason: unreachableReason(target, elapsed, lastError) };
+  if (elapsed >= graceSeconds) return { phase: 'failed', reason: unreachableReason(target, elapsed, lastError), infrastructure: true };
   return { phase: 'unknown', reason: `${target} is unreachable (${lastError})`, details: { unreachableSince: since } };
 }

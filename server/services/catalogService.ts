@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { z } from 'zod';
 import type { DatasetCreate, FeatureCreate, ModelCreate, RuntimeCreate, WorkflowCreate, WorkflowSpecInput, RunOverridesInput } from '../domain/index.ts';
 import type { Dataset, Feature, Model, Page, ResolvedRunSpec, Runtime, Workflow, WorkflowDefinition } from '../domain/index.ts';
+import { retryPolicyOf } from '../domain/index.ts';
 import { InputError, NotFound, Unprocessable } from '../errors.ts';
 import type { CatalogStore } from '../store/catalogStore.ts';
 import type { ExecutorRegistry } from '../executors/registry.ts';
@@ -62,6 +63,8 @@ export class CatalogService {
     private readonly code?: CodeStore,
     /** Checks a spec's env (variable names, that referenced secrets exist); see secretService.ts. */
     private readonly checkEnv: (env: WorkflowSpecInput['env'], field: string) => Promise<void> = async () => {},
+    /** Refuses a queue that does not exist (services/queueService.ts). */
+    private readonly checkQueue: (queue: string | undefined, field: string) => Promise<void> = async () => {},
     /**
      * How long a definition read for a submission is reused (GRIFFIN_READ_CACHE_MS): a submission
      * then costs no catalog query. A definition this instance writes drops them all at once; one
@@ -199,6 +202,7 @@ export class CatalogService {
       );
     }
     await this.checkEnv(spec.env, 'env');
+    await this.checkQueue(spec.queue, 'queue');
     const definition: WorkflowDefinition = {
       ...spec,
       model: `${checked.model.name}@${checked.model.version}`,
@@ -237,6 +241,9 @@ export class CatalogService {
       resources: { ...spec.resources, ...overrides.resources },
       timeoutSeconds: overrides.timeoutSeconds ?? spec.timeoutSeconds,
       hyperparameters: { ...spec.hyperparameters, ...overrides.hyperparameters },
+      maxAttempts: overrides.maxAttempts ?? spec.maxAttempts,
+      retryOn: overrides.retryOn ?? spec.retryOn,
+      retryBackoffSeconds: overrides.retryBackoffSeconds ?? spec.retryBackoffSeconds,
     };
     const checked = await this.checkSpec(merged, fieldPrefix, overrides);
     // Checked at every submission: a secret a workflow names may have been deleted since.
@@ -259,6 +266,7 @@ export class CatalogService {
       hyperparameters: checked.hyperparameters,
       resources: merged.resources,
       timeoutSeconds: merged.timeoutSeconds,
+      ...retryPolicyOf(merged),
       register: merged.register ?? null,
       // Resolved to a version by the run service, which reads the registry.
       inputModel: null,

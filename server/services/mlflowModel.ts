@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { GriffinError, type ErrorCode } from '../errors.ts';
-import type { RunState } from '../domain/index.ts';
+import { EXTERNAL_BACKEND, type ResolvedRunSpec, type Run, type RunState } from '../domain/index.ts';
 
 /**
  * MLflow's entities as its REST API carries them (mlflow/protos/service.proto and
@@ -38,6 +38,25 @@ export interface MlflowRun {
   info: MlflowRunInfo;
   data: { metrics: MlflowMetric[]; params: MlflowKeyValue[]; tags: MlflowKeyValue[] };
   inputs: Record<string, never>;
+}
+
+export type MlflowLoggedModelStatus = 'LOGGED_MODEL_PENDING' | 'LOGGED_MODEL_READY' | 'LOGGED_MODEL_UPLOAD_FAILED';
+
+/** MLflow 3's logged model (service.proto LoggedModel): here, a directory of its source run's artifacts. */
+export interface MlflowLoggedModel {
+  info: {
+    model_id: string;
+    experiment_id: string;
+    name: string;
+    creation_timestamp_ms: number;
+    last_updated_timestamp_ms: number;
+    artifact_uri: string;
+    status: string;
+    source_run_id: string;
+    model_type?: string;
+    tags: MlflowKeyValue[];
+  };
+  data: { params: MlflowKeyValue[]; metrics: MlflowMetric[] };
 }
 
 export interface MlflowExperiment {
@@ -165,7 +184,40 @@ export const workflowExperimentId = (workflowName: string): string =>
 
 export const isWorkflowExperimentId = (id: string): boolean => id.startsWith(WORKFLOW_EXPERIMENT_PREFIX);
 
-export const experimentIdOfRun = (run: { workflowName: string | null }): string => (run.workflowName ? workflowExperimentId(run.workflowName) : DEFAULT_EXPERIMENT.id);
+/** The experiment a run was created in through the MLflow API, else its workflow's, else Default. */
+export const experimentIdOfRun = (run: { workflowName: string | null; experimentId?: string | null }): string =>
+  run.experimentId ?? (run.workflowName ? workflowExperimentId(run.workflowName) : DEFAULT_EXPERIMENT.id);
+
+/** The tag MLflow's client names a nested run's parent with. */
+export const PARENT_RUN_TAG = 'mlflow.parentRunId';
+
+/** How MLflow's client ends a run (runs/update status) in Griffin's terms; RUNNING and SCHEDULED end nothing. */
+export const ENDING_STATUS = { FINISHED: 'externalFinished', FAILED: 'externalFailed', KILLED: 'externalKilled' } as const satisfies Partial<Record<MlflowRunStatus, string>>;
+
+/**
+ * The spec of a run created through the MLflow API. A nested run keeps what its parent ran
+ * (model, dataset, runtime: the code that created it), without the parent's hyperparameters,
+ * register step, input model or env, which are the launch's; a run started outside any Griffin
+ * run names no model or dataset (version 0 of "mlflow" and "none").
+ */
+export function externalRunSpec(parent: Run | undefined): ResolvedRunSpec {
+  if (parent) {
+    const { env: _launchOnly, ...spec } = parent.spec;
+    return { ...spec, backend: EXTERNAL_BACKEND, hyperparameters: {}, register: null, inputModel: null };
+  }
+  return {
+    workflow: null,
+    model: { name: 'mlflow', version: 0, framework: 'mlflow', codeUri: '' },
+    dataset: { name: 'none', version: 0, uri: '', features: [] },
+    runtime: { name: EXTERNAL_BACKEND, image: null, pythonVersion: null, rayVersion: null, localInterpreter: null },
+    backend: EXTERNAL_BACKEND,
+    entrypoint: '',
+    hyperparameters: {},
+    resources: {},
+    timeoutSeconds: 0,
+    register: null,
+  };
+}
 
 /** Where MLflow's client sends a run's artifacts: the tracking server's mlflow-artifacts proxy. */
 export const MLFLOW_ARTIFACT_ROOT = 'runs';

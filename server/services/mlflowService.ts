@@ -1,10 +1,14 @@
 import type { Readable } from 'node:stream';
 import type { Metric, ModelVersion, Run } from '../domain/index.ts';
-import { isTerminal } from '../domain/index.ts';
+import { EXTERNAL_BACKEND, isTerminal, Transitions } from '../domain/index.ts';
+import { newRunId } from '../ids.ts';
 import { Conflict, NotFound } from '../errors.ts';
 import {
   DEFAULT_EXPERIMENT,
+  ENDING_STATUS,
   experimentIdOfRun,
+  externalRunSpec,
+  PARENT_RUN_TAG,
   isWorkflowExperimentId,
   MLFLOW_ARTIFACT_ROOT,
   MLFLOW_STATUS,
@@ -18,10 +22,15 @@ import {
   type MlflowRegisteredModel,
   type MlflowRun,
   type MlflowRunInfo,
+  type MlflowRunStatus,
+  type MlflowLoggedModel,
+  type MlflowLoggedModelStatus,
 } from './mlflowModel.ts';
-import type { RunStore } from '../store/runStore.ts';
+import crypto from 'node:crypto';
+import { MAX_NESTING, type RunStore } from '../store/runStore.ts';
 import type { CatalogStore } from '../store/catalogStore.ts';
 import type { ExperimentStore } from '../store/experimentStore.ts';
+import type { LoggedModel, LoggedModelStore } from '../store/loggedModelStore.ts';
 import type { RegistryService } from './registryService.ts';
 import type { RunService } from './runService.ts';
 import { checkArtifactPath } from '../files/paths.ts';
@@ -64,8 +73,10 @@ function equalityFilter(filter: string | undefined, allowed: string[]): Record<s
 
 /**
  * MLflow's tracking and registry API over Griffin's own records: nothing here is stored twice.
- * Runs are launched by Griffin (submit one, and MLflow inside it resumes MLFLOW_RUN_ID), so the
- * run's state is the backend's and MLflow's status updates do not change it.
+ * Runs Griffin launches are resumed by MLflow inside them (MLFLOW_RUN_ID), and their state is
+ * their backend's: MLflow's status updates do not change it. Runs MLflow creates itself (nested
+ * runs, autolog's child runs, runs started outside any Griffin run) are external runs: stored
+ * running, ended by their client.
  */
 export class MlflowService {
   constructor(
@@ -75,6 +86,7 @@ export class MlflowService {
     private readonly experiments: ExperimentStore,
     private readonly registry: RegistryService,
     private readonly options: { publicUrl: string },
+    private readonly loggedModels: LoggedModelStore,
   ) {}
 
   // ---- experiments ------------------------------------------------------------------------
@@ -135,6 +147,11 @@ export class MlflowService {
 
   // ---- runs -------------------------------------------------------------------------------
 
+  /** Whether a run token of `ownRunId` may write to `runId`: a run nested in its own. */
+  isNestedIn(runId: string, ownRunId: string): Promise<boolean> {
+    return this.runs.isNestedIn(runId, ownRunId);
+  }
+
   private async runOrThrow(runId: string): Promise<Run> {
     const run = await this.runs.get(runId);
     if (!run) throw new MlflowError('RESOURCE_DOES_NOT_EXIST', `Run with id=${runId} not found`);
@@ -148,12 +165,13 @@ export class MlflowService {
   }
 
   private runInfo(run: Run, tags: Record<string, string>): MlflowRunInfo {
+    const creator = (run.triggerInfo?.mlflow as { user?: unknown } | undefined)?.user;
     const info: MlflowRunInfo = {
       run_id: run.id,
       run_uuid: run.id,
       run_name: tags[RUN_NAME_TAG] ?? (run.workflowName ? `${run.workflowName}-${run.id}` : run.id),
       experiment_id: experimentIdOfRun(run),
-      user_id: run.trigger,
+      user_id: typeof creator === 'string' ? creator : run.trigger,
       status: MLFLOW_STATUS[run.state],
       start_time: ms(run.startedAt ?? run.createdAt)!,
       artifact_uri: mlflowArtifactUri(run.id),
@@ -182,12 +200,58 @@ export class MlflowService {
     return this.mlflowRun(await this.runOrThrow(runId));
   }
 
-  /** A new name is kept (as MLflow keeps it, in the mlflow.runName tag); the status is Griffin's to decide. */
-  async updateRun(runId: string, runName: string | undefined): Promise<MlflowRunInfo> {
+  /**
+   * A run MLflow creates: nested in `parentRunId` when given (a run token's runs always are: in its
+   * own run when the client names no parent), in the experiment the client names. It is running
+   * until its client ends it (runs/update) or the run it is nested in ends.
+   */
+  async createRun(input: { experimentId: string; startTime?: number; runName?: string; tags: MlflowKeyValue[] }, creator: { user: string; parentRunId?: string }): Promise<MlflowRun> {
+    await this.getExperiment(input.experimentId);
+    const parentId = input.tags.find((t) => t.key === PARENT_RUN_TAG)?.value ?? creator.parentRunId;
+    let parent: Run | undefined;
+    if (parentId !== undefined) {
+      parent = await this.runs.get(parentId);
+      if (!parent) throw new MlflowError('RESOURCE_DOES_NOT_EXIST', `Parent run with id=${parentId} not found (tag ${PARENT_RUN_TAG})`);
+      if (isTerminal(parent.state)) throw new MlflowError('INVALID_STATE', `The parent run ${parentId} has ended (${parent.state}); a run cannot be nested in it any more`);
+      if ((await this.runs.nestingDepth(parentId)) + 1 >= MAX_NESTING) throw new MlflowError('INVALID_PARAMETER_VALUE', `runs nest at most ${MAX_NESTING} deep; run ${parentId} is already that deep`);
+    }
+    const start = input.startTime === undefined ? new Date() : new Date(input.startTime);
+    if (Number.isNaN(start.getTime())) throw new MlflowError('INVALID_PARAMETER_VALUE', `start_time: ${input.startTime} is not a time in milliseconds since the epoch`);
+    const tags = [...input.tags];
+    if (input.runName && !tags.some((t) => t.key === RUN_NAME_TAG)) tags.push({ key: RUN_NAME_TAG, value: input.runName });
+    const run = await this.runs.insertExternal({
+      id: newRunId(),
+      workflowName: parent?.workflowName ?? null,
+      workflowVersion: parent?.workflowVersion ?? null,
+      spec: externalRunSpec(parent),
+      trigger: 'mlflow',
+      triggerInfo: { mlflow: { user: creator.user } },
+      parentRunId: parent?.id ?? null,
+      experimentId: input.experimentId,
+      startedAt: start.toISOString(),
+      tags: [...new Map(tags.map((t) => [t.key, t])).values()],
+    });
+    return this.mlflowRun(run);
+  }
+
+  /**
+   * A new name is kept (as MLflow keeps it, in the mlflow.runName tag). An ending status ends an
+   * external run; a run Griffin launched keeps the state its backend decides.
+   */
+  async updateRun(runId: string, update: { runName?: string; status?: MlflowRunStatus }): Promise<MlflowRunInfo> {
     let run = await this.runOrThrow(runId);
-    if (runName) {
+    if (update.runName) {
       run = await this.writableRun(runId);
-      await this.logBatch(runId, { tags: [{ key: RUN_NAME_TAG, value: runName }] });
+      await this.logBatch(runId, { tags: [{ key: RUN_NAME_TAG, value: update.runName }] });
+    }
+    const ending = update.status && update.status in ENDING_STATUS ? ENDING_STATUS[update.status as keyof typeof ENDING_STATUS] : undefined;
+    if (ending && run.backend === EXTERNAL_BACKEND) {
+      if (isTerminal(run.state)) {
+        if (MLFLOW_STATUS[run.state] !== update.status) throw new MlflowError('INVALID_STATE', `The run ${runId} has already ended as ${MLFLOW_STATUS[run.state]}; it cannot end again as ${update.status}`);
+      } else {
+        run = await this.runs.transition(runId, Transitions[ending], `ended by its MLflow client (${update.status})`);
+        this.runService.forget(runId);
+      }
     }
     return this.runInfo(run, await this.runs.tags(run.id));
   }
@@ -202,9 +266,9 @@ export class MlflowService {
     let nextPageToken: string | undefined;
     for (const id of input.experimentIds) {
       const experiment = await this.getExperiment(id);
-      // Named experiments hold no runs: Griffin launches every run, under its workflow or Default.
-      if (!isWorkflowExperimentId(id) && id !== DEFAULT_EXPERIMENT.id) continue;
-      const page = await this.runs.list({ workflow: id === DEFAULT_EXPERIMENT.id ? null : experiment.name, limit: limit - runs.length, pageToken: input.pageToken });
+      // A workflow's and Default's runs are also those whose experiment follows from their workflow.
+      const workflow = isWorkflowExperimentId(id) ? experiment.name : id === DEFAULT_EXPERIMENT.id ? null : undefined;
+      const page = await this.runs.list({ experiment: { id, workflow }, limit: limit - runs.length, pageToken: input.pageToken });
       for (const run of page.items) runs.push(await this.mlflowRun(run));
       if (input.experimentIds.length === 1) nextPageToken = page.nextPageToken ?? undefined;
       if (runs.length >= limit) break;
@@ -216,9 +280,11 @@ export class MlflowService {
    * Metrics, params and tags in one write. A param that repeats a hyperparameter with the same
    * value is not stored again; with another value it is refused, as is a logged param changed.
    */
-  async logBatch(runId: string, batch: { metrics?: MlflowMetric[]; params?: MlflowKeyValue[]; tags?: MlflowKeyValue[] }): Promise<void> {
+  async logBatch(runId: string, batch: { metrics?: Array<MlflowMetric & { modelId?: string }>; params?: MlflowKeyValue[]; tags?: MlflowKeyValue[] }): Promise<void> {
     const run = await this.writableRun(runId);
-    const hyper = run.spec.hyperparameters ?? {};
+    if (batch.metrics?.some((m) => m.modelId)) batch = { ...batch, metrics: await this.withoutModelCopies(runId, batch.metrics) };
+    // The spec is parsed only when params need comparing with its hyperparameters: metric batches never do.
+    const hyper = batch.params?.length ? (run.spec.hyperparameters ?? {}) : {};
     const params: MlflowKeyValue[] = [];
     for (const p of batch.params ?? []) {
       if (!(p.key in hyper)) params.push(p);
@@ -228,6 +294,15 @@ export class MlflowService {
     const metrics: Metric[] = (batch.metrics ?? []).map((m) => ({ key: m.key, value: m.value, step: m.step ?? 0, timestamp: new Date(m.timestamp ?? now).toISOString() }));
     const { changedParam } = await this.runs.logBatch(runId, { params, tags: batch.tags ?? [], metrics });
     if (changedParam) throw this.changedParam(runId, { key: changedParam.key, value: params.find((p) => p.key === changedParam.key)!.value }, changedParam.stored);
+  }
+
+  /**
+   * log_model links the run's metrics to the logged model by sending the run's points again with
+   * a model_id; Griffin keeps one series per run, so a point the run has already is not stored twice.
+   */
+  private async withoutModelCopies(runId: string, metrics: Array<MlflowMetric & { modelId?: string }>): Promise<MlflowMetric[]> {
+    const stored = new Set((await this.runs.metrics(runId)).map((m) => `${m.key}\0${m.step}\0${m.value}\0${ms(m.timestamp)}`));
+    return metrics.filter((m) => !m.modelId || !stored.has(`${m.key}\0${m.step}\0${m.value}\0${m.timestamp}`));
   }
 
   private changedParam(runId: string, param: MlflowKeyValue, stored: string): MlflowError {
@@ -245,6 +320,84 @@ export class MlflowService {
   async metricHistory(runId: string, key: string): Promise<MlflowMetric[]> {
     await this.runOrThrow(runId);
     return (await this.runs.metrics(runId, key)).map((m) => ({ key: m.key, value: m.value, step: m.step, timestamp: ms(m.timestamp)! }));
+  }
+
+  // ---- logged models (MLflow 3's log_model and autolog): a directory of the source run's artifacts
+
+  private loggedModelView(m: LoggedModel): MlflowLoggedModel {
+    return {
+      info: {
+        model_id: m.id,
+        experiment_id: m.experimentId,
+        name: m.name,
+        creation_timestamp_ms: ms(m.createdAt)!,
+        last_updated_timestamp_ms: ms(m.updatedAt)!,
+        artifact_uri: mlflowArtifactUri(m.runId, m.artifactPath),
+        status: m.status,
+        source_run_id: m.runId,
+        ...(m.modelType ? { model_type: m.modelType } : {}),
+        tags: pairs(m.tags),
+      },
+      data: { params: pairs(m.params), metrics: [] },
+    };
+  }
+
+  /**
+   * A logged model's files go into its source run's artifacts, in a directory named after the
+   * model (`model/`, as MLflow 2 laid them out), or `<name>-<id>/` when the run has one by that name.
+   */
+  async createLoggedModel(input: { experimentId: string; name?: string; modelType?: string; sourceRunId?: string; params: MlflowKeyValue[]; tags: MlflowKeyValue[] }): Promise<MlflowLoggedModel> {
+    if (!input.sourceRunId) {
+      throw new MlflowError('INVALID_PARAMETER_VALUE', "source_run_id is required: Griffin keeps a logged model's files in its run's artifacts, so log the model inside a run (mlflow.start_run())");
+    }
+    const run = await this.writableRun(input.sourceRunId);
+    const id = `m-${crypto.randomBytes(16).toString('hex')}`;
+    const name = input.name || 'model';
+    const dir = name.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^\.+/, '_');
+    const base = { id, runId: run.id, experimentId: input.experimentId || experimentIdOfRun(run), name, modelType: input.modelType ?? null, status: 'LOGGED_MODEL_PENDING', tags: Object.fromEntries(input.tags.map((t) => [t.key, t.value])), params: Object.fromEntries(input.params.map((p) => [p.key, p.value])) };
+    const created = (await this.loggedModels.insert({ ...base, artifactPath: checkArtifactPath(dir) })) ?? (await this.loggedModels.insert({ ...base, artifactPath: checkArtifactPath(`${dir}-${id.slice(2, 10)}`) }));
+    if (!created) throw new MlflowError('RESOURCE_ALREADY_EXISTS', `run ${run.id} already has a logged model in ${dir}/`);
+    return this.loggedModelView(created);
+  }
+
+  private async loggedModel(id: string): Promise<LoggedModel> {
+    const model = await this.loggedModels.get(id);
+    if (!model) throw new MlflowError('RESOURCE_DOES_NOT_EXIST', `Logged model with ID '${id}' not found.`);
+    return model;
+  }
+
+  /** The run whose artifacts hold a logged model, for the run-token check. */
+  async runOfLoggedModel(id: string): Promise<string | undefined> {
+    return (await this.loggedModels.get(id))?.runId;
+  }
+
+  async getLoggedModel(id: string): Promise<MlflowLoggedModel> {
+    return this.loggedModelView(await this.loggedModel(id));
+  }
+
+  async finalizeLoggedModel(id: string, status: MlflowLoggedModelStatus): Promise<MlflowLoggedModel> {
+    const model = await this.loggedModel(id);
+    await this.writableRun(model.runId);
+    await this.loggedModels.setStatus(id, status);
+    return this.getLoggedModel(id);
+  }
+
+  /** The logged models of the runs of some experiments (search without filters). */
+  async searchLoggedModels(experimentIds: string[], maxResults: number): Promise<MlflowLoggedModel[]> {
+    const found: MlflowLoggedModel[] = [];
+    for (const run of (await this.searchRuns({ experimentIds, maxResults: DEFAULT_SEARCH_LIMIT })).runs) {
+      for (const m of await this.loggedModels.ofRun(run.info.run_id)) found.push(this.loggedModelView(m));
+      if (found.length >= maxResults) break;
+    }
+    return found.slice(0, maxResults);
+  }
+
+  /** A run says which logged models it produced: they are its own already (their files are its artifacts). */
+  async logOutputs(runId: string, modelIds: string[]): Promise<void> {
+    await this.writableRun(runId);
+    for (const id of modelIds) {
+      if ((await this.loggedModel(id)).runId !== runId) throw new MlflowError('INVALID_PARAMETER_VALUE', `logged model ${id} was not logged by run ${runId}`);
+    }
   }
 
   // ---- artifacts (mlflow-artifacts:/runs/<run id>/<path>) -----------------------------------

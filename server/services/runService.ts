@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import type { RunSubmission } from '../domain/index.ts';
 import type { Artifact, DryRunView, Metric, Page, Run, RunView } from '../domain/index.ts';
-import { canMake, isTerminal, RERUNNABLE, timeContextEnvironment, timeContextOf, Transitions } from '../domain/index.ts';
+import { canMake, EXTERNAL_BACKEND, isTerminal, RERUNNABLE, retryPolicyOf, timeContextEnvironment, timeContextOf, Transitions, type BackendName } from '../domain/index.ts';
 import { Conflict, GriffinError, NotFound } from '../errors.ts';
 import { isUniqueViolation } from '../db/connect.ts';
 import { canonicalJson, newRunId, sha256Hex } from '../ids.ts';
@@ -22,6 +22,7 @@ import type { LogBytes, LogChunk } from '../executors/types.ts';
 import type { AuthService } from './authService.ts';
 import { prepareBody, ReadCache, type PreparedBody } from './readCache.ts';
 import { literalEnv, secretRefs, type RunEnv } from '../domain/index.ts';
+import type { QueueService } from './queueService.ts';
 
 const redactedSecrets = (env: RunEnv | undefined) => Object.fromEntries(Object.keys(secretRefs(env)).map((name) => [name, '[redacted]']));
 import { experimentIdOfRun } from './mlflowModel.ts';
@@ -32,6 +33,9 @@ export interface SubmitResult {
 }
 
 const MAX_SUBMIT_ATTEMPTS = 4;
+
+/** The artifact directory a training process saves checkpoints into (griffin_run.save_checkpoint). */
+const CHECKPOINT_PREFIX = 'checkpoints/';
 
 /**
  * The part of a submission that decides "same request". An Airflow retry sends the same body with
@@ -92,6 +96,8 @@ export class RunService {
     private readonly cache = new ReadCache(0),
     /** The Model Registry, for the input model of a scoring run. */
     private readonly registry?: RegistryStore,
+    /** Queues: a run's queue must exist, and its priority defaults to the queue's. */
+    private readonly queues?: QueueService,
   ) {}
 
   /**
@@ -147,6 +153,8 @@ export class RunService {
           idempotencyKey: idempotencyKey ?? null,
           idempotencyGeneration: generation,
           requestHash: idempotencyKey ? requestHash : null,
+          queue: spec.queue,
+          priority: spec.priority,
         });
         this.wakeDispatcher();
         return { run, created: true };
@@ -161,14 +169,33 @@ export class RunService {
   private async resolve(input: RunSubmission) {
     let spec;
     let wantedInput: { name: string; alias: string } | undefined;
+    let definition: { queue?: string; priority?: number };
     if (input.workflow) {
       const ref = parseRef(input.workflow);
       const workflow = await this.catalog.getWorkflow(ref.name, ref.version);
       spec = await this.catalog.resolveRunSpec(workflow, input.overrides, { name: workflow.name, version: workflow.version });
       wantedInput = workflow.inputModel;
+      definition = workflow;
     } else {
       spec = await this.catalog.resolveRunSpec(input.spec!, input.overrides, null);
       wantedInput = input.spec!.inputModel;
+      definition = input.spec!;
+    }
+    if (this.queues) {
+      const prefix = input.spec ? 'spec.' : '';
+      const { queue, priority } = await this.queues.resolve({
+        queue: input.overrides.queue ?? definition.queue,
+        priority: input.overrides.priority ?? definition.priority,
+        // A submitted spec names a configured backend, never the external one of MLflow-created runs.
+        backend: spec.backend as BackendName,
+        resources: spec.resources,
+        fields: {
+          queue: input.overrides.queue ? 'overrides.queue' : `${prefix}queue`,
+          resources: input.overrides.resources ? 'overrides.resources' : `${prefix}resources`,
+        },
+      });
+      spec.queue = queue;
+      spec.priority = priority;
     }
     if (wantedInput || input.overrides.inputModel) {
       if (!this.registry) throw new Error('the run service was built without the Model Registry');
@@ -198,6 +225,8 @@ export class RunService {
       idempotencyGeneration: null,
       requestHash: null,
       reason: null,
+      queue: spec.queue ?? 'default',
+      priority: spec.priority ?? 0,
       leaseOwner: null,
       leaseExpiresAt: null,
       deadlineAt: null,
@@ -207,13 +236,17 @@ export class RunService {
       consumedByTry: null,
       registeredModel: null,
       registeredVersion: null,
+      parentRunId: null,
+      experimentId: null,
       createdAt: now,
       updatedAt: now,
       startedAt: null,
       finishedAt: null,
+      notBefore: null,
     };
     const executor = this.executors.get(spec.backend, 'overrides.backend');
-    return { backend: spec.backend, request: await executor.render({ run, env: this.environment(run, '[redacted]'), secretEnv: redactedSecrets(spec.env) }) };
+    // resolve() found the backend's executor: a submitted spec never names the external backend.
+    return { backend: spec.backend as BackendName, request: await executor.render({ run, env: this.environment(run, '[redacted]'), secretEnv: redactedSecrets(spec.env) }) };
   }
 
   /** The variables every backend hands to the training process. */
@@ -248,6 +281,22 @@ export class RunService {
       MLFLOW_EXPERIMENT_ID: experimentIdOfRun(run),
       MLFLOW_TRACKING_TOKEN: token,
     };
+  }
+
+  /**
+   * The variables of a launch: environment() and, from attempt 2 on, GRIFFIN_RESUME_FROM when an
+   * earlier attempt saved checkpoints (artifacts under checkpoints/).
+   */
+  async launchEnvironment(run: Run): Promise<Record<string, string>> {
+    const env = this.environment(run);
+    if (run.attempt < 2) return env;
+    const saved = (await this.runs.artifacts(run.id)).some((a) => a.path.startsWith(CHECKPOINT_PREFIX));
+    return saved ? { ...env, GRIFFIN_RESUME_FROM: this.checkpointUri(run.id) } : env;
+  }
+
+  /** Where a run's checkpoints are: the checkpoints/ directory of its artifacts, shared by its attempts. */
+  checkpointUri(runId: string): string {
+    return `${this.artifactUri(runId)}${CHECKPOINT_PREFIX}`;
   }
 
   artifactUri(runId: string): string {
@@ -285,8 +334,10 @@ export class RunService {
       state: run.state,
       terminal: isTerminal(run.state),
       attempt: run.attempt,
+      maxAttempts: retryPolicyOf(run.spec).maxAttempts,
       workflow: run.workflowName ? { name: run.workflowName, version: run.workflowVersion! } : null,
-      spec: run.spec,
+      // Runs resolved before retries existed show the policy they run under: one attempt.
+      spec: { ...run.spec, ...retryPolicyOf(run.spec) },
       backend: run.backend,
       backendRef: run.backendRef,
       trigger: run.trigger,
@@ -295,6 +346,8 @@ export class RunService {
       timeContext: timeContextOf(run),
       idempotencyKey: run.idempotencyKey,
       reason: run.reason,
+      queue: run.queue,
+      priority: run.priority,
       deadlineAt: run.deadlineAt,
       cancelRequestedAt: run.cancelRequestedAt,
       cancelRequestedByTry: run.cancelRequestedByTry,
@@ -304,11 +357,14 @@ export class RunService {
       updatedAt: run.updatedAt,
       startedAt: run.startedAt,
       finishedAt: run.finishedAt,
+      notBefore: run.notBefore,
       url: `${this.options.publicUrl}/runs/${run.id}`,
       airflowUrl: airflow && this.options.airflowBaseUrl ? this.airflowUrl(airflow) : null,
       artifactUri: this.artifactUri(run.id),
       modelVersion: run.registeredModel ? { name: run.registeredModel, version: run.registeredVersion! } : null,
       inputModel: run.spec.inputModel ?? null,
+      parentRunId: run.parentRunId,
+      experimentId: run.experimentId,
     };
     if (!detail) return base;
     const [events, latestMetrics, params, tags] = await Promise.all([this.runs.events(run.id), this.runs.latestMetrics(run.id), this.runs.params(run.id), this.runs.tags(run.id)]);
@@ -333,6 +389,8 @@ export class RunService {
     if (run.state === 'cancelling') return run;
     const patch = { cancelRequestedAt: new Date().toISOString(), cancelRequestedByTry: byTry };
     try {
+      // Nothing of an external run executes here: it ends at once, and its client's writes stop.
+      if (run.backend === EXTERNAL_BACKEND) return await this.runs.transition(id, Transitions.externalKilled, why, patch);
       if (canMake(Transitions.cancelledQueued, run.state)) return await this.runs.transition(id, Transitions.cancelledQueued, why, patch);
       const moved = await this.runs.transition(id, Transitions.cancelRequested, why, patch);
       if (moved.backendRef) {
@@ -370,6 +428,8 @@ export class RunService {
 
   async logs(id: string, cursor: number, limit: number): Promise<LogChunk & { complete: boolean }> {
     const run = await this.get(id);
+    // No process of Griffin's wrote an external run's log: there is none.
+    if (run.backend === EXTERNAL_BACKEND) return { text: '', nextCursor: cursor, complete: isTerminal(run.state) };
     const chunk = await this.executors.get(run.backend).logs(run, cursor, limit);
     // Terminal and nothing more to read: followers can stop.
     const complete = isTerminal(run.state) && chunk.text === '';

@@ -1,5 +1,5 @@
 import { Counter, type Registry } from 'prom-client';
-import type { Run } from '../domain/index.ts';
+import type { Run, RunUsageView } from '../domain/index.ts';
 import { isTerminal } from '../domain/index.ts';
 import type { UsageStore } from '../store/usageStore.ts';
 import { attemptUsage, type AttemptUsage } from '../domain/usage.ts';
@@ -44,7 +44,7 @@ export class UsageService {
   }
 
   /** Every attempt's usage: the recorded ones, and the current one so far while it runs. */
-  async ofRun(run: Run): Promise<{ attempts: AttemptUsage[]; total: Omit<AttemptUsage, 'attempt' | 'startedAt' | 'endedAt'> }> {
+  async ofRun(run: Run): Promise<RunUsageView> {
     const attempts = await this.store.ofRun(run.id);
     if (!attempts.some((a) => a.attempt === run.attempt)) {
       // A terminal run without a row ended before usage was recorded (or the recording failed): its end is finishedAt.

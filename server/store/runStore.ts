@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
-import type { Artifact, BackendName, Metric, Page, ResolvedRunSpec, Run, RunEvent, RunState, Transition, Trigger } from '../domain/index.ts';
-import { IN_FLIGHT, isTerminal, keepsReason, Transitions } from '../domain/index.ts';
-import { StateConflict } from '../errors.ts';
+import type { Artifact, BackendName, HeldResources, Metric, Page, QueueCaps, ResolvedRunSpec, Run, RunBackendName, RunEvent, RunState, Transition, Trigger } from '../domain/index.ts';
+import { DEFAULT_QUEUE, EXTERNAL_BACKEND, heldResources, IN_FLIGHT, isTerminal, keepsReason, queueHold, Transitions, type QueueHold } from '../domain/index.ts';
+import { StateConflict, Unprocessable } from '../errors.ts';
 import { dialectOf, isUniqueViolation } from '../db/connect.ts';
 import { BatchWriter } from '../db/groupCommit.ts';
 import { fromJson, keysetPage, nowIso, toJson, toNumber, type KeysetColumn } from './rows.ts';
@@ -13,7 +13,7 @@ interface RunRow {
   workflow_name: string | null;
   workflow_version: number | null;
   spec: string;
-  backend: BackendName;
+  backend: RunBackendName;
   backend_ref: string | null;
   trigger: Trigger;
   trigger_info: string | null;
@@ -22,6 +22,10 @@ interface RunRow {
   idempotency_generation: number | null;
   request_hash: string | null;
   reason: string | null;
+  queue: string;
+  priority: number;
+  requested_gpu: number | string;
+  requested_cpu: number | string;
   lease_owner: string | null;
   lease_expires_at: string | null;
   deadline_at: string | null;
@@ -31,10 +35,13 @@ interface RunRow {
   consumed_by_try: number | null;
   registered_model: string | null;
   registered_version: number | null;
+  parent_run_id?: string | null;
+  experiment_id?: string | null;
   created_at: string;
   updated_at: string;
   started_at: string | null;
   finished_at: string | null;
+  not_before: string | null;
 }
 
 const runFromRow = (r: RunRow): Run => withLazySpec(r.spec, {
@@ -51,6 +58,8 @@ const runFromRow = (r: RunRow): Run => withLazySpec(r.spec, {
   idempotencyGeneration: r.idempotency_generation === null ? null : Number(r.idempotency_generation),
   requestHash: r.request_hash,
   reason: r.reason,
+  queue: r.queue,
+  priority: Number(r.priority),
   leaseOwner: r.lease_owner,
   leaseExpiresAt: r.lease_expires_at,
   deadlineAt: r.deadline_at,
@@ -60,10 +69,13 @@ const runFromRow = (r: RunRow): Run => withLazySpec(r.spec, {
   consumedByTry: r.consumed_by_try === null || r.consumed_by_try === undefined ? null : Number(r.consumed_by_try),
   registeredModel: r.registered_model,
   registeredVersion: r.registered_version === null ? null : Number(r.registered_version),
+  parentRunId: r.parent_run_id ?? null,
+  experimentId: r.experiment_id ?? null,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
   startedAt: r.started_at,
   finishedAt: r.finished_at,
+  notBefore: r.not_before ?? null,
 });
 
 /**
@@ -87,14 +99,39 @@ export interface NewRun {
   workflowName: string | null;
   workflowVersion: number | null;
   spec: ResolvedRunSpec;
-  backend: BackendName;
+  backend: RunBackendName;
   trigger: Trigger;
   triggerInfo: Record<string, unknown> | null;
   dagId: string | null;
   idempotencyKey: string | null;
   idempotencyGeneration: number | null;
   requestHash: string | null;
+  /** The queue the run waits in (default "default") and its priority there (default 0). */
+  queue?: string;
+  priority?: number;
 }
+
+/** A queued run as the claim weighs it. */
+interface Candidate extends HeldResources {
+  id: string;
+  queue: string;
+}
+
+/** Candidates are read in pages of the claim's limit plus this many, until enough are claimed. */
+const CANDIDATE_SLACK = 20;
+/** Pages of candidates one claim reads at most: runs further back wait for the next pass. */
+const MAX_CANDIDATE_PAGES = 5;
+
+/** A run created through the MLflow API: stored running, with its first tags; no backend executes it. */
+export interface NewExternalRun extends Omit<NewRun, 'backend' | 'dagId' | 'idempotencyKey' | 'idempotencyGeneration' | 'requestHash'> {
+  parentRunId: string | null;
+  experimentId: string;
+  startedAt: string;
+  tags: Array<{ key: string; value: string }>;
+}
+
+/** How deep MLflow runs may nest under one Griffin run: deeper chains are refused, not walked. */
+export const MAX_NESTING = 10;
 
 /** Fields a transition may set alongside the state. */
 export interface TransitionPatch {
@@ -106,6 +143,7 @@ export interface TransitionPatch {
   cancelRequestedByTry?: number | null;
   startedAt?: string | null;
   attempt?: number;
+  notBefore?: string | null;
 }
 
 /** The columns a TransitionPatch sets; fields left undefined are not touched. */
@@ -119,6 +157,7 @@ function patchColumns(patch: TransitionPatch): Record<string, unknown> {
   if (patch.cancelRequestedByTry !== undefined) columns.cancel_requested_by_try = patch.cancelRequestedByTry;
   if (patch.startedAt !== undefined) columns.started_at = patch.startedAt;
   if (patch.attempt !== undefined) columns.attempt = patch.attempt;
+  if (patch.notBefore !== undefined) columns.not_before = patch.notBefore;
   return columns;
 }
 
@@ -126,12 +165,45 @@ export interface RunFilter {
   state?: RunState;
   /** A workflow's name, or null for runs of inline specs. */
   workflow?: string | null;
+  /**
+   * An MLflow experiment's runs: those created in it through the MLflow API, and the runs whose
+   * experiment follows from their workflow (`workflow`; null: inline runs, the Default experiment).
+   */
+  experiment?: { id: string; workflow?: string | null };
   trigger?: Trigger;
   dagId?: string;
   idempotencyKey?: string;
+  /** The runs nested in this run. */
+  parentRunId?: string;
   limit: number;
   pageToken?: string;
 }
+
+/**
+ * Bound variables one multi-row INSERT may carry: below SQLite's limit (32,766 since 3.32; the
+ * driver bundles 3.44) and PostgreSQL's (65,535). A batch of 1,000 points is then one statement.
+ */
+const MAX_BOUND_VARIABLES = 30_000;
+
+/**
+ * Inserts rows in as few statements as the variable limit allows (one for any batch the APIs
+ * accept), as one `VALUES (...), (...)` list: Knex writes a multi-row insert on SQLite as a
+ * compound SELECT, which SQLite caps at 500 terms.
+ */
+async function insertRows(db: Knex | Knex.Transaction, table: string, rows: Array<Record<string, unknown>>): Promise<void> {
+  if (rows.length === 0) return;
+  const columns = Object.keys(rows[0]);
+  const perStatement = Math.max(1, Math.floor(MAX_BOUND_VARIABLES / columns.length));
+  const tuple = `(${columns.map(() => '?').join(', ')})`;
+  for (let i = 0; i < rows.length; i += perStatement) {
+    const chunk = rows.slice(i, i + perStatement);
+    const bindings: unknown[] = [table, ...columns];
+    for (const row of chunk) for (const column of columns) bindings.push(row[column]);
+    await db.raw(`insert into ?? (${columns.map(() => '??').join(', ')}) values ${chunk.map(() => tuple).join(', ')}`, bindings as Knex.RawBinding[]);
+  }
+}
+
+const metricRows = (runId: string, metrics: Metric[]) => metrics.map((m) => ({ run_id: runId, key: m.key, value: m.value, step: m.step, timestamp: m.timestamp }));
 
 const NEWEST_FIRST: readonly KeysetColumn[] = [
   { column: 'created_at', order: 'desc', kind: 'text' },
@@ -140,9 +212,17 @@ const NEWEST_FIRST: readonly KeysetColumn[] = [
 
 /** The row of a run just submitted: queued, first attempt, nothing launched yet. */
 function queuedRow(run: NewRun, now: string): RunRow {
+  const held = heldResources(run.backend, run.spec.resources ?? {});
   return {
     id: run.id,
     state: 'queued',
+    queue: run.queue ?? DEFAULT_QUEUE,
+    priority: run.priority ?? 0,
+    requested_gpu: held.gpu,
+    requested_cpu: held.cpu,
+    not_before: null,
+    parent_run_id: null,
+    experiment_id: null,
     attempt: 1,
     workflow_name: run.workflowName,
     workflow_version: run.workflowVersion,
@@ -173,10 +253,20 @@ function queuedRow(run: NewRun, now: string): RunRow {
 }
 
 /** The columns a submission writes; the others keep their defaults (null). */
-const SUBMITTED_COLUMNS = ['id', 'state', 'attempt', 'workflow_name', 'workflow_version', 'spec', 'backend', 'trigger', 'trigger_info', 'dag_id', 'idempotency_key', 'idempotency_generation', 'request_hash', 'created_at', 'updated_at'] as const;
+const SUBMITTED_COLUMNS = ['id', 'state', 'queue', 'priority', 'requested_gpu', 'requested_cpu', 'attempt', 'workflow_name', 'workflow_version', 'spec', 'backend', 'trigger', 'trigger_info', 'dag_id', 'idempotency_key', 'idempotency_generation', 'request_hash', 'created_at', 'updated_at'] as const;
 
 /** Queued runs and their first events, one statement per table. */
 async function insertQueued(trx: Knex.Transaction, rows: RunRow[]): Promise<void> {
+  // A share lock on each queue's row: a concurrent delete of the queue waits for these runs, and
+  // then sees them and refuses (QueueStore.delete); a claim's lock does not conflict with it.
+  const queues = [...new Set(rows.map((row) => row.queue))];
+  const read = trx('queues').whereIn('name', queues).select('name');
+  if (dialectOf(trx) === 'postgres') read.forKeyShare();
+  const found = new Set(((await read) as Array<{ name: string }>).map((row) => row.name));
+  const missing = queues.find((name) => !found.has(name));
+  // In a batch this fails the whole statement; BatchWriter then writes each run alone, so the
+  // error reaches only the submission that named the queue.
+  if (missing) throw new Unprocessable(`queue "${missing}" does not exist`, 'queue');
   await trx('runs').insert(rows.map((row) => Object.fromEntries(SUBMITTED_COLUMNS.map((column) => [column, row[column]]))));
   await trx('run_events').insert(rows.map((r) => ({ run_id: r.id, from_state: null, to_state: 'queued', reason: 'submitted', at: r.created_at })));
 }
@@ -209,6 +299,60 @@ export class RunStore {
     return runFromRow(row);
   }
 
+  /** Stores a run the MLflow API created, already running, with its first event and tags, in one transaction. */
+  async insertExternal(run: NewExternalRun): Promise<Run> {
+    const now = nowIso();
+    await this.db.transaction(async (trx) => {
+      await trx('runs').insert({
+        id: run.id,
+        state: 'running',
+        attempt: 1,
+        workflow_name: run.workflowName,
+        workflow_version: run.workflowVersion,
+        spec: toJson(run.spec),
+        backend: EXTERNAL_BACKEND,
+        trigger: run.trigger,
+        trigger_info: run.triggerInfo ? toJson(run.triggerInfo) : null,
+        parent_run_id: run.parentRunId,
+        experiment_id: run.experimentId,
+        created_at: now,
+        updated_at: now,
+        started_at: run.startedAt,
+      });
+      await trx('run_events').insert({ run_id: run.id, from_state: null, to_state: 'running', reason: run.parentRunId ? `created through the MLflow API, nested in run ${run.parentRunId}` : 'created through the MLflow API', at: now });
+      if (run.tags.length) await trx('run_tags').insert(run.tags.map((t) => ({ run_id: run.id, key: t.key, value: t.value })));
+    });
+    return (await this.get(run.id))!;
+  }
+
+  /**
+   * Whether `runId` is nested (at any depth up to MAX_NESTING) in `ancestorId`: a run token writes
+   * to the runs its process created under its own run. One indexed read per level.
+   */
+  async isNestedIn(runId: string, ancestorId: string): Promise<boolean> {
+    let current = runId;
+    for (let depth = 0; depth < MAX_NESTING; depth += 1) {
+      const row = (await this.db('runs').where({ id: current }).first('parent_run_id')) as { parent_run_id: string | null } | undefined;
+      const parent = row?.parent_run_id;
+      if (!parent) return false;
+      if (parent === ancestorId) return true;
+      current = parent;
+    }
+    return false;
+  }
+
+  /** How many runs `runId` is nested in (0: a top-level run). */
+  async nestingDepth(runId: string): Promise<number> {
+    let current: string | null = runId;
+    let depth = 0;
+    while (current && depth <= MAX_NESTING) {
+      const row = (await this.db('runs').where({ id: current }).first('parent_run_id')) as { parent_run_id: string | null } | undefined;
+      current = row?.parent_run_id ?? null;
+      if (current) depth += 1;
+    }
+    return depth;
+  }
+
   async get(id: string): Promise<Run | undefined> {
     const row = (await this.db('runs').where({ id }).first()) as RunRow | undefined;
     return row && runFromRow(row);
@@ -228,18 +372,33 @@ export class RunStore {
     if (filter.state) query.where({ state: filter.state });
     if (filter.workflow) query.where({ workflow_name: filter.workflow });
     if (filter.workflow === null) query.whereNull('workflow_name');
+    if (filter.experiment) {
+      const { id, workflow } = filter.experiment;
+      query.where((q) => {
+        q.where({ experiment_id: id });
+        if (workflow !== undefined) {
+          q.orWhere((derived) => {
+            derived.whereNull('experiment_id');
+            if (workflow === null) derived.whereNull('workflow_name');
+            else derived.where({ workflow_name: workflow });
+          });
+        }
+      });
+    }
     if (filter.trigger) query.where({ trigger: filter.trigger });
     if (filter.dagId) query.where({ dag_id: filter.dagId });
     if (filter.idempotencyKey) query.where({ idempotency_key: filter.idempotencyKey });
+    if (filter.parentRunId) query.where({ parent_run_id: filter.parentRunId });
     return keysetPage<RunRow, Run>(query, NEWEST_FIRST, filter, (rows) => rows.map(runFromRow), (row) => [row.created_at, row.id]);
   }
 
   /**
    * Makes one lifecycle move (domain/lifecycle.ts) with one conditional UPDATE and records the
    * event in the same transaction. Zero rows changed means another actor moved it first: a
-   * StateConflict naming the state it is really in, never a silent overwrite.
+   * StateConflict naming the state it is really in, never a silent overwrite. With `guard.attempt`,
+   * only that attempt of the run is moved.
    */
-  async transition(id: string, move: Transition, reason: string | null, patch: TransitionPatch = {}): Promise<Run> {
+  async transition(id: string, move: Transition, reason: string | null, patch: TransitionPatch = {}, guard: { attempt?: number } = {}): Promise<Run> {
     const now = nowIso();
     const changed = await this.db.transaction(async (trx) => {
       // Lock the row on PostgreSQL so the event records the state the update really replaced.
@@ -254,13 +413,38 @@ export class RunStore {
         update.lease_expires_at = null;
       }
       Object.assign(update, patchColumns(patch));
-      const count = await trx('runs').where({ id }).whereIn('state', move.from as RunState[]).update(update);
+      const target = trx('runs').where({ id }).whereIn('state', move.from as RunState[]);
+      // A state a run returns to (queued, on a retry) is no proof it is the same attempt.
+      if (guard.attempt !== undefined) target.where({ attempt: guard.attempt });
+      const count = await target.update(update);
       if (count === 0) return { ok: false as const, actual: actual?.state };
       await trx('run_events').insert({ run_id: id, from_state: actual?.state ?? null, to_state: move.to, reason, at: now });
+      if (isTerminal(move.to)) await this.endOpenChildren(trx, id, move.to, now);
       return { ok: true as const };
     });
     if (!changed.ok) throw new StateConflict(id, move.from, changed.actual);
     return (await this.get(id))!;
+  }
+
+  /**
+   * The MLflow runs nested in a run that has just ended and that are still open: nothing can end
+   * them now (their writer's token died with the parent), so they fail, at every depth, in the
+   * ending run's transaction.
+   */
+  private async endOpenChildren(trx: Knex.Transaction, parentId: string, parentState: RunState, now: string): Promise<void> {
+    const move = Transitions.parentEnded;
+    let parents = [parentId];
+    for (let depth = 0; depth < MAX_NESTING && parents.length; depth += 1) {
+      const open = (await trx('runs').whereIn('parent_run_id', parents).where({ backend: EXTERNAL_BACKEND }).whereIn('state', move.from as RunState[]).select('id', 'parent_run_id')) as Array<{ id: string; parent_run_id: string }>;
+      if (!open.length) return;
+      const reason = (parent: string) => `the run it was nested in (${parent}) ended (${parent === parentId ? parentState : 'failed'}) while it was still running`;
+      await trx('runs')
+        .whereIn('id', open.map((r) => r.id))
+        .whereIn('state', move.from as RunState[])
+        .update({ state: move.to, updated_at: now, finished_at: now, reason: 'the run it was nested in ended while it was still running' });
+      await trx('run_events').insert(open.map((r) => ({ run_id: r.id, from_state: 'running', to_state: move.to, reason: reason(r.parent_run_id), at: now })));
+      parents = open.map((r) => r.id);
+    }
   }
 
   /** Updates non-state fields of a run that is still in one of `states` (no event). */
@@ -297,34 +481,127 @@ export class RunStore {
   }
 
   /**
-   * Claims up to `limit` queued runs for this instance: queued -> launching with a lease.
-   * PostgreSQL locks candidate rows with FOR UPDATE SKIP LOCKED so replicas never wait on each
-   * other; SQLite has a single writer, so the conditional update alone decides.
+   * Claims up to `limit` queued runs for this instance: queued -> launching with a lease, highest
+   * priority first, then oldest, and only as far as each run's queue has room (queues.ts).
+   *
+   * Caps hold across replicas: on PostgreSQL the claim first locks every queue's row, so claims
+   * run one after another and each counts the in-flight runs the one before it committed; the
+   * candidate rows are locked with FOR UPDATE SKIP LOCKED besides. SQLite has a single writer, so
+   * its transactions are serial already. Why a run stays queued is written to its reason after the
+   * claim commits, and only where the reason changes.
    */
   async claimQueued(owner: string, leaseExpiresAt: string, limit: number, backends?: readonly BackendName[]): Promise<Run[]> {
     if (limit <= 0) return [];
-    const claimed = Transitions.claimed;
-    const now = nowIso();
+    // Most passes find nothing queued: answer that without a transaction or a lock.
+    if (!(await this.queuedCandidates(this.db, backends).first('id'))) return [];
+    const holds = new Map<string, QueueHold & { first: string }>();
     const claimedIds = await this.db.transaction(async (trx) => {
-      const candidates = trx('runs').whereIn('state', claimed.from as RunState[]).orderBy('created_at').limit(limit).select('id');
-      if (backends) candidates.whereIn('backend', backends as BackendName[]);
-      if (this.isPostgres) candidates.forUpdate().skipLocked();
-      const ids = ((await candidates) as Array<{ id: string }>).map((r) => r.id);
+      const caps = await this.lockQueues(trx);
+      const inFlight = await this.inFlightByQueue(trx);
+      const now = nowIso();
       const won: string[] = [];
-      for (const id of ids) {
-        const count = await trx('runs')
-          .where({ id })
-          .whereIn('state', claimed.from as RunState[])
-          .update({ state: claimed.to, lease_owner: owner, lease_expires_at: leaseExpiresAt, updated_at: now });
-        if (count === 1) {
-          await trx('run_events').insert({ run_id: id, from_state: claimed.from[0], to_state: claimed.to, reason: `claimed by ${owner}`, at: now });
-          won.push(id);
+      const seen: string[] = [];
+      for (let page = 0; page < MAX_CANDIDATE_PAGES && won.length < limit; page += 1) {
+        const size = limit - won.length + CANDIDATE_SLACK;
+        const query = this.queuedCandidates(trx, backends)
+          .orderBy([{ column: 'priority', order: 'desc' }, { column: 'created_at' }, { column: 'id' }])
+          .limit(size)
+          .select('id', 'queue', 'requested_gpu', 'requested_cpu');
+        if (seen.length) query.whereNotIn('id', seen);
+        if (holds.size) query.whereNotIn('queue', [...holds.keys()]);
+        if (this.isPostgres) query.forUpdate().skipLocked();
+        const rows = (await query) as Array<Pick<RunRow, 'id' | 'queue' | 'requested_gpu' | 'requested_cpu'>>;
+        for (const row of rows) {
+          seen.push(row.id);
+          if (won.length >= limit) break;
+          const candidate: Candidate = { id: row.id, queue: row.queue, gpu: toNumber(row.requested_gpu), cpu: toNumber(row.requested_cpu) };
+          if (holds.has(candidate.queue)) continue; // behind a run of its queue that does not fit
+          const load = inFlight.get(candidate.queue) ?? { runs: 0, gpu: 0, cpu: 0 };
+          const queue = caps.get(candidate.queue);
+          const hold = queue && queueHold(queue, load, candidate);
+          if (hold) {
+            holds.set(candidate.queue, { ...hold, first: candidate.id });
+            continue;
+          }
+          if (!(await this.claimOne(trx, candidate.id, owner, leaseExpiresAt, now))) continue;
+          won.push(candidate.id);
+          inFlight.set(candidate.queue, { runs: load.runs + 1, gpu: load.gpu + candidate.gpu, cpu: load.cpu + candidate.cpu });
         }
+        if (rows.length < size) break;
       }
       return won;
     });
+    await this.recordHolds(holds, backends);
     if (claimedIds.length === 0) return [];
     return ((await this.db('runs').whereIn('id', claimedIds)) as RunRow[]).map(runFromRow);
+  }
+
+  /** The runs a claim may take: queued, on one of `backends`. Every claim query starts here. */
+  private queuedCandidates(db: Knex | Knex.Transaction, backends?: readonly BackendName[]): Knex.QueryBuilder {
+    const query = db('runs').whereIn('state', Transitions.claimed.from as RunState[]);
+    // A run queued for its next attempt waits out its retry backoff.
+    query.where((q) => q.whereNull('not_before').orWhere('not_before', '<=', nowIso()));
+    if (backends) query.whereIn('backend', backends as BackendName[]);
+    return query;
+  }
+
+  /**
+   * Every queue's caps, its row locked until the claim commits (PostgreSQL). NO KEY UPDATE
+   * serializes claims with each other and with cap changes, but not with submissions, which only
+   * take a key-share lock on their queue.
+   */
+  private async lockQueues(trx: Knex.Transaction): Promise<Map<string, QueueCaps>> {
+    const query = trx('queues').orderBy('name').select('name', 'max_concurrent_runs', 'max_gpu', 'max_cpu');
+    if (this.isPostgres) query.forNoKeyUpdate();
+    const rows = (await query) as Array<{ name: string; max_concurrent_runs: number | null; max_gpu: number | null; max_cpu: number | string | null }>;
+    const orNull = (v: unknown) => (v === null || v === undefined ? null : toNumber(v));
+    return new Map(rows.map((r) => [r.name, { name: r.name, maxConcurrentRuns: orNull(r.max_concurrent_runs), resources: { gpu: orNull(r.max_gpu), cpu: orNull(r.max_cpu) } }]));
+  }
+
+  private async inFlightByQueue(trx: Knex.Transaction): Promise<Map<string, { runs: number } & HeldResources>> {
+    const rows = (await trx('runs')
+      .whereIn('state', IN_FLIGHT as RunState[])
+      // Runs the MLflow API created run in their client's process, not in a queue's capacity.
+      .whereNot('backend', EXTERNAL_BACKEND)
+      .select('queue')
+      .count({ n: '*' })
+      .sum({ gpu: 'requested_gpu' })
+      .sum({ cpu: 'requested_cpu' })
+      .groupBy('queue')) as Array<{ queue: string; n: number | string; gpu: number | string | null; cpu: number | string | null }>;
+    return new Map(rows.map((r) => [r.queue, { runs: toNumber(r.n), gpu: toNumber(r.gpu ?? 0), cpu: toNumber(r.cpu ?? 0) }]));
+  }
+
+  /** queued -> launching with a lease, and its event; false when another actor moved it first. */
+  private async claimOne(trx: Knex.Transaction, id: string, owner: string, leaseExpiresAt: string, now: string): Promise<boolean> {
+    const claimed = Transitions.claimed;
+    const count = await trx('runs')
+      .where({ id })
+      .whereIn('state', claimed.from as RunState[])
+      // The reason said what held the run in its queue; launched, nothing does.
+      .update({ state: claimed.to, lease_owner: owner, lease_expires_at: leaseExpiresAt, reason: null, updated_at: now });
+    if (count !== 1) return false;
+    await trx('run_events').insert({ run_id: id, from_state: claimed.from[0], to_state: claimed.to, reason: `claimed by ${owner}`, at: now });
+    return true;
+  }
+
+  /**
+   * Writes why runs stay queued: the first run a queue cannot take gets its own reason, the runs
+   * behind it (on the claim's backends) the queue's. Each update touches only rows whose reason
+   * differs, so a queue that stays full costs no writes. Outside the claim's transaction, so no
+   * lock is held across queues; best effort, as the next pass writes the same again.
+   */
+  private async recordHolds(holds: Map<string, QueueHold & { first: string }>, backends?: readonly BackendName[]): Promise<void> {
+    const now = nowIso();
+    const differs = (q: Knex.QueryBuilder, reason: string) => q.where((w) => w.whereNull('reason').orWhereNot('reason', reason));
+    try {
+      for (const [queue, hold] of holds) {
+        await differs(this.db('runs').where({ id: hold.first, state: 'queued' }), hold.reason).update({ reason: hold.reason, updated_at: now });
+        await differs(this.queuedCandidates(this.db, backends).where({ queue }).whereNot('id', hold.first), hold.behind).update({ reason: hold.behind, updated_at: now });
+      }
+    } catch {
+      // Whatever failed here (a deadlock with another replica's identical update, an outage), the
+      // claims just committed must still be launched; the next pass writes the reasons again.
+    }
   }
 
   /**
@@ -336,6 +613,8 @@ export class RunStore {
     for (;;) {
       const query = this.db('runs')
         .whereIn('state', IN_FLIGHT as RunState[])
+        // No backend executes an external run: there is nothing to compare it with.
+        .whereNot('backend', EXTERNAL_BACKEND)
         .orderBy([{ column: 'created_at' }, { column: 'id' }])
         .limit(pageSize);
       if (after) {
@@ -359,10 +638,10 @@ export class RunStore {
   async needingAttention(options: { runIds: string[]; polledBackends: readonly BackendName[]; now: string }): Promise<Run[]> {
     const inFlight = IN_FLIGHT as RunState[];
     const parts: Array<Promise<RunRow[]>> = [
-      this.db('runs').whereIn('state', ['launching', 'cancelling']),
-      this.db('runs').where({ state: 'running' }).where('deadline_at', '<', options.now),
+      this.db('runs').whereIn('state', ['launching', 'cancelling']).whereNot('backend', EXTERNAL_BACKEND),
+      this.db('runs').where({ state: 'running' }).where('deadline_at', '<', options.now).whereNot('backend', EXTERNAL_BACKEND),
     ];
-    if (options.runIds.length) parts.push(this.db('runs').whereIn('state', inFlight).whereIn('id', options.runIds));
+    if (options.runIds.length) parts.push(this.db('runs').whereIn('state', inFlight).whereIn('id', options.runIds).whereNot('backend', EXTERNAL_BACKEND));
     if (options.polledBackends.length) parts.push(this.db('runs').whereIn('state', inFlight).whereIn('backend', options.polledBackends as BackendName[]));
     const byId = new Map<string, RunRow>();
     for (const rows of await Promise.all(parts)) for (const row of rows) byId.set(row.id, row);
@@ -394,16 +673,16 @@ export class RunStore {
    */
   async appendMetrics(runId: string, metrics: Metric[], batchId?: string): Promise<boolean> {
     if (metrics.length === 0) return true;
-    const rows = metrics.map((m) => ({ run_id: runId, key: m.key, value: m.value, step: m.step, timestamp: m.timestamp }));
+    const rows = metricRows(runId, metrics);
     if (batchId === undefined) {
-      await this.db.batchInsert('run_metrics', rows, 200);
+      await insertRows(this.db, 'run_metrics', rows);
       return true;
     }
     try {
       return await this.db.transaction(async (trx) => {
         if (await trx('run_metric_batches').where({ run_id: runId, batch_id: batchId }).first()) return false;
         await trx('run_metric_batches').insert({ run_id: runId, batch_id: batchId, points: rows.length, created_at: nowIso() });
-        await this.db.batchInsert('run_metrics', rows, 200).transacting(trx);
+        await insertRows(trx, 'run_metrics', rows);
         return true;
       });
     } catch (error) {
@@ -532,12 +811,12 @@ export class RunStore {
           throw new Error(`param ${changed.key} was logged before with another value`); // rolls the batch back
         }
       }
-      for (const tag of batch.tags) {
-        await trx('run_tags').insert({ run_id: runId, key: tag.key, value: tag.value }).onConflict(['run_id', 'key']).merge(['value']);
+      if (batch.tags.length) {
+        // One upsert for all tags; a key given twice keeps its last value (PostgreSQL refuses to update one row twice in a statement).
+        const tags = [...new Map(batch.tags.map((t) => [t.key, t.value])).entries()].map(([key, value]) => ({ run_id: runId, key, value }));
+        await trx('run_tags').insert(tags).onConflict(['run_id', 'key']).merge(['value']);
       }
-      if (batch.metrics.length) {
-        await this.db.batchInsert('run_metrics', batch.metrics.map((m) => ({ run_id: runId, key: m.key, value: m.value, step: m.step, timestamp: m.timestamp })), 200).transacting(trx);
-      }
+      await insertRows(trx, 'run_metrics', metricRows(runId, batch.metrics));
     });
   }
 

@@ -16,7 +16,8 @@ import { fileURLToPath } from 'node:url';
 
 const WEB = path.dirname(fileURLToPath(import.meta.url));
 const DIST = path.join(WEB, 'dist');
-const SOURCES = ['src', 'index.html', 'vite.config.ts', 'tsconfig.json'].map((p) => path.join(WEB, p));
+// The bundle also carries the run states of server/domain/lifecycle.ts.
+const SOURCES = ['src', 'index.html', 'vite.config.ts', 'tsconfig.json', '../domain/lifecycle.ts'].map((p) => path.join(WEB, p));
 
 function newestMtime(p) {
   let stat;

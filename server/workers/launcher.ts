@@ -6,8 +6,9 @@ import type { Logger } from '../logger.ts';
 import type { RunStore } from '../store/runStore.ts';
 import type { RunService } from '../services/runService.ts';
 import { BackendUnreachable, unreachableReason, unreachableSince } from '../executors/unreachable.ts';
-import { LeaseLost } from '../executors/types.ts';
+import { isInfrastructureError, LeaseLost } from '../executors/types.ts';
 import { LaunchLease } from './launchLease.ts';
+import { AttemptEnd } from './attemptEnd.ts';
 
 /**
  * Launches a claimed (launching) run outside any transaction, then records the result. Shared by
@@ -22,6 +23,8 @@ export class Launcher {
     private readonly logger: Logger,
     /** The run's secret env values (secretService.ts); resolved per launch, never stored. */
     private readonly resolveSecrets: (run: Run) => Promise<Record<string, string>> = async () => ({}),
+    /** Decides, with the reconciler, whether a failed attempt is retried. */
+    private readonly attemptEnd: AttemptEnd = new AttemptEnd(runs, {}, logger),
   ) {}
 
   /** `run` carries the lease this launch holds (its leaseExpiresAt as stored). */
@@ -32,7 +35,7 @@ export class Launcher {
     try {
       const executor = this.executors.get(run.backend);
       const secretEnv = await this.resolveSecrets(run);
-      ref = await executor.launch({ run, env: this.runService.environment(run), secretEnv, signal: lease.signal, renewLease: () => lease.renew() });
+      ref = await executor.launch({ run, env: await this.runService.launchEnvironment(run), secretEnv, signal: lease.signal, renewLease: () => lease.renew() });
     } catch (error) {
       if (error instanceof LeaseLost || lease.signal.aborted) {
         log.info('launch abandoned: its lease was taken over or the run left launching');
@@ -41,7 +44,7 @@ export class Launcher {
       if (error instanceof BackendUnreachable) return this.deferLaunch(run, error);
       const message = error instanceof Error ? error.message : String(error);
       log.warn({ err: error }, 'launch failed');
-      await this.runs.transition(run.id, Transitions.launchFailed, `launch failed: ${message}`).catch((e) => this.ignoreConflict(e));
+      await this.attemptEnd.failed(run, Transitions.launchFailed, `launch failed: ${message}`, { infrastructure: isInfrastructureError(error) }).catch((e) => this.ignoreConflict(e));
       return;
     } finally {
       lease.stop();
@@ -54,7 +57,7 @@ export class Launcher {
         leaseExpiresAt: null,
         startedAt: now.toISOString(),
         deadlineAt: new Date(now.getTime() + run.spec.timeoutSeconds * 1000).toISOString(),
-      });
+      }, { attempt: run.attempt });
       log.info('run started');
     } catch (error) {
       if (!(error instanceof StateConflict)) throw error;
@@ -83,7 +86,7 @@ export class Launcher {
     const elapsed = (Date.now() - Date.parse(since)) / 1000;
     if (elapsed >= error.graceSeconds) {
       const reason = `launch failed: ${unreachableReason(error.target, elapsed, error.lastError)}`;
-      await this.runs.transition(run.id, Transitions.launchFailed, reason).catch((e) => this.ignoreConflict(e));
+      await this.attemptEnd.failed(run, Transitions.launchFailed, reason, { infrastructure: true }).catch((e) => this.ignoreConflict(e));
       return;
     }
     this.logger.warn({ runId: run.id, backend: run.backend, since }, `launch deferred: ${error.message}`);

@@ -9,6 +9,7 @@ import type { Logger } from '../logger.ts';
 import type { RunStore } from '../store/runStore.ts';
 import type { RegistryService } from '../services/registryService.ts';
 import type { Launcher } from './launcher.ts';
+import { AttemptEnd } from './attemptEnd.ts';
 
 /** How much of a failed run's log is read for its cause: enough for a long traceback. */
 const FAILURE_LOG_TAIL_BYTES = 64 * 1024;
@@ -21,23 +22,39 @@ const CANCEL_FORCE_AFTER_MS = 30_000;
  *
  * A full sweep costs about as much as reading every in-flight run (the bench: ~0.9 s of CPU for
  * 10,000 on SQLite), so it runs every `fullSweepMs`. The passes between look only at runs that may
- * have changed: those an executor reported (the local executor sees its children exit), those on
- * backends that can only be polled, launching and cancelling runs, and runs past their deadline.
+ * have changed: those an executor reported (the local executor sees its children exit, the
+ * Kubernetes executors watch their Jobs and RayJobs, the Ray executor diffs one listing of its
+ * head), those on backends not following their changes right now (a watch that is reconnecting),
+ * launching and cancelling runs, and runs past their deadline.
  * Anything an event misses (a process re-attached after a restart has no parent to report its
  * exit) is caught by the next sweep.
  */
 export class Reconciler {
   private readonly changed = new Set<string>();
   private lastFullSweep = 0;
+  private readonly attemptEnd: AttemptEnd;
 
   constructor(
     private readonly runs: RunStore,
     private readonly executors: ExecutorRegistry,
     private readonly registry: RegistryService,
     private readonly launcher: Launcher,
-    private readonly options: { instanceId: string; leaseSeconds: number; fullSweepMs: number; eventedBackends: readonly BackendName[]; onRunEnded?: (run: Run) => Promise<void>; redact?: (run: Run, text: string) => Promise<string> },
+    private readonly options: {
+      instanceId: string;
+      leaseSeconds: number;
+      fullSweepMs: number;
+      eventedBackends: readonly BackendName[];
+      onRunEnded?: (run: Run) => Promise<void>;
+      redact?: (run: Run, text: string) => Promise<string>;
+      /** Shared with the launcher; built from onRunEnded when not given. */
+      attemptEnd?: AttemptEnd;
+    },
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.attemptEnd =
+      options.attemptEnd ??
+      new AttemptEnd(runs, { onAttemptEnded: options.onRunEnded, release: async (run) => (executors.has(run.backend) ? executors.get(run.backend).release?.(run) : undefined) }, logger);
+  }
 
   /** An executor saw this run change (e.g. its process exited): the next pass looks at it. */
   markChanged(runId: string): void {
@@ -52,7 +69,7 @@ export class Reconciler {
     }
     const runIds = [...this.changed];
     this.changed.clear();
-    const polledBackends = this.executors.names().filter((b) => !this.options.eventedBackends.includes(b));
+    const polledBackends = this.executors.names().filter((b) => !this.options.eventedBackends.includes(b) && !this.executors.get(b).followingChanges?.());
     const runs = await this.runs.needingAttention({ runIds, polledBackends, now: new Date(now).toISOString() });
     const reported = new Set(runIds);
     for (const run of runs) {
@@ -103,7 +120,7 @@ export class Reconciler {
         await executor.cancel(run, { force: now - requested > CANCEL_FORCE_AFTER_MS });
         return;
       }
-      await this.ended(await this.runs.transition(run.id, Transitions.cancelled, run.reason ?? 'cancelled'), executor);
+      await this.attemptEnd.attemptEnded(await this.runs.transition(run.id, Transitions.cancelled, run.reason ?? 'cancelled'));
       return;
     }
 
@@ -115,30 +132,24 @@ export class Reconciler {
           this.markChanged(run.id);
           throw error;
         });
-        await this.ended(await this.runs.transition(run.id, Transitions.succeeded, outcome), executor);
+        await this.attemptEnd.attemptEnded(await this.runs.transition(run.id, Transitions.succeeded, outcome));
         return;
       }
       case 'failed':
-      case 'lost':
+      case 'lost': {
+        // A lost run was lost by the backend, never by its code.
+        const infrastructure = status.phase === 'lost' || status.infrastructure === true;
         // The cause comes from the backend and the training log, where code may have printed a secret's value.
-        const reason = withCause(status.reason ?? 'the backend reported a failure', await this.causeInLog(run, executor));
-        await this.ended(await this.runs.transition(run.id, Transitions.failed, (await this.options.redact?.(run, reason)) ?? reason), executor);
+        const reason = withCause(status.reason ?? 'the backend reported a failure', await this.causeInLog(run, executor, infrastructure));
+        await this.attemptEnd.failed(run, Transitions.failed, (await this.options.redact?.(run, reason)) ?? reason, { infrastructure });
         return;
+      }
       default:
         if (run.deadlineAt && Date.parse(run.deadlineAt) < now) {
           await executor.cancel(run, { force: true }).catch(() => undefined);
-          await this.ended(await this.runs.transition(run.id, Transitions.timedOut, `timed out: still running after the ${run.spec.timeoutSeconds} s timeout`), executor);
+          await this.attemptEnd.failed(run, Transitions.timedOut, `timed out: still running after the ${run.spec.timeoutSeconds} s timeout`, { infrastructure: false });
         }
     }
-  }
-
-  /**
-   * A run that has just ended: its attempt's usage is recorded and what it still holds beside its
-   * backend object (a per-run Secret) is released. A failure of either is logged and does not hold the run back.
-   */
-  private async ended(run: Run, executor: Executor): Promise<void> {
-    await this.options.onRunEnded?.(run).catch((error: unknown) => this.logger.warn({ err: error, runId: run.id }, 'could not record the usage of the ended run'));
-    await executor.release?.(run).catch((error: unknown) => this.logger.warn({ err: error, runId: run.id }, 'could not release what the ended run held'));
   }
 
   /** What the backend adds to its reference (a dashboard URL, since when it is unreachable) is kept on the run. */
@@ -161,9 +172,12 @@ export class Reconciler {
   }
 
   /** The log line that says why a run failed; never a reason to fail the reconcile itself. */
-  private async causeInLog(run: Run, executor: Executor): Promise<string | undefined> {
+  private async causeInLog(run: Run, executor: Executor, infrastructure: boolean): Promise<string | undefined> {
     try {
-      return failureCause(await readLogTail(executor, run, FAILURE_LOG_TAIL_BYTES));
+      const tail = await readLogTail(executor, run, FAILURE_LOG_TAIL_BYTES);
+      // A log that holds several attempts (the local backend's) is read from this attempt's first line on.
+      const start = tail.indexOf(`[griffin] attempt ${run.attempt}: `);
+      return failureCause(start > 0 ? tail.slice(start) : tail, { tracebackOnly: infrastructure });
     } catch (error) {
       this.logger.debug({ err: error, runId: run.id }, 'could not read the log of a failed run');
       return undefined;

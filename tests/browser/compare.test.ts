@@ -1,28 +1,14 @@
-import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { PROJECT_ROOT } from '../../server/config.ts';
-import { startServiceProcess, type ServiceProcess } from '../helpers/process.ts';
-import { ADMIN_TOKEN } from '../helpers/service.ts';
+import { beforeAll, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { browserSuite, describeInBrowser } from '../helpers/browser.ts';
 
 /*
  * Comparing runs as a user does: three real runs of the example workflow with different
  * hyperparameters (the local backend trains them), chosen on the runs list and opened side by side;
  * then two of the versions they registered, from the registry. The real service as a process,
- * serving the built UI, in headless Chromium (playwright-core, no browser download), as in
- * ui.test.ts. Screenshots land in test-results/screenshots/.
+ * serving the built UI, in headless Chromium (tests/helpers/browser.ts), as in ui.test.ts.
+ * Screenshots land in test-results/screenshots/.
  */
-
-const SKIPPED = (process.env.GRIFFIN_TEST_SKIP ?? '')
-  .split(',')
-  .map((s) => s.trim())
-  .includes('chromium');
-const CHROMIUM = process.env.GRIFFIN_CHROMIUM || '/usr/bin/chromium';
-const SHOTS = path.join(PROJECT_ROOT, 'test-results', 'screenshots');
-const VIEWPORT = { width: 1366, height: 860 };
 
 /** Different enough to tell apart on every chart, quick enough to train in seconds. */
 const SETTINGS = [
@@ -38,58 +24,22 @@ interface TrainedRun {
   version: number;
 }
 
-describe.skipIf(SKIPPED)('comparing runs in the web UI (headless Chromium)', () => {
-  let service: ServiceProcess;
-  let browser: Browser;
-  let dataDir: string;
-  let runs: TrainedRun[] = [];
-  const contexts: BrowserContext[] = [];
-  const pageErrors: string[] = [];
+describeInBrowser('comparing runs in the web UI (headless Chromium)', () => {
+  const ui = browserSuite('compare');
+  const { signedInPage, shot, pageErrors } = ui;
+  const runs: TrainedRun[] = [];
 
   beforeAll(async () => {
-    if (!fs.existsSync(CHROMIUM)) throw new Error(`Chromium is not at ${CHROMIUM}: point GRIFFIN_CHROMIUM at a Chromium binary, or skip browser tests with GRIFFIN_TEST_SKIP=chromium.`);
-    const build = spawnSync(process.execPath, [path.join(PROJECT_ROOT, 'server', 'web', 'ensure-built.mjs'), '--strict'], { encoding: 'utf8' });
-    if (build.status !== 0) throw new Error(`the web UI did not build:\n${build.stdout}${build.stderr}`);
-    fs.mkdirSync(SHOTS, { recursive: true });
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'griffin-compare-'));
-    service = await startServiceProcess({ GRIFFIN_DATA_DIR: dataDir, GRIFFIN_LOG_LEVEL: 'warn' });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
-
     // One after another, so the registered versions are numbered in SETTINGS order.
     for (const hp of SETTINGS) {
-      const submitted = await service.api('POST', '/api/v1/runs', { workflow: 'grocery-reorder', overrides: { hyperparameters: hp } });
+      const submitted = await ui.service.api('POST', '/api/v1/runs', { workflow: 'grocery-reorder', overrides: { hyperparameters: hp } });
       expect(submitted.status).toBe(201);
-      let run = submitted.body;
-      while (!run.terminal) {
-        await new Promise((r) => setTimeout(r, 250));
-        run = (await service.api('GET', `/api/v1/runs/${submitted.body.id}`)).body;
-      }
+      const run = await ui.waitForRun(submitted.body.id);
       expect(run.state, run.reason).toBe('succeeded');
       runs.push({ id: run.id, hyperparameters: run.spec.hyperparameters, latest: run.latestMetrics, version: run.modelVersion.version });
     }
   }, 300_000);
 
-  afterAll(async () => {
-    for (const c of contexts) await c.close().catch(() => {});
-    await browser?.close();
-    await service?.stop();
-    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
-  });
-
-  async function signedInPage(): Promise<Page> {
-    const context = await browser.newContext({ viewport: VIEWPORT, baseURL: service.baseUrl });
-    contexts.push(context);
-    const page = await context.newPage();
-    page.setDefaultTimeout(20_000);
-    page.on('pageerror', (e) => pageErrors.push(`${page.url()}: ${e.message}`));
-    await page.goto('/signin');
-    await page.fill('input[name="token"]', ADMIN_TOKEN);
-    await page.click('button[type="submit"]');
-    await page.waitForSelector('.sidebar');
-    return page;
-  }
-
-  const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
   const argBest = (key: string, better: 'min' | 'max') => [...runs].sort((a, b) => (better === 'min' ? a.latest[key].value - b.latest[key].value : b.latest[key].value - a.latest[key].value))[0];
   /** The run ids of the runs table, top to bottom. */
   const rowOrder = (page: Page) => page.locator('tr[data-run]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-run')));
@@ -240,9 +190,9 @@ describe.skipIf(SKIPPED)('comparing runs in the web UI (headless Chromium)', () 
   it('a run still training grows on the comparison without a reload', async () => {
     // Long epochs keep it running; the test reports a metric of its own (a key the training code
     // never logs) through the API, point by point, as a training process would.
-    const slow = await service.api('POST', '/api/v1/runs', { workflow: 'grocery-reorder', overrides: { hyperparameters: { epochs: 50, sleep_per_epoch: 2 } } });
+    const slow = await ui.service.api('POST', '/api/v1/runs', { workflow: 'grocery-reorder', overrides: { hyperparameters: { epochs: 50, sleep_per_epoch: 2 } } });
     expect(slow.status).toBe(201);
-    const report = (step: number) => service.api('POST', `/api/v1/runs/${slow.body.id}/metrics`, { metrics: [{ key: 'probe_loss', value: 1 / step, step }] });
+    const report = (step: number) => ui.service.api('POST', `/api/v1/runs/${slow.body.id}/metrics`, { metrics: [{ key: 'probe_loss', value: 1 / step, step }] });
     for (const step of [1, 2]) expect((await report(step)).status).toBe(201);
     const page = await signedInPage();
     await page.goto(`/compare?runs=${runs[0].id},${slow.body.id}`);
@@ -253,7 +203,7 @@ describe.skipIf(SKIPPED)('comparing runs in the web UI (headless Chromium)', () 
     for (const step of [3, 4]) expect((await report(step)).status).toBe(201);
     await page.waitForFunction((sel) => (document.querySelector(sel)?.getAttribute('d') ?? '').split('L').length === 4, pointsOf);
     expect(await page.locator(`tr[data-final="probe_loss"] td[data-subject="${slow.body.id}"]`).textContent()).toContain('0.25');
-    expect((await service.api('POST', `/api/v1/runs/${slow.body.id}/cancel`, {})).status).toBe(202);
+    expect((await ui.service.api('POST', `/api/v1/runs/${slow.body.id}/cancel`, {})).status).toBe(202);
     expect(pageErrors).toEqual([]);
   }, 90_000);
 

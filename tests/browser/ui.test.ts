@@ -1,76 +1,20 @@
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { PROJECT_ROOT } from '../../server/config.ts';
-import { startServiceProcess, type ServiceProcess } from '../helpers/process.ts';
+import { expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { browserSuite, describeInBrowser } from '../helpers/browser.ts';
 import { ADMIN_TOKEN } from '../helpers/service.ts';
 
 /*
  * The web UI as a user meets it: the real service started as a process, serving the built UI,
- * driven in headless Chromium from Debian's packages (playwright-core, no browser download).
- * Screenshots of the main pages land in test-results/screenshots/.
+ * driven in headless Chromium (tests/helpers/browser.ts). Screenshots of the main pages land in
+ * test-results/screenshots/.
  */
 
-const SKIPPED = (process.env.GRIFFIN_TEST_SKIP ?? '')
-  .split(',')
-  .map((s) => s.trim())
-  .includes('chromium');
-const CHROMIUM = process.env.GRIFFIN_CHROMIUM || '/usr/bin/chromium';
-const SHOTS = path.join(PROJECT_ROOT, 'test-results', 'screenshots');
 const AIRFLOW_UI = 'http://airflow.example.test:8080';
-/** A laptop screen. */
-const VIEWPORT = { width: 1366, height: 860 };
 
-describe.skipIf(SKIPPED)('web UI (headless Chromium)', () => {
-  let service: ServiceProcess;
-  let browser: Browser;
-  let dataDir: string;
-  const contexts: BrowserContext[] = [];
-  const pageErrors: string[] = [];
-
-  beforeAll(async () => {
-    if (!fs.existsSync(CHROMIUM)) {
-      throw new Error(
-        `Chromium is not at ${CHROMIUM}. Install it (apt-get install -y chromium, or bash tests/setup/ensure.sh --only chromium), ` +
-          'point GRIFFIN_CHROMIUM at a Chromium binary, or skip browser tests with GRIFFIN_TEST_SKIP=chromium.',
-      );
-    }
-    // startServiceProcess runs node directly (no npm prestart), so the UI is built here when stale.
-    const build = spawnSync(process.execPath, [path.join(PROJECT_ROOT, 'server', 'web', 'ensure-built.mjs'), '--strict'], { encoding: 'utf8' });
-    if (build.status !== 0) throw new Error(`the web UI did not build:\n${build.stdout}${build.stderr}`);
-    fs.mkdirSync(SHOTS, { recursive: true });
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'griffin-ui-'));
-    service = await startServiceProcess({ GRIFFIN_DATA_DIR: dataDir, GRIFFIN_LOG_LEVEL: 'warn', GRIFFIN_AIRFLOW_BASE_URL: AIRFLOW_UI });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
-  }, 300_000);
-
-  afterAll(async () => {
-    for (const c of contexts) await c.close().catch(() => {});
-    await browser?.close();
-    await service?.stop();
-    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
-  });
-
-  async function newPage(): Promise<Page> {
-    const context = await browser.newContext({ viewport: VIEWPORT, baseURL: service.baseUrl });
-    contexts.push(context);
-    const page = await context.newPage();
-    page.setDefaultTimeout(20_000);
-    page.on('pageerror', (e) => pageErrors.push(`${page.url()}: ${e.message}`));
-    return page;
-  }
-
-  const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
-
-  async function signIn(page: Page, token = ADMIN_TOKEN): Promise<void> {
-    await page.goto('/signin');
-    await page.fill('input[name="token"]', token);
-    await page.click('button[type="submit"]');
-    await page.waitForSelector('.sidebar');
-  }
+describeInBrowser('web UI (headless Chromium)', () => {
+  const ui = browserSuite('ui', { GRIFFIN_AIRFLOW_BASE_URL: AIRFLOW_UI });
+  const { newPage, signIn, shot, pageErrors } = ui;
 
   /** The text of the run page's state badge (in the header). */
   const headerState = (page: Page) => page.locator('.page-header h1 .badge').getAttribute('data-state');
@@ -120,7 +64,7 @@ describe.skipIf(SKIPPED)('web UI (headless Chromium)', () => {
     await page.waitForSelector('.card >> text=model.json');
     await shot(page, '04-run-succeeded');
 
-    const run = await service.api('GET', `/api/v1/runs/${runId}`);
+    const run = await ui.service.api('GET', `/api/v1/runs/${runId}`);
     expect(run.body).toMatchObject({ state: 'succeeded', trigger: 'ui', spec: { hyperparameters: { epochs: 10, sleep_per_epoch: 0.5 } } });
 
     await versionLink.click();
@@ -130,7 +74,7 @@ describe.skipIf(SKIPPED)('web UI (headless Chromium)', () => {
     await page.click('[data-testid="confirm-promote"]');
     await page.waitForSelector('.page-header .chip-production >> text=production');
     await shot(page, '05-model-version');
-    const alias = await service.api('GET', '/api/v1/registry/models/grocery-reorder/aliases/production');
+    const alias = await ui.service.api('GET', '/api/v1/registry/models/grocery-reorder/aliases/production');
     expect(alias.status).toBe(200);
     expect(alias.body.version).toBe(1);
 
@@ -151,7 +95,7 @@ describe.skipIf(SKIPPED)('web UI (headless Chromium)', () => {
   }, 180_000);
 
   it('submitting an invalid workflow version from the form shows the field error and creates nothing', async () => {
-    const before = await service.api('GET', '/api/v1/workflows/grocery-reorder/versions');
+    const before = await ui.service.api('GET', '/api/v1/workflows/grocery-reorder/versions');
     const page = await newPage();
     await signIn(page);
     await page.goto('/workflows/grocery-reorder?tab=new');
@@ -163,7 +107,7 @@ describe.skipIf(SKIPPED)('web UI (headless Chromium)', () => {
     expect(await page.locator('.field-error').count()).toBe(1);
     await shot(page, '08-workflow-invalid-version');
 
-    const after = await service.api('GET', '/api/v1/workflows/grocery-reorder/versions');
+    const after = await ui.service.api('GET', '/api/v1/workflows/grocery-reorder/versions');
     expect(after.body.items.length).toBe(before.body.items.length);
 
     // Fixed, the same form saves version 2 and shows it.
@@ -171,7 +115,7 @@ describe.skipIf(SKIPPED)('web UI (headless Chromium)', () => {
     await page.click('button[type="submit"] >> text=Save new version');
     await page.waitForURL(/\/workflows\/grocery-reorder\?version=2$/);
     await page.waitForSelector('.page-header .version-pill >> text=v2');
-    const created = await service.api('GET', '/api/v1/workflows/grocery-reorder');
+    const created = await ui.service.api('GET', '/api/v1/workflows/grocery-reorder');
     expect(created.body).toMatchObject({ version: 2, timeoutSeconds: 900 });
     await page.waitForSelector('.card >> text=15 min 0 s');
     await shot(page, '09-workflow-definition');
@@ -180,7 +124,7 @@ describe.skipIf(SKIPPED)('web UI (headless Chromium)', () => {
 
   it('starting a run on a backend that is not configured shows why on the form', async () => {
     // Forced: this server has no Kubernetes, so a plain save is refused (tests/http/newcomer.test.ts).
-    const created = await service.api('POST', '/api/v1/workflows?force=true', {
+    const created = await ui.service.api('POST', '/api/v1/workflows?force=true', {
       name: 'needs-kubernetes',
       model: 'logistic-regression',
       dataset: 'grocery-reorder',
@@ -188,7 +132,7 @@ describe.skipIf(SKIPPED)('web UI (headless Chromium)', () => {
       backend: 'kubernetes',
     });
     expect(created.status).toBe(201);
-    const before = await service.api('GET', '/api/v1/runs?workflow=needs-kubernetes');
+    const before = await ui.service.api('GET', '/api/v1/runs?workflow=needs-kubernetes');
     const page = await newPage();
     await signIn(page);
     await page.goto('/workflows/needs-kubernetes?tab=run');
@@ -197,18 +141,38 @@ describe.skipIf(SKIPPED)('web UI (headless Chromium)', () => {
     await banner.waitFor();
     expect(await page.locator('.banner-error').textContent()).toMatch(/kubernetes/i);
     await shot(page, '10-run-on-unconfigured-backend');
-    const after = await service.api('GET', '/api/v1/runs?workflow=needs-kubernetes');
+    const after = await ui.service.api('GET', '/api/v1/runs?workflow=needs-kubernetes');
     expect(after.body.items.length).toBe(before.body.items.length);
     expect(page.url()).toMatch(/tab=run$/);
   }, 60_000);
 
-  it('a run opened from its url can be cancelled from its page', async () => {
-    // Long epochs: the run is still going when the cancel arrives.
-    const submitted = await service.api('POST', '/api/v1/runs', { workflow: 'grocery-reorder@1', overrides: { hyperparameters: { epochs: 50, sleep_per_epoch: 2 } } });
+  it('a run held by its queue shows the queue, its priority and what it waits for', async () => {
+    // A queue that launches nothing: the run stays queued for as long as the page is looked at.
+    expect((await ui.service.api('PUT', '/api/v1/queues/held-ui', { maxConcurrentRuns: 0, defaultPriority: 5 })).status).toBe(201);
+    const submitted = await ui.service.api('POST', '/api/v1/runs', { workflow: 'grocery-reorder@1', overrides: { queue: 'held-ui' } });
     expect(submitted.status).toBe(201);
     const page = await newPage();
     await signIn(page);
-    expect(submitted.body.url).toBe(`${service.baseUrl}/runs/${submitted.body.id}`);
+    await page.goto(submitted.body.url);
+    await page.waitForSelector('[data-testid="run-reason"] >> text=waiting for queue held-ui: 0 of 0 running');
+    expect(await page.locator('[data-testid="run-reason"] strong').textContent()).toBe('Waiting');
+    expect(await page.locator('[data-testid="run-queue"]').textContent()).toBe('held-ui');
+    expect(await page.locator('.stats >> text=priority 5').count()).toBe(1);
+    await shot(page, '10-run-waiting-in-queue');
+    // The runs list says the same under the run's state.
+    await page.goto('/runs');
+    await page.waitForSelector(`tr[data-run="${submitted.body.id}"] [data-testid="run-waiting"] >> text=waiting for queue held-ui: 0 of 0 running`);
+    await ui.service.api('POST', `/api/v1/runs/${submitted.body.id}/cancel`, {});
+    expect(pageErrors).toEqual([]);
+  }, 60_000);
+
+  it('a run opened from its url can be cancelled from its page', async () => {
+    // Long epochs: the run is still going when the cancel arrives.
+    const submitted = await ui.service.api('POST', '/api/v1/runs', { workflow: 'grocery-reorder@1', overrides: { hyperparameters: { epochs: 50, sleep_per_epoch: 2 } } });
+    expect(submitted.status).toBe(201);
+    const page = await newPage();
+    await signIn(page);
+    expect(submitted.body.url).toBe(`${ui.service.baseUrl}/runs/${submitted.body.id}`);
     await page.goto(submitted.body.url);
     await page.waitForSelector(`.page-header h1 >> text=${submitted.body.id}`);
     await page.waitForSelector('[data-testid="run-logs"] >> text=/epoch 1\\/50/');
@@ -218,7 +182,7 @@ describe.skipIf(SKIPPED)('web UI (headless Chromium)', () => {
     await page.waitForSelector('[data-testid="run-reason"] >> text=/cancelled/i');
     await page.waitForSelector('.timeline .badge[data-state="cancelling"]');
     await shot(page, '10-run-cancelled');
-    const run = await service.api('GET', `/api/v1/runs/${submitted.body.id}`);
+    const run = await ui.service.api('GET', `/api/v1/runs/${submitted.body.id}`);
     expect(run.body.state).toBe('cancelled');
 
     // API errors read as messages on the page, never as a blank page.
@@ -232,7 +196,7 @@ describe.skipIf(SKIPPED)('web UI (headless Chromium)', () => {
 
   it('a run from an Airflow DAG links back to its task, and the runs list filters by DAG', async () => {
     const airflow = { dagId: 'grocery_retrain', dagRunId: 'scheduled__2026-11-28T03:00:00+00:00', taskId: 'train', tryNumber: 1 };
-    const submitted = await service.api('POST', '/api/v1/runs', { workflow: 'grocery-reorder', trigger: 'airflow', airflow });
+    const submitted = await ui.service.api('POST', '/api/v1/runs', { workflow: 'grocery-reorder', trigger: 'airflow', airflow });
     expect(submitted.status).toBe(201);
     const page = await newPage();
     await signIn(page);
@@ -274,7 +238,7 @@ describe.skipIf(SKIPPED)('web UI (headless Chromium)', () => {
     await page.waitForSelector('text=logistic-regression');
     await shot(page, '12-model-store');
 
-    const schedulesApi = await service.api('GET', '/api/v1/schedules');
+    const schedulesApi = await ui.service.api('GET', '/api/v1/schedules');
     await page.goto('/schedules');
     if (schedulesApi.status === 404) {
       await page.waitForSelector('text=Schedules are not available on this Griffin service');
@@ -337,7 +301,7 @@ describe.skipIf(SKIPPED)('web UI (headless Chromium)', () => {
   let viewerToken: string | undefined;
   async function viewerSecret(): Promise<string> {
     if (!viewerToken) {
-      const made = await service.api('POST', '/api/v1/tokens', { name: 'ui-viewer', role: 'viewer' });
+      const made = await ui.service.api('POST', '/api/v1/tokens', { name: 'ui-viewer', role: 'viewer' });
       expect(made.status).toBe(201);
       viewerToken = made.body.token as string;
     }
@@ -347,7 +311,7 @@ describe.skipIf(SKIPPED)('web UI (headless Chromium)', () => {
   /** Polls the API (no fixed sleeps to assert on) until the run is terminal. */
   async function finished(runId: string): Promise<Record<string, any>> {
     for (;;) {
-      const run = await service.api('GET', `/api/v1/runs/${runId}`);
+      const run = await ui.service.api('GET', `/api/v1/runs/${runId}`);
       if (run.body.terminal) return run.body;
       await new Promise((r) => setTimeout(r, 250));
     }
@@ -374,9 +338,9 @@ describe.skipIf(SKIPPED)('web UI (headless Chromium)', () => {
     );
 
   it('a schedule opens by name; it is edited and deleted in the UI; fire times name its time zone; the list shows its last run', async () => {
-    const created = await service.api('POST', '/api/v1/schedules', { name: 'berlin-nightly', cron: '0 3 * * *', timezone: 'Europe/Berlin', workflow: 'grocery-reorder', overrides: { hyperparameters: { epochs: 2 } } });
+    const created = await ui.service.api('POST', '/api/v1/schedules', { name: 'berlin-nightly', cron: '0 3 * * *', timezone: 'Europe/Berlin', workflow: 'grocery-reorder', overrides: { hyperparameters: { epochs: 2 } } });
     expect(created.status).toBe(201);
-    const fired = await service.api('POST', '/api/v1/schedules/berlin-nightly/trigger');
+    const fired = await ui.service.api('POST', '/api/v1/schedules/berlin-nightly/trigger');
     expect(fired.status).toBeLessThan(300);
     const runId = fired.body.run.id as string;
     await finished(runId);
@@ -403,7 +367,7 @@ describe.skipIf(SKIPPED)('web UI (headless Chromium)', () => {
     await page.fill('input[name="cron"]', '0 4 * * *');
     await page.click('button >> text=Save changes');
     await page.waitForSelector('.schedule-detail .kv >> text=0 4 * * *');
-    expect((await service.api('GET', '/api/v1/schedules/berlin-nightly')).body).toMatchObject({ cron: '0 4 * * *', timezone: 'Europe/Berlin', overrides: { hyperparameters: { epochs: 2 } } });
+    expect((await ui.service.api('GET', '/api/v1/schedules/berlin-nightly')).body).toMatchObject({ cron: '0 4 * * *', timezone: 'Europe/Berlin', overrides: { hyperparameters: { epochs: 2 } } });
     expect(await page.locator('.schedule-detail .fire-times li').first().textContent()).toMatch(/04:00:00 GMT\+1/);
 
     // A viewer reads it by name too, without edit or delete.
@@ -417,14 +381,14 @@ describe.skipIf(SKIPPED)('web UI (headless Chromium)', () => {
     await page.click('.schedule-detail button >> text=Delete…');
     await page.click('button >> text=Yes, delete');
     await page.waitForURL(/\/schedules$/);
-    expect((await service.api('GET', '/api/v1/schedules/berlin-nightly')).status).toBe(404);
-    expect((await service.api('GET', `/api/v1/runs/${runId}`)).status).toBe(200);
+    expect((await ui.service.api('GET', '/api/v1/schedules/berlin-nightly')).status).toBe(404);
+    expect((await ui.service.api('GET', `/api/v1/runs/${runId}`)).status).toBe(200);
     expect(failures).toEqual([]);
     expect(pageErrors).toEqual([]);
   }, 120_000);
 
   it("Run again opens the run form with the run's overrides filled in, and starts a run with them", async () => {
-    const submitted = await service.api('POST', '/api/v1/runs', { workflow: 'grocery-reorder@1', overrides: { hyperparameters: { epochs: 3, l2: 0.25 }, timeoutSeconds: 900 } });
+    const submitted = await ui.service.api('POST', '/api/v1/runs', { workflow: 'grocery-reorder@1', overrides: { hyperparameters: { epochs: 3, l2: 0.25 }, timeoutSeconds: 900 } });
     expect(submitted.status).toBe(201);
     await finished(submitted.body.id);
     const page = await newPage();
@@ -441,7 +405,7 @@ describe.skipIf(SKIPPED)('web UI (headless Chromium)', () => {
     await shot(page, '16-run-again');
     await page.click('[data-testid="start-run"]');
     await page.waitForURL((url) => /\/runs\/[a-z0-9]+$/.test(url.pathname) && !url.pathname.endsWith(submitted.body.id));
-    const again = await service.api('GET', `/api/v1/runs/${page.url().split('/').pop()}`);
+    const again = await ui.service.api('GET', `/api/v1/runs/${page.url().split('/').pop()}`);
     expect(again.body.spec).toMatchObject({ hyperparameters: { epochs: 3, l2: 0.25 }, timeoutSeconds: 900 });
     await finished(again.body.id);
     expect(pageErrors).toEqual([]);
@@ -483,7 +447,7 @@ describe.skipIf(SKIPPED)('web UI (headless Chromium)', () => {
   }, 60_000);
 
   it('backends this server has not configured are marked on the run form, and saving a version on one needs "Save anyway"', async () => {
-    const base = await service.api('POST', '/api/v1/workflows', { name: 'backend-choice', model: 'logistic-regression', dataset: 'grocery-reorder', runtime: 'python3', backend: 'local' });
+    const base = await ui.service.api('POST', '/api/v1/workflows', { name: 'backend-choice', model: 'logistic-regression', dataset: 'grocery-reorder', runtime: 'python3', backend: 'local' });
     expect(base.status).toBe(201);
     const page = await newPage();
     await signIn(page);
@@ -505,25 +469,25 @@ describe.skipIf(SKIPPED)('web UI (headless Chromium)', () => {
     await save.click();
     await page.waitForURL(/\/workflows\/backend-choice\?version=2$/);
     await page.waitForSelector('[data-testid="workflow-backend-warning"] >> text=ray is not configured on this server');
-    expect((await service.api('GET', '/api/v1/workflows/backend-choice')).body).toMatchObject({ version: 2, backend: 'ray' });
+    expect((await ui.service.api('GET', '/api/v1/workflows/backend-choice')).body).toMatchObject({ version: 2, backend: 'ray' });
     await shot(page, '20-workflow-on-unconfigured-backend');
     expect(pageErrors).toEqual([]);
   }, 60_000);
 
   it('no page sends a request that fails unprompted, as admin or viewer; at 1280 px no table is clipped; on a phone the header has one height', async () => {
     // A registered version and a schedule, so every page has something to show.
-    if ((await service.api('GET', '/api/v1/registry/models/grocery-reorder')).status === 404) {
-      const run = await service.api('POST', '/api/v1/runs', { workflow: 'grocery-reorder@1', overrides: { hyperparameters: { epochs: 2 } } });
+    if ((await ui.service.api('GET', '/api/v1/registry/models/grocery-reorder')).status === 404) {
+      const run = await ui.service.api('POST', '/api/v1/runs', { workflow: 'grocery-reorder@1', overrides: { hyperparameters: { epochs: 2 } } });
       expect((await finished(run.body.id)).state).toBe('succeeded');
     }
-    if ((await service.api('GET', '/api/v1/schedules/tour-nightly')).status === 404) {
-      expect((await service.api('POST', '/api/v1/schedules', { name: 'tour-nightly', cron: '0 3 * * *', timezone: 'Europe/Berlin', workflow: 'grocery-reorder' })).status).toBe(201);
+    if ((await ui.service.api('GET', '/api/v1/schedules/tour-nightly')).status === 404) {
+      expect((await ui.service.api('POST', '/api/v1/schedules', { name: 'tour-nightly', cron: '0 3 * * *', timezone: 'Europe/Berlin', workflow: 'grocery-reorder' })).status).toBe(201);
     }
     // A workflow on a backend this server lacks: its pages must not ask for what cannot be answered.
-    if ((await service.api('GET', '/api/v1/workflows/tour-on-kubernetes')).status === 404) {
-      expect((await service.api('POST', '/api/v1/workflows?force=true', { name: 'tour-on-kubernetes', model: 'logistic-regression', dataset: 'grocery-reorder', runtime: 'python3', backend: 'kubernetes' })).status).toBe(201);
+    if ((await ui.service.api('GET', '/api/v1/workflows/tour-on-kubernetes')).status === 404) {
+      expect((await ui.service.api('POST', '/api/v1/workflows?force=true', { name: 'tour-on-kubernetes', model: 'logistic-regression', dataset: 'grocery-reorder', runtime: 'python3', backend: 'kubernetes' })).status).toBe(201);
     }
-    const runs = (await service.api('GET', '/api/v1/runs?limit=1')).body.items;
+    const runs = (await ui.service.api('GET', '/api/v1/runs?limit=1')).body.items;
     const pages = [
       '/runs',
       `/runs/${runs[0].id}`,

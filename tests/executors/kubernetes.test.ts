@@ -9,6 +9,7 @@ import { PROJECT_ROOT } from '../../server/config.ts';
 import type { Run } from '../../server/domain/index.ts';
 import { KubeClient } from '../../server/executors/kubeClient.ts';
 import { KubernetesExecutor } from '../../server/executors/kubernetes.ts';
+import type { Executor } from '../../server/executors/types.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
 import { startFakeKubeApi, type FakeKubeApi } from '../helpers/fakeKubeApi.ts';
 import { startTestService, type TestService } from '../helpers/service.ts';
@@ -42,7 +43,8 @@ describe('kubernetes and kuberay executors against a stand-in API server', () =>
     // status the "controllers" set is observed in a known order.
     svc = await startTestService(t.db, {
       dataDir: t.dataDir,
-      env: { GRIFFIN_KUBERNETES: 'true', KUBECONFIG: api.kubeconfig, GRIFFIN_KUBERNETES_NAMESPACE: NAMESPACE, GRIFFIN_KUBERNETES_SERVICE_ACCOUNT: 'griffin-training', GRIFFIN_SECRET: 'stand-in-master-secret' },
+      // No full sweep comes between the test's passes: what a pass sees of a run comes from the watch or a poll.
+      env: { GRIFFIN_KUBERNETES: 'true', KUBECONFIG: api.kubeconfig, GRIFFIN_KUBERNETES_NAMESPACE: NAMESPACE, GRIFFIN_KUBERNETES_SERVICE_ACCOUNT: 'griffin-training', GRIFFIN_SECRET: 'stand-in-master-secret', GRIFFIN_RECONCILE_FULL_SWEEP_MS: '3600000' },
     });
     const kc = new KubeConfig();
     kc.loadFromFile(api.driverKubeconfig);
@@ -170,6 +172,34 @@ describe('kubernetes and kuberay executors against a stand-in API server', () =>
     expect(run.reason).toBe(`the training process exited with code 2 (Kubernetes Job ${name})`);
   });
 
+  it('an OOM-killed attempt (exit 137) is retried as a new Job named for attempt 2, whose GRIFFIN_ATTEMPT is 2; a code failure of the last attempt fails the run', async () => {
+    const { id } = await submit({ workflow: 'grocery-reorder', overrides: { backend: 'kubernetes', maxAttempts: 2, retryBackoffSeconds: 0 } });
+    await launched(id);
+    const first = `griffin-run-${id}-1`;
+    await setJobStatus(first, {
+      failed: 1,
+      conditions: [{ type: 'Failed', status: 'True', reason: 'PodFailurePolicy', message: `Container training for pod ${NAMESPACE}/${first}-q9z8x failed with exit code 137 matching FailJob rule at index 0` }],
+    });
+    await pass();
+    const retried = await getRun(id);
+    expect(retried).toMatchObject({ state: 'queued', attempt: 2 });
+    expect(retried.reason).toMatch(new RegExp(`^attempt 1 ended: the training process was killed by signal SIGKILL \\(exit code 137\\) \\(Kubernetes Job ${first}\\); retrying`));
+    const second = `griffin-run-${id}-2`;
+    await launched(id);
+    const job = api.get('jobs', NAMESPACE, second) as any;
+    expect(job, 'the second attempt is a Job of its own').toBeTruthy();
+    const env = Object.fromEntries(job.spec.template.spec.containers[0].env.map((e: { name: string; value?: string }) => [e.name, e.value]));
+    expect(env.GRIFFIN_ATTEMPT).toBe('2');
+    expect(api.get('jobs', NAMESPACE, first)).toBeTruthy();
+    await setJobStatus(second, {
+      failed: 1,
+      conditions: [{ type: 'Failed', status: 'True', reason: 'PodFailurePolicy', message: `Container training for pod ${NAMESPACE}/${second}-a1b2c failed with exit code 1 matching FailJob rule at index 0` }],
+    });
+    const run = await svc.waitForRun(id);
+    expect(run).toMatchObject({ state: 'failed', attempt: 2 });
+    expect(run.reason).toBe(`the training process exited with code 1 (Kubernetes Job ${second}) (attempt 2 of 2; no attempts left)`);
+  });
+
   it('logs come from the training container of the run\'s pod, paged with a cursor', async () => {
     const { id } = await submit({ workflow: 'grocery-reorder', overrides: { backend: 'kubernetes' } });
     await launched(id);
@@ -288,13 +318,121 @@ describe('kubernetes and kuberay executors against a stand-in API server', () =>
     expect(api.get('secrets', NAMESPACE, secretName)).toBeUndefined();
   });
 
+  /** Runs reconciler passes until the run is in `state` (each pass between sweeps: the service's sweep interval is an hour). */
+  const reconciledTo = async (id: string, state: string) => {
+    for (let i = 0; i < 200; i += 1) {
+      await svc.wired.reconciler.pass();
+      const run = await getRun(id);
+      if (run.state === state) return run;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`run ${id} never became ${state}: ${JSON.stringify(await getRun(id))}`);
+  };
+  const WATCH_TEST_TIMEOUT_MS = 180_000;
+  const following = async (executor: Executor) => {
+    // The first list waits for the client library to load: seconds on a busy machine.
+    for (let i = 0; i < 1200 && !executor.followingChanges?.(); i += 1) await new Promise((r) => setTimeout(r, 50));
+    expect(executor.followingChanges?.()).toBe(true);
+    await svc.wired.reconciler.pass(); // the runs of the first listing
+  };
+  const failedJob = { failed: 1, conditions: [{ type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit' }] };
+
+  it('with its watch following, a Job that fails reaches the reconciler between sweeps without a GET of any Job; after a dropped stream and a 410 Gone it follows again', { timeout: WATCH_TEST_TIMEOUT_MS }, async () => {
+    const executor = svc.wired.executors.get('kubernetes');
+    const runs = [];
+    for (let i = 0; i < 3; i += 1) {
+      const { id } = await submit({ workflow: 'grocery-reorder', overrides: { backend: 'kubernetes' } });
+      await launched(id);
+      runs.push(id);
+    }
+    const jobGets = () => api.requests.filter((r) => r.actor === 'griffin' && r.method === 'GET' && /\/jobs\/[^/]+$/.test(r.path)).length;
+    const jobLists = () => api.requests.filter((r) => r.actor === 'griffin' && r.method === 'GET' && r.path.endsWith('/jobs') && r.query.watch !== 'true').length;
+    const jobWatches = () => api.requests.filter((r) => r.actor === 'griffin' && r.method === 'GET' && r.path.endsWith('/jobs') && r.query.watch === 'true').length;
+    /** Fails the run's Job; the reconciler must see it from the watch alone (no GET of any Job). */
+    const failedThroughWatch = async (id: string) => {
+      const gets = jobGets();
+      await setJobStatus(`griffin-run-${id}-1`, failedJob);
+      const failed = await reconciledTo(id, 'failed');
+      expect(failed.reason).toMatch(/^the Kubernetes Job griffin-run-\w+-1 failed \(BackoffLimitExceeded\): Job has reached the specified backoff limit/);
+      expect(jobGets()).toBe(gets);
+    };
+    /** The informer opened a new watch after the one before ended, and follows again. */
+    const reopened = async (watchesBefore: number) => {
+      for (let i = 0; i < 1200 && jobWatches() <= watchesBefore; i += 1) await new Promise((r) => setTimeout(r, 50));
+      await following(executor);
+    };
+    executor.startFollowing!();
+    try {
+      await following(executor);
+      expect(api.watches('jobs')).toBe(1);
+      await failedThroughWatch(runs[0]);
+
+      // The connection drops (an API server restart): the watch reopens from where it was, without a new list.
+      let lists = jobLists();
+      let watches = jobWatches();
+      api.dropWatches();
+      await reopened(watches);
+      await failedThroughWatch(runs[1]);
+      expect(jobLists()).toBe(lists);
+
+      // The API server no longer has the history the watch would resume from (410 Gone): it lists again.
+      lists = jobLists();
+      watches = jobWatches();
+      api.forgetHistory();
+      api.dropWatches();
+      await reopened(watches + 1); // the watch from the old version that got 410, then the one after the list
+      expect(jobLists()).toBe(lists + 1);
+      await failedThroughWatch(runs[2]);
+      expect(api.watches('jobs')).toBe(1);
+    } finally {
+      await executor.stopFollowing!();
+    }
+    expect(executor.followingChanges!()).toBe(false);
+    // Stopping closes the stream; the server sees the connection go a moment later.
+    for (let i = 0; i < 200 && api.watches('jobs') > 0; i += 1) await new Promise((r) => setTimeout(r, 50));
+    expect(api.watches('jobs')).toBe(0);
+  });
+
+  it('with its watch following, a run whose Job is deleted outside Griffin is found lost between sweeps', { timeout: WATCH_TEST_TIMEOUT_MS }, async () => {
+    const executor = svc.wired.executors.get('kubernetes');
+    const { id } = await submit({ workflow: 'grocery-reorder', overrides: { backend: 'kubernetes' } });
+    await launched(id);
+    executor.startFollowing!();
+    try {
+      await following(executor);
+      await batch.deleteNamespacedJob({ name: `griffin-run-${id}-1`, namespace: NAMESPACE, propagationPolicy: 'Background' });
+      const lost = await reconciledTo(id, 'failed');
+      expect(lost.reason).toMatch(`the Kubernetes Job ${NAMESPACE}/griffin-run-${id}-1 does not exist (deleted outside Griffin?)`);
+    } finally {
+      await executor.stopFollowing!();
+    }
+  });
+
+  it('with its watch following, a RayJob that fails reaches the reconciler between sweeps without a GET of any RayJob', { timeout: WATCH_TEST_TIMEOUT_MS }, async () => {
+    const executor = svc.wired.executors.get('kuberay');
+    const { id } = await submit({ workflow: 'grocery-reorder-sweep', overrides: { backend: 'kuberay' } });
+    await launched(id);
+    const rayJobGets = () => api.requests.filter((r) => r.actor === 'griffin' && r.method === 'GET' && /\/rayjobs\/[^/]+$/.test(r.path)).length;
+    executor.startFollowing!();
+    try {
+      await following(executor);
+      const gets = rayJobGets();
+      await setRayJobStatus(`griffin-run-${id}-1`, { jobDeploymentStatus: 'Failed', reason: 'DeadlineExceeded', message: 'the RayJob ran past activeDeadlineSeconds' });
+      const failed = await reconciledTo(id, 'failed');
+      expect(failed.reason).toMatch(`the RayJob griffin-run-${id}-1 failed: DeadlineExceeded: the RayJob ran past activeDeadlineSeconds`);
+      expect(rayJobGets()).toBe(gets);
+    } finally {
+      await executor.stopFollowing!();
+    }
+  });
+
   it('the calls Griffin made are exactly those the Role in deploy/kubernetes/rbac.yaml grants', () => {
     const used = new Set<string>();
     for (const r of api.requests.filter((q) => q.actor === 'griffin')) {
       const m = /^\/(?:api\/v1|apis\/([^/]+)\/[^/]+)\/namespaces\/[^/]+\/([^/]+)(?:\/[^/]+)?(?:\/([^/]+))?$/.exec(r.path)!;
       const [, group = '', plural, sub] = m;
       const named = r.path.split('/').length > (group ? 7 : 6);
-      const verb = { POST: 'create', DELETE: 'delete', PUT: 'update', PATCH: 'patch' }[r.method] ?? (named ? 'get' : 'list');
+      const verb = { POST: 'create', DELETE: 'delete', PUT: 'update', PATCH: 'patch' }[r.method] ?? (named ? 'get' : r.query.watch === 'true' ? 'watch' : 'list');
       used.add(`${group}/${plural}${sub ? `/${sub}` : ''}:${verb}`);
     }
     const role = YAML.parseAllDocuments(fs.readFileSync(path.join(PROJECT_ROOT, 'deploy', 'kubernetes', 'rbac.yaml'), 'utf8')).map((d) => d.toJS()).find((o) => o.kind === 'Role');

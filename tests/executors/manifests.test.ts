@@ -180,7 +180,7 @@ describe.skipIf(SCHEMAS === undefined)('Kubernetes and KubeRay manifests against
     const rules = kinds.Role[0].rules.flatMap((r: { apiGroups: string[]; resources: string[]; verbs: string[] }) =>
       r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => `${g}/${res}:${v}`))),
     );
-    expect(rules.sort()).toEqual(['/pods/log:get', '/pods:list', '/secrets:create', '/secrets:delete', '/secrets:update', 'batch/jobs:create', 'batch/jobs:delete', 'batch/jobs:get', 'ray.io/rayjobs:create', 'ray.io/rayjobs:delete', 'ray.io/rayjobs:get'].sort());
+    expect(rules.sort()).toEqual(['/pods/log:get', '/pods:list', '/secrets:create', '/secrets:delete', '/secrets:update', 'batch/jobs:create', 'batch/jobs:delete', 'batch/jobs:get', 'batch/jobs:list', 'batch/jobs:watch', 'ray.io/rayjobs:create', 'ray.io/rayjobs:delete', 'ray.io/rayjobs:get', 'ray.io/rayjobs:list', 'ray.io/rayjobs:watch'].sort());
     const binding = kinds.RoleBinding[0];
     expect(binding.roleRef.name).toBe(kinds.Role[0].metadata.name);
     const deployment = kinds.Deployment[0];

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../server/config.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
 import { freePort, startTestService, type TestService } from '../helpers/service.ts';
-import { rayJob, rayTestAddress, startTcpProxy, stopRayJob, until } from '../helpers/ray.ts';
+import { rayJob, rayTestAddress, startRayProxy, stopRayJob, until } from '../helpers/ray.ts';
 
 /*
  * The ray backend against a real Ray head (ray[default] from PyPI, started by tests/setup/ray.sh):
@@ -140,7 +140,7 @@ describe.skipIf(RAY === undefined)('ray executor against a real Ray head', () =>
 
   it('a Ray head that stops answering fails its running run with a clear reason after the grace period', async () => {
     // The shared head keeps running; only the path from this service to it is cut.
-    const proxy = await startTcpProxy(new URL(address));
+    const proxy = await startRayProxy(new URL(address));
     const cut = await start({ GRIFFIN_RAY_ADDRESS: proxy.address, GRIFFIN_RAY_UNREACHABLE_GRACE_SECONDS: '3' });
     const { id } = await submit(cut, { workflow: 'grocery-reorder', overrides: { backend: 'ray', hyperparameters: { sleep_per_epoch: 10 } } });
     try {

@@ -20,7 +20,11 @@ import path from 'node:path';
  *     deletionTimestamp and the foregroundDeletion finalizer; it disappears (with its pods)
  *     when `settleDeletions()` plays the garbage collector;
  *   - POST/GET .../pods (GET filtered by an equality labelSelector) and GET .../pods/{name}/log
- *     (text/plain; 400 for a container that has not started).
+ *     (text/plain; 400 for a container that has not started);
+ *   - GET of a collection with watch=true: a stream of ADDED/MODIFIED/DELETED events (one JSON
+ *     object a line) after the resourceVersion asked for, filtered by labelSelector; when that
+ *     version is older than the history kept (see `forgetHistory`), an ERROR event with a 410
+ *     Status and the end of the stream, as the API server does.
  * No controllers run: the tests set Job and RayJob status through the status subresource, as
  * they can on a real API server without a controller manager. Only pod logs need the stand-in
  * (`setLog`), because a real one needs a kubelet.
@@ -65,6 +69,12 @@ export interface FakeKubeApi {
   setLog(namespace: string, pod: string, container: string, text: string): void;
   /** Plays the garbage collector: objects being deleted in the foreground disappear, with their pods. */
   settleDeletions(): void;
+  /** Open watch streams, by plural. */
+  watches(plural?: string): number;
+  /** Ends every open watch stream (a dropped connection, an API server restart). */
+  dropWatches(): void;
+  /** Forgets the event history: a watch from any version seen so far gets 410 Gone. */
+  forgetHistory(): void;
   close(): Promise<void>;
 }
 
@@ -95,6 +105,22 @@ export async function startFakeKubeApi(options: { namespace?: string } = {}): Pr
   const logs = new Map<string, string>(); // `${namespace}/${pod}/${container}`
   const requests: RecordedRequest[] = [];
   let resourceVersion = 1000;
+  interface Watcher {
+    plural: string;
+    ns: string;
+    selector: string | undefined;
+    res: http.ServerResponse;
+  }
+  const watchers = new Set<Watcher>();
+  const history: Array<{ rv: number; plural: string; ns: string; type: string; object: Obj }> = [];
+  let historyFrom = 0;
+  const emit = (type: string, plural: string, ns: string, object: Obj) => {
+    const event = { rv: Number(object.metadata?.resourceVersion ?? resourceVersion), plural, ns, type, object: structuredClone(object) };
+    history.push(event);
+    for (const w of watchers) {
+      if (w.plural === plural && w.ns === ns && matches(object.metadata?.labels, w.selector)) w.res.write(`${JSON.stringify({ type, object })}\n`);
+    }
+  };
 
   const key = (plural: string, ns: string, name: string) => `${plural}/${ns}/${name}`;
   const resourceName = (r: Resource) => (r.group ? `${r.plural}.${r.group}` : r.plural);
@@ -146,7 +172,25 @@ export async function startFakeKubeApi(options: { namespace?: string } = {}): Pr
           status: plural === 'pods' ? { phase: 'Pending' } : {},
         };
         store.set(key(plural, ns, objName), stored);
+        emit('ADDED', plural, ns, stored);
         return send(201, stored);
+      }
+      if (req.method === 'GET' && query.watch === 'true') {
+        requests.push({ actor, method: 'GET', path: url.pathname, query, status: 200 });
+        res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+        res.flushHeaders(); // the API server answers a watch at once, before any event
+        const from = Number(query.resourceVersion || resourceVersion);
+        if (from < historyFrom) {
+          res.end(`${JSON.stringify({ type: 'ERROR', object: statusBody(410, 'Expired', `too old resource version: ${from} (${historyFrom})`) })}\n`);
+          return;
+        }
+        for (const e of history) {
+          if (e.rv > from && e.plural === plural && e.ns === ns && matches(e.object.metadata?.labels, query.labelSelector)) res.write(`${JSON.stringify({ type: e.type, object: e.object })}\n`);
+        }
+        const watcher: Watcher = { plural, ns, selector: query.labelSelector, res };
+        watchers.add(watcher);
+        res.on('close', () => watchers.delete(watcher));
+        return;
       }
       if (req.method === 'GET') {
         const items = [...store.entries()].filter(([k, o]) => k.startsWith(`${plural}/${ns}/`) && matches(o.metadata?.labels, query.labelSelector)).map(([, o]) => o);
@@ -168,6 +212,7 @@ export async function startFakeKubeApi(options: { namespace?: string } = {}): Pr
       if (!existing) return notFound();
       existing.status = body.status ?? {};
       existing.metadata.resourceVersion = String(++resourceVersion);
+      emit('MODIFIED', plural, ns, existing);
       return send(200, existing);
     }
     if (sub) return send(404, statusBody(404, 'NotFound', `the server could not find the requested resource (${url.pathname})`));
@@ -177,6 +222,7 @@ export async function startFakeKubeApi(options: { namespace?: string } = {}): Pr
       if (!existing) return notFound();
       const replaced = { ...body, kind: resource.kind, apiVersion: existing.apiVersion, metadata: { ...body.metadata, namespace: ns, uid: existing.metadata.uid, creationTimestamp: existing.metadata.creationTimestamp, resourceVersion: String(++resourceVersion) } };
       store.set(key(plural, ns, name), replaced);
+      emit('MODIFIED', plural, ns, replaced);
       return send(200, replaced);
     }
     if (req.method === 'DELETE') {
@@ -186,9 +232,12 @@ export async function startFakeKubeApi(options: { namespace?: string } = {}): Pr
         existing.metadata.deletionTimestamp ??= new Date().toISOString();
         existing.metadata.finalizers = [...new Set([...(existing.metadata.finalizers ?? []), 'foregroundDeletion'])];
         existing.metadata.resourceVersion = String(++resourceVersion);
+        emit('MODIFIED', plural, ns, existing);
         return send(200, existing);
       }
       store.delete(key(plural, ns, name));
+      existing.metadata.resourceVersion = String(++resourceVersion);
+      emit('DELETED', plural, ns, existing);
       return send(200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name, group: resource.group, kind: resource.plural, uid: existing.metadata.uid } });
     }
     return send(405, statusBody(405, 'MethodNotAllowed', 'method not allowed'));
@@ -243,14 +292,28 @@ export async function startFakeKubeApi(options: { namespace?: string } = {}): Pr
       for (const [k, o] of [...store.entries()]) {
         if (!o.metadata?.deletionTimestamp) continue;
         store.delete(k);
-        const [, ns] = k.split('/');
+        const [plural, ns] = k.split('/');
+        o.metadata.resourceVersion = String(++resourceVersion);
+        emit('DELETED', plural, ns, o);
         // Dependents (the pods of a Job) go with it.
         for (const [pk, pod] of [...store.entries()]) {
           if (pk.startsWith(`pods/${ns}/`) && (pod.metadata?.ownerReferences ?? []).some((ref: Obj) => ref.uid === o.metadata.uid)) store.delete(pk);
         }
       }
     },
+    watches: (plural) => [...watchers].filter((w) => !plural || w.plural === plural).length,
+    dropWatches() {
+      for (const w of [...watchers]) w.res.destroy();
+      watchers.clear();
+    },
+    forgetHistory() {
+      // As after a compaction: versions before now are gone; a list taken now can be watched from.
+      history.length = 0;
+      resourceVersion += 1;
+      historyFrom = resourceVersion;
+    },
     async close() {
+      for (const w of [...watchers]) w.res.destroy();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const s of sockets) s.destroy();
       await closed;

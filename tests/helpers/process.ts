@@ -33,7 +33,8 @@ export async function startServiceProcess(env: Record<string, string>, port?: nu
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
   const baseUrl = `http://127.0.0.1:${chosenPort}`;
-  const deadline = Date.now() + 30_000;
+  // Generous: a cold start compiles the service with tsx, which takes long on a busy machine.
+  const deadline = Date.now() + 90_000;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`service exited with ${child.exitCode}:\n${output}`);
     try {

@@ -1,5 +1,5 @@
-import net from 'node:net';
 import got from 'got';
+import { startTcpProxy, type TcpProxy } from './tcpProxy.ts';
 
 /**
  * The Ray head started by the test setup (tests/setup/ray.sh). Without it the Ray tests fail
@@ -34,31 +34,10 @@ export async function stopRayJob(address: string, submissionId: string): Promise
   await got.post(`${address}/api/jobs/${submissionId}/stop`, { throwHttpErrors: false, retry: { limit: 0 } });
 }
 
-/**
- * A TCP proxy in front of the shared Ray head. Closing it makes the head unreachable for
- * whoever talks through it, without stopping the head that other tests use.
- */
-export async function startTcpProxy(target: URL): Promise<{ address: string; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(Number(target.port), target.hostname);
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.on('error', () => s.destroy());
-    }
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  return {
-    address: `http://127.0.0.1:${port}`,
-    close: async () => {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const s of sockets) s.destroy();
-      await closed;
-    },
-  };
+/** A proxy in front of the shared Ray head (tests/helpers/tcpProxy.ts), with the address a client takes. */
+export async function startRayProxy(target: URL): Promise<TcpProxy & { address: string }> {
+  const proxy = await startTcpProxy(target);
+  return { ...proxy, address: `http://127.0.0.1:${proxy.port}` };
 }
 
 export async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 120_000, everyMs = 250): Promise<T> {

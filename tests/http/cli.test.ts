@@ -42,6 +42,22 @@ describe('the griffin CLI', () => {
     expect(bad.stderr).toContain('GRIFFIN_URL "ftp://example" must be an http:// or https:// URL');
   });
 
+  it('submit --queue and --priority put the run in a queue; a queue typo is refused with the nearest name', async () => {
+    await svc.admin(svc.request.put('/api/v1/queues/nightly')).send({ maxConcurrentRuns: 1 });
+    const submitted = await griffin(['submit', 'grocery-reorder', '--queue', 'nightly', '--priority=-7']);
+    expect(submitted.code).toBe(0);
+    const id = /submitted run (\w+)/.exec(submitted.stdout)![1];
+    const run = (await svc.admin(svc.request.get(`/api/v1/runs/${id}`))).body;
+    expect(run).toMatchObject({ queue: 'nightly', priority: -7 });
+    expect((await griffin(['status', id])).stdout).toContain('queue: nightly (priority -7)');
+    const typo = await griffin(['submit', 'grocery-reorder', '--queue', 'nightyl']);
+    expect(typo.code).toBe(1);
+    expect(typo.stderr).toContain('did you mean "nightly"?');
+    const badPriority = await griffin(['submit', 'grocery-reorder', '--priority', 'high']);
+    expect(badPriority.code).toBe(2);
+    expect(badPriority.stderr).toContain('--priority takes a whole number from -100 to 100, not "high"');
+  });
+
   it('a bad number names its option; a workflow typo gets a suggestion', async () => {
     const timeout = await griffin(['submit', 'grocery-reorder', '--timeout', 'abc']);
     expect(timeout.code).toBe(2);

@@ -339,6 +339,15 @@ fi
 
 # ---- env file: describes what is available now, whichever parts this run touched --------------
 venv_ok() { [[ -x "$1/bin/python" && -f "$1/.griffin-hash" ]]; }
+# NAME=VENV/bin/EXE when the venv is complete and has its TOOL, else a comment saying why not.
+venv_line() {
+  local name=$1 venv=$2 tool=$3 exe=$4 missing=$5
+  if venv_ok "$venv" && [[ -x "$venv/bin/$tool" ]]; then
+    echo "export $name=$(printf '%q' "$venv/bin/$exe")"
+  else
+    echo "# $name: $missing"
+  fi
+}
 {
   echo "# Written by tests/setup/ensure.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ). Source it: . $ENV_FILE"
   echo "# A part that is not set up has a comment instead of its variables."
@@ -355,31 +364,15 @@ venv_ok() { [[ -x "$1/bin/python" && -f "$1/.griffin-hash" ]]; }
   else
     echo "# GRIFFIN_TEST_RAY_ADDRESS: Ray head not running (tests/setup/ray.sh start)"
   fi
-  if venv_ok "$AIRFLOW_VENV" && [[ -x "$AIRFLOW_VENV/bin/airflow" ]]; then
-    echo "export GRIFFIN_AIRFLOW_PYTHON=$(printf '%q' "$AIRFLOW_VENV/bin/python")"
-  else
-    echo "# GRIFFIN_AIRFLOW_PYTHON: no Airflow venv"
-  fi
-  if venv_ok "$RAY_VENV" && [[ -x "$RAY_VENV/bin/ray" ]]; then
-    echo "export GRIFFIN_RAY_PYTHON=$(printf '%q' "$RAY_VENV/bin/python")"
-  else
-    echo "# GRIFFIN_RAY_PYTHON: no Ray venv"
-  fi
+  venv_line GRIFFIN_AIRFLOW_PYTHON "$AIRFLOW_VENV" airflow python "no Airflow venv"
+  venv_line GRIFFIN_RAY_PYTHON "$RAY_VENV" ray python "no Ray venv"
   if [[ -x "$SDK_VENV/bin/python" && -f "$SDK_VENV/.griffin-sdk" ]]; then
     echo "export GRIFFIN_SDK_PYTHON=$(printf '%q' "$SDK_VENV/bin/python")"
   else
     echo "# GRIFFIN_SDK_PYTHON: no sdk venv (tests/setup/ensure.sh --only airflow)"
   fi
-  if venv_ok "$FUZZ_VENV" && [[ -x "$FUZZ_VENV/bin/schemathesis" ]]; then
-    echo "export GRIFFIN_FUZZ_SCHEMATHESIS=$(printf '%q' "$FUZZ_VENV/bin/schemathesis")"
-  else
-    echo "# GRIFFIN_FUZZ_SCHEMATHESIS: no fuzz venv (tests/setup/ensure.sh --only fuzz)"
-  fi
-  if venv_ok "$MLFLOW_VENV" && [[ -x "$MLFLOW_VENV/bin/mlflow" ]]; then
-    echo "export GRIFFIN_MLFLOW_PYTHON=$(printf '%q' "$MLFLOW_VENV/bin/python")"
-  else
-    echo "# GRIFFIN_MLFLOW_PYTHON: no mlflow venv (tests/setup/ensure.sh --only mlflow)"
-  fi
+  venv_line GRIFFIN_FUZZ_SCHEMATHESIS "$FUZZ_VENV" schemathesis schemathesis "no fuzz venv (tests/setup/ensure.sh --only fuzz)"
+  venv_line GRIFFIN_MLFLOW_PYTHON "$MLFLOW_VENV" mlflow python "no mlflow venv (tests/setup/ensure.sh --only mlflow)"
   if [[ -s "$GRIFFIN_TEST_HOME/schemas/kubernetes-v1.34.0-strict.json" && -s "$GRIFFIN_TEST_HOME/schemas/kuberay-v1.5.0/ray.io_rayjobs.yaml" ]]; then
     echo "export GRIFFIN_TEST_SCHEMAS=$(printf '%q' "$GRIFFIN_TEST_HOME/schemas")"
   else

@@ -48,7 +48,7 @@ describe('the retry policy for backend calls', () => {
     expect(within.phase).toBe('unknown');
     expect(within.details).toEqual({ unreachableSince: '2026-01-01T00:08:30.000Z' });
     const after = unreachableStatus({ backendRef: { unreachableSince: '2026-01-01T00:07:59.000Z' } }, 'the Ray head at http://ray:8265', connectionRefused, 120, now);
-    expect(after).toEqual({ phase: 'failed', reason: 'the Ray head at http://ray:8265 has been unreachable for 121 s (last error: connect ECONNREFUSED 127.0.0.1:8265)' });
+    expect(after).toEqual({ phase: 'failed', reason: 'the Ray head at http://ray:8265 has been unreachable for 121 s (last error: connect ECONNREFUSED 127.0.0.1:8265)', infrastructure: true });
     expect(describeFailure(httpStatus(503))).toBe('HTTP 503');
   });
 });

@@ -43,6 +43,11 @@ describe('the cause of a failed run, from its log', () => {
     expect(failureCause('')).toBeUndefined();
   });
 
+  it('of a process the infrastructure killed is only a traceback: its last line says nothing about why', () => {
+    expect(failureCause('epoch 3/8 loss=0.4\n', { tracebackOnly: true })).toBeUndefined();
+    expect(failureCause('Traceback (most recent call last):\n  File "x"\nMemoryError\n', { tracebackOnly: true })).toBe('MemoryError');
+  });
+
   it('is capped in length', () => {
     const cause = failureCause(`Traceback (most recent call last):\n  File "x"\nValueError: ${'x'.repeat(5000)}`)!;
     expect(cause.length).toBe(MAX_CAUSE_LENGTH);

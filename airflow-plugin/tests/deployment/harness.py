@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from griffin_sdk import GriffinRunState
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 PLUGIN_ROOT = REPO_ROOT / "airflow-plugin"
-TERMINAL_RUN_STATES = {"succeeded", "failed", "cancelled"}
+TERMINAL_RUN_STATES = GriffinRunState.terminal_states()
 # Task instance states after which Airflow will not touch the task again by itself.
 FINISHED_TI_STATES = {"success", "failed", "skipped", "upstream_failed", "removed"}
 FINISHED_DAG_RUN_STATES = {"success", "failed"}
@@ -269,8 +270,8 @@ class AirflowDeployment:
         env = clean_environment()
         env.update(
             AIRFLOW_HOME=str(home),
-            # The provider of the checkout under test, ahead of whatever is installed in the venv.
-            PYTHONPATH=str(PLUGIN_ROOT),
+            # The provider and SDK of the checkout under test, ahead of whatever is installed in the venv.
+            PYTHONPATH=os.pathsep.join([str(PLUGIN_ROOT), str(REPO_ROOT / "sdk")]),
             AIRFLOW__CORE__DAGS_FOLDER=str(self.dags_folder),
             AIRFLOW__CORE__EXECUTOR="LocalExecutor",
             AIRFLOW__CORE__PARALLELISM="24",
@@ -303,6 +304,9 @@ class AirflowDeployment:
             AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL="5",
             AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC="2",
             AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL="2",
+            # A task's calls to the api-server wait longer than the 5 s default: on two busy cores
+            # the api-server can take that long, and a task whose calls all time out fails unstarted.
+            AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT="30",
         )
         env.update(extra_env)
         self.env = env
@@ -386,7 +390,16 @@ class AirflowDeployment:
     # -- REST API v2 --------------------------------------------------------------------------------
 
     def api(self, method: str, path: str, expect: Iterable[int] = (200,), **kwargs: Any) -> Any:
-        response = self.http.request(method, f"{self.base_url}/api/v2{path}", timeout=30, **kwargs)
+        # A read is asked again when the api-server is too busy to answer in time (two cores shared
+        # by four Airflow processes, Griffin and the training runs); anything else is asked once.
+        attempts = 3 if method == "GET" else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                response = self.http.request(method, f"{self.base_url}/api/v2{path}", timeout=30, **kwargs)
+                break
+            except requests.Timeout:
+                if attempt == attempts:
+                    raise
         assert response.status_code in tuple(expect), f"{method} /api/v2{path} -> {response.status_code} {response.text}"
         return response.json() if response.content else None
 

@@ -2,13 +2,12 @@
 Model events in a real Airflow 3 deployment (api-server, scheduler, dag-processor, triggerer,
 LocalExecutor, PostgreSQL) against the real Griffin service: a DAG scheduled on a model's Asset
 starts by itself when another DAG registers a version, and when ``production`` is moved through
-Griffin's API (the watcher's trigger, in the triggerer); a backfilled DAG run trains on its own
-data interval. DAGs: dags/griffin_asset_dags.py.
+Griffin's API (the watcher's trigger, in the triggerer), also after a re-parse of its file and
+when the move was made while the triggerer was down; a backfilled DAG run trains on its own data
+interval. DAGs: dags/griffin_asset_dags.py.
 """
 
 from __future__ import annotations
-
-import pytest
 
 import urllib.parse
 from typing import Any
@@ -60,43 +59,54 @@ def test_a_registration_in_one_dag_starts_the_dag_scheduled_on_the_models_asset(
     }
 
 
-def watcher_registered(stack: Stack) -> None:
-    """
-    Airflow registers an Asset's watchers when it parses the DAG file while the DAG is active; the
-    tier's DAGs were parsed before they were unpaused, and files are re-parsed only every 10 min
-    here. Ask for a parse now, as `airflow dags reserialize` or the UI's "Reparse" would.
-    """
-    token = stack.airflow.api("GET", f"/dags/{SCORE}/details")["file_token"]
-    stack.airflow.api("PUT", f"/parseDagFile/{token}", expect=(201, 200))
+def model_watchers(stack: Stack) -> list[dict[str, Any]]:
+    """The watchers Airflow has on the model's Asset (each with the id of the trigger that runs it)."""
+    assets = stack.airflow.api("GET", "/assets", params={"uri_pattern": f"griffin://models/{MODEL}"})["assets"]
+    return [w for a in assets if a["uri"] == f"griffin://models/{MODEL}" for w in a["watchers"]]
+
+
+def watcher_running(stack: Stack) -> int:
+    """The id of the watcher's trigger, once the triggerer runs it."""
     triggerer_log = stack.airflow.processes["triggerer"].log_path
+
+    def running() -> int | None:
+        stack.airflow.assert_alive()
+        watchers = model_watchers(stack)
+        if len(watchers) != 1 or f"Watching {MODEL}" not in triggerer_log.read_text(errors="replace"):
+            return None
+        return watchers[0]["trigger_id"]
+
+    return wait_until(running, 180, "the triggerer to run the model's watcher", interval=1)
+
+
+def reparse(stack: Stack, dag_id: str) -> None:
+    """What "Reparse" in the UI does, waiting until the dag-processor has parsed the file again."""
+    details = stack.airflow.api("GET", f"/dags/{dag_id}/details")
+    stack.airflow.api("PUT", f"/parseDagFile/{details['file_token']}", expect=(201, 200))
     wait_until(
-        lambda: any(
-            mark in triggerer_log.read_text(errors="replace")
-            for mark in ("GriffinModelChangesTrigger", "Watching asset-model", "1 watchers currently running")
-        ),
-        180,
-        "the triggerer to start the watcher's trigger", interval=1,
+        lambda: stack.airflow.api("GET", f"/dags/{dag_id}/details")["last_parsed_time"] != details["last_parsed_time"],
+        180, f"the dag-processor to parse {dag_id}'s file again", interval=1,
     )
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known failure, not fixed: after the forced re-parse, Airflow's triggerer cancels the model watcher "
-    "('Trigger cancelled by user action') and does not start it again, so the move is never seen; "
-    "passes in some runs, failed twice on the merged tree",
-)
-def test_moving_production_through_griffins_api_starts_the_dag_through_the_watcher(stack: Stack):
-    watcher_registered(stack)
-    versions = stack.griffin.get(f"/registry/models/{MODEL}/versions")["items"]
-    assert versions, "the registration test runs first and leaves a version"
-    target = versions[0]
-    seen = {r["dag_run_id"] for r in dag_runs(stack, SCORE)}
-    # As the UI's promote button does: a compare-and-set move with a reason.
+def move_production(stack: Stack, version: int, expected: int | None, reason: str) -> None:
+    """As the UI's promote button does: a compare-and-set move with a reason, through Griffin's API."""
     response = stack.griffin.http.put(
         f"{stack.griffin.base_url}/api/v1/registry/models/{MODEL}/aliases/production",
-        json={"version": target["version"], "expectedVersion": None, "reason": "promoted in the web UI"}, timeout=30,
+        json={"version": version, "expectedVersion": expected, "reason": reason}, timeout=30,
     )
     assert response.status_code == 200, response.text
+
+
+def test_moving_production_through_griffins_api_starts_the_dag_through_the_watcher(stack: Stack):
+    trigger_id = watcher_running(stack)
+    # The file holds the watched DAG and the DAG whose register task emits on the same Asset; a
+    # parse, in whatever order it reads them, keeps the watcher and its running trigger.
+    reparse(stack, SCORE)
+    assert [w["trigger_id"] for w in model_watchers(stack)] == [trigger_id]
+    target = stack.griffin.post(f"/registry/models/{MODEL}/versions", {"artifactUri": "s3://models/asset-model/hand-built"})
+    seen = {r["dag_run_id"] for r in dag_runs(stack, SCORE)}
+    move_production(stack, target["version"], None, "promoted in the web UI")
 
     score = next_score_run(stack, seen)
     assert score["state"] == "success" and score["run_type"] == "asset_triggered"
@@ -104,8 +114,31 @@ def test_moving_production_through_griffins_api_starts_the_dag_through_the_watch
     assert (change["change"], change["alias"], change["version"], change["previous_version"]) == (
         "alias_moved", "production", target["version"], None,
     )
-    assert (change["reason"], change["run_id"], change["url"]) == ("promoted in the web UI", target["runId"], target["url"])
+    assert (change["reason"], change["run_id"], change["url"]) == ("promoted in the web UI", None, target["url"])
     # One move, one DAG run: the watcher does not fire again for it.
+    assert len([r for r in dag_runs(stack, SCORE) if r["dag_run_id"] not in seen]) == 1
+
+
+def test_a_move_made_while_the_triggerer_is_down_starts_the_dag_once_it_is_back(stack: Stack):
+    watcher_running(stack)
+    answer = stack.griffin.http.get(f"{stack.griffin.base_url}/api/v1/registry/models/{MODEL}/aliases/production", timeout=30)
+    held = answer.json()["version"] if answer.status_code == 200 else None
+    other = stack.griffin.post(f"/registry/models/{MODEL}/versions", {"artifactUri": "s3://models/asset-model/hand-built-2"})
+    seen = {r["dag_run_id"] for r in dag_runs(stack, SCORE)}
+    triggerer = stack.airflow.processes["triggerer"]
+    triggerer.stop(timeout=15)
+    try:
+        move_production(stack, other["version"], held, "promoted while the triggerer was down")
+    finally:
+        triggerer.start()
+
+    score = next_score_run(stack, seen)
+    assert score["state"] == "success" and score["run_type"] == "asset_triggered"
+    [change] = xcom(stack, SCORE, score["dag_run_id"], "score")
+    assert (change["change"], change["version"], change["previous_version"], change["reason"]) == (
+        "alias_moved", other["version"], held, "promoted while the triggerer was down",
+    )
+    # Resumed from the stored cursor: the move seen before the restart does not fire again.
     assert len([r for r in dag_runs(stack, SCORE) if r["dag_run_id"] not in seen]) == 1
 
 

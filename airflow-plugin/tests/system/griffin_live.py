@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import importlib.util
-import subprocess
-import time
-from collections.abc import Callable
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import pytest
-import requests
-
 REPO_ROOT = Path(__file__).resolve().parents[3]
+# The live service is the one the SDK's tests start too.
+sys.path.insert(0, str(REPO_ROOT / "tests" / "helpers"))
+from griffin_service import LiveGriffin, running_griffin, wait_until  # noqa: E402
+
+__all__ = ["AIRFLOW_BASE_URL", "DAG_FILES", "REPO_ROOT", "LiveAirflow", "LiveGriffin", "running_griffin", "wait_until"]
+
 PLUGIN_ROOT = REPO_ROOT / "airflow-plugin"
 DAG_FILES = [
     PLUGIN_ROOT / "example_dags" / "griffin_retrain_grocery_reorder.py",
@@ -21,53 +22,6 @@ DAG_FILES = [
     Path(__file__).resolve().parent / "dags" / "griffin_model_event_dags.py",
 ]
 AIRFLOW_BASE_URL = "http://airflow.example:8080"
-TERMINAL = {"succeeded", "failed", "cancelled"}
-
-
-def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
-    """Poll ``check`` until it returns something truthy; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
-
-
-class LiveGriffin:
-    """The running service: its URL, admin token, and a few API calls for assertions."""
-
-    def __init__(self, base_url: str, token: str, process: subprocess.Popen, log_path: Path) -> None:
-        self.base_url = base_url
-        self.token = token
-        self.process = process
-        self.log_path = log_path
-        self.http = requests.Session()
-        self.http.headers["Authorization"] = f"Bearer {token}"
-
-    def get(self, path: str, **params: Any) -> Any:
-        response = self.http.get(f"{self.base_url}/api/v1{path}", params=params, timeout=30)
-        assert response.status_code == 200, f"GET {path} -> {response.status_code} {response.text}"
-        return response.json()
-
-    def runs(self, **filters: Any) -> list[dict[str, Any]]:
-        return self.get("/runs", limit=500, **filters)["items"]
-
-    def run(self, run_id: str) -> dict[str, Any]:
-        return self.get(f"/runs/{run_id}")
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-    def cancel_active_runs(self) -> None:
-        """Training processes outlive a service stop by design (they are re-attached); stop them first."""
-        active = [r for r in self.runs() if r["state"] not in TERMINAL]
-        for run in active:
-            self.http.post(f"{self.base_url}/api/v1/runs/{run['id']}/cancel", json={"reason": "system tests ended"}, timeout=30)
-        if active:
-            wait_until(lambda: all(r["state"] in TERMINAL for r in self.runs()), 60, "the cancelled runs to end")
 
 
 class LiveAirflow:

@@ -217,29 +217,39 @@ class OneAsset:
         return self.state
 
 
-def collect(trigger: Any, count: int, timeout: float = 30) -> list[dict[str, Any]]:
-    """The first ``count`` events of a trigger that never ends, then cancel it (as the triggerer would)."""
+def collect(trigger: Any, count: int, timeout: float = 30, quiet_ok: bool = False) -> list[dict[str, Any]]:
+    """
+    The first ``count`` events of a trigger that never ends, then cancel it (as the triggerer
+    would). With ``quiet_ok``, fewer events by ``timeout`` are what was expected, not a failure.
+    """
     import asyncio
 
-    async def take() -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
+    async def take(out: list[dict[str, Any]]) -> None:
         agen = trigger.run()
         try:
             async for event in agen:
                 out.append(event.payload)
                 if len(out) == count:
-                    # The triggerer asks for the next event right after taking one; that is when
-                    # the trigger stores its cursor. Let it, then stop it while it waits.
+                    # The triggerer asks for the next event right after taking one; the trigger
+                    # stores its cursor at the poll after that. Let it, then stop it while it waits.
                     try:
-                        await asyncio.wait_for(agen.__anext__(), 1.0)
+                        await asyncio.wait_for(agen.__anext__(), 2.0)
                     except (asyncio.TimeoutError, StopAsyncIteration):
                         pass
-                    return out
+                    return
         finally:
             await agen.aclose()
+
+    async def main() -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        try:
+            await asyncio.wait_for(take(out), timeout)
+        except asyncio.TimeoutError:
+            if not quiet_ok:
+                raise
         return out
 
-    return asyncio.run(asyncio.wait_for(take(), timeout))
+    return asyncio.run(main())
 
 
 def test_the_watcher_trigger_fires_on_alias_moves_made_through_the_api_and_resumes_from_its_stored_cursor(
@@ -274,7 +284,7 @@ def test_the_watcher_trigger_fires_on_alias_moves_made_through_the_api_and_resum
     assert (second["previous_version"], second["version"], second["run_id"], second["metrics"], second["url"]) == (
         versions["bad"], versions["good"], good["runId"], good["metrics"], good["url"],
     )
-    assert state.values["griffin_changes_cursor"] == second["cursor"]
+    assert state.values[trigger.cursor_state_key] == second["cursor"]
 
     # A triggerer restart re-creates the trigger from its kwargs: it goes on after the stored cursor.
     client.move_model_alias(MODEL, "shadow", versions["bad"], expected_version=versions["good"], reason="while restarting")
@@ -283,6 +293,35 @@ def test_the_watcher_trigger_fires_on_alias_moves_made_through_the_api_and_resum
     [third] = collect(restarted, 1)
     assert (third["reason"], third["version"]) == ("while restarting", versions["bad"])
     assert third["cursor"] > second["cursor"]
+
+
+def test_a_watcher_re_created_before_it_fired_still_sees_the_moves_made_meanwhile(
+    griffin: LiveGriffin, airflow: LiveAirflow, client: GriffinClient, versions: dict[str, int]
+):
+    """
+    Airflow re-creates a watcher's trigger from its kwargs after a triggerer restart, or after a
+    parse removed the watcher and a later one added it back. A trigger that starts at the newest
+    change keeps that start, so the first move made while none ran still fires.
+    """
+    from griffin_provider.triggers import GriffinModelChangesTrigger
+
+    client.set_model_alias(MODEL, "canary", versions["good"])
+    kwargs = GriffinModelChangesTrigger(model_name=MODEL, alias="canary", poll_interval=0.2).serialize()[1]
+    state = MemoryAssetState()
+    first = GriffinModelChangesTrigger(**kwargs)
+    first.asset_state_store = OneAsset(state)
+    assert collect(first, 1, timeout=2, quiet_ok=True) == []  # started, nothing moved, stopped
+    start = state.values[first.cursor_state_key]
+
+    client.move_model_alias(MODEL, "canary", versions["bad"], expected_version=versions["good"], reason="while no watcher ran")
+    # Another watch of the same Asset keeps its own cursor.
+    assert GriffinModelChangesTrigger(model_name=MODEL, alias="production").cursor_state_key != first.cursor_state_key
+    again = GriffinModelChangesTrigger(**kwargs)
+    again.asset_state_store = OneAsset(state)
+    [moved] = collect(again, 1)
+    assert (moved["reason"], moved["previous_version"], moved["version"]) == ("while no watcher ran", versions["good"], versions["bad"])
+    assert moved["cursor"] > start
+    assert state.values[again.cursor_state_key] == moved["cursor"]
 
 
 def test_a_409_that_answers_the_tries_own_retried_move_counts_as_promoted(

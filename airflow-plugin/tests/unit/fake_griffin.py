@@ -8,7 +8,7 @@ cancelling a finished run, 404 with ``field``, 401 without a valid token, 429/50
 behaviour beyond what the provider's tests need. The system tier runs the same provider against
 the real TypeScript service.
 
-Runs follow a *plan*: a list of states; every ``GET /api/v1/runs/{id}`` moves the run one step
+Runs follow a *plan*: a list of states (or ``(state, reason)`` pairs); every ``GET /api/v1/runs/{id}`` moves the run one step
 along its plan, so a test decides how many polls a run takes and how it ends.
 """
 
@@ -26,7 +26,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-TERMINAL = {"succeeded", "failed", "cancelled"}
+# The service's own state sets, as the SDK carries them (generated from server/domain/lifecycle.ts).
+from griffin_sdk._states import RERUNNABLE_STATES
+from griffin_sdk._states import TERMINAL_STATES as TERMINAL
+
 ERROR_CODES = {
     400: "invalid_argument",
     401: "unauthenticated",
@@ -294,7 +297,7 @@ class FakeGriffin:
                 if entry["fingerprint"] != self._fingerprint(body):
                     raise ApiError(409, "Idempotency-Key reused with a different request body")
                 latest = self.runs[entry["ids"][-1]]
-                rerun = body.get("rerunIfFailed") and latest["state"] in ("failed", "cancelled", "cancelling")
+                rerun = body.get("rerunIfFailed") and latest["state"] in RERUNNABLE_STATES
                 if not (rerun or latest["consumedAt"]):
                     return 200, self._public(latest)
         run = self._new_run(name if workflow else None, version, body, key)
@@ -336,6 +339,8 @@ class FakeGriffin:
             if body.get("timeContext") else None,
             "idempotencyKey": key,
             "reason": None,
+            "queue": overrides.get("queue", "default"),
+            "priority": overrides.get("priority", 0),
             "createdAt": _iso(created),
             "updatedAt": _iso(created),
             "startedAt": None,
@@ -368,6 +373,8 @@ class FakeGriffin:
         run["events"].append({"from": old, "to": state, "reason": reason, "at": _iso(_now())})
         run["updatedAt"] = _iso(_now())
         log = self.logs[run["id"]]
+        if state in ("launching", "running") and old == "queued":
+            run["reason"] = None  # launched: nothing holds it any more, as on the service
         if state == "running" and old != "running":
             run["startedAt"] = _iso(_now())
             log += "starting training\nepoch 1 loss=0.9\n"
@@ -377,6 +384,8 @@ class FakeGriffin:
             if run["_register"]:
                 version = self._add_version(run["_register"], run["id"], run["artifactUri"], {}, [])
                 run["modelVersion"] = {"name": version["name"], "version": version["version"]}
+        elif state == "queued":
+            run["reason"] = reason
         elif state == "failed":
             run["reason"] = reason or self.failure_reason
             log += f"Traceback (most recent call last):\n{run['reason']}\n"
@@ -401,7 +410,10 @@ class FakeGriffin:
         run = self._run(run_id)
         plan = self.plans.get(run_id) or []
         if advance and plan and not run["terminal"]:
-            self._enter(run, plan.pop(0))
+            step = plan.pop(0)
+            # A step is a state, or (state, reason): e.g. ("queued", "waiting for queue gpu: 2 of 2 running").
+            state, reason = step if isinstance(step, tuple) else (step, None)
+            self._enter(run, state, reason)
         return self._public(run, events=True)
 
     def _list_runs(self, query: dict) -> dict[str, Any]:

@@ -594,3 +594,26 @@ def test_cancel_a_finished_run_is_not_an_error(fake, griffin_conn, make_context)
     run_id = finished_run(fake)
     result = GriffinCancelTrainingRunOperator(task_id="cancel", run_id=run_id).execute(make_context())
     assert result["state"] == "succeeded"
+
+
+# -- a run held in its queue ---------------------------------------------------------------------
+
+HELD = "waiting for queue gpu: 2 of 2 running"
+HELD_GPUS = "waiting for queue gpu: 4 of 4 GPUs in use"
+QUEUED_PLAN = [("queued", HELD), ("queued", HELD), ("queued", HELD_GPUS), "launching", "running", "succeeded"]
+
+
+def test_the_task_log_says_what_holds_a_queued_run_once_per_change(fake, griffin_conn, make_context, logs):
+    fake.next_plans.append(list(QUEUED_PLAN))
+    result = submit_op().execute(make_context())
+    assert result["state"] == "succeeded"
+    assert logs.count(f"Griffin run {result['run_id']} is queued: {HELD}") == 1
+    assert logs.count(f"Griffin run {result['run_id']} is queued: {HELD_GPUS}") == 1
+
+
+def test_a_deferred_task_logs_the_queued_reason_from_the_trigger(fake, griffin_conn, make_context, logs):
+    fake.next_plans.append(list(QUEUED_PLAN))
+    result = defer_and_resume(submit_op(deferrable=True), make_context())
+    assert result["state"] == "succeeded"
+    assert logs.count(f"Griffin run {result['run_id']} is queued: {HELD}") == 1
+    assert logs.count(f"Griffin run {result['run_id']} is queued: {HELD_GPUS}") == 1

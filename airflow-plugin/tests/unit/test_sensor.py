@@ -63,6 +63,21 @@ def test_poke_until_success_returns_the_summary(fake, griffin_conn, make_context
     assert "[griffin] saved model" in logs()
 
 
+def test_a_run_griffin_retries_is_waited_on_as_one_run(fake, griffin_conn, make_context):
+    # running -> queued is Griffin queueing the run's next attempt: the sensor keeps waiting on it.
+    run = start_run(fake, ["queued", "running", "queued", "running", "succeeded"])
+    s = sensor(run["id"])
+    ctx = make_context(task_id="wait")
+    seen = []
+    for _ in range(10):
+        result = s.poke(ctx)
+        seen.append(fake.runs[run["id"]]["state"])
+        if result.is_done:
+            break
+    assert seen == ["running", "queued", "running", "succeeded"]
+    assert result.xcom_value["state"] == "succeeded" and result.xcom_value["run_id"] == run["id"]
+
+
 @pytest.mark.parametrize("final", ["failed", "cancelled"])
 def test_failure_state_fails_with_the_runs_reason(fake, griffin_conn, make_context, final):
     run = start_run(fake, ["queued", final])

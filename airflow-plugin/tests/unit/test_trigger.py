@@ -95,6 +95,15 @@ async def test_yields_one_success_event(fake, griffin_conn):
     assert len(fake.calls("GET", rf"/api/v1/runs/{run['id']}")) == 3
 
 
+async def test_a_run_griffin_retries_is_one_run_until_its_last_attempt_ends(fake, griffin_conn):
+    # A service-side retry moves the run from running back to queued (its next attempt): not an end.
+    run = submit(fake, ["queued", "launching", "running", "queued", "launching", "running", "succeeded"])
+    events = await collect(GriffinTrainingRunTrigger(run_id=run["id"], poll_interval=0.01))
+    assert len(events) == 1
+    assert events[0].payload["status"] == "success" and events[0].payload["run_id"] == run["id"]
+    assert [e["to"] for e in fake.runs[run["id"]]["events"]][-4:] == ["queued", "launching", "running", "succeeded"]
+
+
 @pytest.mark.parametrize("final", ["failed", "cancelled"])
 async def test_yields_one_failure_event_with_the_reason(fake, griffin_conn, final):
     run = submit(fake, ["queued", "running", final])

@@ -22,7 +22,7 @@ export interface MlflowContext<Q, B> {
 
 /**
  * One MLflow route. `runScope` names the run a request writes to or reads, so that a run-scoped
- * token (MLFLOW_TRACKING_TOKEN inside a run) passes only for its own run.
+ * token (MLFLOW_TRACKING_TOKEN inside a run) passes only for its own run and the runs nested in it.
  */
 export interface MlflowRouteDef<Q = any, B = any> {
   method: 'get' | 'post' | 'put' | 'delete' | 'patch';
@@ -30,7 +30,7 @@ export interface MlflowRouteDef<Q = any, B = any> {
   path: string;
   summary: string;
   role: Role;
-  runScope?: (ctx: { query: Q; body: B; params: Record<string, unknown>; principal: Principal }) => string | undefined;
+  runScope?: (ctx: { query: Q; body: B; params: Record<string, unknown>; principal: Principal }) => string | undefined | Promise<string | undefined>;
   query?: z.ZodType<Q>;
   body?: z.ZodType<B>;
   rawBody?: boolean;
@@ -50,7 +50,7 @@ export function mlflowOpenApi(routes: MlflowRouteDef[]): Record<string, unknown>
   const paths: Record<string, Record<string, unknown>> = {};
   const error = { description: "MLflow's error shape", content: { 'application/json': { schema: schemaOf(MlflowErrorBody, 'output') } } };
   for (const route of routes) {
-    const p = route.path.replace(/\*(\w+)/g, '{$1}');
+    const p = route.path.replace(/[*:](\w+)/g, '{$1}');
     const query = route.query ? (schemaOf(route.query, 'input') as { properties?: Record<string, unknown>; required?: string[] }) : undefined;
     paths[p] = {
       ...(paths[p] ?? {}),
@@ -60,7 +60,7 @@ export function mlflowOpenApi(routes: MlflowRouteDef[]): Record<string, unknown>
         'x-griffin-role': route.role,
         'x-griffin-run-token': route.runScope !== undefined,
         parameters: [
-          ...(p.includes('{path}') ? [{ name: 'path', in: 'path', required: true, schema: { type: 'string' } }] : []),
+          ...[...p.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({ name, in: 'path', required: true, schema: { type: 'string' } })),
           ...Object.entries(query?.properties ?? {}).map(([name, schema]) => ({ name, in: 'query', required: (query?.required ?? []).includes(name), schema })),
         ],
         ...(route.body ? { requestBody: { required: true, content: { 'application/json': { schema: schemaOf(route.body, 'input') } } } } : {}),
@@ -108,8 +108,11 @@ function mlflowErrors(logger: Logger) {
   };
 }
 
+/** Whether `runId` is nested in the run `ownRunId` (the run a run token belongs to). */
+export type NestedIn = (runId: string, ownRunId: string) => Promise<boolean>;
+
 /** The MLflow routes on one router: JSON bodies (raw for artifact uploads), bearer auth, role checks, MLflow errors. */
-export function mlflowRouter(routes: MlflowRouteDef[], auth: AuthService, logger: Logger, maxBodyBytes: number): Router {
+export function mlflowRouter(routes: MlflowRouteDef[], auth: AuthService, logger: Logger, maxBodyBytes: number, nestedIn: NestedIn): Router {
   const router = express.Router();
   const jsonBody = express.json({ limit: maxBodyBytes, strict: true, type: ['application/json', 'application/*+json'] });
   for (const route of routes) {
@@ -131,7 +134,9 @@ export function mlflowRouter(routes: MlflowRouteDef[], auth: AuthService, logger
         body = parseOrThrow(route.body, req.body ?? {}, 'body');
       }
       const params = req.params as Record<string, unknown>;
-      const runId = route.runScope?.({ query, body, params, principal });
+      let runId = await route.runScope?.({ query, body, params, principal });
+      // A run nested in the token's own run (its process created it) is the token's to write to.
+      if (principal.kind === 'run' && runId !== undefined && runId !== principal.runId && (await nestedIn(runId, principal.runId))) runId = principal.runId;
       auth.authorize(principal, route.role, { runId, allowRunToken: route.runScope !== undefined });
       const reply = await route.handler({ query, body, params, principal, req, res });
       if (!res.headersSent) res.status(200).json(reply);

@@ -1,6 +1,6 @@
 import { actorOf } from '../../services/registryService.ts';
 import type { Principal } from '../../domain/index.ts';
-import { MlflowError } from '../../services/mlflowModel.ts';
+import { MlflowError, PARENT_RUN_TAG } from '../../services/mlflowModel.ts';
 import type { MlflowService } from '../../services/mlflowService.ts';
 import { defineMlflowRoute, type MlflowRouteDef } from './mount.ts';
 import * as S from './schemas.ts';
@@ -11,11 +11,15 @@ const ARTIFACTS = '/api/2.0/mlflow-artifacts/artifacts';
 /** Experiment metadata (workflow names) is readable by any run's token: the client looks up its experiment. */
 const ownRunOnly = ({ principal }: { principal: Principal }) => (principal.kind === 'run' ? principal.runId : undefined);
 const runOfBody = ({ body }: { body: { runId: string } }) => body.runId;
+/** A create writes into the run it is nested in: the parent the tags name, else a run token's own run. */
+const parentOfCreate = ({ body, principal }: { body: { tags: Array<{ key: string; value: string }> }; principal: Principal }) =>
+  body.tags.find((t) => t.key === PARENT_RUN_TAG)?.value ?? (principal.kind === 'run' ? principal.runId : undefined);
 const runOfQuery = ({ query }: { query: { runId: string } }) => query.runId;
 const artifactPathOf = (raw: unknown): string => (Array.isArray(raw) ? raw.join('/') : String(raw));
 
 export function mlflowRoutes(mlflow: MlflowService): MlflowRouteDef[] {
   const runOfArtifactPath = ({ params }: { params: Record<string, unknown> }) => mlflow.parseArtifactPath(artifactPathOf(params.path)).runId;
+  const runOfLoggedModel = ({ params }: { params: Record<string, unknown> }) => mlflow.runOfLoggedModel(S.LoggedModelParams.parse(params).model_id);
   return [
     // ---- experiments
     defineMlflowRoute({ method: 'get', path: `${V2}/experiments/get`, summary: 'An experiment: Default (inline runs), a workflow, or a named experiment.', role: 'viewer', runScope: ownRunOnly, query: S.ExperimentIdQuery, response: S.ExperimentReply, handler: async ({ query }) => ({ experiment: await mlflow.getExperiment(query.experiment_id) }) }),
@@ -26,16 +30,20 @@ export function mlflowRoutes(mlflow: MlflowService): MlflowRouteDef[] {
     defineMlflowRoute({
       method: 'post',
       path: `${V2}/runs/create`,
-      summary: 'Refused: Griffin launches runs (POST /api/v1/runs); MLflow inside the run resumes it from MLFLOW_RUN_ID.',
+      summary: "An external run (no backend executes it; runs/update ends it): nested in the mlflow.parentRunId tag's run, and a run token's always in its own run. MLflow inside a Griffin run resumes that run (MLFLOW_RUN_ID) instead.",
       role: 'editor',
+      runScope: parentOfCreate,
       body: S.RunCreate,
       response: S.RunReply,
-      handler: async () => {
-        throw new MlflowError('INVALID_PARAMETER_VALUE', 'Griffin creates its runs itself: submit one (POST /api/v1/runs) and call mlflow.start_run() inside it, where MLFLOW_RUN_ID names the run');
-      },
+      handler: async ({ body, principal }) => ({
+        run: await mlflow.createRun(
+          { experimentId: body.experiment_id, startTime: body.start_time, runName: body.run_name, tags: body.tags },
+          principal.kind === 'run' ? { user: `run ${principal.runId}`, parentRunId: principal.runId } : { user: principal.name },
+        ),
+      }),
     }),
     defineMlflowRoute({ method: 'get', path: `${V2}/runs/get`, summary: 'A run with its latest metrics, params (hyperparameters and logged) and tags.', role: 'viewer', runScope: runOfQuery, query: S.RunGetQuery, response: S.RunReply, handler: async ({ query }) => ({ run: await mlflow.getRun(query.runId) }) }),
-    defineMlflowRoute({ method: 'post', path: `${V2}/runs/update`, summary: "Rename a run; its status stays Griffin's (the backend's).", role: 'editor', runScope: runOfBody, body: S.RunUpdate, response: S.RunInfoReply, handler: async ({ body }) => ({ run_info: await mlflow.updateRun(body.runId, body.run_name) }) }),
+    defineMlflowRoute({ method: 'post', path: `${V2}/runs/update`, summary: "Rename a run; FINISHED, FAILED or KILLED end an external run (a run Griffin launched keeps its backend's state).", role: 'editor', runScope: runOfBody, body: S.RunUpdate, response: S.RunInfoReply, handler: async ({ body }) => ({ run_info: await mlflow.updateRun(body.runId, { runName: body.run_name, status: body.status }) }) }),
     defineMlflowRoute({ method: 'post', path: `${V2}/runs/search`, summary: 'Runs of experiments, newest first (no filter expressions).', role: 'viewer', body: S.RunSearch, response: S.RunsReply, handler: async ({ body }) => {
       const { runs, nextPageToken } = await mlflow.searchRuns({ experimentIds: body.experiment_ids, filter: body.filter, maxResults: body.max_results, pageToken: body.page_token });
       return { runs, ...(nextPageToken ? { next_page_token: nextPageToken } : {}) };
@@ -57,7 +65,7 @@ export function mlflowRoutes(mlflow: MlflowService): MlflowRouteDef[] {
       return {};
     } }),
     defineMlflowRoute({ method: 'post', path: `${V2}/runs/log-batch`, summary: 'Metrics, params and tags in one transaction: all stored or none.', role: 'editor', runScope: runOfBody, body: S.LogBatch, response: S.Empty, handler: async ({ body }) => {
-      await mlflow.logBatch(body.runId, { metrics: body.metrics.map((m) => ({ key: m.key, value: m.value, step: m.step ?? 0, timestamp: m.timestamp ?? Date.now() })), params: body.params, tags: body.tags });
+      await mlflow.logBatch(body.runId, { metrics: body.metrics.map((m) => ({ key: m.key, value: m.value, step: m.step ?? 0, timestamp: m.timestamp ?? Date.now(), ...(m.model_id ? { modelId: m.model_id } : {}) })), params: body.params, tags: body.tags });
       return {};
     } }),
     defineMlflowRoute({ method: 'post', path: `${V2}/runs/log-inputs`, summary: "Accepted and not stored: a Griffin run's dataset is the one in its spec.", role: 'editor', runScope: runOfBody, body: S.LogInputs, response: S.Empty, handler: async ({ body }) => {
@@ -65,7 +73,20 @@ export function mlflowRoutes(mlflow: MlflowService): MlflowRouteDef[] {
       return {};
     } }),
     defineMlflowRoute({ method: 'get', path: `${V2}/metrics/get-history`, summary: 'Every point of one metric of a run, by step.', role: 'viewer', runScope: runOfQuery, query: S.MetricHistoryQuery, response: S.MetricsReply, handler: async ({ query }) => ({ metrics: await mlflow.metricHistory(query.runId, query.metric_key) }) }),
-    defineMlflowRoute({ method: 'post', path: `${V2}/logged-models/search`, summary: 'Griffin keeps no MLflow logged models: always empty.', role: 'viewer', runScope: ownRunOnly, response: S.LoggedModelsReply, handler: async () => ({ models: [] }) }),
+    // ---- logged models (MLflow 3's log_model, autolog): their files are a directory of the source run's artifacts
+    defineMlflowRoute({ method: 'post', path: `${V2}/logged-models`, summary: "Create a logged model of a run: its files go into the run's artifacts (<name>/).", role: 'editor', runScope: ({ body }) => body.source_run_id, body: S.LoggedModelCreate, response: S.LoggedModelReply, handler: async ({ body }) => ({
+      model: await mlflow.createLoggedModel({ experimentId: body.experiment_id, name: body.name, modelType: body.model_type, sourceRunId: body.source_run_id, params: body.params, tags: body.tags }),
+    }) }),
+    defineMlflowRoute({ method: 'post', path: `${V2}/logged-models/search`, summary: "The logged models of the runs of some experiments (no filter expressions).", role: 'viewer', body: S.LoggedModelSearch, response: S.LoggedModelsReply, handler: async ({ body }) => {
+      if (body.filter?.trim()) throw new MlflowError('INVALID_PARAMETER_VALUE', `Griffin's MLflow API does not filter logged models (got filter "${body.filter}"); search without one`);
+      return { models: await mlflow.searchLoggedModels(body.experiment_ids, body.max_results ?? 100) };
+    } }),
+    defineMlflowRoute({ method: 'get', path: `${V2}/logged-models/:model_id`, summary: 'A logged model.', role: 'viewer', runScope: runOfLoggedModel, response: S.LoggedModelReply, handler: async ({ params }) => ({ model: await mlflow.getLoggedModel(S.LoggedModelParams.parse(params).model_id) }) }),
+    defineMlflowRoute({ method: 'patch', path: `${V2}/logged-models/:model_id`, summary: 'Finalize a logged model: READY once its files are uploaded, or UPLOAD_FAILED.', role: 'editor', runScope: runOfLoggedModel, body: S.LoggedModelFinalize, response: S.LoggedModelReply, handler: async ({ params, body }) => ({ model: await mlflow.finalizeLoggedModel(S.LoggedModelParams.parse(params).model_id, body.status) }) }),
+    defineMlflowRoute({ method: 'post', path: `${V2}/runs/outputs`, summary: "A run's logged models (accepted when the run logged them: they are its artifacts).", role: 'editor', runScope: runOfBody, body: S.LogOutputs, response: S.Empty, handler: async ({ body }) => {
+      await mlflow.logOutputs(body.runId, body.models.map((m) => m.model_id));
+      return {};
+    } }),
     // ---- artifacts through the tracking server (mlflow-artifacts:/runs/<run id>/<path>)
     defineMlflowRoute({ method: 'get', path: ARTIFACTS, summary: 'The files and directories directly under runs/<run id>/<dir>.', role: 'viewer', runScope: ({ query }) => mlflow.parseArtifactPath(query.path).runId, query: S.ArtifactListQuery, response: S.ArtifactsReply, handler: async ({ query }) => ({ files: await mlflow.listArtifacts(query.path) }) }),
     defineMlflowRoute({ method: 'put', path: `${ARTIFACTS}/*path`, summary: "Upload a file into the run's artifacts (the run token may).", role: 'editor', runScope: runOfArtifactPath, rawBody: true, response: S.Empty, handler: async ({ params, req }) => {

@@ -25,7 +25,8 @@ const withRun = <T extends z.ZodRawShape>(shape: T) =>
 
 export const KeyValue = z.object({ key: KEY, value: z.string().max(8000) });
 export const ParamIn = z.object({ key: KEY, value: z.string().max(6000) });
-export const MetricIn = z.object({ key: KEY, value: z.number(), timestamp: int64.optional(), step: int64.optional() });
+/** model_id: the point is a logged model's copy of a run metric (log_model sends the run's points again). */
+export const MetricIn = z.object({ key: KEY, value: z.number(), timestamp: int64.optional(), step: int64.optional(), model_id: z.string().max(64).optional() });
 
 export const ExperimentIdQuery = z.object({ experiment_id: z.string().min(1).max(64) });
 export const ExperimentNameQuery = z.object({ experiment_name: z.string().min(1).max(500) });
@@ -33,8 +34,15 @@ export const ExperimentCreate = z.object({ name: z.string().min(1).max(500), art
 export const ExperimentSearch = z.object({ max_results: maxResults(50_000), filter: z.string().max(2000).optional(), page_token: z.string().max(2000).optional(), view_type: z.unknown().optional(), order_by: z.unknown().optional() });
 
 export const RunGetQuery = withRun({});
-export const RunUpdate = withRun({ status: z.string().optional(), end_time: int64.optional(), run_name: z.string().max(250).optional() });
-export const RunCreate = z.object({ experiment_id: z.string().optional() }).passthrough();
+const RUN_STATUS = z.enum(['RUNNING', 'SCHEDULED', 'FINISHED', 'FAILED', 'KILLED']);
+export const RunUpdate = withRun({ status: RUN_STATUS.optional(), end_time: int64.optional(), run_name: z.string().max(250).optional() });
+export const RunCreate = z.object({
+  experiment_id: z.string().min(1).max(64).default('0'),
+  user_id: z.string().max(250).optional(),
+  start_time: int64.optional(),
+  run_name: z.string().max(250).optional(),
+  tags: z.array(KeyValue).max(100).default([]),
+});
 export const RunSearch = z.object({
   experiment_ids: z.array(z.string().min(1).max(64)).min(1).max(100),
   filter: z.string().max(2000).optional(),
@@ -50,6 +58,27 @@ export const DeleteTag = withRun({ key: KEY });
 export const LogBatch = withRun({ metrics: z.array(MetricIn).max(1000).default([]), params: z.array(ParamIn).max(100).default([]), tags: z.array(KeyValue).max(100).default([]) });
 export const LogInputs = withRun({ datasets: z.array(z.unknown()).max(1000).optional(), models: z.array(z.unknown()).max(1000).optional() });
 export const MetricHistoryQuery = withRun({ metric_key: KEY, max_results: maxResults(1_000_000), page_token: z.string().optional() });
+
+const MODEL_ID = z.string().regex(/^m-[0-9a-f]{32}$/, 'is not a logged model id (m-<32 hex digits>)');
+export const LoggedModelParams = z.object({ model_id: MODEL_ID });
+export const LoggedModelCreate = z.object({
+  experiment_id: z.string().min(1).max(64),
+  name: z.string().max(250).optional(),
+  model_type: z.string().max(250).optional(),
+  source_run_id: RUN_ID.optional(),
+  params: z.array(KeyValue).max(1000).default([]),
+  tags: z.array(KeyValue).max(100).default([]),
+});
+export const LoggedModelFinalize = z.object({ model_id: z.string().optional(), status: z.enum(['LOGGED_MODEL_PENDING', 'LOGGED_MODEL_READY', 'LOGGED_MODEL_UPLOAD_FAILED']) });
+export const LoggedModelSearch = z.object({
+  experiment_ids: z.array(z.string().min(1).max(64)).max(100).default([]),
+  filter: z.string().max(2000).optional(),
+  max_results: maxResults(1000),
+  datasets: z.unknown().optional(),
+  order_by: z.unknown().optional(),
+  page_token: z.string().max(2000).optional(),
+});
+export const LogOutputs = withRun({ models: z.array(z.object({ model_id: MODEL_ID, step: int64.optional() })).max(100).default([]) });
 
 export const ArtifactListQuery = z.object({ path: z.string().min(1).max(2000) });
 export const ArtifactPathParams = z.object({ path: z.union([z.string(), z.array(z.string())]) });
@@ -117,6 +146,22 @@ export const RegisteredModelsReply = z.object({ registered_models: z.array(Regis
 export const ModelVersionReply = z.object({ model_version: ModelVersionOut });
 export const ModelVersionsReply = z.object({ model_versions: z.array(ModelVersionOut), next_page_token: z.string().optional() });
 export const DownloadUriReply = z.object({ artifact_uri: z.string() });
-export const LoggedModelsReply = z.object({ models: z.array(z.unknown()) });
+const LoggedModelOut = z.object({
+  info: z.object({
+    model_id: z.string(),
+    experiment_id: z.string(),
+    name: z.string(),
+    creation_timestamp_ms: z.number(),
+    last_updated_timestamp_ms: z.number(),
+    artifact_uri: z.string(),
+    status: z.string(),
+    source_run_id: z.string(),
+    model_type: z.string().optional(),
+    tags: z.array(KeyValueOut),
+  }),
+  data: z.object({ params: z.array(KeyValueOut), metrics: z.array(MetricOut) }),
+});
+export const LoggedModelReply = z.object({ model: LoggedModelOut });
+export const LoggedModelsReply = z.object({ models: z.array(LoggedModelOut) });
 export const ServerInfoReply = z.object({ store_type: z.string(), workspaces_enabled: z.boolean(), multipart_uploads_enabled: z.boolean(), multipart_downloads_enabled: z.boolean() });
 export const MlflowErrorBody = z.object({ error_code: z.string(), message: z.string() });

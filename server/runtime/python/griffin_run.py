@@ -10,7 +10,17 @@ Griffin puts this directory on the PYTHONPATH of every run, so training code can
     g.log_metrics({"loss": 0.42, "auc": 0.81}, step=3)
     g.upload_artifact("model.json")
 
-Inside a run the service sets GRIFFIN_RUN_ID, GRIFFIN_API_URL, GRIFFIN_RUN_TOKEN,
+A run retried by Griffin (``maxAttempts``) can carry on where the attempt before it stopped::
+
+    start = 0
+    resumed = g.resume_path()              # None on attempt 1, or when nothing was saved
+    if resumed:
+        start = json.load(open(os.path.join(resumed, "state.json")))["epoch"] + 1
+    for epoch in range(start, epochs):
+        ...
+        g.save_checkpoint("state.json")    # -> artifact checkpoints/state.json
+
+Inside a run the service sets GRIFFIN_RUN_ID, GRIFFIN_ATTEMPT, GRIFFIN_API_URL, GRIFFIN_RUN_TOKEN,
 GRIFFIN_HYPERPARAMETERS, GRIFFIN_DATASET_URI and GRIFFIN_ARTIFACT_URI. Without
 GRIFFIN_RUN_ID (a script run by hand) nothing is sent anywhere: metrics are printed
 and artifacts are copied into ./artifacts/, so the same script works on a laptop.
@@ -60,6 +70,9 @@ __all__ = [
     "log_metrics",
     "upload_artifact",
     "flush",
+    "attempt",
+    "save_checkpoint",
+    "resume_path",
 ]
 
 METRIC_BATCH_SIZE = 100
@@ -829,7 +842,12 @@ def download_input_model(dest_dir: str, environ: Optional[Mapping[str, str]] = N
     base = model.artifact_uri if model.artifact_uri.endswith("/") else model.artifact_uri + "/"
     if "/api/v1/runs/" not in base:
         raise GriffinError("cannot download %s: only Griffin run artifacts and file:// URIs are supported" % model.artifact_uri)
-    token = env.get("GRIFFIN_RUN_TOKEN") or ""
+    return _download_artifacts(base, "", dest_dir, env.get("GRIFFIN_RUN_TOKEN") or "", attempts)
+
+
+def _download_artifacts(base: str, prefix: str, dest_dir: str, token: str, attempts: int) -> List[str]:
+    """Downloads the artifacts under `prefix` of the run whose artifact URI is `base` (ending in
+    /artifacts/) into dest_dir, without the prefix; returns their relative paths."""
 
     def get(url):
         request = urllib.request.Request(url, method="GET")
@@ -851,10 +869,94 @@ def download_input_model(dest_dir: str, environ: Optional[Mapping[str, str]] = N
     listing = json.loads(get(base.rstrip("/")).decode("utf-8"))
     paths = []
     for item in listing.get("items", []):
-        rel = _checked_dest_path(str(item["path"]))
+        full = _checked_dest_path(str(item["path"]))
+        if not full.startswith(prefix):
+            continue
+        rel = full[len(prefix):]
         target = os.path.join(dest_dir, *rel.split("/"))
         os.makedirs(os.path.dirname(target), exist_ok=True)
         with open(target, "wb") as handle:
-            handle.write(get(base + _quote_path(rel)))
+            handle.write(get(base + _quote_path(full)))
         paths.append(rel)
     return sorted(paths)
+
+
+# --------------------------------------------------------------------------- attempts and checkpoints
+
+CHECKPOINT_PREFIX = "checkpoints/"
+RESUME_DIR_NAME = ".griffin-resume"
+
+
+def attempt(environ: Optional[Mapping[str, str]] = None) -> int:
+    """Which attempt of the run this process is (GRIFFIN_ATTEMPT, from 1); 1 outside Griffin."""
+    env = os.environ if environ is None else environ
+    raw = env.get("GRIFFIN_ATTEMPT") or "1"
+    try:
+        return max(1, int(raw))
+    except ValueError:
+        raise GriffinError("GRIFFIN_ATTEMPT must be a whole number (got %r)" % raw) from None
+
+
+def save_checkpoint(path: str, reporter: Optional[Reporter] = None) -> List[str]:
+    """Saves a file, or every file under a directory, as the run's checkpoint: artifacts under
+    checkpoints/ (a file keeps its name, a directory's files their paths inside it). Waits until
+    Griffin has them, so a process killed right after loses nothing it saved; a later save of the
+    same name replaces it. Outside Griffin they are copied into ./artifacts/checkpoints/.
+    Returns the artifact paths written."""
+    rep = reporter or _reporter()
+    if os.path.isdir(path):
+        files = []
+        for root, dirs, names in os.walk(path):
+            dirs.sort()
+            for name in sorted(names):
+                full = os.path.join(root, name)
+                files.append((full, os.path.relpath(full, path).replace(os.sep, "/")))
+        if not files:
+            raise GriffinError("checkpoint directory %r is empty" % path)
+        files.sort(key=lambda f: f[1])
+    elif os.path.isfile(path):
+        files = [(path, os.path.basename(path))]
+    else:
+        raise GriffinError("checkpoint %r is neither a file nor a directory" % path)
+    saved = []
+    for full, rel in files:
+        dest = CHECKPOINT_PREFIX + rel
+        rep.upload_artifact(full, dest, wait=True)
+        saved.append(dest)
+    return saved
+
+
+_resumed = {}  # type: Dict[str, str]
+
+
+def resume_path(dest_dir: Optional[str] = None, environ: Optional[Mapping[str, str]] = None, attempts: int = 5) -> Optional[str]:
+    """A local directory holding what earlier attempts of this run saved with save_checkpoint(),
+    or None: on attempt 1, outside Griffin, or when nothing was saved (GRIFFIN_RESUME_FROM unset).
+
+    GRIFFIN_RESUME_FROM is the URI of the run's checkpoints/ artifact directory
+    (https://<griffin>/api/v1/runs/<id>/artifacts/checkpoints/); its files are downloaded with the
+    run's own token into dest_dir (default: .griffin-resume/ in the run's working directory), once
+    per process. A file:// URI is a local directory and is returned as it is."""
+    env = os.environ if environ is None else environ
+    uri = env.get("GRIFFIN_RESUME_FROM") or ""
+    if not uri:
+        return None
+    if uri.startswith("file://"):
+        return local_path_from_uri(uri)
+    if uri in _resumed and dest_dir is None:
+        return _resumed[uri]
+    marker = "/artifacts/"
+    if "/api/v1/runs/" not in uri or marker not in uri:
+        raise GriffinError("GRIFFIN_RESUME_FROM=%r is not a Griffin run's artifact directory or a file:// URI" % uri)
+    cut = uri.index(marker) + len(marker)
+    base, prefix = uri[:cut], urllib.parse.unquote(uri[cut:])
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    target = dest_dir or os.path.join(env.get("GRIFFIN_RUN_DIR") or os.getcwd(), RESUME_DIR_NAME)
+    if os.path.isdir(target):
+        shutil.rmtree(target)
+    os.makedirs(target, exist_ok=True)
+    _download_artifacts(base, prefix, target, env.get("GRIFFIN_RUN_TOKEN") or "", attempts)
+    if dest_dir is None:
+        _resumed[uri] = target
+    return target

@@ -16,6 +16,7 @@ import type {
   RegisteredModelView,
   RegistryChange,
   RunEvent as RunEventView,
+  RunUsageView,
   RunView,
   Runtime as RuntimeView,
   ScheduleFiring,
@@ -28,6 +29,8 @@ import type {
 export type Page<T> = PageOf<T>;
 export type RunEvent = RunEventView;
 export type Run = RunView;
+/** A run's usage per attempt and in total (GET /runs/{id}/usage). */
+export type RunUsage = RunUsageView;
 export type Metric = MetricView;
 export type Artifact = ArtifactView;
 export type Workflow = WorkflowView;

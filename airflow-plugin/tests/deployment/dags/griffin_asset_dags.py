@@ -24,9 +24,14 @@ from griffin_provider.triggers import GriffinModelChangesTrigger
 START = datetime(2026, 11, 1)
 MODEL = "asset-model"
 FAST = {"hyperparameters": {"epochs": 2}}
+# These DAGs are about Asset events and data intervals, so their training waits in the worker:
+# a deferred wait on a one-second run meets Airflow's race between the deferral's executor event
+# and the resumed try on a busy machine (the try is failed as "changed externally").
+# tests/deployment/test_deployment.py covers deferral.
+WAIT_IN_WORKER = {"deferrable": False, "poll_interval": 1}
 
 with DAG(dag_id="griffin_assets_retrain", schedule=None, start_date=START, catchup=False):
-    train = GriffinSubmitTrainingRunOperator(task_id="train", workflow="grocery-reorder", overrides=FAST, poll_interval=1)
+    train = GriffinSubmitTrainingRunOperator(task_id="train", workflow="grocery-reorder", overrides=FAST, **WAIT_IN_WORKER)
     GriffinRegisterModelVersionOperator(
         task_id="register", model_name=MODEL, run_id="{{ ti.xcom_pull(task_ids='train')['run_id'] }}", aliases=["staging"]
     ).set_upstream(train)
@@ -56,4 +61,4 @@ with DAG(
     start_date=START,
     catchup=False,
 ):
-    GriffinSubmitTrainingRunOperator(task_id="train", workflow="grocery-reorder", overrides=FAST, poll_interval=1)
+    GriffinSubmitTrainingRunOperator(task_id="train", workflow="grocery-reorder", overrides=FAST, **WAIT_IN_WORKER)

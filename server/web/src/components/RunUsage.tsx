@@ -1,24 +1,9 @@
 import { enc, get } from '../api';
 import { useLoad } from '../hooks';
 import { duration, num } from '../format';
+import type { RunUsage as Usage } from '../types';
+import { Table } from './Table';
 import { Empty, ErrorBanner, KeyValues } from './ui';
-
-interface ResourceSeconds {
-  cpu: number;
-  memoryMb: number;
-  gpu: number;
-}
-interface AttemptUsage {
-  attempt: number;
-  startedAt: string;
-  endedAt: string | null;
-  wallSeconds: number;
-  resourceSeconds: ResourceSeconds;
-}
-interface Usage {
-  attempts: AttemptUsage[];
-  total: { wallSeconds: number; resourceSeconds: ResourceSeconds };
-}
 
 /** Short attempts keep a decimal, so a run of half a second does not read "0 s". */
 const wall = (seconds: number) => (seconds < 10 ? `${num(seconds, 1)} s` : duration(seconds * 1000));
@@ -44,31 +29,19 @@ export function RunUsage({ runId, active }: { runId: string; active: boolean }) 
         ]}
       />
       {attempts.length > 1 || attempts[0].endedAt === null ? (
-        <table className="table compact">
-          <thead>
-            <tr>
-              <th>Attempt</th>
-              <th>Wall</th>
-              <th>CPU</th>
-              <th>Memory</th>
-              <th>GPU</th>
-            </tr>
-          </thead>
-          <tbody>
-            {attempts.map((a) => (
-              <tr key={a.attempt}>
-                <td>
-                  {a.attempt}
-                  {a.endedAt === null ? ' (so far)' : ''}
-                </td>
-                <td>{wall(a.wallSeconds)}</td>
-                <td>{amount(a.resourceSeconds.cpu, 'core')}</td>
-                <td>{amount(a.resourceSeconds.memoryMb / 1024, 'GB')}</td>
-                <td>{amount(a.resourceSeconds.gpu, 'GPU')}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <Table
+          className="compact"
+          flush
+          rows={attempts}
+          rowKey={(a) => a.attempt}
+          columns={[
+            { key: 'attempt', header: 'Attempt', cell: (a) => `${a.attempt}${a.endedAt === null ? ' (so far)' : ''}` },
+            { key: 'wall', header: 'Wall', cell: (a) => wall(a.wallSeconds) },
+            { key: 'cpu', header: 'CPU', cell: (a) => amount(a.resourceSeconds.cpu, 'core') },
+            { key: 'memory', header: 'Memory', cell: (a) => amount(a.resourceSeconds.memoryMb / 1024, 'GB') },
+            { key: 'gpu', header: 'GPU', cell: (a) => amount(a.resourceSeconds.gpu, 'GPU') },
+          ]}
+        />
       ) : null}
       <p className="muted small">Requested resources times the time each attempt ran.</p>
     </div>

@@ -20,6 +20,7 @@ export function Table<T>({
   className,
   flush,
   headless,
+  testId,
 }: {
   columns: Column<T>[];
   rows: T[];
@@ -29,10 +30,12 @@ export function Table<T>({
   /** Inside a card body: no extra border. */
   flush?: boolean;
   headless?: boolean;
+  /** The table's data-testid. */
+  testId?: string;
 }) {
   return (
     <div className={`table-wrap${flush ? ' flush' : ''}`}>
-      <table className={`table${className ? ` ${className}` : ''}`}>
+      <table className={`table${className ? ` ${className}` : ''}`} data-testid={testId}>
         {!headless && (
           <thead>
             <tr>

@@ -2,12 +2,10 @@ import { Component, useContext, useState, type ReactNode } from 'react';
 import { ApiError, errorText } from '../api';
 import { AuthContext } from '../auth';
 import { plain } from '../format';
+import type { RunState } from '../../../domain/lifecycle.ts';
 
-export const RUN_STATES = ['queued', 'launching', 'running', 'cancelling', 'succeeded', 'failed', 'cancelled'] as const;
-export type RunState = (typeof RUN_STATES)[number];
-export const TERMINAL: readonly string[] = ['succeeded', 'failed', 'cancelled'];
-
-const STATE_HINT: Record<string, string> = {
+/** What each run state (and schedule state) means; the compiler holds the run states to lifecycle.ts. */
+const STATE_HINT: Record<RunState | 'active' | 'paused', string> = {
   queued: 'waiting for the dispatcher',
   launching: 'being started on its backend',
   running: 'training',
@@ -22,7 +20,7 @@ const STATE_HINT: Record<string, string> = {
 /** A state shown with colour and its name, so it reads without colour too. */
 export function StateBadge({ state }: { state: string }) {
   return (
-    <span className={`badge state-${state}`} title={STATE_HINT[state] ?? state} data-state={state}>
+    <span className={`badge state-${state}`} title={STATE_HINT[state as keyof typeof STATE_HINT] ?? state} data-state={state}>
       <span className="dot" aria-hidden />
       {state}
     </span>

@@ -5,7 +5,7 @@ import { useLoad } from '../hooks';
 import { dateTime, plain } from '../format';
 import { compact, parseJsonObject, splitList, type FieldErrors } from '../forms';
 import { useForm } from '../useForm';
-import { Table } from '../components/Table';
+import { Table, type Column } from '../components/Table';
 import { Link, navigate } from '../router';
 import { Card, Chips, Empty, ErrorBanner, Field, KeyValues, Loading, Notice, PageHeader, Tabs } from '../components/ui';
 import { latestByName } from './WorkflowsPage';
@@ -62,28 +62,55 @@ function useCreate<T, V extends Record<string, unknown>>(path: string, fields: s
   return { f: form.values, set: form.set, errors: form.errors, general: form.general, busy: form.busy, submit };
 }
 
-function Models() {
-  const models = useLoad(() => get<Page<Model>>('/models?limit=500'), []);
-  const rows = latestByName(models.data?.items ?? []);
+/**
+ * The list of a versioned catalog kind: one row per name with its latest version (and how many it
+ * has), the name and latest-version columns first, then `columns`; a form to create a version.
+ */
+function LatestVersions<T extends { name: string; version: number; description: string | null }>({
+  kind,
+  noun,
+  columns,
+  form,
+}: {
+  kind: 'models' | 'datasets';
+  noun: string;
+  columns: Column<T>[];
+  form: (onDone: (created: T) => void) => ReactNode;
+}) {
+  const items = useLoad(() => get<Page<T>>(`/${kind}?limit=500`), [kind]);
+  const rows = latestByName(items.data?.items ?? []);
   return (
     <>
-      <CreateToggle label="New model version">{(close) => <ModelForm onDone={(m) => { close(); navigate(`/catalog/models/${m.name}`); }} />}</CreateToggle>
-      <ErrorBanner error={models.error} title="Could not load models" />
-      {models.loading ? <Loading /> : rows.length === 0 ? <Empty>No models yet.</Empty> : (
+      <CreateToggle label={`New ${noun.toLowerCase()} version`}>{(close) => form((created) => { close(); navigate(`/catalog/${kind}/${created.name}`); })}</CreateToggle>
+      <ErrorBanner error={items.error} title={`Could not load ${kind}`} />
+      {items.loading ? <Loading /> : rows.length === 0 ? <Empty>No {kind} yet.</Empty> : (
         <Table
           rows={rows}
           rowKey={(r) => r.latest.name}
           columns={[
-            { key: 'name', header: 'Model', cell: ({ latest: m }) => <><Link to={`/catalog/models/${m.name}`} className="strong">{m.name}</Link>{m.description && <div className="muted small clamp">{m.description}</div>}</> },
-            { key: 'latest', header: 'Latest', cell: ({ latest: m, count }) => <>v{m.version} <span className="muted small">({count})</span></> },
-            { key: 'framework', header: 'Framework', cell: ({ latest: m }) => m.framework },
-            { key: 'code', header: 'Code', className: 'mono', cell: ({ latest: m }) => m.codeUri },
-            { key: 'entrypoint', header: 'Entrypoint', className: 'mono', cell: ({ latest: m }) => m.entrypoint },
-            { key: 'hp', header: 'Hyperparameters', cell: ({ latest: m }) => `${Object.keys(m.defaultHyperparameters).length} defaults` },
+            { key: 'name', header: noun, cell: ({ latest }) => <><Link to={`/catalog/${kind}/${latest.name}`} className="strong">{latest.name}</Link>{latest.description && <div className="muted small clamp">{latest.description}</div>}</> },
+            { key: 'latest', header: 'Latest', cell: ({ latest, count }) => <>v{latest.version} <span className="muted small">({count})</span></> },
+            ...columns.map((c) => ({ ...c, cell: (r: { latest: T }) => c.cell(r.latest) })),
           ]}
         />
       )}
     </>
+  );
+}
+
+function Models() {
+  return (
+    <LatestVersions<Model>
+      kind="models"
+      noun="Model"
+      form={(onDone) => <ModelForm onDone={onDone} />}
+      columns={[
+        { key: 'framework', header: 'Framework', cell: (m) => m.framework },
+        { key: 'code', header: 'Code', className: 'mono', cell: (m) => m.codeUri },
+        { key: 'entrypoint', header: 'Entrypoint', className: 'mono', cell: (m) => m.entrypoint },
+        { key: 'hp', header: 'Hyperparameters', cell: (m) => `${Object.keys(m.defaultHyperparameters).length} defaults` },
+      ]}
+    />
   );
 }
 
@@ -174,28 +201,19 @@ function ModelForm({ onDone }: { onDone: (m: Model) => void }) {
 }
 
 function Datasets() {
-  const datasets = useLoad(() => get<Page<Dataset>>('/datasets?limit=500'), []);
-  const rows = latestByName(datasets.data?.items ?? []);
   return (
-    <>
-      <CreateToggle label="New dataset version">{(close) => <DatasetForm onDone={(d) => { close(); navigate(`/catalog/datasets/${d.name}`); }} />}</CreateToggle>
-      <ErrorBanner error={datasets.error} title="Could not load datasets" />
-      {datasets.loading ? <Loading /> : rows.length === 0 ? <Empty>No datasets yet.</Empty> : (
-        <Table
-          rows={rows}
-          rowKey={(r) => r.latest.name}
-          columns={[
-            { key: 'name', header: 'Dataset', cell: ({ latest: d }) => <><Link to={`/catalog/datasets/${d.name}`} className="strong">{d.name}</Link>{d.description && <div className="muted small clamp">{d.description}</div>}</> },
-            { key: 'latest', header: 'Latest', cell: ({ latest: d, count }) => <>v{d.version} <span className="muted small">({count})</span></> },
-            { key: 'uri', header: 'URI', className: 'mono break', cell: ({ latest: d }) => d.uri },
-            { key: 'format', header: 'Format', cell: ({ latest: d }) => d.format },
-            { key: 'features', header: 'Features', cell: ({ latest: d }) => d.features.length },
-            { key: 'label', header: 'Label', className: 'mono', cell: ({ latest: d }) => d.label ?? '—' },
-            { key: 'split', header: 'Split', cell: ({ latest: d }) => Object.entries(d.split).map(([k, v]) => `${k} ${Math.round(v * 100)}%`).join(', ') },
-          ]}
-        />
-      )}
-    </>
+    <LatestVersions<Dataset>
+      kind="datasets"
+      noun="Dataset"
+      form={(onDone) => <DatasetForm onDone={onDone} />}
+      columns={[
+        { key: 'uri', header: 'URI', className: 'mono break', cell: (d) => d.uri },
+        { key: 'format', header: 'Format', cell: (d) => d.format },
+        { key: 'features', header: 'Features', cell: (d) => d.features.length },
+        { key: 'label', header: 'Label', className: 'mono', cell: (d) => d.label ?? '—' },
+        { key: 'split', header: 'Split', cell: (d) => Object.entries(d.split).map(([k, v]) => `${k} ${Math.round(v * 100)}%`).join(', ') },
+      ]}
+    />
   );
 }
 

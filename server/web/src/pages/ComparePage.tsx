@@ -3,7 +3,8 @@ import { ApiError, enc, errorText, get } from '../api';
 import { useLoad } from '../hooks';
 import { num, plain } from '../format';
 import { Link, setSearch, useLocation } from '../router';
-import { Card, Empty, ErrorBanner, Loading, Notice, PageHeader, StateBadge, TERMINAL } from '../components/ui';
+import { Card, Empty, ErrorBanner, Loading, Notice, PageHeader, StateBadge } from '../components/ui';
+import { isTerminal, type RunState } from '../../../domain/lifecycle.ts';
 import { CHART_COLORS, LineChart, type Point, type Scale } from '../components/LineChart';
 import { bestValue, formatDirections, joinList, metricDirection, paramRows, parseDirections, splitList, worstValue, type Direction } from '../comparison';
 import type { Metric, ModelVersion, Run } from '../types';
@@ -21,7 +22,7 @@ interface Subject {
   detail: string;
   href: string;
   color: string;
-  state: string | null;
+  state: RunState | null;
   params: Record<string, unknown>;
   /** What the run was made of (workflow, model, dataset, backend): compared like parameters. */
   context: Record<string, unknown>;
@@ -125,7 +126,7 @@ export function ComparePage() {
   // Runs still training are re-read, so their curves grow as on the run page.
   const [live, setLive] = useState(false);
   const loaded = useLoad(() => loadSubjects(refs), [key], live ? LIVE_MS : null);
-  useEffect(() => setLive(Boolean(loaded.data?.subjects.some((s) => s.state && !TERMINAL.includes(s.state)))), [loaded.data]);
+  useEffect(() => setLive(Boolean(loaded.data?.subjects.some((s) => s.state && !isTerminal(s.state)))), [loaded.data]);
 
   const scale: Scale = search.get('scale') === 'log' ? 'log' : 'linear';
   const smoothing = Math.min(Math.max(Number(search.get('smooth')) || 0, 0), 0.95);

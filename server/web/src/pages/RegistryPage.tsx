@@ -7,6 +7,7 @@ import { Link } from '../router';
 import { Card, Empty, ErrorBanner, Loading, PageHeader } from '../components/ui';
 import { bestValue, joinList, metricDirection } from '../comparison';
 import { PromoteButton } from '../components/Promote';
+import { Table } from '../components/Table';
 import './compare.css';
 import type { AliasMove, ModelVersion, Page, RegisteredModel } from '../types';
 
@@ -215,34 +216,21 @@ function AliasHistory({ name, aliases, changed }: { name: string; aliases: strin
       {items.length === 0 ? (
         <Empty>No alias moves yet.</Empty>
       ) : (
-        <div className="table-wrap flush">
-          <table className="table compact" data-testid="alias-history">
-            <thead>
-              <tr>
-                <th>When</th>
-                <th>Alias</th>
-                <th>From</th>
-                <th>To</th>
-                <th>Who</th>
-                <th>Reason</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((m) => (
-                <tr key={m.id}>
-                  <td title={m.at}>{relativeTime(m.at, now)}</td>
-                  <td>
-                    <span className={`chip ${m.alias === 'production' ? 'chip-production' : ''}`}>{m.alias}</span>
-                  </td>
-                  <td>{v(m.fromVersion)}</td>
-                  <td>{m.kind === 'alias_removed' ? <span className="muted">removed</span> : v(m.toVersion)}</td>
-                  <td className="mono small">{m.actor}</td>
-                  <td className="small">{m.reason || <span className="muted">—</span>}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table
+          className="compact"
+          flush
+          testId="alias-history"
+          rows={items}
+          rowKey={(m) => m.id}
+          columns={[
+            { key: 'when', header: 'When', cell: (m) => <span title={m.at}>{relativeTime(m.at, now)}</span> },
+            { key: 'alias', header: 'Alias', cell: (m) => <span className={`chip ${m.alias === 'production' ? 'chip-production' : ''}`}>{m.alias}</span> },
+            { key: 'from', header: 'From', cell: (m) => v(m.fromVersion) },
+            { key: 'to', header: 'To', cell: (m) => (m.kind === 'alias_removed' ? <span className="muted">removed</span> : v(m.toVersion)) },
+            { key: 'who', header: 'Who', className: 'mono small', cell: (m) => m.actor },
+            { key: 'reason', header: 'Reason', className: 'small', cell: (m) => m.reason || <span className="muted">—</span> },
+          ]}
+        />
       )}
     </Card>
   );

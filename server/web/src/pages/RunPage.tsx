@@ -66,14 +66,19 @@ export function RunPage({ id }: { id: string }) {
       <ErrorBanner error={run.error} title="Lost contact while refreshing (showing the last known state)" />
       {r.reason && r.state !== 'succeeded' && (
         <div className={`banner ${r.state === 'failed' ? 'banner-error' : 'banner-warn'}`} role="status" data-testid="run-reason">
-          <strong>{r.state === 'failed' ? 'Why it failed' : r.state === 'cancelled' ? 'Cancelled' : 'Note'}</strong>
+          <strong>{r.state === 'failed' ? 'Why it failed' : r.state === 'cancelled' ? 'Cancelled' : r.state === 'queued' ? 'Waiting' : 'Note'}</strong>
           <span>{r.state === 'cancelled' ? r.reason.replace(/^cancelled:\s*/i, '') : r.reason}</span>
         </div>
       )}
       <div className="stats">
         <Stat label="State" value={<StateBadge state={r.state} />} />
         <Stat label="Duration" value={runDuration(r, now)} hint={r.startedAt ? `started ${dateTime(r.startedAt)}` : 'not started'} />
-        <Stat label="Attempt" value={r.attempt} hint={r.deadlineAt ? `deadline ${dateTime(r.deadlineAt)}` : undefined} />
+        <Stat
+          label="Attempt"
+          value={<span data-testid="run-attempt">{r.maxAttempts > 1 ? `${r.attempt} of ${r.maxAttempts}` : r.attempt}</span>}
+          hint={r.state === 'queued' && r.notBefore && r.attempt > 1 ? `retrying, not before ${dateTime(r.notBefore)}` : r.deadlineAt ? `deadline ${dateTime(r.deadlineAt)}` : undefined}
+        />
+        <Stat label="Queue" value={<span data-testid="run-queue">{r.queue}</span>} hint={`priority ${r.priority}`} />
         <Stat
           label="Model version"
           value={r.modelVersion ? <Link to={`/registry/${r.modelVersion.name}/versions/${r.modelVersion.version}`} data-testid="model-version-link">{`${r.modelVersion.name} v${r.modelVersion.version}`}</Link> : <span className="muted">—</span>}
@@ -275,6 +280,13 @@ function Timeline({ run, now }: { run: Run; now: number }) {
   );
 }
 
+/** The run's retry policy in words: "none", or "up to 3 attempts, on infrastructure failures, 10 s backoff". */
+function retries(run: Run): string {
+  const { maxAttempts = 1, retryOn = 'infrastructure', retryBackoffSeconds = 10 } = run.spec;
+  if (maxAttempts <= 1) return 'none (1 attempt)';
+  return `up to ${maxAttempts} attempts, on ${retryOn === 'any' ? 'any failure' : 'infrastructure failures'}, ${retryBackoffSeconds} s backoff (doubling)`;
+}
+
 function Parameters({ run }: { run: Run }) {
   const hp = Object.entries(run.spec.hyperparameters);
   const res = run.spec.resources;
@@ -287,6 +299,7 @@ function Parameters({ run }: { run: Run }) {
           ['Runtime', `${run.spec.runtime.name}${run.spec.runtime.image ? ` (${run.spec.runtime.image})` : ''}`],
           ['Resources', Object.keys(res).length ? Object.entries(res).map(([k, v]) => `${k} ${plain(v)}`).join(', ') : 'defaults'],
           ['Timeout', duration(run.spec.timeoutSeconds * 1000)],
+          ['Retries', retries(run)],
           ['Idempotency key', run.idempotencyKey ? <span className="mono break">{run.idempotencyKey}</span> : '—'],
         ]}
       />

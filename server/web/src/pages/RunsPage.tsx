@@ -3,7 +3,8 @@ import { get, query } from '../api';
 import { useLoad, useNow } from '../hooks';
 import { num, plain, relativeTime, runDuration } from '../format';
 import { Link, setSearch, useLocation } from '../router';
-import { Empty, ErrorBanner, Loading, PageHeader, RUN_STATES, StateBadge } from '../components/ui';
+import { Empty, ErrorBanner, Loading, PageHeader, StateBadge } from '../components/ui';
+import { RUN_STATES } from '../../../domain/lifecycle.ts';
 import { compareCells, joinList, metricDirection, splitList } from '../comparison';
 import type { Page, Run, Workflow } from '../types';
 import './compare.css';
@@ -158,6 +159,7 @@ export function RunsPage() {
                     </td>
                     <td>
                       <StateBadge state={r.state} />
+                      {r.state === 'queued' && r.reason && <div className="muted small" data-testid="run-waiting">{r.reason}</div>}
                     </td>
                     <td>{r.workflow ? <Link to={`/workflows/${r.workflow.name}`}>{`${r.workflow.name}@${r.workflow.version}`}</Link> : <span className="muted">inline spec</span>}</td>
                     <td>

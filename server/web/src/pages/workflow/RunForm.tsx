@@ -38,7 +38,8 @@ function overridesOf(run: Run, workflow: Workflow, defaults: Record<string, unkn
   return {
     hp,
     fields: {
-      backend: run.spec.backend,
+      // A run created through the MLflow API ran on no backend: run it again on the workflow's.
+      backend: run.spec.backend === 'external' ? workflow.backend : run.spec.backend,
       datasetVersion: differs(run.spec.dataset.version, Number(workflow.dataset.split('@')[1])),
       timeoutSeconds: differs(run.spec.timeoutSeconds, workflow.timeoutSeconds),
       cpu: differs(resources.cpu, workflow.resources.cpu),

@@ -1,0 +1,108 @@
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { createTestDatabase, supportedDatabases, type TestDatabase } from '../helpers/databases.ts';
+import { startTestService, type TestService } from '../helpers/service.ts';
+import { startServiceProcess, type ServiceProcess } from '../helpers/process.ts';
+import { defineModel, makeCodeRoot, makeWorkRoot } from '../helpers/localRuns.ts';
+
+type Api = (method: string, route: string, body?: unknown) => Promise<{ status: number; body: any }>;
+
+const SLEEP = 'import time\nprint("working", flush=True)\ntime.sleep(1.5)\nprint("done", flush=True)\n';
+const HOLD_REASON = 'waiting for queue solo: 1 of 1 running';
+
+/**
+ * Three short local runs in a queue of maxConcurrentRuns 1, submitted at once through `apis` in
+ * turn: all succeed, their running intervals never overlap, and each run that waited said so.
+ * The host would run four local runs at once, so only the queue keeps them apart.
+ */
+async function threeRunsOneAtATime(apis: Api[]): Promise<void> {
+  const api = apis[0];
+  const spec = await defineModel(api, 'sleeper', 'python sleep.py');
+  expect((await api('PUT', '/api/v1/queues/solo', { maxConcurrentRuns: 1 })).status).toBe(201);
+  const ids: string[] = [];
+  for (let i = 0; i < 3; i += 1) {
+    const res = await apis[i % apis.length]('POST', '/api/v1/runs', { spec: { ...spec, queue: 'solo' } });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    ids.push(res.body.id);
+  }
+  const reasonsWhileQueued = new Map<string, Set<string>>(ids.map((id) => [id, new Set()]));
+  const deadline = Date.now() + 120_000;
+  let runs: any[] = [];
+  for (;;) {
+    runs = await Promise.all(ids.map(async (id) => (await api('GET', `/api/v1/runs/${id}`)).body));
+    for (const run of runs) if (run.state === 'queued' && run.reason) reasonsWhileQueued.get(run.id)!.add(run.reason);
+    const running = runs.filter((r) => ['launching', 'running', 'cancelling'].includes(r.state));
+    expect(running.length, 'runs of queue solo in flight at once').toBeLessThanOrEqual(1);
+    if (runs.every((r) => r.terminal)) break;
+    if (Date.now() > deadline) throw new Error(`runs not finished: ${runs.map((r) => `${r.id} ${r.state} ${r.reason}`).join('; ')}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  expect(runs.map((r) => r.state)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+  expect(runs.map((r) => r.queue)).toEqual(['solo', 'solo', 'solo']);
+  const intervals = runs.map((r) => ({ id: r.id, start: Date.parse(r.startedAt), end: Date.parse(r.finishedAt) })).sort((a, b) => a.start - b.start);
+  for (let i = 1; i < intervals.length; i += 1) {
+    expect(intervals[i].start, `${intervals[i].id} started before ${intervals[i - 1].id} finished`).toBeGreaterThanOrEqual(intervals[i - 1].end);
+  }
+  // The first to run may never have waited; the two after it did, and said which queue held them.
+  const waited = intervals.slice(1).map((i) => i.id);
+  for (const id of waited) expect([...reasonsWhileQueued.get(id)!]).toContain(HOLD_REASON);
+  // Launched, the run no longer says it waits.
+  for (const run of runs) expect(run.reason ?? '').not.toMatch(/waiting for queue/);
+}
+
+describe.each(supportedDatabases())('a queue of one run at a time, one service on %s', (dbId) => {
+  let t: TestDatabase;
+  let svc: TestService;
+  const code = makeCodeRoot({ 'sleeper/sleep.py': SLEEP, 'sleeper/data.csv': 'x\n1\n' });
+  const work = makeWorkRoot();
+  afterAll(async () => {
+    await svc?.close();
+    await t?.destroy();
+    code.destroy();
+    work.destroy();
+  });
+
+  it('three runs never overlap, and the waiting ones name the queue in their reason', { timeout: 180_000 }, async () => {
+    t = await createTestDatabase(dbId);
+    svc = await startTestService(t.db, { dataDir: t.dataDir, loadExamples: false, startWorkers: true, env: { GRIFFIN_CODE_ROOT: code.root, GRIFFIN_LOCAL_WORK_DIR: work.dir, GRIFFIN_MAX_LOCAL_RUNS: '4' } });
+    const api: Api = async (method, route, body) => {
+      const res = await svc.admin((svc.request as any)[method.toLowerCase()](route)).send(body as object);
+      return { status: res.status, body: res.body };
+    };
+    await threeRunsOneAtATime([api]);
+  });
+});
+
+describe.runIf(supportedDatabases().includes('postgres'))('a queue of one run at a time, two replicas on one PostgreSQL database', () => {
+  let t: TestDatabase;
+  const replicas: ServiceProcess[] = [];
+  const code = makeCodeRoot({ 'sleeper/sleep.py': SLEEP, 'sleeper/data.csv': 'x\n1\n' });
+  const work = makeWorkRoot();
+  afterEach(async () => {
+    for (const r of replicas.splice(0)) await r.stop('SIGTERM');
+    await t?.destroy();
+    code.destroy();
+    work.destroy();
+  });
+
+  it('three runs submitted through both replicas never overlap, and the waiting ones name the queue', { timeout: 240_000 }, async () => {
+    t = await createTestDatabase('postgres');
+    // Two processes of one host: one database, one data directory, each with its own dispatcher.
+    const env = {
+      GRIFFIN_DATABASE_URL: t.url!,
+      GRIFFIN_DATA_DIR: t.dataDir,
+      GRIFFIN_CODE_ROOT: code.root,
+      GRIFFIN_LOCAL_WORK_DIR: work.dir,
+      GRIFFIN_MAX_LOCAL_RUNS: '4',
+      GRIFFIN_LOAD_EXAMPLES: 'false',
+      GRIFFIN_SECRET: 'shared-by-both-replicas',
+      GRIFFIN_DISPATCH_INTERVAL_MS: '50',
+    };
+    replicas.push(await startServiceProcess({ ...env, GRIFFIN_INSTANCE_ID: 'replica-a' }));
+    replicas.push(await startServiceProcess({ ...env, GRIFFIN_INSTANCE_ID: 'replica-b' }));
+    await threeRunsOneAtATime(replicas.map((r) => (method: string, route: string, body?: unknown) => r.api(method, route, body)));
+    // Each run was claimed once, by one replica or the other.
+    const claims = await t.db('run_events').where('reason', 'like', 'claimed by replica-%').select('run_id');
+    expect(claims.map((c) => c.run_id).sort()).toEqual([...new Set(claims.map((c) => c.run_id))].sort());
+    expect(claims).toHaveLength(3);
+  });
+});
