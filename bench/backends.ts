@@ -16,7 +16,8 @@ import type { RayExecutor } from '../server/executors/ray.ts';
 import { LABEL } from '../server/executors/kubeManifests.ts';
 import { freePort } from '../tests/helpers/ports.ts';
 import { startFakeKubeApi } from '../tests/helpers/fakeKubeApi.ts';
-import { log, median, round, startProgram, tempDir, type Row } from './lib.ts';
+import { log, startProgram, tempDir, type Row } from './lib.ts';
+import { passMeter, passRow, type PassCost } from './passCost.ts';
 import { seedRunning } from './workers.ts';
 
 const SIZES = [1_000, 10_000];
@@ -24,12 +25,6 @@ const CHANGED = 10;
 const PASSES = 5;
 /** Parallel creates against the API server: enough to keep it busy, few enough not to drown it on 2 cores. */
 const CREATE_CONCURRENCY = 16;
-
-interface PassCost {
-  cpuMs: number;
-  wallMs: number;
-  queries: number;
-}
 
 /**
  * The reconciler's pass between full sweeps with 1,000 and 10,000 active runs on each of the
@@ -76,8 +71,7 @@ async function onBackend(backend: BackendName, size: number, resultsDir: string,
   let wired: Wired | undefined;
   try {
     await migrateLatest(db);
-    let queries = 0;
-    db.on('query', () => (queries += 1));
+    const { measure, repeat } = passMeter(db, PASSES);
     side = backend === 'local' ? localSide(dataDir) : backend === 'ray' ? await raySide(resultsDir, size) : await kubeSide(kubeconfig);
     const config = loadConfig({ GRIFFIN_DATA_DIR: dataDir, GRIFFIN_LOG_LEVEL: 'silent', GRIFFIN_MAX_LOCAL_RUNS: String(size + 1000), GRIFFIN_PUBLIC_URL: 'http://127.0.0.1:9', GRIFFIN_RECONCILE_FULL_SWEEP_MS: '3600000', ...side.env });
     wired = wire(config, db, createLogger('silent'));
@@ -102,21 +96,6 @@ async function onBackend(backend: BackendName, size: number, resultsDir: string,
     const reconciler = wired.reconciler;
     await reconciler.pass(); // the first pass is the full sweep (and takes the changes the first listing reported)
 
-    const measure = async (pass: () => Promise<unknown>): Promise<PassCost> => {
-      const q0 = queries;
-      const c0 = process.cpuUsage();
-      const t = performance.now();
-      await pass();
-      const wallMs = performance.now() - t;
-      const c = process.cpuUsage(c0);
-      return { cpuMs: (c.user + c.system) / 1000, wallMs, queries: queries - q0 };
-    };
-    const repeat = async (pass: () => Promise<unknown>): Promise<PassCost> => {
-      await pass();
-      const costs: PassCost[] = [];
-      for (let i = 0; i < PASSES; i += 1) costs.push(await measure(pass));
-      return { cpuMs: median(costs.map((c) => c.cpuMs)), wallMs: median(costs.map((c) => c.wallMs)), queries: median(costs.map((c) => c.queries)) };
-    };
     const floor = await repeat(() => wired!.stores.runs.listInFlight());
     const idle = await repeat(() => reconciler.pass());
     if ((await wired.stores.runs.listInFlight()).length !== size) throw new Error(`an idle pass changed a run on ${backend}: the seeded runs are not recognised as running`);
@@ -136,14 +115,7 @@ async function onBackend(backend: BackendName, size: number, resultsDir: string,
     }
 
     const active = size.toLocaleString('en-US');
-    const row = (figure: string, cost: PassCost, note?: string): Row => ({
-      section: 'backends',
-      figure: `${figure}, ${active} active, ${backend}`,
-      griffin: { value: round(cost.cpuMs, 1), unit: 'ms CPU', cpuMs: round(cost.cpuMs, 1)!, wallMs: round(cost.wallMs, 1)!, queries: cost.queries },
-      baseline: { what: 'listInFlight alone', value: round(floor.cpuMs, 1), unit: 'ms CPU', cpuMs: round(floor.cpuMs, 1)!, wallMs: round(floor.wallMs, 1)!, queries: floor.queries },
-      ratio: round(cost.cpuMs / floor.cpuMs, 2),
-      note,
-    });
+    const row = (figure: string, cost: PassCost, note?: string): Row => passRow('backends', `${figure}, ${active} active, ${backend}`, cost, floor, note);
     const made = `${active} ${side.note ?? 'runs'} made in ${createdSeconds.toFixed(0)} s, followed after ${syncSeconds.toFixed(1)} s${side.caveat ? `; ${side.caveat}` : ''}`;
     const out = [row('reconciler pass between sweeps, 0 changed', idle, made)];
     if (busy) out.push(row(`reconciler pass between sweeps that ends ${CHANGED} runs`, busy, (backend === 'kubernetes' ? `${CHANGED} Jobs deleted out of band: watch events, then a GET each (404)` : `${CHANGED} Ray jobs FAILED: one listing's diff`) + (side.caveat ? `; ${side.caveat}` : '')));

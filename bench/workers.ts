@@ -10,18 +10,13 @@ import { wire, type Wired } from '../server/wire.ts';
 import { seedCatalog } from '../server/services/seed.ts';
 import { newRunId } from '../server/ids.ts';
 import { ModelCreate, RunCreate, WorkflowCreate } from '../server/domain/index.ts';
-import { freshSchema, log, median, round, tempDir, type Row } from './lib.ts';
+import { freshSchema, log, tempDir, type Row } from './lib.ts';
+import { passMeter, passRow, type PassCost } from './passCost.ts';
 
 const SIZES = [1_000, 10_000];
 const CHANGED = 10;
 const NAMES_PER_SLEEPER = 100;
 const PASSES = 3;
-
-interface PassCost {
-  cpuMs: number;
-  wallMs: number;
-  queries: number;
-}
 
 /**
  * The dispatcher's and reconciler's cost per pass with 1,000 and 10,000 active runs, in process
@@ -48,8 +43,7 @@ async function onDatabase(dbId: 'sqlite' | 'postgres', pgUrl: string | undefined
     const sleepers: ChildProcess[] = [];
     try {
       await migrateLatest(db);
-      let queries = 0;
-      db.on('query', () => (queries += 1));
+      const { measure, repeat } = passMeter(db, PASSES);
       const logger = createLogger('silent');
       const config = loadConfig({ GRIFFIN_DATA_DIR: dataDir, GRIFFIN_LOG_LEVEL: 'silent', GRIFFIN_MAX_LOCAL_RUNS: String(size + 1000), GRIFFIN_PUBLIC_URL: 'http://127.0.0.1:9' });
       const wired = wire(config, db, logger);
@@ -60,22 +54,6 @@ async function onDatabase(dbId: 'sqlite' | 'postgres', pgUrl: string | undefined
       // CHANGED of the active runs are the no-op runs started below, so `size` runs are in flight at the busiest pass.
       log(`workers on ${dbId}: seeding ${size - CHANGED} running runs`);
       await seedRunning(wired, db, size - CHANGED, dataDir, sleepers);
-
-      const measure = async (pass: () => Promise<unknown>): Promise<PassCost> => {
-        const q0 = queries;
-        const c0 = process.cpuUsage();
-        const t0 = performance.now();
-        await pass();
-        const wallMs = performance.now() - t0;
-        const c = process.cpuUsage(c0);
-        return { cpuMs: (c.user + c.system) / 1000, wallMs, queries: queries - q0 };
-      };
-      const repeat = async (pass: () => Promise<unknown>): Promise<PassCost> => {
-        await pass(); // warm caches and the connection pool
-        const costs: PassCost[] = [];
-        for (let i = 0; i < PASSES; i += 1) costs.push(await measure(pass));
-        return { cpuMs: median(costs.map((c) => c.cpuMs)), wallMs: median(costs.map((c) => c.wallMs)), queries: median(costs.map((c) => c.queries)) };
-      };
 
       const floor = await repeat(() => wired.stores.runs.listInFlight());
       const sweepIdle = await repeat(() => wired.reconciler.sweepAll());
@@ -91,14 +69,7 @@ async function onDatabase(dbId: 'sqlite' | 'postgres', pgUrl: string | undefined
       if (done !== CHANGED) throw new Error(`expected the reconciler to finish ${CHANGED} runs, it finished ${done}`);
 
       const dbName = dbId === 'sqlite' ? 'SQLite' : 'PostgreSQL';
-      const row = (figure: string, cost: PassCost, note?: string): Row => ({
-        section: 'workers',
-        figure: `${figure}, ${size.toLocaleString('en-US')} active, ${dbName}`,
-        griffin: { value: round(cost.cpuMs, 1), unit: 'ms CPU', cpuMs: round(cost.cpuMs, 1)!, wallMs: round(cost.wallMs, 1)!, queries: cost.queries },
-        baseline: { what: 'listInFlight alone', value: round(floor.cpuMs, 1), unit: 'ms CPU', cpuMs: round(floor.cpuMs, 1)!, wallMs: round(floor.wallMs, 1)!, queries: floor.queries },
-        ratio: round(cost.cpuMs / floor.cpuMs, 2),
-        note,
-      });
+      const row = (figure: string, cost: PassCost, note?: string): Row => passRow('workers', `${figure}, ${size.toLocaleString('en-US')} active, ${dbName}`, cost, floor, note);
       rows.push(
         row('reconciler full sweep (every 10 s), 0 changed', sweepIdle),
         row('reconciler pass between sweeps, 0 changed', reconcileIdle),
