@@ -103,7 +103,9 @@ export async function startGriffin(name: string, env: Record<string, string>, re
   const port = await freePort();
   const logFile = path.join(resultsDir, `${name}.log`);
   const out = fs.openSync(logFile, 'w');
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'server', 'index.ts')], {
+  // GRIFFIN_BENCH_NODE_ARGS passes flags to the service's node, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
+  const nodeArgs = (process.env.GRIFFIN_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(PROJECT_ROOT, 'server', 'index.ts')], {
     cwd: PROJECT_ROOT,
     env: { ...process.env, GRIFFIN_HOST: '127.0.0.1', GRIFFIN_PORT: String(port), GRIFFIN_ADMIN_TOKEN: BENCH_ADMIN_TOKEN, GRIFFIN_AUTH_FAILURE_LIMIT: '1000000', ...env },
     stdio: ['ignore', out, out],

@@ -3,7 +3,8 @@ import type { Artifact, BackendName, HeldResources, Metric, Page, QueueCaps, Res
 import { DEFAULT_QUEUE, EXTERNAL_BACKEND, heldResources, IN_FLIGHT, isTerminal, keepsReason, queueHold, Transitions, type QueueHold } from '../domain/index.ts';
 import { StateConflict, Unprocessable } from '../errors.ts';
 import { dialectOf, isUniqueViolation } from '../db/connect.ts';
-import { BatchWriter } from '../db/groupCommit.ts';
+import { BatchWriter, groupCommitOf, type GroupCommit } from '../db/groupCommit.ts';
+import { latestOf, readPoints, writePoints, type LatestMetrics } from './metricSeries.ts';
 import { fromJson, keysetPage, nowIso, toJson, toNumber, type KeysetColumn } from './rows.ts';
 
 interface RunRow {
@@ -179,32 +180,6 @@ export interface RunFilter {
   pageToken?: string;
 }
 
-/**
- * Bound variables one multi-row INSERT may carry: below SQLite's limit (32,766 since 3.32; the
- * driver bundles 3.44) and PostgreSQL's (65,535). A batch of 1,000 points is then one statement.
- */
-const MAX_BOUND_VARIABLES = 30_000;
-
-/**
- * Inserts rows in as few statements as the variable limit allows (one for any batch the APIs
- * accept), as one `VALUES (...), (...)` list: Knex writes a multi-row insert on SQLite as a
- * compound SELECT, which SQLite caps at 500 terms.
- */
-async function insertRows(db: Knex | Knex.Transaction, table: string, rows: Array<Record<string, unknown>>): Promise<void> {
-  if (rows.length === 0) return;
-  const columns = Object.keys(rows[0]);
-  const perStatement = Math.max(1, Math.floor(MAX_BOUND_VARIABLES / columns.length));
-  const tuple = `(${columns.map(() => '?').join(', ')})`;
-  for (let i = 0; i < rows.length; i += perStatement) {
-    const chunk = rows.slice(i, i + perStatement);
-    const bindings: unknown[] = [table, ...columns];
-    for (const row of chunk) for (const column of columns) bindings.push(row[column]);
-    await db.raw(`insert into ?? (${columns.map(() => '??').join(', ')}) values ${chunk.map(() => tuple).join(', ')}`, bindings as Knex.RawBinding[]);
-  }
-}
-
-const metricRows = (runId: string, metrics: Metric[]) => metrics.map((m) => ({ run_id: runId, key: m.key, value: m.value, step: m.step, timestamp: m.timestamp }));
-
 const NEWEST_FIRST: readonly KeysetColumn[] = [
   { column: 'created_at', order: 'desc', kind: 'text' },
   { column: 'id', order: 'desc', kind: 'text' },
@@ -274,10 +249,12 @@ async function insertQueued(trx: Knex.Transaction, rows: RunRow[]): Promise<void
 export class RunStore {
   private readonly isPostgres: boolean;
   private readonly submissions: BatchWriter<RunRow>;
+  private readonly commits: GroupCommit;
 
   constructor(private readonly db: Knex) {
     this.isPostgres = dialectOf(db) === 'postgres';
     this.submissions = new BatchWriter(db, insertQueued);
+    this.commits = groupCommitOf(db);
   }
 
   /** Stores a queued run and its first event in one transaction, and reads it back. Unique violations propagate. */
@@ -673,31 +650,26 @@ export class RunStore {
    */
   async appendMetrics(runId: string, metrics: Metric[], batchId?: string): Promise<boolean> {
     if (metrics.length === 0) return true;
-    const rows = metricRows(runId, metrics);
-    if (batchId === undefined) {
-      await insertRows(this.db, 'run_metrics', rows);
-      return true;
-    }
     try {
-      return await this.db.transaction(async (trx) => {
-        if (await trx('run_metric_batches').where({ run_id: runId, batch_id: batchId }).first()) return false;
-        await trx('run_metric_batches').insert({ run_id: runId, batch_id: batchId, points: rows.length, created_at: nowIso() });
-        await insertRows(trx, 'run_metrics', rows);
+      // Concurrent writers (several replicas' reporters, MLflow clients) share a commit on SQLite.
+      return await this.commits.run(async (trx) => {
+        if (batchId !== undefined) {
+          if (await trx('run_metric_batches').where({ run_id: runId, batch_id: batchId }).first()) return false;
+          await trx('run_metric_batches').insert({ run_id: runId, batch_id: batchId, points: metrics.length, created_at: nowIso() });
+        }
+        await writePoints(trx, runId, metrics);
         return true;
       });
     } catch (error) {
       // The same batch delivered twice at once: PostgreSQL makes the second insert wait for the
       // first transaction and fail only once that one has committed, so the points are stored.
-      if (isUniqueViolation(error)) return false;
+      if (batchId !== undefined && isUniqueViolation(error)) return false;
       throw error;
     }
   }
 
   async metrics(runId: string, key?: string): Promise<Metric[]> {
-    const query = this.db('run_metrics').where({ run_id: runId }).orderBy([{ column: 'key' }, { column: 'step' }, { column: 'id' }]);
-    if (key) query.where({ key });
-    const rows = (await query) as Array<{ key: string; value: number; step: number | string; timestamp: string }>;
-    return rows.map((r) => ({ key: r.key, value: Number(r.value), step: toNumber(r.step), timestamp: r.timestamp }));
+    return readPoints(this.db, runId, key);
   }
 
   /** The last value of each key of one run (see latestMetricsOf). */
@@ -706,29 +678,11 @@ export class RunStore {
   }
 
   /**
-   * The last value of each key of each run: highest step, then the latest written. A window
-   * function picks them in the database, in one query for a whole page of runs, so a run with
-   * many thousands of points costs one row per key here. Runs without metrics are left out.
+   * The last value of each key of each run: highest step, then the latest written, kept beside
+   * the points as they are written, so a page of runs costs one row per key here.
    */
-  async latestMetricsOf(runIds: string[]): Promise<Map<string, Record<string, Omit<Metric, 'key'>>>> {
-    const byRun = new Map<string, Record<string, Omit<Metric, 'key'>>>();
-    if (runIds.length === 0) return byRun;
-    const ranked = this.db('run_metrics')
-      .whereIn('run_id', runIds)
-      .select('run_id', 'key', 'value', 'step', 'timestamp', this.db.raw('row_number() over (partition by ??, ?? order by ?? desc, ?? desc) as rn', ['run_id', 'key', 'step', 'id']));
-    const rows = (await this.db.select('run_id', 'key', 'value', 'step', 'timestamp').from(ranked.as('ranked')).where('rn', 1)) as Array<{
-      run_id: string;
-      key: string;
-      value: number;
-      step: number | string;
-      timestamp: string;
-    }>;
-    for (const r of rows) {
-      const metrics = byRun.get(r.run_id) ?? {};
-      metrics[r.key] = { value: Number(r.value), step: toNumber(r.step), timestamp: r.timestamp };
-      byRun.set(r.run_id, metrics);
-    }
-    return byRun;
+  async latestMetricsOf(runIds: string[]): Promise<Map<string, LatestMetrics>> {
+    return latestOf(this.db, runIds);
   }
 
   async upsertArtifact(runId: string, artifact: Omit<Artifact, 'createdAt'>): Promise<Artifact> {
@@ -800,7 +754,7 @@ export class RunStore {
   }
 
   private async writeBatch(runId: string, batch: { params: Array<{ key: string; value: string }>; tags: Array<{ key: string; value: string }>; metrics: Metric[] }, refused: Map<string, string>): Promise<void> {
-    await this.db.transaction(async (trx) => {
+    await this.commits.run(async (trx) => {
       if (batch.params.length) {
         await trx('run_params').insert(batch.params.map((p) => ({ run_id: runId, key: p.key, value: p.value }))).onConflict(['run_id', 'key']).ignore();
         const stored = (await trx('run_params').where({ run_id: runId }).whereIn('key', batch.params.map((p) => p.key))) as Array<{ key: string; value: string }>;
@@ -816,7 +770,7 @@ export class RunStore {
         const tags = [...new Map(batch.tags.map((t) => [t.key, t.value])).entries()].map(([key, value]) => ({ run_id: runId, key, value }));
         await trx('run_tags').insert(tags).onConflict(['run_id', 'key']).merge(['value']);
       }
-      await insertRows(trx, 'run_metrics', metricRows(runId, batch.metrics));
+      await writePoints(trx, runId, batch.metrics);
     });
   }
 

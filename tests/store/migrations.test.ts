@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { migrateLatest, migrateOne, migrateRollbackAll, pendingMigrations } from '../../server/db/migrate.ts';
+import { RunStore } from '../../server/store/runStore.ts';
 import { createTestDatabase, supportedDatabases, type TestDatabase } from '../helpers/databases.ts';
 
 describe.each(supportedDatabases())('migrations on %s', (dbId) => {
@@ -42,5 +43,41 @@ describe.each(supportedDatabases())('migrations on %s', (dbId) => {
       { id: 'before3', queue: 'default', priority: 0, requested_gpu: 0, requested_cpu: 0 },
     ]);
     expect((await t.db('queues').select('name', 'max_concurrent_runs')).map((q) => q.name)).toEqual(['default']);
+  });
+
+  it('metric points stored one row each before the chunked store read the same after it, and again after going back down', async () => {
+    t = await createTestDatabase(dbId);
+    await migrateOne(t.db, '20261204010000_metric_chunks.ts', 'down');
+    const now = new Date().toISOString();
+    await t.db('runs').insert(['r1', 'r2'].map((id) => ({ id, state: 'running', attempt: 1, spec: '{}', backend: 'local', trigger: 'http', queue: 'default', created_at: now, updated_at: now })));
+    const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
+    // 2,500 points of one key (more than one chunk), a repeated step, and a second key and run.
+    const rows = [
+      ...Array.from({ length: 2500 }, (_, i) => ({ run_id: 'r1', key: 'loss', value: 1 / (i + 1), step: i, timestamp: at(i % 60) })),
+      { run_id: 'r1', key: 'loss', value: 0.25, step: 2499, timestamp: at(7) },
+      { run_id: 'r1', key: 'auc', value: 0.8, step: 3, timestamp: at(1) },
+      { run_id: 'r1', key: 'auc', value: 0.7, step: 1, timestamp: at(2) },
+      { run_id: 'r2', key: 'loss', value: 2, step: 0, timestamp: at(3) },
+    ];
+    for (let i = 0; i < rows.length; i += 400) await t.db('run_metrics').insert(rows.slice(i, i + 400));
+    await migrateOne(t.db, '20261204010000_metric_chunks.ts', 'up');
+    const store = new RunStore(t.db);
+    const loss = await store.metrics('r1', 'loss');
+    expect(loss).toHaveLength(2501);
+    expect(loss.slice(-2)).toEqual([
+      { key: 'loss', value: 1 / 2500, step: 2499, timestamp: at(2499 % 60) },
+      { key: 'loss', value: 0.25, step: 2499, timestamp: at(7) },
+    ]);
+    expect((await store.metrics('r1', 'auc')).map((m) => m.step)).toEqual([1, 3]);
+    expect(Object.fromEntries([...(await store.latestMetricsOf(['r1', 'r2']))])).toEqual({
+      r1: { loss: { value: 0.25, step: 2499, timestamp: at(7) }, auc: { value: 0.8, step: 3, timestamp: at(1) } },
+      r2: { loss: { value: 2, step: 0, timestamp: at(3) } },
+    });
+    await migrateOne(t.db, '20261204010000_metric_chunks.ts', 'down');
+    expect(await t.db.schema.hasTable('run_metric_chunks')).toBe(false);
+    const back = await t.db('run_metrics').where({ run_id: 'r1', key: 'loss' }).orderBy('id');
+    expect(back).toHaveLength(2501);
+    expect(back.at(-1)).toMatchObject({ value: 0.25, timestamp: at(7) });
+    expect(Number(back.at(-1).step)).toBe(2499);
   });
 });

@@ -132,6 +132,39 @@ describe.each(supportedDatabases())('RunStore on %s', (dbId) => {
     expect(latest.auc.value).toBe(0.7);
   });
 
+  it('metric history reads back in step order with the logged order kept for a repeated step, and a late lower step leaves the latest alone', async () => {
+    const run = await store.insert(newRun());
+    const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
+    await store.appendMetrics(run.id, [
+      { key: 'loss', value: 0.5, step: 5, timestamp: at(1) },
+      { key: 'loss', value: 0.9, step: 1, timestamp: at(2) },
+      { key: 'loss', value: 0.45, step: 5, timestamp: at(3) },
+    ]);
+    await store.appendMetrics(run.id, [{ key: 'loss', value: 0.8, step: 2, timestamp: at(4) }]);
+    expect(await store.metrics(run.id, 'loss')).toEqual([
+      { key: 'loss', value: 0.9, step: 1, timestamp: at(2) },
+      { key: 'loss', value: 0.8, step: 2, timestamp: at(4) },
+      { key: 'loss', value: 0.5, step: 5, timestamp: at(1) },
+      { key: 'loss', value: 0.45, step: 5, timestamp: at(3) },
+    ]);
+    // Highest step wins; within it, the point written last. A later, lower step does not move it back.
+    expect(await store.latestMetrics(run.id)).toEqual({ loss: { value: 0.45, step: 5, timestamp: at(3) } });
+  });
+
+  it('a batch of 1,000 points under 1,000 different keys is stored whole, and the runs list reads each key\'s last value', async () => {
+    const run = await store.insert(newRun());
+    const other = await store.insert(newRun());
+    const ts = new Date().toISOString();
+    await store.appendMetrics(run.id, Array.from({ length: 1000 }, (_, i) => ({ key: `k${String(i).padStart(4, '0')}`, value: i, step: 0, timestamp: ts })));
+    await store.appendMetrics(other.id, [{ key: 'k0000', value: -1, step: 3, timestamp: ts }]);
+    const history = await store.metrics(run.id);
+    expect(history).toHaveLength(1000);
+    expect(history[999]).toEqual({ key: 'k0999', value: 999, step: 0, timestamp: ts });
+    const latest = await store.latestMetricsOf([run.id, other.id]);
+    expect(Object.keys(latest.get(run.id)!)).toHaveLength(1000);
+    expect(latest.get(other.id)).toEqual({ k0000: { value: -1, step: 3, timestamp: ts } });
+  });
+
   it('a metric batch delivered again under its batch id is stored once, also when both deliveries race', async () => {
     const run = await store.insert(newRun());
     const other = await store.insert(newRun());
