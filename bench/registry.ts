@@ -107,7 +107,7 @@ export async function benchRegistry(resultsDir: string): Promise<Row[]> {
 }
 
 /** Same rows as seed_mlflow.py, straight into Griffin's tables (batched inserts in one transaction). */
-async function seedGriffin(dataDir: string): Promise<void> {
+export async function seedGriffin(dataDir: string): Promise<void> {
   const db = connect({ dataDir });
   try {
     await migrateLatest(db);

@@ -76,8 +76,10 @@ export function registryRoutes(registry: RegistryService): RouteDef[] {
       query: VersionListQuery,
       response: pageOf(VersionView),
       handler: async ({ params, query }) => {
-        await registry.getModel(params.name);
-        return { body: await viewPage(await registry.listVersions({ ...query, name: params.name }), (v) => registry.view(v)) };
+        const page = await registry.listVersions({ ...query, name: params.name });
+        // Only an empty page asks whether the model exists (a 404), not every poll of a list.
+        if (page.items.length === 0) await registry.getModel(params.name);
+        return { body: await viewPage(page, (v) => registry.view(v)) };
       },
     }),
     defineRoute({ method: 'get', path: '/registry/models/:name/versions/:version', tag: 'registry', summary: 'One model version.', access: { role: 'viewer' }, params: VersionParams, response: VersionView, handler: async ({ params }) => ({ prepared: await registry.versionBody(params.name, params.version) }) }),

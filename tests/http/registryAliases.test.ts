@@ -29,6 +29,18 @@ describe.each(supportedDatabases())('registry aliases and changes on %s', (dbId)
     for (const [k, v] of Object.entries(headers)) req.set(k, v);
     return req.send(body);
   };
+  it('listing the versions of a model that does not exist is a 404 naming it; a page past the end of one that does is empty', async () => {
+    await register('listed-model', 's3://bucket/listed/1');
+    const missing = await svc.admin(svc.request.get(api('/registry/models/no-such-model/versions')));
+    expect(missing.status).toBe(404);
+    expect(missing.body.error.message).toContain('no-such-model');
+    const listed = await svc.admin(svc.request.get(api('/registry/models/listed-model/versions')));
+    expect(listed.body.items.map((v: { version: number }) => v.version)).toEqual([1]);
+    const past = await svc.admin(svc.request.get(api('/registry/models/listed-model/versions?runId=run-that-never-was')));
+    expect(past.status).toBe(200);
+    expect(past.body.items).toEqual([]);
+  });
+
   const history = async (model: string, alias: string) => (await svc.admin(svc.request.get(api(`/registry/models/${model}/aliases/${alias}/history`)))).body;
 
   it('moves an alias only when it points where the caller expects; 409 says where it is now', async () => {
