@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { Queue, QueueLoad, QueueSettingsInput, RunState } from '../domain/index.ts';
-import { ACTIVE, EMPTY_QUEUE_LOAD, EXTERNAL_BACKEND, IN_FLIGHT } from '../domain/index.ts';
+import { ACTIVE, EMPTY_QUEUE_LOAD, IN_FLIGHT } from '../domain/index.ts';
+import { managedRuns } from './managedRuns.ts';
 import { dialectOf, isUniqueViolation } from '../db/connect.ts';
 import { nowIso, toNumber } from './rows.ts';
 
@@ -105,10 +106,8 @@ export class QueueStore {
 
   /** Each queue's waiting and in-flight runs, and what the in-flight ones request. */
   async loads(names?: string[]): Promise<Map<string, QueueLoad>> {
-    const query = this.db('runs')
+    const query = managedRuns(this.db)
       .whereIn('state', ACTIVE as RunState[])
-      // Runs the MLflow API created are not the queue's to hold.
-      .whereNot('backend', EXTERNAL_BACKEND)
       .select('queue', 'state')
       .count({ n: '*' })
       .sum({ gpu: 'requested_gpu' })

@@ -4,6 +4,7 @@ import { DEFAULT_QUEUE, EXTERNAL_BACKEND, heldResources, IN_FLIGHT, isTerminal, 
 import { StateConflict, Unprocessable } from '../errors.ts';
 import { dialectOf, isUniqueViolation } from '../db/connect.ts';
 import { BatchWriter, groupCommitOf, type GroupCommit } from '../db/groupCommit.ts';
+import { managedRuns } from './managedRuns.ts';
 import { latestOf, readPoints, writePoints, type LatestMetrics } from './metricSeries.ts';
 import { fromJson, keysetPage, nowIso, toJson, toNumber, type KeysetColumn } from './rows.ts';
 
@@ -536,10 +537,8 @@ export class RunStore {
   }
 
   private async inFlightByQueue(trx: Knex.Transaction): Promise<Map<string, { runs: number } & HeldResources>> {
-    const rows = (await trx('runs')
+    const rows = (await managedRuns(trx)
       .whereIn('state', IN_FLIGHT as RunState[])
-      // Runs the MLflow API created run in their client's process, not in a queue's capacity.
-      .whereNot('backend', EXTERNAL_BACKEND)
       .select('queue')
       .count({ n: '*' })
       .sum({ gpu: 'requested_gpu' })
@@ -588,10 +587,8 @@ export class RunStore {
   async *inFlight(pageSize = 1000): AsyncGenerator<Run[]> {
     let after: { createdAt: string; id: string } | undefined;
     for (;;) {
-      const query = this.db('runs')
+      const query = managedRuns(this.db)
         .whereIn('state', IN_FLIGHT as RunState[])
-        // No backend executes an external run: there is nothing to compare it with.
-        .whereNot('backend', EXTERNAL_BACKEND)
         .orderBy([{ column: 'created_at' }, { column: 'id' }])
         .limit(pageSize);
       if (after) {
@@ -615,10 +612,10 @@ export class RunStore {
   async needingAttention(options: { runIds: string[]; polledBackends: readonly BackendName[]; now: string }): Promise<Run[]> {
     const inFlight = IN_FLIGHT as RunState[];
     const parts: Array<Promise<RunRow[]>> = [
-      this.db('runs').whereIn('state', ['launching', 'cancelling']).whereNot('backend', EXTERNAL_BACKEND),
-      this.db('runs').where({ state: 'running' }).where('deadline_at', '<', options.now).whereNot('backend', EXTERNAL_BACKEND),
+      managedRuns(this.db).whereIn('state', ['launching', 'cancelling']),
+      managedRuns(this.db).where({ state: 'running' }).where('deadline_at', '<', options.now),
     ];
-    if (options.runIds.length) parts.push(this.db('runs').whereIn('state', inFlight).whereIn('id', options.runIds).whereNot('backend', EXTERNAL_BACKEND));
+    if (options.runIds.length) parts.push(managedRuns(this.db).whereIn('state', inFlight).whereIn('id', options.runIds));
     if (options.polledBackends.length) parts.push(this.db('runs').whereIn('state', inFlight).whereIn('backend', options.polledBackends as BackendName[]));
     const byId = new Map<string, RunRow>();
     for (const rows of await Promise.all(parts)) for (const row of rows) byId.set(row.id, row);
