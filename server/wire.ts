@@ -103,7 +103,7 @@ function registerKubernetes(config: Config, executors: ExecutorRegistry, logger:
 export function wire(config: Config, db: Knex, logger: Logger): Wired {
   const stores = { catalog: new CatalogStore(db), runs: new RunStore(db), registry: new RegistryStore(db), tokens: new TokenStore(db) };
   const queueStore = new QueueStore(db);
-  const queues = new QueueService(queueStore);
+  const queues = new QueueService(queueStore, config.readCacheMs);
   const metrics = createMetrics({ countRuns: () => stores.runs.countByState(), countQueued: async () => new Map((await queues.list()).map((q) => [q.name, q.load.queued])) });
   const usage = new UsageService(new UsageStore(db), metrics.registry);
   const auth = new AuthService(stores.tokens, stores.runs, loadSecret(config), logger, config.authFailureLimit, config.authCacheMs);

@@ -15,7 +15,21 @@ export interface QueueRequest {
 
 /** Queues (admins change them, everyone reads them) and the queue and priority of a submission. */
 export class QueueService {
-  constructor(private readonly store: QueueStore) {}
+  /**
+   * Queues as a submission last read them. Every submission names one, and they change rarely:
+   * a cached queue is served for at most `cacheMs` (a change made through another replica shows
+   * after that), and this replica's own changes drop the cache at once. Only queues found are
+   * kept, so one created elsewhere is usable at once. The claim re-reads the caps it enforces,
+   * and the insert takes a share lock on the queue row, so a queue deleted meanwhile still fails.
+   */
+  private readonly cached = new Map<string, { queue: Queue; until: number }>();
+  /** Counts this replica's changes: a read that began before one is not kept. */
+  private changes = 0;
+
+  constructor(
+    private readonly store: QueueStore,
+    private readonly cacheMs = 0,
+  ) {}
 
   async list(): Promise<QueueView[]> {
     const [queues, loads] = await Promise.all([this.store.list(), this.store.loads()]);
@@ -29,18 +43,22 @@ export class QueueService {
   }
 
   async create(name: string, settings: QueueSettingsInput, by: string | null): Promise<QueueView> {
-    if (!(await this.store.create(name, settings, by))) throw new Conflict(`queue "${name}" already exists; change it with PUT /api/v1/queues/${name}`, 'name');
+    const created = await this.store.create(name, settings, by);
+    this.forget();
+    if (!created) throw new Conflict(`queue "${name}" already exists; change it with PUT /api/v1/queues/${name}`, 'name');
     return this.get(name);
   }
 
   async put(name: string, settings: QueueSettingsInput, by: string | null): Promise<{ queue: QueueView; created: boolean }> {
     const { created } = await this.store.put(name, settings, by);
+    this.forget();
     return { queue: await this.get(name), created };
   }
 
   async delete(name: string): Promise<void> {
     if (name === DEFAULT_QUEUE) throw new Conflict(`the "${DEFAULT_QUEUE}" queue always exists: runs that name no queue wait in it; change its caps with PUT instead`, 'name');
     const { deleted, active } = await this.store.delete(name);
+    this.forget();
     if (deleted) return;
     const counts = Object.entries(active);
     if (!counts.length) throw await this.missing(name, 'name', NotFound);
@@ -59,10 +77,24 @@ export class QueueService {
    * queue ever allows in flight is refused rather than left waiting for ever.
    */
   async resolve(request: QueueRequest): Promise<{ queue: string; priority: number }> {
-    const queue = await this.require(request.queue ?? DEFAULT_QUEUE, request.fields.queue, Unprocessable);
+    const queue = await this.requireCached(request.queue ?? DEFAULT_QUEUE, request.fields.queue);
     const tooLarge = neverFits(queue, heldResources(request.backend, request.resources));
     if (tooLarge) throw new Unprocessable(`the run ${tooLarge}; request less, or ask an admin to raise the queue's caps`, request.fields.resources);
     return { queue: queue.name, priority: request.priority ?? queue.defaultPriority };
+  }
+
+  private async requireCached(name: string, field: string): Promise<Queue> {
+    const hit = this.cached.get(name);
+    if (hit && hit.until > Date.now()) return hit.queue;
+    const since = this.changes;
+    const queue = await this.require(name, field, Unprocessable);
+    if (this.cacheMs > 0 && since === this.changes) this.cached.set(name, { queue, until: Date.now() + this.cacheMs });
+    return queue;
+  }
+
+  private forget(): void {
+    this.changes += 1;
+    this.cached.clear();
   }
 
   private async require(name: string, field: string, Err: typeof NotFound | typeof Unprocessable): Promise<Queue> {

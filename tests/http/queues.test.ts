@@ -116,6 +116,26 @@ describe.each(supportedDatabases())('queues over HTTP on %s', (dbId) => {
     expect(metrics.text).toMatch(/griffin_queue_queued_runs\{queue="training"\} 3/);
   });
 
+  it('a change to a queue applies to the next submission at once, and a deleted queue is refused again at once', async () => {
+    const spec = await inlineSpec();
+    await svc.admin(svc.request.put('/api/v1/queues/changing')).send({ defaultPriority: 1 });
+    const submit = () => svc.admin(svc.request.post('/api/v1/runs')).send({ spec: { ...spec, queue: 'changing' } });
+    const first = await submit();
+    expect(first.body).toMatchObject({ queue: 'changing', priority: 1 });
+    await svc.admin(svc.request.put('/api/v1/queues/changing')).send({ defaultPriority: 9, resources: { gpu: 1 } });
+    expect((await submit()).body.priority).toBe(9);
+    const tooBig = await svc.admin(svc.request.post('/api/v1/runs')).send({ spec: { ...spec, queue: 'changing', resources: { gpu: 2 } } });
+    expect(tooBig.status).toBe(422);
+    expect(tooBig.body.error.message).toMatch(/queue changing allows 1/);
+    for (const run of (await svc.admin(svc.request.get('/api/v1/runs?limit=100'))).body.items.filter((r: { queue: string }) => r.queue === 'changing')) {
+      await svc.admin(svc.request.post(`/api/v1/runs/${run.id}/cancel`)).send({});
+    }
+    expect((await svc.admin(svc.request.delete('/api/v1/queues/changing'))).status).toBe(204);
+    const gone = await submit();
+    expect(gone.status).toBe(422);
+    expect(gone.body.error).toMatchObject({ field: 'spec.queue', message: expect.stringMatching(/queue "changing" does not exist/) });
+  });
+
   it('a queue holding runs cannot be deleted (409 naming them); "default" never; an empty one is deleted (204)', async () => {
     await svc.admin(svc.request.put('/api/v1/queues/doomed')).send({});
     const spec = await inlineSpec();
