@@ -85,7 +85,7 @@ export class RegistryService {
       if (typeof undelivered === 'string') throw new Unprocessable(`run ${run.id} cannot be registered: ${undelivered}`, 'runId');
     }
     const metrics = run ? Object.fromEntries(Object.entries(await this.runs.latestMetrics(run.id)).map(([k, m]) => [k, m.value])) : {};
-    const model = await this.registry.ensureModel(name);
+    const model = await this.registry.ensureModelRef(name);
     const result = await this.registry.addVersion(model, {
       artifactUri: input.artifactUri ?? `${this.options.publicUrl}/api/v1/runs/${run!.id}/artifacts/`,
       runId: run?.id ?? null,

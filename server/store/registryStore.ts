@@ -92,10 +92,19 @@ const changeFromRow = (r: ChangeRow): RegistryChange => ({
  * so serialising them costs nothing that matters. SQLite serialises all writers already.
  */
 const CHANGE_LOG_LOCK = 0x67726966; // "grif"
+const MODEL_IDS_MAX = 10_000;
+
+/** What writes to a model need of it. */
+export type ModelRef = Pick<RegisteredModel, 'id' | 'name'>;
 
 /** The Model Registry: registered models, their immutable versions and movable aliases. */
 export class RegistryStore {
   private readonly commits: GroupCommit;
+  /**
+   * Model ids by name, for registrations. Models are never renamed or deleted, so an id read
+   * once stays right for the life of the process; bounded by dropping all when full.
+   */
+  private readonly modelIds = new Map<string, number>();
 
   constructor(private readonly db: Knex) {
     this.commits = groupCommitOf(db);
@@ -115,6 +124,16 @@ export class RegistryStore {
       throw error;
     }
     return (await this.getModel(name))!;
+  }
+
+  /** The id and name of a model, creating it when absent: what registering a version needs. */
+  async ensureModelRef(name: string): Promise<ModelRef> {
+    const id = this.modelIds.get(name);
+    if (id !== undefined) return { id, name };
+    const model = await this.ensureModel(name);
+    if (this.modelIds.size >= MODEL_IDS_MAX) this.modelIds.clear();
+    this.modelIds.set(name, model.id);
+    return { id: model.id, name };
   }
 
   /** Returns the model, creating it when absent (registration from a run names its model). */
@@ -179,7 +198,7 @@ export class RegistryStore {
    * Adds version max+1. The unique (model, run) index makes registering one run twice find the
    * first version instead of creating a second; the unique (model, version) index settles races.
    */
-  async addVersion(model: RegisteredModel, v: NewModelVersion): Promise<{ version: ModelVersion; created: boolean }> {
+  async addVersion(model: ModelRef, v: NewModelVersion): Promise<{ version: ModelVersion; created: boolean }> {
     for (let tries = 0; tries < 5; tries += 1) {
       if (v.runId) {
         const existing = await this.versionForRun(model.id, v.runId);
@@ -193,24 +212,19 @@ export class RegistryStore {
         const version = await this.commits.run(async (trx) => {
           const createdAt = nowIso();
           await trx('registered_models').where({ id: model.id }).update({ updated_at: createdAt });
-          const latest = await trx('model_versions').where({ model_id: model.id }).max({ n: 'version' }).first();
-          const number = Number(latest?.n ?? 0) + 1;
           const metrics = toJson(v.metrics);
           const tags = toJson(v.tags);
-          const [inserted] = await trx('model_versions')
-            .insert({
-              model_id: model.id,
-              version: number,
-              artifact_uri: v.artifactUri,
-              run_id: v.runId,
-              metrics,
-              tags,
-              description: v.description,
-              created_at: createdAt,
-            })
-            .returning('id');
+          // Numbered by the insert itself (max + 1 over the model's versions): one statement, not two.
+          const inserted = await trx.raw(
+            `insert into model_versions (model_id, version, artifact_uri, run_id, metrics, tags, description, created_at)
+             select ?, coalesce(max(version), 0) + 1, ?, ?, ?, ?, ?, ? from model_versions where model_id = ?
+             returning id, version`,
+            [model.id, v.artifactUri, v.runId, metrics, tags, v.description, createdAt, model.id],
+          );
+          const row = ((inserted as { rows?: unknown[] }).rows ?? inserted)[0] as { id: number | string; version: number | string };
+          const number = Number(row.version);
           await this.appendChange(trx, { modelId: model.id, kind: 'version_registered', alias: null, fromVersion: null, toVersion: number, actor: v.actor, reason: v.description });
-          const id = Number(typeof inserted === 'object' ? (inserted as { id: number }).id : inserted);
+          const id = Number(row.id);
           // A new version has no alias yet; what was written is what a read-back would return.
           return { id, name: model.name, version: number, artifactUri: v.artifactUri, runId: v.runId, metrics: fromJson(metrics, {}), tags: fromJson(tags, {}), description: v.description, aliases: [], createdAt } satisfies ModelVersion;
         });
@@ -248,7 +262,7 @@ export class RegistryStore {
    * two moves expecting the same version exactly one succeeds and the other gets a Conflict.
    * Setting an alias to the version it holds already is not a move and records nothing.
    */
-  async setAlias(model: RegisteredModel, alias: string, target: { id: number; version: number }, move: AliasMove): Promise<{ fromVersion: number | null; moved: boolean }> {
+  async setAlias(model: ModelRef, alias: string, target: { id: number; version: number }, move: AliasMove): Promise<{ fromVersion: number | null; moved: boolean }> {
     try {
       return await this.db.transaction(async (trx) => {
         const current = await this.lockedAliasVersion(trx, model.id, alias);
