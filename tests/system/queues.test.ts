@@ -1,5 +1,5 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { createTestDatabase, supportedDatabases, type TestDatabase } from '../helpers/databases.ts';
+import { createTestDatabase, supportedDatabases, type DatabaseId, type TestDatabase } from '../helpers/databases.ts';
 import { startTestService, type TestService } from '../helpers/service.ts';
 import { startServiceProcess, type ServiceProcess } from '../helpers/process.ts';
 import { defineModel, makeCodeRoot, makeWorkRoot } from '../helpers/localRuns.ts';
@@ -49,10 +49,14 @@ async function threeRunsOneAtATime(apis: Api[]): Promise<void> {
   for (const run of runs) expect(run.reason ?? '').not.toMatch(/waiting for queue/);
 }
 
-describe.each(supportedDatabases())('a queue of one run at a time, one service on %s', (dbId) => {
-  let t: TestDatabase;
-  let svc: TestService;
-  const code = makeCodeRoot({ 'sleeper/sleep.py': SLEEP, 'sleeper/data.csv': 'x\n1\n' });
+/**
+ * One service with workers on `dbId`, running local runs of a "sleeper" model whose script is
+ * `script`, with `slots` local slots; closed with everything it made after the describe block.
+ */
+function useLocalService(dbId: DatabaseId, script: string, slots: number): () => Promise<Api> {
+  let t: TestDatabase | undefined;
+  let svc: TestService | undefined;
+  const code = makeCodeRoot({ 'sleeper/sleep.py': script, 'sleeper/data.csv': 'x\n1\n' });
   const work = makeWorkRoot();
   afterAll(async () => {
     await svc?.close();
@@ -60,15 +64,22 @@ describe.each(supportedDatabases())('a queue of one run at a time, one service o
     code.destroy();
     work.destroy();
   });
-
-  it('three runs never overlap, and the waiting ones name the queue in their reason', { timeout: 180_000 }, async () => {
+  return async () => {
     t = await createTestDatabase(dbId);
-    svc = await startTestService(t.db, { dataDir: t.dataDir, loadExamples: false, startWorkers: true, env: { GRIFFIN_CODE_ROOT: code.root, GRIFFIN_LOCAL_WORK_DIR: work.dir, GRIFFIN_MAX_LOCAL_RUNS: '4' } });
-    const api: Api = async (method, route, body) => {
-      const res = await svc.admin((svc.request as any)[method.toLowerCase()](route)).send(body as object);
+    const started = await startTestService(t.db, { dataDir: t.dataDir, loadExamples: false, startWorkers: true, env: { GRIFFIN_CODE_ROOT: code.root, GRIFFIN_LOCAL_WORK_DIR: work.dir, GRIFFIN_MAX_LOCAL_RUNS: String(slots) } });
+    svc = started;
+    return async (method, route, body) => {
+      const res = await started.admin((started.request as any)[method.toLowerCase()](route)).send(body as object);
       return { status: res.status, body: res.body };
     };
-    await threeRunsOneAtATime([api]);
+  };
+}
+
+describe.each(supportedDatabases())('a queue of one run at a time, one service on %s', (dbId) => {
+  const start = useLocalService(dbId, SLEEP, 4);
+
+  it('three runs never overlap, and the waiting ones name the queue in their reason', { timeout: 180_000 }, async () => {
+    await threeRunsOneAtATime([await start()]);
   });
 });
 
@@ -108,25 +119,10 @@ describe.runIf(supportedDatabases().includes('postgres'))('a queue of one run at
 });
 
 describe('a host with no free local slot', () => {
-  let t: TestDatabase;
-  let svc: TestService;
-  const LONG = 'import time\ntime.sleep(8)\n';
-  const code = makeCodeRoot({ 'sleeper/sleep.py': LONG, 'sleeper/data.csv': 'x\n1\n' });
-  const work = makeWorkRoot();
-  afterAll(async () => {
-    await svc?.close();
-    await t?.destroy();
-    code.destroy();
-    work.destroy();
-  });
+  const start = useLocalService('sqlite', 'import time\ntime.sleep(8)\n', 2);
 
   it('a run its queue has room for says it waits for a local slot, not for its queue, and then runs', { timeout: 180_000 }, async () => {
-    t = await createTestDatabase('sqlite');
-    svc = await startTestService(t.db, { dataDir: t.dataDir, loadExamples: false, startWorkers: true, env: { GRIFFIN_CODE_ROOT: code.root, GRIFFIN_LOCAL_WORK_DIR: work.dir, GRIFFIN_MAX_LOCAL_RUNS: '2' } });
-    const api: Api = async (method, route, body) => {
-      const res = await svc.admin((svc.request as any)[method.toLowerCase()](route)).send(body as object);
-      return { status: res.status, body: res.body };
-    };
+    const api = await start();
     const spec = await defineModel(api, 'sleeper', 'python sleep.py');
     const watch = async (id: string, until: (run: any) => boolean) => {
       const deadline = Date.now() + 60_000;
