@@ -7,7 +7,11 @@ import { z } from 'zod';
  * (model_id, dataset_digest, ...) are dropped rather than refused.
  */
 
-const int64 = z.union([z.number().int(), z.string().regex(/^-?\d{1,19}$/, 'is not an integer')]).transform(Number);
+// MLflow sends int64 as a number or a string; beyond 2^53 a string would lose digits silently.
+const int64 = z
+  .union([z.number().int(), z.string().regex(/^-?\d{1,19}$/, 'is not an integer')])
+  .transform(Number)
+  .refine(Number.isSafeInteger, { message: `must be between -${Number.MAX_SAFE_INTEGER} and ${Number.MAX_SAFE_INTEGER}` });
 const RUN_ID = z.string().regex(/^[a-z0-9]{1,32}$/, 'is not a Griffin run id');
 const KEY = z.string().min(1).max(250);
 const MODEL_NAME = z.string().min(1).max(200);
