@@ -46,7 +46,9 @@ export async function writePoints(trx: Knex | Knex.Transaction, runId: string, m
   }
   const chunks = [...byKey].map(([key, points]) => ({ run_id: runId, key, points: JSON.stringify(points), count: points.length }));
   for (const group of groupsOf(chunks)) await trx('run_metric_chunks').insert(group);
-  const lasts = [...latest.values()].map((m) => ({ run_id: runId, key: m.key, value: m.value, step: m.step, timestamp: m.timestamp }));
+  // In key order: two batches upserting the same keys then lock their rows in the same order,
+  // so concurrent writers on PostgreSQL queue instead of deadlocking.
+  const lasts = [...latest.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map((m) => ({ run_id: runId, key: m.key, value: m.value, step: m.step, timestamp: m.timestamp }));
   for (const group of groupsOf(lasts)) {
     await trx('run_metric_latest').insert(group).onConflict(['run_id', 'key']).merge(['value', 'step', 'timestamp']).where('run_metric_latest.step', '<=', trx.raw('excluded.step'));
   }

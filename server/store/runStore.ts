@@ -780,7 +780,8 @@ export class RunStore {
       }
       if (batch.tags.length) {
         // One upsert for all tags; a key given twice keeps its last value (PostgreSQL refuses to update one row twice in a statement).
-        const tags = [...new Map(batch.tags.map((t) => [t.key, t.value])).entries()].map(([key, value]) => ({ run_id: runId, key, value }));
+        // In key order, so that concurrent batches lock the same rows in the same order (no deadlock).
+        const tags = [...new Map(batch.tags.map((t) => [t.key, t.value])).entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([key, value]) => ({ run_id: runId, key, value }));
         await trx('run_tags').insert(tags).onConflict(['run_id', 'key']).merge(['value']);
       }
       await writePoints(trx, runId, batch.metrics);

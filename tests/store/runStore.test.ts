@@ -165,6 +165,17 @@ describe.each(supportedDatabases())('RunStore on %s', (dbId) => {
     expect(latest.get(other.id)).toEqual({ k0000: { value: -1, step: 3, timestamp: ts } });
   });
 
+  it('concurrent batches naming the same keys in opposite orders are all stored (no deadlock between writers)', async () => {
+    const run = await store.insert(newRun());
+    const ts = new Date().toISOString();
+    const keys = Array.from({ length: 30 }, (_, i) => `k${String(i).padStart(2, '0')}`);
+    const batch = (n: number) => (n % 2 ? [...keys].reverse() : keys).map((key) => ({ key, value: n, step: n, timestamp: ts }));
+    const results = await Promise.allSettled(Array.from({ length: 24 }, (_, n) => store.appendMetrics(run.id, batch(n))));
+    expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+    expect(await store.metrics(run.id, 'k00')).toHaveLength(24);
+    expect((await store.latestMetrics(run.id)).k29).toMatchObject({ value: 23, step: 23 });
+  });
+
   it('a metric batch delivered again under its batch id is stored once, also when both deliveries race', async () => {
     const run = await store.insert(newRun());
     const other = await store.insert(newRun());
