@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
+import { SharedFileSqliteClient } from './sqliteClient.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -11,7 +12,8 @@ export function dialectOf(db: Knex): Dialect {
 
 /**
  * One Knex instance per process. SQLite gets a single connection: SQLite serialises writers
- * anyway, and one connection turns "database is locked" errors into a plain queue.
+ * anyway, and one connection turns "database is locked" errors into a plain queue. Between
+ * processes sharing the file, transactions begin IMMEDIATE (see sqliteClient.ts).
  */
 export function connect(options: { databaseUrl?: string; dataDir: string }): Knex {
   if (options.databaseUrl) {
@@ -26,7 +28,7 @@ export function connect(options: { databaseUrl?: string; dataDir: string }): Kne
   const filename = path.join(options.dataDir, 'griffin.sqlite');
   ownerOnlyDatabaseFiles(filename);
   return knexFactory({
-    client: 'sqlite3',
+    client: SharedFileSqliteClient as unknown as typeof Knex.Client,
     connection: { filename },
     useNullAsDefault: true,
     pool: {

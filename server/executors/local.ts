@@ -256,12 +256,12 @@ export class LocalExecutor implements Executor {
       await request.renewLease?.();
       if (request.signal?.aborted) throw request.signal.reason;
       const pid = this.spawn(staged, p, user, interpreter);
-      slot.bind(pid);
+      await slot.bind(pid);
       const ref: LocalRef = { ...p, pid };
       fs.writeFileSync(path.join(p.runDir, 'ref.json'), JSON.stringify(ref), { mode: 0o600 });
       return { ...ref };
     } catch (error) {
-      slot?.release();
+      await slot?.release();
       // Only this launch's own directories: another launch of the run may be alive beside it.
       for (const dir of [partial, p.workDir, p.runDir]) fs.rmSync(dir, { recursive: true, force: true });
       throw error;
@@ -430,7 +430,7 @@ export class LocalExecutor implements Executor {
       this.terminate(run.id, ref, exitCode === undefined ? 'wrapper-died' : 'stragglers');
       return { phase: 'running' };
     }
-    if (ref.launchId) this.options.slots.releaseFor({ runId: run.id, attempt: run.attempt, launchId: ref.launchId });
+    if (ref.launchId) await this.options.slots.releaseFor({ runId: run.id, attempt: run.attempt, launchId: ref.launchId });
     // The wrapper writes the status file before exiting, so read it once more to close that race.
     const code = exitCode ?? this.exitCode(ref);
     if (code !== undefined) return code === 0 ? succeeded(ref.workDir) : { phase: 'failed', ...describeExitStatus(code) };

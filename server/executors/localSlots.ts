@@ -30,8 +30,8 @@ interface SlotFile extends SlotHolder {
 export interface Slot {
   readonly index: number;
   /** The training process started: from now on the slot lives as long as its process group. */
-  bind(pgid: number): void;
-  release(): void;
+  bind(pgid: number): Promise<void>;
+  release(): Promise<void>;
 }
 
 const MUTEX_STALE_MS = 30_000;
@@ -96,25 +96,34 @@ export class HostSlots {
     });
   }
 
-  /** Frees the slot `holder` took, if it still has it (a slot may have been judged free and retaken). */
-  releaseFor(holder: SlotHolder): void {
-    for (const index of this.taken()) {
-      const current = this.read(index);
-      if (current?.launchId === holder.launchId) this.slot(index, current).release();
-    }
+  /**
+   * Frees the slot `holder` took, if it still has it: once its process group is gone, another
+   * launch may have judged the slot free and taken it over, and that launch's file must stay.
+   */
+  async releaseFor(holder: SlotHolder): Promise<void> {
+    if (!this.taken().length) return;
+    await this.withMutex(() => {
+      for (const index of this.taken()) if (this.read(index)?.launchId === holder.launchId) fs.rmSync(this.file(index), { force: true });
+    });
   }
 
+  /**
+   * Binding and releasing check that the file is still this launch's and change it under the
+   * mutex: outside it, another launch could take the slot over between the check and the change,
+   * and the change would then overwrite or delete that launch's claim.
+   */
   private slot(index: number, content: SlotFile): Slot {
-    const file = this.file(index);
     const stillOurs = () => this.read(index)?.launchId === content.launchId;
     return {
       index,
-      bind: (pgid) => {
-        if (stillOurs()) this.write(index, { ...content, pgid });
-      },
-      release: () => {
-        if (stillOurs()) fs.rmSync(file, { force: true });
-      },
+      bind: (pgid) =>
+        this.withMutex(() => {
+          if (stillOurs()) this.write(index, { ...content, pgid });
+        }),
+      release: () =>
+        this.withMutex(() => {
+          if (stillOurs()) fs.rmSync(this.file(index), { force: true });
+        }),
     };
   }
 
@@ -155,31 +164,73 @@ export class HostSlots {
         break;
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-        if (this.mutexAbandoned(lock)) {
-          fs.rmSync(lock, { recursive: true, force: true });
-          continue;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 5));
+        if (!this.breakIfAbandoned(lock)) await new Promise((resolve) => setTimeout(resolve, 5));
       }
     }
+    const me = `${process.pid} ${processStartTime(process.pid) ?? ''}`;
     try {
-      fs.writeFileSync(path.join(lock, 'owner'), `${process.pid} ${processStartTime(process.pid) ?? ''}`);
+      // The owner file appears whole (renamed into place): a contender reading a half-written one
+      // would take the mutex for abandoned and break it while it is held.
+      const owner = `${lock}.owner.${crypto.randomBytes(4).toString('hex')}`;
+      fs.writeFileSync(owner, me);
+      fs.renameSync(owner, path.join(lock, 'owner'));
       return body();
     } finally {
-      fs.rmSync(lock, { recursive: true, force: true });
+      // Only our own: a mutex broken by mistake (see breakIfAbandoned) may be another's by now.
+      if (readOwner(lock) === me) fs.rmSync(lock, { recursive: true, force: true });
     }
   }
 
-  private mutexAbandoned(lock: string): boolean {
+  /**
+   * Breaks the mutex if its holder is gone. The lock is first moved aside and its owner read again:
+   * if two contenders judged the same dead holder at once, the second may have moved a mutex the
+   * first has just taken, and it puts that one back instead of deleting it.
+   */
+  private breakIfAbandoned(lock: string): boolean {
+    const judged = this.abandonedOwner(lock);
+    if (judged === undefined) return false;
+    const aside = `${lock}.broken.${crypto.randomBytes(4).toString('hex')}`;
     try {
-      const stat = fs.statSync(lock);
-      if (Date.now() - stat.mtimeMs > MUTEX_STALE_MS) return true;
-      const [pid, start] = fs.readFileSync(path.join(lock, 'owner'), 'utf8').split(' ');
-      const now = processStartTime(Number(pid));
-      return now === undefined || (start !== '' && String(now) !== start);
+      fs.renameSync(lock, aside);
     } catch {
-      // No owner file yet: the holder is between mkdir and writing it; wait for the stale timeout.
-      return false;
+      return true; // gone already: try mkdir again
     }
+    if (readOwner(aside) === judged) fs.rmSync(aside, { recursive: true, force: true });
+    else {
+      try {
+        fs.renameSync(aside, lock);
+      } catch {
+        // A new mutex was taken meanwhile. The moved one's holder leaves a lock that is not its
+        // own alone when it finishes, so the moved directory only needs removing.
+        fs.rmSync(aside, { recursive: true, force: true });
+      }
+    }
+    return true;
+  }
+
+  /** The owner text of an abandoned mutex ('' for one with no owner for 30 s), or undefined while it is held. */
+  private abandonedOwner(lock: string): string | undefined {
+    let age: number;
+    try {
+      age = Date.now() - fs.statSync(lock).mtimeMs;
+    } catch {
+      return undefined;
+    }
+    const owner = readOwner(lock);
+    if (age > MUTEX_STALE_MS) return owner ?? '';
+    // No owner file yet: the holder is between mkdir and writing it; only the stale timeout frees it.
+    if (owner === undefined) return undefined;
+    const [pid, start] = owner.split(' ');
+    if (!/^\d+$/.test(pid)) return undefined;
+    const now = processStartTime(Number(pid));
+    return now === undefined || (start !== '' && String(now) !== start) ? owner : undefined;
+  }
+}
+
+function readOwner(lock: string): string | undefined {
+  try {
+    return fs.readFileSync(path.join(lock, 'owner'), 'utf8');
+  } catch {
+    return undefined;
   }
 }

@@ -135,7 +135,10 @@ describe.each(supportedDatabases())('GRIFFIN_MAX_LOCAL_RUNS across two service p
     const ids: string[] = [];
     for (let i = 0; i < 6; i += 1) {
       const via = i % 2 ? a : b;
-      ids.push((await via.api('POST', '/api/v1/runs', { spec: { ...spec, hyperparameters: { marker } } })).body.id);
+      // Both processes write to one SQLite file: each submission must wait its turn, never fail.
+      const posted = await via.api('POST', '/api/v1/runs', { spec: { ...spec, hyperparameters: { marker } } });
+      expect(posted.status, JSON.stringify(posted.body)).toBe(201);
+      ids.push(posted.body.id);
     }
     let most = 0;
     let killedWrapperOf: string | undefined;

@@ -2,6 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HostSlots } from '../../server/executors/localSlots.ts';
 
@@ -39,7 +40,7 @@ describe('per-host local slots', () => {
     const child = spawn('/bin/sh', ['-c', 'sleep 30 & wait'], { detached: true, stdio: 'ignore' });
     children.push(child.pid!);
     const slot = (await a.acquire(holder(1)))!;
-    slot.bind(child.pid!);
+    await slot.bind(child.pid!);
     expect(a.free()).toBe(0);
     process.kill(child.pid!, 'SIGKILL'); // the leader only: its `sleep` keeps the group alive
     await new Promise((r) => child.once('exit', r));
@@ -58,5 +59,27 @@ describe('per-host local slots', () => {
     expect(a.held().map((h) => h.runId)).toEqual(['run2']);
     expect(await a.acquire(holder(3))).toBeDefined();
     expect(a.free()).toBe(0);
+  });
+
+  it('contenders in parallel never hold more than the limit, while finished runs free their slots', { timeout: 60_000 }, async () => {
+    const { dir } = slotsIn(2);
+    const goneGroup = spawnSync('/bin/true').pid!; // a process group that no longer exists
+    const counters = new SharedArrayBuffer(8);
+    const contenders = Array.from({ length: 4 }, (_, id) =>
+      new Promise<void>((resolve, reject) => {
+        // Worker threads do not inherit vitest's transform: tsx loads the TypeScript contender.
+        const contender = new URL('../helpers/slotContender.ts', import.meta.url).href;
+        const worker = new Worker(`import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(contender)}); })`, {
+          eval: true,
+          workerData: { dir, limit: 2, rounds: 150, id, goneGroup, counters },
+        });
+        worker.once('error', reject);
+        worker.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`contender ${id} exited with ${code}`))));
+      }),
+    );
+    await Promise.all(contenders);
+    const [holdersAtEnd, mostAtOnce] = new Int32Array(counters);
+    expect(holdersAtEnd).toBe(0);
+    expect(mostAtOnce).toBe(2);
   });
 });

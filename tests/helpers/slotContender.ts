@@ -1,0 +1,41 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { HostSlots } from '../../server/executors/localSlots.ts';
+
+/**
+ * One contender for the per-host local slots, run in a worker thread so that contenders race for
+ * real. Each round acquires a slot, counts itself in the shared counter while it "trains", then
+ * does what a finished run does: its process group ends (the slot is bound to a group that no
+ * longer exists, so other contenders may take it over at once) and the reconciler releases it.
+ */
+interface Input {
+  dir: string;
+  limit: number;
+  rounds: number;
+  id: number;
+  goneGroup: number;
+  counters: SharedArrayBuffer;
+}
+
+const { dir, limit, rounds, id, goneGroup, counters } = workerData as Input;
+const shared = new Int32Array(counters); // [0] holders now, [1] most seen at once
+const slots = new HostSlots(dir, limit);
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+for (let round = 0; round < rounds; round += 1) {
+  const holder = { runId: `run-${id}-${round}`, attempt: 1, launchId: `${id}-${round}` };
+  const slot = await slots.acquire(holder);
+  if (!slot) {
+    await pause(Math.random() * 2);
+    round -= 1;
+    continue;
+  }
+  const now = Atomics.add(shared, 0, 1) + 1;
+  for (let most = Atomics.load(shared, 1); now > most; most = Atomics.load(shared, 1)) {
+    if (Atomics.compareExchange(shared, 1, most, now) === most) break;
+  }
+  await pause(Math.random() * 3);
+  Atomics.sub(shared, 0, 1);
+  await slot.bind(goneGroup);
+  await slots.releaseFor(holder);
+}
+parentPort?.postMessage('done');
