@@ -2,6 +2,10 @@ import { Conflict, NotFound, Unprocessable } from '../errors.ts';
 import type { QueueStore } from '../store/queueStore.ts';
 import { DEFAULT_QUEUE, EMPTY_QUEUE_LOAD, heldResources, neverFits, type BackendName, type Queue, type QueueSettingsInput, type QueueView } from '../domain/index.ts';
 import { closestName } from './hyperparameters.ts';
+import { ReadCache } from './readCache.ts';
+
+/** Every cached queue is in one group: a change to any queue drops them all. */
+const QUEUES = 'queues';
 
 /** What a run is submitted with, as far as its queue is concerned. */
 export interface QueueRequest {
@@ -22,14 +26,14 @@ export class QueueService {
    * kept, so one created elsewhere is usable at once. The claim re-reads the caps it enforces,
    * and the insert takes a share lock on the queue row, so a queue deleted meanwhile still fails.
    */
-  private readonly cached = new Map<string, { queue: Queue; until: number }>();
-  /** Counts this replica's changes: a read that began before one is not kept. */
-  private changes = 0;
+  private readonly cached: ReadCache<Queue | undefined>;
 
   constructor(
     private readonly store: QueueStore,
-    private readonly cacheMs = 0,
-  ) {}
+    cacheMs = 0,
+  ) {
+    this.cached = new ReadCache<Queue | undefined>(cacheMs, 1_000);
+  }
 
   async list(): Promise<QueueView[]> {
     const [queues, loads] = await Promise.all([this.store.list(), this.store.loads()]);
@@ -84,17 +88,16 @@ export class QueueService {
   }
 
   private async requireCached(name: string, field: string): Promise<Queue> {
-    const hit = this.cached.get(name);
-    if (hit && hit.until > Date.now()) return hit.queue;
-    const since = this.changes;
-    const queue = await this.require(name, field, Unprocessable);
-    if (this.cacheMs > 0 && since === this.changes) this.cached.set(name, { queue, until: Date.now() + this.cacheMs });
+    const queue = await this.cached.through(QUEUES, name, async () => {
+      const found = await this.store.get(name);
+      return { body: found, keep: found !== undefined };
+    });
+    if (!queue) throw await this.missing(name, field, Unprocessable);
     return queue;
   }
 
   private forget(): void {
-    this.changes += 1;
-    this.cached.clear();
+    this.cached.deleteGroup(QUEUES);
   }
 
   private async require(name: string, field: string, Err: typeof NotFound | typeof Unprocessable): Promise<Queue> {

@@ -17,7 +17,7 @@ export function prepareBody(value: unknown, etag?: string): PreparedBody {
 }
 
 /**
- * A bounded in-process cache of prepared bodies with a time bound on every entry.
+ * A bounded in-process cache (of prepared bodies, by default) with a time bound on every entry.
  *
  * Correct across replicas by construction: the instance that changes a cached thing drops it at
  * once (`deleteGroup`), and a change made by another replica, which this one cannot
@@ -25,11 +25,11 @@ export function prepareBody(value: unknown, etag?: string): PreparedBody {
  * that one write drops everything derived from the same record. When full, the oldest entries
  * go first (Map order is insertion order).
  */
-export class ReadCache {
-  private readonly entries = new Map<string, { body: PreparedBody; until: number; group: string }>();
+export class ReadCache<T = PreparedBody> {
+  private readonly entries = new Map<string, { body: T; until: number; group: string }>();
   private readonly groups = new Map<string, Set<string>>();
   private invalidations = 0;
-  private readonly reloading = new Map<string, { since: number; body: Promise<PreparedBody> }>();
+  private readonly reloading = new Map<string, { since: number; body: Promise<T> }>();
 
   constructor(
     /** Longest time an entry is served; 0 turns the cache off. */
@@ -37,7 +37,7 @@ export class ReadCache {
     private readonly maxEntries = 10_000,
   ) {}
 
-  get(key: string): PreparedBody | undefined {
+  get(key: string): T | undefined {
     const entry = this.entries.get(key);
     if (!entry) return undefined;
     if (entry.until <= Date.now()) {
@@ -48,7 +48,7 @@ export class ReadCache {
   }
 
   /** `since`: the invalidation count when the read of `body` began; a body read across a change is not kept. */
-  set(group: string, key: string, body: PreparedBody, since: number): void {
+  set(group: string, key: string, body: T, since: number): void {
     if (this.ttlMs <= 0 || since !== this.invalidations) return;
     this.drop(key);
     while (this.entries.size >= this.maxEntries) this.drop(this.entries.keys().next().value!);
@@ -72,7 +72,7 @@ export class ReadCache {
    * something that changes without telling the cache (a run in flight), and a reload started
    * before this instance changed something is not shared with requests that came after.
    */
-  async through(group: string, key: string, load: () => Promise<{ body: PreparedBody; keep: boolean }>): Promise<PreparedBody> {
+  async through(group: string, key: string, load: () => Promise<{ body: T; keep: boolean }>): Promise<T> {
     const entry = this.entries.get(key);
     if (entry && entry.until > Date.now()) return entry.body;
     const pending = this.reloading.get(key);

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { Metric } from '../domain/index.ts';
-import { toNumber } from './rows.ts';
+import { compareKeys, toNumber } from './rows.ts';
 
 /**
  * How a run's metric points are stored. One row per point cost SQLite about 10 µs per point in
@@ -48,7 +48,7 @@ export async function writePoints(trx: Knex | Knex.Transaction, runId: string, m
   for (const group of groupsOf(chunks)) await trx('run_metric_chunks').insert(group);
   // In key order: two batches upserting the same keys then lock their rows in the same order,
   // so concurrent writers on PostgreSQL queue instead of deadlocking.
-  const lasts = [...latest.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map((m) => ({ run_id: runId, key: m.key, value: m.value, step: m.step, timestamp: m.timestamp }));
+  const lasts = [...latest.values()].sort((a, b) => compareKeys(a.key, b.key)).map((m) => ({ run_id: runId, key: m.key, value: m.value, step: m.step, timestamp: m.timestamp }));
   for (const group of groupsOf(lasts)) {
     await trx('run_metric_latest').insert(group).onConflict(['run_id', 'key']).merge(['value', 'step', 'timestamp']).where('run_metric_latest.step', '<=', trx.raw('excluded.step'));
   }
@@ -73,7 +73,7 @@ export async function readPoints(db: Knex, runId: string, key?: string): Promise
     for (const [step, value, timestamp] of JSON.parse(chunk.points) as StoredPoint[]) out.push({ key: chunk.key, value, step, timestamp: new Date(timestamp).toISOString() });
   }
   // Array sort is stable: points of one key and step keep the order they were logged in.
-  return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.step - b.step));
+  return out.sort((a, b) => compareKeys(a.key, b.key) || a.step - b.step);
 }
 
 /** The last value of each key of each run, in one query; runs without metrics are left out. */

@@ -90,3 +90,11 @@ function afterPosition(q: Knex.QueryBuilder, columns: readonly KeysetColumn[], v
   q.where(first.column, past, values[0] as Knex.Value);
   if (rest.length) q.orWhere((q2) => q2.where(first.column, '=', values[0] as Knex.Value).andWhere((q3) => afterPosition(q3, rest, values.slice(1))));
 }
+
+/**
+ * Orders keys by UTF-16 code unit, the same order in every process: writes that lock rows in key
+ * order (metric latest values, tags) then take their locks in one order and never deadlock.
+ */
+export function compareKeys(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -6,7 +6,7 @@ import { dialectOf, isUniqueViolation } from '../db/connect.ts';
 import { BatchWriter, groupCommitOf, type GroupCommit } from '../db/groupCommit.ts';
 import { managedRuns } from './managedRuns.ts';
 import { latestOf, readPoints, writePoints, type LatestMetrics } from './metricSeries.ts';
-import { fromJson, keysetPage, nowIso, toJson, toNumber, type KeysetColumn } from './rows.ts';
+import { compareKeys, fromJson, keysetPage, nowIso, toJson, toNumber, type KeysetColumn } from './rows.ts';
 
 interface RunRow {
   id: string;
@@ -765,7 +765,7 @@ export class RunStore {
       if (batch.tags.length) {
         // One upsert for all tags; a key given twice keeps its last value (PostgreSQL refuses to update one row twice in a statement).
         // In key order, so that concurrent batches lock the same rows in the same order (no deadlock).
-        const tags = [...new Map(batch.tags.map((t) => [t.key, t.value])).entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([key, value]) => ({ run_id: runId, key, value }));
+        const tags = [...new Map(batch.tags.map((t) => [t.key, t.value])).entries()].sort(([a], [b]) => compareKeys(a, b)).map(([key, value]) => ({ run_id: runId, key, value }));
         await trx('run_tags').insert(tags).onConflict(['run_id', 'key']).merge(['value']);
       }
       await writePoints(trx, runId, batch.metrics);
