@@ -235,6 +235,10 @@ CHANGE_KINDS = ("version_registered", "alias_moved", "alias_removed")
 CURSOR_STATE_KEY_PREFIX = "griffin_changes_cursor"
 
 
+class CursorUnreadable(Exception):
+    """Airflow's asset state store holds the watch's cursor but could not be read just now."""
+
+
 class GriffinModelChangesTrigger(BaseEventTrigger):
     """
     Watch a registered model's changes in Griffin and yield one event per change, for an ``AssetWatcher``.
@@ -327,14 +331,15 @@ class GriffinModelChangesTrigger(BaseEventTrigger):
             return None
 
     async def _stored_cursor(self) -> int | None:
+        """The stored cursor; None when nothing is stored or Airflow has no state store for the watch."""
         state = self._state()
         if state is None:
             return None
         try:
             value = await state.aget(self.cursor_state_key)
-        except Exception as err:  # the state store is an optimisation: fall back to kwargs
-            self.log.warning("Could not read the stored Griffin changes cursor: %s", err)
-            return None
+        except Exception as err:
+            # Starting over from ``after`` would fire again every change since: wait for the store.
+            raise CursorUnreadable(str(err)) from err
         return int(value) if value is not None else None
 
     async def _store_cursor(self, cursor: int) -> bool:
@@ -394,6 +399,13 @@ class GriffinModelChangesTrigger(BaseEventTrigger):
                     page = await client.get_registry_changes(
                         after=cursor, model=self.model_name, alias=self.alias, kinds=self.kinds, limit=100
                     )
+                except CursorUnreadable as err:
+                    self.log.warning(
+                        "Watching Griffin model %s: could not read the stored cursor (%s); retrying in %.0f s "
+                        "rather than firing again the changes it covers", self.model_name, err, self.poll_interval,
+                    )
+                    await asyncio.sleep(self.poll_interval)
+                    continue
                 except GriffinError as err:
                     # A watcher has no task to fail: an outage, a model not registered yet or a
                     # revoked token are logged on every poll until they are fixed.

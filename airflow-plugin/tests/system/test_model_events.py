@@ -201,8 +201,13 @@ class MemoryAssetState:
 
     def __init__(self) -> None:
         self.values: dict[str, Any] = {}
+        # Reads to fail, as Airflow's accessor raises AirflowRuntimeError when the API server errs.
+        self.failing_reads = 0
 
     async def aget(self, key: str, default: Any = None) -> Any:
+        if self.failing_reads:
+            self.failing_reads -= 1
+            raise RuntimeError("API server answered 503 for the asset state store")
         return self.values.get(key, default)
 
     async def aset(self, key: str, value: Any) -> None:
@@ -322,6 +327,33 @@ def test_a_watcher_re_created_before_it_fired_still_sees_the_moves_made_meanwhil
     assert (moved["reason"], moved["previous_version"], moved["version"]) == ("while no watcher ran", versions["good"], versions["bad"])
     assert moved["cursor"] > start
     assert state.values[again.cursor_state_key] == moved["cursor"]
+
+
+def test_a_watcher_that_cannot_read_its_stored_cursor_waits_for_it_instead_of_starting_over(
+    griffin: LiveGriffin, airflow: LiveAirflow, client: GriffinClient, versions: dict[str, int]
+):
+    """
+    Starting over from ``after`` when the state store fails for a moment would lose the moves made
+    while no trigger ran (``after=None`` starts at the newest change) or fire every earlier one
+    again (``after=0``). The trigger retries the read instead.
+    """
+    from griffin_provider.triggers import GriffinModelChangesTrigger
+
+    client.set_model_alias(MODEL, "teal", versions["good"])
+    kwargs = GriffinModelChangesTrigger(model_name=MODEL, alias="teal", poll_interval=0.2).serialize()[1]
+    state = MemoryAssetState()
+    first = GriffinModelChangesTrigger(**kwargs)
+    first.asset_state_store = OneAsset(state)
+    client.move_model_alias(MODEL, "teal", versions["bad"], expected_version=versions["good"], reason="seen before")
+    assert collect(first, 1, timeout=2, quiet_ok=True) == []  # started after that move: it never fires
+
+    client.move_model_alias(MODEL, "teal", versions["good"], expected_version=versions["bad"], reason="while no watcher ran")
+    state.failing_reads = 2
+    again = GriffinModelChangesTrigger(**kwargs)
+    again.asset_state_store = OneAsset(state)
+    [moved] = collect(again, 1)
+    assert (moved["reason"], moved["version"]) == ("while no watcher ran", versions["good"])
+    assert state.failing_reads == 0 and state.values[again.cursor_state_key] == moved["cursor"]
 
 
 def test_a_409_that_answers_the_tries_own_retried_move_counts_as_promoted(
