@@ -158,7 +158,7 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
   const dispatcher = new Dispatcher(
     stores.runs,
     launcher,
-    { instanceId: config.instanceId, leaseSeconds: config.leaseSeconds, freeLocalSlots: () => localSlots.free(), backends: executors.names() },
+    { instanceId: config.instanceId, leaseSeconds: config.leaseSeconds, freeLocalSlots: () => localSlots.free(), localSlotsTotal: config.maxConcurrentLocalRuns, backends: executors.names() },
     logger,
   );
   const reconciler = new Reconciler(

@@ -561,6 +561,22 @@ export class RunStore {
   }
 
   /**
+   * Says on every local run due to launch that it waits for a slot on this host, when none is
+   * free: the claim is not even tried then, so the reason a queue's hold wrote earlier would stay
+   * and blame the queue. Only rows whose reason differs are written (a host that stays full costs
+   * one UPDATE that matches nothing); best effort, like the queue's reasons.
+   */
+  async noteWaitingForLocalSlot(reason: string): Promise<void> {
+    try {
+      await this.queuedCandidates(this.db, ['local'])
+        .where((w) => w.whereNull('reason').orWhereNot('reason', reason))
+        .update({ reason, updated_at: nowIso() });
+    } catch {
+      // The next pass writes it again.
+    }
+  }
+
+  /**
    * Writes why runs stay queued: the first run a queue cannot take gets its own reason, the runs
    * behind it (on the claim's backends) the queue's. Each update touches only rows whose reason
    * differs, so a queue that stays full costs no writes. Outside the claim's transaction, so no

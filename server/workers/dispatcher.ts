@@ -16,6 +16,8 @@ export class Dispatcher {
       leaseSeconds: number;
       /** Local runs this host may start now: slots are per host and shared with the other replicas on it. */
       freeLocalSlots: () => number;
+      /** GRIFFIN_MAX_LOCAL_RUNS, for the reason a waiting local run shows. */
+      localSlotsTotal: number;
       backends: BackendName[];
     },
     private readonly logger: Logger,
@@ -26,6 +28,9 @@ export class Dispatcher {
     // Counted from live process groups and launches in progress, not from run states: a run
     // recorded as over whose processes still live keeps its slot.
     const localSlots = this.options.backends.includes('local') ? this.options.freeLocalSlots() : 0;
+    if (this.options.backends.includes('local') && localSlots === 0) {
+      await this.runs.noteWaitingForLocalSlot(`waiting for a free local slot: all ${this.options.localSlotsTotal} on this host are in use (GRIFFIN_MAX_LOCAL_RUNS)`);
+    }
     const remote = this.options.backends.filter((b) => b !== 'local');
     const claimed = [
       ...(localSlots > 0 ? await this.runs.claimQueued(this.options.instanceId, leaseUntil(), localSlots, ['local']) : []),

@@ -117,3 +117,52 @@ describe.runIf(supportedDatabases().includes('postgres'))('a queue of one run at
     expect(claims).toHaveLength(3);
   });
 });
+
+describe('a host with no free local slot', () => {
+  let t: TestDatabase;
+  let svc: TestService;
+  const LONG = 'import time\ntime.sleep(8)\n';
+  const code = makeCodeRoot({ 'sleeper/sleep.py': LONG, 'sleeper/data.csv': 'x\n1\n' });
+  const work = makeWorkRoot();
+  afterAll(async () => {
+    await svc?.close();
+    await t?.destroy();
+    code.destroy();
+    work.destroy();
+  });
+
+  it('a run its queue has room for says it waits for a local slot, not for its queue, and then runs', { timeout: 180_000 }, async () => {
+    t = await createTestDatabase('sqlite');
+    svc = await startTestService(t.db, { dataDir: t.dataDir, loadExamples: false, startWorkers: true, env: { GRIFFIN_CODE_ROOT: code.root, GRIFFIN_LOCAL_WORK_DIR: work.dir, GRIFFIN_MAX_LOCAL_RUNS: '2' } });
+    const api: Api = async (method, route, body) => {
+      const res = await svc.admin((svc.request as any)[method.toLowerCase()](route)).send(body as object);
+      return { status: res.status, body: res.body };
+    };
+    const spec = await defineModel(api, 'sleeper', 'python sleep.py');
+    const watch = async (id: string, until: (run: any) => boolean) => {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const run = (await api('GET', `/api/v1/runs/${id}`)).body;
+        if (until(run)) return run;
+        if (Date.now() > deadline) throw new Error(`run ${id} is ${run.state} (${run.reason})`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    // Two slots. A queue of one holds the second of its runs, and says so ...
+    expect((await api('PUT', '/api/v1/queues/narrow', { maxConcurrentRuns: 1 })).status).toBe(201);
+    const first = (await api('POST', '/api/v1/runs', { spec: { ...spec, queue: 'narrow' } })).body;
+    await watch(first.id, (run) => run.state === 'running');
+    const held = (await api('POST', '/api/v1/runs', { spec: { ...spec, queue: 'narrow' } })).body;
+    await watch(held.id, (run) => run.reason === 'waiting for queue narrow: 1 of 1 running');
+    // ... a run of another queue takes the host's other slot, then the queue gets room: what holds
+    // the run now is the host, and its reason says that instead of blaming the queue.
+    const other = (await api('POST', '/api/v1/runs', { spec })).body;
+    await watch(other.id, (run) => run.state === 'running');
+    expect((await api('PUT', '/api/v1/queues/narrow', { maxConcurrentRuns: 5 })).status).toBe(200);
+    const waiting = await watch(held.id, (run) => run.state !== 'queued' || /^waiting for a free local slot/.test(run.reason ?? ''));
+    expect(waiting.state).toBe('queued');
+    expect(waiting.reason).toBe('waiting for a free local slot: all 2 on this host are in use (GRIFFIN_MAX_LOCAL_RUNS)');
+    const done = await watch(held.id, (run) => run.terminal);
+    expect(done.state).toBe('succeeded');
+  });
+});
