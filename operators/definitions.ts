@@ -284,7 +284,7 @@ export const operatorCatalog: OperatorCatalog = {
         { name: 'unreachable_timeout', type: 'float | None', default: null, description: 'Seconds of continuous Griffin outage tolerated before an error event (null: 600).' },
         { name: 'log_reader', type: 'str | None', default: null, description: 'A name for this copy of the log (one per try): the trigger records how far it copied, so a triggerer restart does not copy the log again.' },
       ]).map(({ templated: _notTemplated, ...p }) => p),
-      eventKeys: ['status', 'run_id', 'state', 'message', 'run', 'log_cursor', 'limit'],
+      eventKeys: ['status', 'run_id', 'state', 'message', 'run', 'log_cursor', 'limit', 'cancelled_by_try'],
       eventStatuses: ['success', 'failed', 'timeout', 'superseded', 'error'],
       calls: [
         GET_RUN('Every poll.'),

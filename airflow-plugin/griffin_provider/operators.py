@@ -497,7 +497,8 @@ class GriffinSubmitTrainingRunOperator(BaseOperator):
             except GriffinError as err:
                 self.log.warning("Could not copy the rest of the Griffin log: %s", err)
         if status == "superseded":
-            run = self._after_superseded({"id": self.griffin_run_id, **(event.get("run") or {})}, context)
+            old = {"id": self.griffin_run_id, **(event.get("run") or {}), "cancelRequestedByTry": event.get("cancelled_by_try")}
+            run = self._after_superseded(old, context)
             if GriffinRunState.is_terminal(run["state"]):
                 return self._finish(run)
             self._defer(run, context)

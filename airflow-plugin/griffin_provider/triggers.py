@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -20,6 +21,22 @@ from griffin_sdk.client import (
 from griffin_provider._waiting import QueuedReasonLog
 from griffin_provider.hooks import GriffinHook
 
+# An event is not fired sooner than this after the trigger starts. When a task defers, its worker
+# exits and the executor reports that exit as a success; an Airflow scheduler that takes that report
+# after the trigger fired, with the task queued or running again to resume, marks the task failed
+# ("state mismatch", apache/airflow#67287, open in Airflow 3.3). A run that ends (or is superseded
+# by a clear) while its task defers would hit that window. Training runs last minutes, so waiting
+# out the scheduler's lag costs nothing that matters. The triggerer's environment may change it.
+MIN_SECONDS_BEFORE_EVENT_ENV = "GRIFFIN_TRIGGER_MIN_SECONDS_BEFORE_EVENT"
+DEFAULT_MIN_SECONDS_BEFORE_EVENT = 10.0
+
+
+def min_seconds_before_event() -> float:
+    try:
+        return max(0.0, float(os.environ.get(MIN_SECONDS_BEFORE_EVENT_ENV, DEFAULT_MIN_SECONDS_BEFORE_EVENT)))
+    except ValueError:
+        return DEFAULT_MIN_SECONDS_BEFORE_EVENT
+
 DEFAULT_SUCCESS_STATES = (GriffinRunState.SUCCEEDED.value,)
 # Every other way a run ends (the SDK's states come from the service's lifecycle).
 DEFAULT_FAILURE_STATES = GriffinRunState.failure_states()
@@ -29,10 +46,14 @@ class GriffinTrainingRunTrigger(BaseTrigger):
     """
     Poll a Griffin run until it reaches a success or failure state, or the deadline passes; yield one event.
 
-    The event payload is ``{"status", "run_id", "state", "message", "run", "log_cursor", "limit"}``
+    The event payload is ``{"status", "run_id", "state", "message", "run", "log_cursor", "limit",
+    "cancelled_by_try"}``
     where ``status`` is ``success``, ``failed``, ``timeout``, ``superseded`` (an earlier try of the
-    same task cancelled the run: a user cleared the task) or ``error``, ``run`` is the run summary
-    and ``limit`` names the deadline that was reached (for ``timeout``).
+    same task cancelled the run: a user cleared the task) or ``error``; ``run`` is the run summary,
+    ``limit`` names the deadline that was reached (for ``timeout``) and ``cancelled_by_try`` is the
+    Airflow try that asked to cancel the run, if one did. The event fires no sooner than
+    ``GRIFFIN_TRIGGER_MIN_SECONDS_BEFORE_EVENT`` (10 s) after the trigger starts; see
+    :data:`DEFAULT_MIN_SECONDS_BEFORE_EVENT`.
 
     Griffin being unreachable (a deploy, a restart) is waited out for up to ``unreachable_timeout``
     seconds of continuous outage, each failed poll logged once with how long it has lasted; only a
@@ -127,6 +148,8 @@ class GriffinTrainingRunTrigger(BaseTrigger):
                 "run": run_summary(run) if run else None,
                 "log_cursor": self.log_cursor,
                 "limit": self.deadline_limit if status == "timeout" else None,
+                # Which try asked for the cancel: the resumed task names it in its log.
+                "cancelled_by_try": run.get("cancelRequestedByTry") if run else None,
             }
         )
 
@@ -184,6 +207,7 @@ class GriffinTrainingRunTrigger(BaseTrigger):
         return self._event("timeout", run, f"Griffin run {self.run_id} still {state} at the deadline{limit}")
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        started = time.monotonic()
         buffer = LogLineBuffer()
         event: TriggerEvent | None = None
         outage = OutageTracker(self.unreachable_timeout, log=self.log.warning)
@@ -211,6 +235,7 @@ class GriffinTrainingRunTrigger(BaseTrigger):
             event = self._event("error", run, f"Error while waiting for Griffin run {self.run_id}: {err}")
         for line in buffer.flush():
             self.log.info("%s", griffin_log_line(line))
+        await asyncio.sleep(max(0.0, min_seconds_before_event() - (time.monotonic() - started)))
         yield event
 
     def _sleep_for(self, wait: float) -> float:

@@ -96,7 +96,7 @@ class Case:
     def evidence(self, task_id: str, map_index: int = -1) -> str:
         """What a reader of a failure needs: the task instance, its runs, the telling lines of its log."""
         ti = self.ti(task_id, map_index)
-        runs = [(r["id"], r["state"], r["airflow"]["tryNumber"], r.get("reason")) for r in self.runs(task_id, map_index)]
+        runs = [(r["id"], r["state"], r["airflow"]["tryNumber"], r.get("cancelRequestedByTry"), r.get("reason")) for r in self.runs(task_id, map_index)]
         try:
             log = self.log(task_id, map_index)
         except AssertionError as err:
@@ -108,7 +108,7 @@ class Case:
         ]
         return (
             f"\n{self.dag_id} {self.run_id} {task_id}[{map_index}]: state={ti['state']} try={ti['try_number']}"
-            f"\n  runs (id, state, try, reason): {runs}"
+            f"\n  runs (id, state, try, cancel asked by try, reason): {runs}"
             f"\n  notes: {self.notes}"
             "\n  log:\n    " + "\n    ".join(telling[-30:])
         )

@@ -230,7 +230,7 @@ def test_a_deferred_try_whose_run_an_earlier_try_cancelled_defers_on_a_new_run(f
     asyncio.run(GriffinTrainingRunTrigger(run_id=old_run, cancel_on_kill=True, try_number=1).on_kill())
     _, kwargs = deferred.value.trigger.serialize()
     event = run_trigger(GriffinTrainingRunTrigger(**kwargs))
-    assert event["status"] == "superseded"
+    assert (event["status"], event["cancelled_by_try"]) == ("superseded", 1)
     with pytest.raises(TaskDeferred) as again:
         new_try.execute_complete(ctx, event=event)
     new_run = again.value.trigger.run_id

@@ -95,6 +95,22 @@ async def test_yields_one_success_event(fake, griffin_conn):
     assert len(fake.calls("GET", rf"/api/v1/runs/{run['id']}")) == 3
 
 
+async def test_an_event_waits_until_the_trigger_has_run_for_the_hold(fake, griffin_conn, monkeypatch):
+    # A run already over when its task defers: Airflow's scheduler could still be about to take the
+    # defer-exit, so the event waits out the hold (the triggerer's GRIFFIN_TRIGGER_MIN_SECONDS_BEFORE_EVENT).
+    run = submit(fake, ["succeeded"])
+    monkeypatch.setenv("GRIFFIN_TRIGGER_MIN_SECONDS_BEFORE_EVENT", "0.8")
+    started = time.monotonic()
+    events = await collect(GriffinTrainingRunTrigger(run_id=run["id"], poll_interval=0.01))
+    assert time.monotonic() - started >= 0.8
+    assert [e.payload["status"] for e in events] == ["success"]
+    assert len(fake.calls("GET", rf"/api/v1/runs/{run['id']}")) == 1  # one look, then the hold
+    monkeypatch.setenv("GRIFFIN_TRIGGER_MIN_SECONDS_BEFORE_EVENT", "not a number")
+    from griffin_provider.triggers import DEFAULT_MIN_SECONDS_BEFORE_EVENT, min_seconds_before_event
+
+    assert min_seconds_before_event() == DEFAULT_MIN_SECONDS_BEFORE_EVENT
+
+
 async def test_a_run_griffin_retries_is_one_run_until_its_last_attempt_ends(fake, griffin_conn):
     # A service-side retry moves the run from running back to queued (its next attempt): not an end.
     run = submit(fake, ["queued", "launching", "running", "queued", "launching", "running", "succeeded"])
