@@ -24,9 +24,10 @@ from griffin_provider.hooks import GriffinHook
 # An event is not fired sooner than this after the trigger starts. When a task defers, its worker
 # exits and the executor reports that exit as a success; an Airflow scheduler that takes that report
 # after the trigger fired, with the task queued or running again to resume, marks the task failed
-# ("state mismatch", apache/airflow#67287, open in Airflow 3.3). A run that ends (or is superseded
-# by a clear) while its task defers would hit that window. Training runs last minutes, so waiting
-# out the scheduler's lag costs nothing that matters. The triggerer's environment may change it.
+# ("state mismatch", apache/airflow#67287; Airflow 3.3.2 guards only a task back in "scheduled").
+# A run that ends (or is superseded by a clear) while its task defers would hit that window.
+# Training runs last minutes, so waiting out the scheduler's lag costs nothing that matters. The
+# triggerer's environment may change it.
 MIN_SECONDS_BEFORE_EVENT_ENV = "GRIFFIN_TRIGGER_MIN_SECONDS_BEFORE_EVENT"
 DEFAULT_MIN_SECONDS_BEFORE_EVENT = 10.0
 

@@ -168,16 +168,19 @@ export class HostSlots {
       }
     }
     const me = `${process.pid} ${processStartTime(process.pid) ?? ''}`;
+    let named = false;
     try {
       // The owner file appears whole (renamed into place): a contender reading a half-written one
       // would take the mutex for abandoned and break it while it is held.
       const owner = `${lock}.owner.${crypto.randomBytes(4).toString('hex')}`;
       fs.writeFileSync(owner, me);
       fs.renameSync(owner, path.join(lock, 'owner'));
+      named = true;
       return body();
     } finally {
       // Only our own: a mutex broken by mistake (see breakIfAbandoned) may be another's by now.
-      if (readOwner(lock) === me) fs.rmSync(lock, { recursive: true, force: true });
+      // One we could not name (a full disk) is still ours: nobody breaks an unnamed one for 30 s.
+      if (!named || readOwner(lock) === me) fs.rmSync(lock, { recursive: true, force: true });
     }
   }
 

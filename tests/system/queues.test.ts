@@ -119,25 +119,10 @@ describe.runIf(supportedDatabases().includes('postgres'))('a queue of one run at
 });
 
 describe('a host with no free local slot', () => {
-  let t: TestDatabase;
-  let svc: TestService;
-  const LONG = 'import time\ntime.sleep(8)\n';
-  const code = makeCodeRoot({ 'sleeper/sleep.py': LONG, 'sleeper/data.csv': 'x\n1\n' });
-  const work = makeWorkRoot();
-  afterAll(async () => {
-    await svc?.close();
-    await t?.destroy();
-    code.destroy();
-    work.destroy();
-  });
+  const start = useLocalService('sqlite', 'import time\ntime.sleep(8)\n', 2);
 
   it('a run its queue has room for says it waits for a local slot, not for its queue, and then runs', { timeout: 180_000 }, async () => {
-    t = await createTestDatabase('sqlite');
-    svc = await startTestService(t.db, { dataDir: t.dataDir, loadExamples: false, startWorkers: true, env: { GRIFFIN_CODE_ROOT: code.root, GRIFFIN_LOCAL_WORK_DIR: work.dir, GRIFFIN_MAX_LOCAL_RUNS: '2' } });
-    const api: Api = async (method, route, body) => {
-      const res = await svc.admin((svc.request as any)[method.toLowerCase()](route)).send(body as object);
-      return { status: res.status, body: res.body };
-    };
+    const api = await start();
     const spec = await defineModel(api, 'sleeper', 'python sleep.py');
     const watch = async (id: string, until: (run: any) => boolean) => {
       const deadline = Date.now() + 60_000;
