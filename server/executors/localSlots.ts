@@ -103,8 +103,12 @@ export class HostSlots {
   async releaseFor(holder: SlotHolder): Promise<void> {
     if (!this.taken().length) return;
     await this.withMutex(() => {
-      for (const index of this.taken()) if (this.read(index)?.launchId === holder.launchId) fs.rmSync(this.file(index), { force: true });
+      for (const index of this.taken()) if (this.heldBy(index, holder.launchId)) fs.rmSync(this.file(index), { force: true });
     });
+  }
+
+  private heldBy(index: number, launchId: string): boolean {
+    return this.read(index)?.launchId === launchId;
   }
 
   /**
@@ -113,7 +117,7 @@ export class HostSlots {
    * and the change would then overwrite or delete that launch's claim.
    */
   private slot(index: number, content: SlotFile): Slot {
-    const stillOurs = () => this.read(index)?.launchId === content.launchId;
+    const stillOurs = () => this.heldBy(index, content.launchId);
     return {
       index,
       bind: (pgid) =>

@@ -27,8 +27,9 @@ export class Dispatcher {
     const leaseUntil = () => new Date(Date.now() + this.options.leaseSeconds * 1000).toISOString();
     // Counted from live process groups and launches in progress, not from run states: a run
     // recorded as over whose processes still live keeps its slot.
-    const localSlots = this.options.backends.includes('local') ? this.options.freeLocalSlots() : 0;
-    if (this.options.backends.includes('local') && localSlots === 0) {
+    const hasLocal = this.options.backends.includes('local');
+    const localSlots = hasLocal ? this.options.freeLocalSlots() : 0;
+    if (hasLocal && localSlots === 0) {
       await this.runs.noteWaitingForLocalSlot(`waiting for a free local slot: all ${this.options.localSlotsTotal} on this host are in use (GRIFFIN_MAX_LOCAL_RUNS)`);
     }
     const remote = this.options.backends.filter((b) => b !== 'local');
