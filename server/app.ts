@@ -79,11 +79,11 @@ export function createApp(deps: AppDeps): express.Express {
     checkDepth(req.body);
     next();
   });
+  const replay = new IdempotentReplay(deps.idempotency, { instanceId: deps.config.instanceId, leaseMs: deps.config.idempotencyLeaseSeconds * 1000 }, deps.logger);
+  mountRoutes(api, routes, deps.auth, deps.logger, replay);
   api.get('/openapi.json', (_req, res) => {
     res.json(openApi);
   });
-  const replay = new IdempotentReplay(deps.idempotency, { instanceId: deps.config.instanceId, leaseMs: deps.config.idempotencyLeaseSeconds * 1000 }, deps.logger);
-  mountRoutes(api, routes, deps.auth, deps.logger, replay);
   api.use(methodNotAllowed(methodsByPath([...routes, { method: 'get', path: '/openapi.json' }])));
   api.use((req: Request) => {
     throw new NotFound(`no API route ${req.method} ${req.baseUrl}${req.path}`);

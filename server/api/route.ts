@@ -1,4 +1,4 @@
-import type { Request, Response, Router } from 'express';
+import type { NextFunction, Request, Response, Router } from 'express';
 import { z } from 'zod';
 import { pageOf, type Page, type Principal, type Role } from '../domain/index.ts';
 import { InputError } from '../errors.ts';
@@ -9,6 +9,7 @@ import type { IdempotentReplay } from './idempotency.ts';
 import { refuseNul } from './inputChecks.ts';
 import { plainIssue } from './plainIssue.ts';
 import type { PreparedBody } from '../services/readCache.ts';
+import { RouteTable } from './routeTable.ts';
 
 export type Access =
   | { role: Role }
@@ -90,56 +91,72 @@ export function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, where: 'bo
 /** Express paths use ":id"; OpenAPI uses "{id}". */
 export const openApiPath = (p: string): string => p.replace(/:(\w+)(\(\*\))?\*?/g, '{$1}').replace(/\*(\w+)/g, '{$1}');
 
-/** `replay` handles Idempotency-Key on POSTs, after authentication, authorization and validation. */
+/**
+ * Mounts the routes on `router` as one handler: the route is found in a RouteTable (one tree walk,
+ * not a regular expression per route), and a path no route has falls through to what comes after.
+ * `replay` handles Idempotency-Key on POSTs, after authentication, authorization and validation.
+ */
 export function mountRoutes(router: Router, routes: RouteDef[], auth: AuthService, logger: Logger, replay: IdempotentReplay): void {
-  for (const route of routes) {
-    const pattern = openApiPath(route.path);
-    const runScoped = route.path.startsWith('/runs/:id');
-    router[route.method](route.path, async (req: Request, res: Response) => {
-      markRoute(res, `${req.baseUrl}${pattern}`);
-      const principal = await auth.authenticate(req.headers.authorization, req.ip ?? 'unknown');
-      refuseNul(req.params, 'path');
-      const params = route.params ? parseOrThrow(route.params, req.params, 'path') : req.params;
-      const runId = typeof (params as Record<string, unknown>).id === 'string' ? String((params as Record<string, unknown>).id) : undefined;
-      if (runScoped && runId) markRoute(res, `${req.baseUrl}${pattern}`, runId);
-      auth.authorize(principal, route.access.role, { runId, allowRunToken: 'runToken' in route.access, allowInputModelToken: 'inputModelToken' in route.access });
-      refuseNul(req.query, 'query');
-      const query = route.query ? parseOrThrow(route.query, req.query, 'query') : req.query;
-      let body: unknown = undefined;
-      if (route.body) {
-        if (!req.is('application/json') && req.body === undefined) throw new InputError('the request body must be JSON (Content-Type: application/json)', 'body');
-        refuseNul(req.body, 'body');
-        body = parseOrThrow(route.body, req.body ?? {}, 'body');
-      }
-      // A child logger costs an object and its bindings per request; most handlers never log.
-      let log: Logger | undefined;
-      const context: RouteContext<unknown, unknown, unknown> = {
-        params,
-        query,
-        body,
-        principal,
-        req,
-        res,
-        get log() {
-          return (log ??= runScoped && runId ? logger.child({ runId }) : logger);
-        },
-      };
-      const execute = async (): Promise<Reply | undefined> => {
-        const reply = await route.handler(context);
-        return res.headersSent ? undefined : { ...reply, status: reply?.status ?? route.successStatus ?? 200 };
-      };
-      const reply = await replay.around(route, principal, req, execute);
-      if (!reply || res.headersSent) return;
-      if (reply.headers) res.set(reply.headers);
-      if (reply.prepared) {
-        // Express answers 304 itself when the request's If-None-Match names this ETag.
-        res.status(reply.status!).set('ETag', reply.prepared.etag).type('application/json').send(reply.prepared.json);
-        return;
-      }
-      if (reply.body === undefined) res.status(reply.status!).end();
-      else res.status(reply.status!).json(reply.body);
-    });
+  const table = new RouteTable<Mounted>();
+  for (const route of routes) table.add(route.method, route.path, { route, pattern: openApiPath(route.path), runScoped: route.path.startsWith('/runs/:id') });
+  router.use((req: Request, res: Response, next: NextFunction) => {
+    const found = table.match(req.method, req.path);
+    if (!found) return next();
+    req.params = found.params;
+    serve(found.value, req, res, auth, logger, replay).catch(next);
+  });
+}
+
+/** A route with what is worked out once from its path: its OpenAPI path (the metrics' label), and whether it is under /runs/{id}. */
+interface Mounted {
+  route: RouteDef;
+  pattern: string;
+  runScoped: boolean;
+}
+
+async function serve({ route, pattern, runScoped }: Mounted, req: Request, res: Response, auth: AuthService, logger: Logger, replay: IdempotentReplay): Promise<void> {
+  markRoute(res, `${req.baseUrl}${pattern}`);
+  const principal = await auth.authenticate(req.headers.authorization, req.ip ?? 'unknown');
+  refuseNul(req.params, 'path');
+  const params = route.params ? parseOrThrow(route.params, req.params, 'path') : req.params;
+  const runId = typeof (params as Record<string, unknown>).id === 'string' ? String((params as Record<string, unknown>).id) : undefined;
+  if (runScoped && runId) markRoute(res, `${req.baseUrl}${pattern}`, runId);
+  auth.authorize(principal, route.access.role, { runId, allowRunToken: 'runToken' in route.access, allowInputModelToken: 'inputModelToken' in route.access });
+  refuseNul(req.query, 'query');
+  const query = route.query ? parseOrThrow(route.query, req.query, 'query') : req.query;
+  let body: unknown = undefined;
+  if (route.body) {
+    if (!req.is('application/json') && req.body === undefined) throw new InputError('the request body must be JSON (Content-Type: application/json)', 'body');
+    refuseNul(req.body, 'body');
+    body = parseOrThrow(route.body, req.body ?? {}, 'body');
   }
+  // A child logger costs an object and its bindings per request; most handlers never log.
+  let log: Logger | undefined;
+  const context: RouteContext<unknown, unknown, unknown> = {
+    params,
+    query,
+    body,
+    principal,
+    req,
+    res,
+    get log() {
+      return (log ??= runScoped && runId ? logger.child({ runId }) : logger);
+    },
+  };
+  const execute = async (): Promise<Reply | undefined> => {
+    const reply = await route.handler(context);
+    return res.headersSent ? undefined : { ...reply, status: reply?.status ?? route.successStatus ?? 200 };
+  };
+  const reply = await replay.around(route, principal, req, execute);
+  if (!reply || res.headersSent) return;
+  if (reply.headers) res.set(reply.headers);
+  if (reply.prepared) {
+    // Express answers 304 itself when the request's If-None-Match names this ETag.
+    res.status(reply.status!).set('ETag', reply.prepared.etag).type('application/json').send(reply.prepared.json);
+    return;
+  }
+  if (reply.body === undefined) res.status(reply.status!).end();
+  else res.status(reply.status!).json(reply.body);
 }
 
 type RouteHead = Pick<RouteDef, 'path' | 'tag' | 'summary' | 'access'>;

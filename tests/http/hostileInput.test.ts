@@ -214,6 +214,26 @@ describe.each(supportedDatabases())('hostile input on %s', (dbId) => {
     });
   });
 
+  describe('paths', () => {
+    it('routes match as Express matched them: any case, a trailing slash, HEAD as GET, encoded parameters decoded', async () => {
+      expect((await admin(svc.request.get(`/API/V1/Runs/${runId}`))).body.id).toBe(runId);
+      expect((await admin(svc.request.get(`/api/v1/runs/${runId}/`))).body.id).toBe(runId);
+      const head = await admin(svc.request.head(`/api/v1/runs/${runId}`));
+      expect(head.status).toBe(200);
+      expect(head.headers['content-type']).toMatch(/application\/json/);
+      // The model name is a decoded parameter: "%68ostile" is "hostile".
+      expect((await admin(svc.request.get('/api/v1/registry/models/%68ostile'))).body.name).toBe('hostile');
+      const put = await admin(svc.request.put(`/api/v1/runs/${runId}/artifacts/deep/er/file%20name.txt`)).set('Content-Type', 'application/octet-stream').send(Buffer.from('y'));
+      expect(put.status, JSON.stringify(put.body)).toBe(201);
+      expect(put.body.path).toBe('deep/er/file name.txt');
+    });
+
+    it('a malformed percent-escape is a 400 naming the path, not a 404 or a 500', async () => {
+      const res = await admin(svc.request.get('/api/v1/registry/models/bad%ZZname'));
+      expectBadField(res, 'path', /malformed percent-escape/);
+    });
+  });
+
   describe('methods', () => {
     it('an unsupported method on a known path is a 405 with Allow; OPTIONS lists the methods', async () => {
       const trace = await admin(svc.request.trace('/api/v1/runs'));

@@ -10,6 +10,7 @@ import { markRoute } from '../../metrics.ts';
 import { storageFault } from '../../db/connect.ts';
 import { parseOrThrow } from '../route.ts';
 import { refuseNul } from '../inputChecks.ts';
+import { RouteTable } from '../routeTable.ts';
 
 export interface MlflowContext<Q, B> {
   query: Q;
@@ -115,33 +116,18 @@ export type NestedIn = (runId: string, ownRunId: string) => Promise<boolean>;
 export function mlflowRouter(routes: MlflowRouteDef[], auth: AuthService, logger: Logger, maxBodyBytes: number, nestedIn: NestedIn): Router {
   const router = express.Router();
   const jsonBody = express.json({ limit: maxBodyBytes, strict: true, type: ['application/json', 'application/*+json'] });
-  for (const route of routes) {
-    const handlers: express.RequestHandler[] = [];
-    if (!route.rawBody) handlers.push(jsonBody);
-    router[route.method](route.path, ...handlers, async (req: Request, res: Response) => {
-      markRoute(res, route.path);
-      const principal = await auth.authenticate(req.headers.authorization, req.ip ?? 'unknown');
-      refuseNul(req.params, 'path');
-      refuseNul(req.query, 'query');
-      const query = route.query ? parseOrThrow(route.query, req.query, 'query') : req.query;
-      let body: unknown;
-      if (route.rawBody) {
-        const encoding = String(req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
-        if (encoding !== 'identity') throw new UnsupportedMediaType(`artifact uploads are stored as sent; send them without Content-Encoding (got "${encoding}")`, 'Content-Encoding');
-      } else if (route.body) {
-        if (req.body === undefined) throw new InputError('the request body must be JSON (Content-Type: application/json)', 'body');
-        refuseNul(req.body, 'body');
-        body = parseOrThrow(route.body, req.body ?? {}, 'body');
-      }
-      const params = req.params as Record<string, unknown>;
-      let runId = await route.runScope?.({ query, body, params, principal });
-      // A run nested in the token's own run (its process created it) is the token's to write to.
-      if (principal.kind === 'run' && runId !== undefined && runId !== principal.runId && (await nestedIn(runId, principal.runId))) runId = principal.runId;
-      auth.authorize(principal, route.role, { runId, allowRunToken: route.runScope !== undefined });
-      const reply = await route.handler({ query, body, params, principal, req, res });
-      if (!res.headersSent) res.status(200).json(reply);
-    });
-  }
+  // One tree walk finds the route (see RouteTable); a path no route has falls through.
+  const table = new RouteTable<MlflowRouteDef>();
+  for (const route of routes) table.add(route.method, route.path, route);
+  router.use((req: Request, res: Response, next: NextFunction) => {
+    const found = table.match(req.method, req.path);
+    if (!found) return next();
+    req.params = found.params;
+    const route = found.value;
+    const serve = () => void serveMlflow(route, req, res, auth, nestedIn).catch(next);
+    if (route.rawBody) serve();
+    else jsonBody(req, res, (error?: unknown) => (error ? next(error) : serve()));
+  });
   const openApi = mlflowOpenApi(routes);
   router.get('/api/2.0/mlflow/openapi.json', (_req: Request, res: Response) => {
     res.json(openApi);
@@ -151,4 +137,28 @@ export function mlflowRouter(routes: MlflowRouteDef[], auth: AuthService, logger
   });
   router.use(mlflowErrors(logger));
   return router;
+}
+
+async function serveMlflow(route: MlflowRouteDef, req: Request, res: Response, auth: AuthService, nestedIn: NestedIn): Promise<void> {
+  markRoute(res, route.path);
+  const principal = await auth.authenticate(req.headers.authorization, req.ip ?? 'unknown');
+  refuseNul(req.params, 'path');
+  refuseNul(req.query, 'query');
+  const query = route.query ? parseOrThrow(route.query, req.query, 'query') : req.query;
+  let body: unknown;
+  if (route.rawBody) {
+    const encoding = String(req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+    if (encoding !== 'identity') throw new UnsupportedMediaType(`artifact uploads are stored as sent; send them without Content-Encoding (got "${encoding}")`, 'Content-Encoding');
+  } else if (route.body) {
+    if (req.body === undefined) throw new InputError('the request body must be JSON (Content-Type: application/json)', 'body');
+    refuseNul(req.body, 'body');
+    body = parseOrThrow(route.body, req.body ?? {}, 'body');
+  }
+  const params = req.params as Record<string, unknown>;
+  let runId = await route.runScope?.({ query, body, params, principal });
+  // A run nested in the token's own run (its process created it) is the token's to write to.
+  if (principal.kind === 'run' && runId !== undefined && runId !== principal.runId && (await nestedIn(runId, principal.runId))) runId = principal.runId;
+  auth.authorize(principal, route.role, { runId, allowRunToken: route.runScope !== undefined });
+  const reply = await route.handler({ query, body, params, principal, req, res });
+  if (!res.headersSent) res.status(200).json(reply);
 }
