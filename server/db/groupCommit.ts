@@ -93,25 +93,25 @@ export function groupCommitOf(db: Knex): GroupCommit {
   return group;
 }
 
-interface Queued<I> {
+interface Queued<I, R> {
   item: I;
-  resolve: () => void;
+  resolve: (result: R) => void;
   reject: (error: unknown) => void;
 }
 
 /**
- * Group commit of rows of one kind (run submissions), on either database: items written while a
- * commit is in flight are written by the next one together, with one multi-row statement per
- * table and one COMMIT (one fsync on SQLite and PostgreSQL alike, a handful of round trips on
- * PostgreSQL instead of a handful per item).
+ * Group commit of rows of one kind (run submissions, metric batches), on either database: items
+ * written while a commit is in flight are written by the next one together, with one multi-row
+ * statement per table and one COMMIT (one fsync on SQLite and PostgreSQL alike, a handful of round
+ * trips on PostgreSQL instead of a handful per item).
  *
- * Each caller keeps its own outcome: its promise resolves only once a COMMIT holding its rows has
- * returned. When a shared write fails (one item's unique violation, say), every item of that batch
- * is written again in a transaction of its own, so each caller gets its own success or its own
- * error, never another's.
+ * Each caller keeps its own outcome: its promise resolves, with its own item's result, only once a
+ * COMMIT holding its rows has returned. When a shared write fails (one item's unique violation,
+ * say), every item of that batch is written again in a transaction of its own, so each caller gets
+ * its own success or its own error, never another's.
  */
-export class BatchWriter<I> {
-  private readonly queue: Array<Queued<I>> = [];
+export class BatchWriter<I, R = void> {
+  private readonly queue: Array<Queued<I, R>> = [];
   private inFlight = 0;
   /**
    * Commits under way at once. SQLite has one connection: one. PostgreSQL flushes the WAL of
@@ -122,16 +122,16 @@ export class BatchWriter<I> {
 
   constructor(
     private readonly db: Knex,
-    /** Writes the items in the transaction it is given (all of them or, on error, none). */
-    private readonly writeAll: (trx: Knex.Transaction, items: I[]) => Promise<void>,
+    /** Writes the items in the transaction it is given (all of them or, on error, none); one result per item, in order. */
+    private readonly writeAll: (trx: Knex.Transaction, items: I[]) => Promise<R[] | void>,
     private readonly maxBatch = MAX_BATCH,
   ) {
     this.maxInFlight = dialectOf(db) === 'sqlite' ? 1 : 4;
   }
 
-  /** Resolves once the item is committed; rejects with the error of writing this item. */
-  write(item: I): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+  /** Resolves with the item's result once it is committed; rejects with the error of writing this item. */
+  write(item: I): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
       this.pump();
     });
@@ -147,15 +147,16 @@ export class BatchWriter<I> {
     }
   }
 
-  private async commit(batch: Array<Queued<I>>): Promise<void> {
+  private async commit(batch: Array<Queued<I, R>>): Promise<void> {
+    let results: R[] | void;
     try {
-      await this.db.transaction((trx) => this.writeAll(trx, batch.map((q) => q.item)));
+      results = await this.db.transaction((trx) => this.writeAll(trx, batch.map((q) => q.item)));
     } catch (error) {
       if (batch.length === 1) return batch[0].reject(error);
       // One item's fault must stay its own: each is written alone, and answered with its outcome.
-      await Promise.all(batch.map((q) => this.db.transaction((trx) => this.writeAll(trx, [q.item])).then(q.resolve, q.reject)));
+      await Promise.all(batch.map((q) => this.db.transaction((trx) => this.writeAll(trx, [q.item])).then((alone) => q.resolve(alone?.[0] as R), q.reject)));
       return;
     }
-    for (const q of batch) q.resolve();
+    batch.forEach((q, i) => q.resolve(results?.[i] as R));
   }
 }

@@ -28,27 +28,40 @@ interface LatestRow {
 
 export type LatestMetrics = Record<string, Omit<Metric, 'key'>>;
 
+/** Points of one run, as one logging call sent them. */
+export interface RunPoints {
+  runId: string;
+  metrics: Metric[];
+}
+
 /**
- * Writes a batch in the caller's transaction: one chunk per key, and each key's last value moved
- * on when the batch reaches a step at or past the stored one. "Last" is the highest step, then the
- * latest written, the order the MLflow client shows as a metric's value.
+ * Writes batches in the caller's transaction: one chunk per key per batch, and each key's last
+ * value moved on when a batch reaches a step at or past the stored one. "Last" is the highest
+ * step, then the latest written (a later batch wins a tie), the order the MLflow client shows as
+ * a metric's value. Several batches (of one run or of many) cost one statement per table.
  */
-export async function writePoints(trx: Knex | Knex.Transaction, runId: string, metrics: Metric[]): Promise<void> {
-  if (metrics.length === 0) return;
-  const byKey = new Map<string, StoredPoint[]>();
-  const latest = new Map<string, Metric>();
-  for (const m of metrics) {
-    const points = byKey.get(m.key) ?? [];
-    points.push([m.step, m.value, Date.parse(m.timestamp)]);
-    byKey.set(m.key, points);
-    const last = latest.get(m.key);
-    if (!last || m.step >= last.step) latest.set(m.key, m);
+export async function writePoints(trx: Knex | Knex.Transaction, batches: RunPoints[]): Promise<void> {
+  const chunks: Array<{ run_id: string; key: string; points: string; count: number }> = [];
+  const latest = new Map<string, { runId: string; metric: Metric }>();
+  for (const { runId, metrics } of batches) {
+    const byKey = new Map<string, StoredPoint[]>();
+    for (const m of metrics) {
+      const points = byKey.get(m.key) ?? [];
+      points.push([m.step, m.value, Date.parse(m.timestamp)]);
+      byKey.set(m.key, points);
+      const id = `${runId}\0${m.key}`;
+      const last = latest.get(id);
+      if (!last || m.step >= last.metric.step) latest.set(id, { runId, metric: m });
+    }
+    for (const [key, points] of byKey) chunks.push({ run_id: runId, key, points: JSON.stringify(points), count: points.length });
   }
-  const chunks = [...byKey].map(([key, points]) => ({ run_id: runId, key, points: JSON.stringify(points), count: points.length }));
+  if (chunks.length === 0) return;
   for (const group of groupsOf(chunks)) await trx('run_metric_chunks').insert(group);
-  // In key order: two batches upserting the same keys then lock their rows in the same order,
-  // so concurrent writers on PostgreSQL queue instead of deadlocking.
-  const lasts = [...latest.values()].sort((a, b) => compareKeys(a.key, b.key)).map((m) => ({ run_id: runId, key: m.key, value: m.value, step: m.step, timestamp: m.timestamp }));
+  // In (run, key) order: two transactions upserting the same keys then lock their rows in the same
+  // order, so concurrent writers on PostgreSQL queue instead of deadlocking.
+  const lasts = [...latest.values()]
+    .sort((a, b) => compareKeys(a.runId, b.runId) || compareKeys(a.metric.key, b.metric.key))
+    .map(({ runId, metric: m }) => ({ run_id: runId, key: m.key, value: m.value, step: m.step, timestamp: m.timestamp }));
   for (const group of groupsOf(lasts)) {
     await trx('run_metric_latest').insert(group).onConflict(['run_id', 'key']).merge(['value', 'step', 'timestamp']).where('run_metric_latest.step', '<=', trx.raw('excluded.step'));
   }
@@ -58,7 +71,7 @@ export async function writePoints(trx: Knex | Knex.Transaction, runId: string, m
  * Knex writes a multi-row insert on SQLite as a compound SELECT, which SQLite caps at 500 terms;
  * a batch with more keys than that is written in several statements of the same transaction.
  */
-function groupsOf<T>(rows: T[], size = 400): T[][] {
+export function groupsOf<T>(rows: T[], size = 400): T[][] {
   const groups: T[][] = [];
   for (let i = 0; i < rows.length; i += size) groups.push(rows.slice(i, i + size));
   return groups;

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { ModelVersion, Page, RegisteredModel, RegistryChange, RegistryChangeKind } from '../domain/index.ts';
 import { Conflict } from '../errors.ts';
 import { dialectOf, isUniqueViolation } from '../db/connect.ts';
-import { groupCommitOf, type GroupCommit } from '../db/groupCommit.ts';
+import { BatchWriter } from '../db/groupCommit.ts';
 import { BY_NAME, fromJson, keysetPage, nowIso, toJson, type KeysetColumn } from './rows.ts';
 
 const NEWEST_CHANGE_FIRST: readonly KeysetColumn[] = [{ column: 'c.id', order: 'desc', kind: 'int' }];
@@ -94,12 +94,68 @@ const changeFromRow = (r: ChangeRow): RegistryChange => ({
 const CHANGE_LOG_LOCK = 0x67726966; // "grif"
 const MODEL_IDS_MAX = 10_000;
 
+/** A registration waiting to be written, its JSON already serialised. */
+interface VersionToWrite {
+  model: ModelRef;
+  v: NewModelVersion;
+  metrics: string;
+  tags: string;
+}
+
+interface WrittenVersion {
+  id: number;
+  version: number;
+  createdAt: string;
+}
+
+/**
+ * Writes registrations together: the models' rows touched (and, on PostgreSQL, locked in id
+ * order, so concurrent registrations of a model queue and each reads the number the one before
+ * it committed), their highest versions read in one query, each registration numbered after the
+ * ones before it, and the versions and their changes inserted with one statement each. A batch of
+ * 8 costs 5 statements instead of 40.
+ */
+async function insertVersions(trx: Knex.Transaction, items: VersionToWrite[]): Promise<WrittenVersion[]> {
+  const createdAt = nowIso();
+  const modelIds = [...new Set(items.map((item) => item.model.id))].sort((x, y) => x - y);
+  if (dialectOf(trx) === 'postgres') await trx('registered_models').whereIn('id', modelIds).orderBy('id').select('id').forUpdate();
+  await trx('registered_models').whereIn('id', modelIds).update({ updated_at: createdAt });
+  const highest = (await trx('model_versions').whereIn('model_id', modelIds).groupBy('model_id').select('model_id').max({ n: 'version' })) as Array<{ model_id: number | string; n: number | string | null }>;
+  const next = new Map<number, number>(highest.map((row) => [Number(row.model_id), Number(row.n ?? 0)]));
+  const numbered = items.map((item) => {
+    const version = (next.get(item.model.id) ?? 0) + 1;
+    next.set(item.model.id, version);
+    return { item, version };
+  });
+  const inserted = (await trx('model_versions')
+    .insert(numbered.map(({ item: { model, v, metrics, tags }, version }) => ({ model_id: model.id, version, artifact_uri: v.artifactUri, run_id: v.runId, metrics, tags, description: v.description, created_at: createdAt })))
+    .returning(['id', 'model_id', 'version'])) as Array<{ id: number | string; model_id: number | string; version: number | string }>;
+  // RETURNING's row order is not promised: each row is matched to its registration by (model, version).
+  const idOf = new Map(inserted.map((row) => [`${row.model_id}:${row.version}`, Number(row.id)]));
+  await appendChanges(
+    trx,
+    numbered.map(({ item: { model, v }, version }) => ({ modelId: model.id, kind: 'version_registered', alias: null, fromVersion: null, toVersion: version, actor: v.actor, reason: v.description })),
+  );
+  return numbered.map(({ item, version }) => ({ id: idOf.get(`${item.model.id}:${version}`)!, version, createdAt }));
+}
+
+type ChangeToWrite = { modelId: number; kind: RegistryChangeKind; alias: string | null; fromVersion: number | null; toVersion: number | null; actor: string; reason: string };
+
+/** Appends changes to the feed; the last statement of its transaction (see CHANGE_LOG_LOCK). */
+async function appendChanges(trx: Knex.Transaction, changes: ChangeToWrite[]): Promise<void> {
+  if (dialectOf(trx) === 'postgres') await trx.raw('select pg_advisory_xact_lock(?)', [CHANGE_LOG_LOCK]);
+  const at = nowIso();
+  await trx('registry_changes').insert(
+    changes.map((c) => ({ model_id: c.modelId, kind: c.kind, alias: c.alias, from_version: c.fromVersion, to_version: c.toVersion, actor: c.actor.slice(0, 300), reason: c.reason, created_at: at })),
+  );
+}
+
 /** What writes to a model need of it. */
 export type ModelRef = Pick<RegisteredModel, 'id' | 'name'>;
 
 /** The Model Registry: registered models, their immutable versions and movable aliases. */
 export class RegistryStore {
-  private readonly commits: GroupCommit;
+  private readonly versionWrites: BatchWriter<VersionToWrite, WrittenVersion>;
   /**
    * Model ids by name, for registrations. Models are never renamed or deleted, so an id read
    * once stays right for the life of the process; bounded by dropping all when full.
@@ -107,7 +163,7 @@ export class RegistryStore {
   private readonly modelIds = new Map<string, number>();
 
   constructor(private readonly db: Knex) {
-    this.commits = groupCommitOf(db);
+    this.versionWrites = new BatchWriter(db, (trx, items) => insertVersions(trx, items));
   }
 
   async getModel(name: string): Promise<RegisteredModel | undefined> {
@@ -196,7 +252,8 @@ export class RegistryStore {
 
   /**
    * Adds version max+1. The unique (model, run) index makes registering one run twice find the
-   * first version instead of creating a second; the unique (model, version) index settles races.
+   * first version instead of creating a second; the unique (model, version) index settles races
+   * with other processes. Concurrent registrations are written together (see insertVersions).
    */
   async addVersion(model: ModelRef, v: NewModelVersion): Promise<{ version: ModelVersion; created: boolean }> {
     for (let tries = 0; tries < 5; tries += 1) {
@@ -204,31 +261,13 @@ export class RegistryStore {
         const existing = await this.versionForRun(model.id, v.runId);
         if (existing) return { version: existing, created: false };
       }
+      const metrics = toJson(v.metrics);
+      const tags = toJson(v.tags);
       try {
-        // Numbered inside the transaction, after the model's row is written: on PostgreSQL that
-        // row lock queues concurrent registrations of one model, so each reads the number the one
-        // before it committed; on SQLite concurrent registrations commit together (GroupCommit),
-        // each seeing the versions added before it.
-        const version = await this.commits.run(async (trx) => {
-          const createdAt = nowIso();
-          await trx('registered_models').where({ id: model.id }).update({ updated_at: createdAt });
-          const metrics = toJson(v.metrics);
-          const tags = toJson(v.tags);
-          // Numbered by the insert itself (max + 1 over the model's versions): one statement, not two.
-          const inserted = await trx.raw(
-            `insert into model_versions (model_id, version, artifact_uri, run_id, metrics, tags, description, created_at)
-             select ?, coalesce(max(version), 0) + 1, ?, ?, ?, ?, ?, ? from model_versions where model_id = ?
-             returning id, version`,
-            [model.id, v.artifactUri, v.runId, metrics, tags, v.description, createdAt, model.id],
-          );
-          const row = ((inserted as { rows?: unknown[] }).rows ?? inserted)[0] as { id: number | string; version: number | string };
-          const number = Number(row.version);
-          await this.appendChange(trx, { modelId: model.id, kind: 'version_registered', alias: null, fromVersion: null, toVersion: number, actor: v.actor, reason: v.description });
-          const id = Number(row.id);
-          // A new version has no alias yet; what was written is what a read-back would return.
-          return { id, name: model.name, version: number, artifactUri: v.artifactUri, runId: v.runId, metrics: fromJson(metrics, {}), tags: fromJson(tags, {}), description: v.description, aliases: [], createdAt } satisfies ModelVersion;
-        });
-        return { version, created: true };
+        const { id, version, createdAt } = await this.versionWrites.write({ model, v, metrics, tags });
+        // A new version has no alias yet; what was written is what a read-back would return.
+        const added: ModelVersion = { id, name: model.name, version, artifactUri: v.artifactUri, runId: v.runId, metrics: fromJson(metrics, {}), tags: fromJson(tags, {}), description: v.description, aliases: [], createdAt };
+        return { version: added, created: true };
       } catch (error) {
         if (!isUniqueViolation(error)) throw error;
       }
@@ -311,21 +350,8 @@ export class RegistryStore {
     throw new Conflict(`alias "${alias}" of model "${model}" moved meanwhile: expected it ${wanted}, but ${now}. Read it again and retry if the move still holds`, 'expectedVersion');
   }
 
-  private async appendChange(
-    trx: Knex.Transaction,
-    c: { modelId: number; kind: RegistryChangeKind; alias: string | null; fromVersion: number | null; toVersion: number | null; actor: string; reason: string },
-  ): Promise<void> {
-    if (dialectOf(this.db) === 'postgres') await trx.raw('select pg_advisory_xact_lock(?)', [CHANGE_LOG_LOCK]);
-    await trx('registry_changes').insert({
-      model_id: c.modelId,
-      kind: c.kind,
-      alias: c.alias,
-      from_version: c.fromVersion,
-      to_version: c.toVersion,
-      actor: c.actor.slice(0, 300),
-      reason: c.reason,
-      created_at: nowIso(),
-    });
+  private async appendChange(trx: Knex.Transaction, change: ChangeToWrite): Promise<void> {
+    await appendChanges(trx, [change]);
   }
 
   /** Moves of one alias, newest first. */

@@ -5,7 +5,7 @@ import { StateConflict, Unprocessable } from '../errors.ts';
 import { dialectOf, isUniqueViolation } from '../db/connect.ts';
 import { BatchWriter, groupCommitOf, type GroupCommit } from '../db/groupCommit.ts';
 import { managedRuns } from './managedRuns.ts';
-import { latestOf, readPoints, writePoints, type LatestMetrics } from './metricSeries.ts';
+import { groupsOf, latestOf, readPoints, writePoints, type LatestMetrics, type RunPoints } from './metricSeries.ts';
 import { compareKeys, fromJson, keysetPage, nowIso, toJson, toNumber, type KeysetColumn } from './rows.ts';
 
 interface RunRow {
@@ -247,14 +247,49 @@ async function insertQueued(trx: Knex.Transaction, rows: RunRow[]): Promise<void
   await trx('run_events').insert(rows.map((r) => ({ run_id: r.id, from_state: null, to_state: 'queued', reason: 'submitted', at: r.created_at })));
 }
 
+/** A logging call's points; with a batch id, stored at most once per run. */
+interface MetricBatch extends RunPoints {
+  batchId?: string;
+}
+
+/**
+ * Stores metric batches, each unless its batch id was stored before (or earlier in this list):
+ * true for a batch stored, false for a repeat. One statement per table for all of them.
+ */
+async function insertMetricBatches(trx: Knex.Transaction, batches: MetricBatch[]): Promise<boolean[]> {
+  const stored = batches.map(() => true);
+  const keyed = batches.flatMap((batch, i) => (batch.batchId === undefined ? [] : [{ batch, i, id: `${batch.runId}\0${batch.batchId}` }]));
+  if (keyed.length) {
+    const seen = new Set<string>();
+    for (const group of groupsOf(keyed, 200)) {
+      const rows = (await trx('run_metric_batches')
+        .whereIn(['run_id', 'batch_id'], group.map(({ batch }) => [batch.runId, batch.batchId!]))
+        .select('run_id', 'batch_id')) as Array<{ run_id: string; batch_id: string }>;
+      for (const row of rows) seen.add(`${row.run_id}\0${row.batch_id}`);
+    }
+    const now = nowIso();
+    const fresh: Array<{ run_id: string; batch_id: string; points: number; created_at: string }> = [];
+    for (const { batch, i, id } of keyed) {
+      if (seen.has(id)) stored[i] = false;
+      else fresh.push({ run_id: batch.runId, batch_id: batch.batchId!, points: batch.metrics.length, created_at: now });
+      seen.add(id);
+    }
+    for (const group of groupsOf(fresh)) await trx('run_metric_batches').insert(group);
+  }
+  await writePoints(trx, batches.filter((_, i) => stored[i]));
+  return stored;
+}
+
 export class RunStore {
   private readonly isPostgres: boolean;
   private readonly submissions: BatchWriter<RunRow>;
   private readonly commits: GroupCommit;
+  private readonly metricBatches: BatchWriter<MetricBatch, boolean>;
 
   constructor(private readonly db: Knex) {
     this.isPostgres = dialectOf(db) === 'postgres';
     this.submissions = new BatchWriter(db, insertQueued);
+    this.metricBatches = new BatchWriter(db, insertMetricBatches);
     this.commits = groupCommitOf(db);
   }
 
@@ -664,15 +699,8 @@ export class RunStore {
   async appendMetrics(runId: string, metrics: Metric[], batchId?: string): Promise<boolean> {
     if (metrics.length === 0) return true;
     try {
-      // Concurrent writers (several replicas' reporters, MLflow clients) share a commit on SQLite.
-      return await this.commits.run(async (trx) => {
-        if (batchId !== undefined) {
-          if (await trx('run_metric_batches').where({ run_id: runId, batch_id: batchId }).first()) return false;
-          await trx('run_metric_batches').insert({ run_id: runId, batch_id: batchId, points: metrics.length, created_at: nowIso() });
-        }
-        await writePoints(trx, runId, metrics);
-        return true;
-      });
+      // Concurrent batches (a run's reporters, MLflow clients, many runs at once) share statements and a commit.
+      return await this.metricBatches.write({ runId, metrics, batchId });
     } catch (error) {
       // The same batch delivered twice at once: PostgreSQL makes the second insert wait for the
       // first transaction and fail only once that one has committed, so the points are stored.
@@ -784,7 +812,7 @@ export class RunStore {
         const tags = [...new Map(batch.tags.map((t) => [t.key, t.value])).entries()].sort(([a], [b]) => compareKeys(a, b)).map(([key, value]) => ({ run_id: runId, key, value }));
         await trx('run_tags').insert(tags).onConflict(['run_id', 'key']).merge(['value']);
       }
-      await writePoints(trx, runId, batch.metrics);
+      await writePoints(trx, [{ runId, metrics: batch.metrics }]);
     });
   }
 

@@ -55,6 +55,39 @@ describe.each(supportedDatabases())('group commit on %s', (dbId) => {
     expect((await t.db('registered_models').select('name').orderBy('name')).map((r) => r.name)).toEqual(['a', 'c', 'e']);
   });
 
+  it('concurrent metric batches of several runs are each stored once, answered with their own outcome, latest values as if written one by one', async () => {
+    const store = new RunStore(t.db);
+    const [a, b] = [await store.insert(newRun()), await store.insert(newRun())];
+    const at = (i: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString();
+    const batch = (step: number, value: number) => [{ key: 'loss', value, step, timestamp: at(step) }, { key: 'acc', value: -value, step, timestamp: at(step) }];
+    // Run a: 20 batch ids, each delivered twice at once; run b: 20 batches without an id; step 19 twice on b (the later call wins the tie).
+    const calls = [
+      ...Array.from({ length: 20 }, (_, i) => [store.appendMetrics(a.id, batch(i, i), `a-${i}`), store.appendMetrics(a.id, batch(i, i), `a-${i}`)]).flat(),
+      ...Array.from({ length: 20 }, (_, i) => store.appendMetrics(b.id, batch(i, 100 + i))),
+      store.appendMetrics(b.id, batch(19, 999)),
+    ];
+    const outcomes = await Promise.all(calls);
+    const pairs = Array.from({ length: 20 }, (_, i) => [outcomes[2 * i], outcomes[2 * i + 1]].sort());
+    expect(pairs).toEqual(Array.from({ length: 20 }, () => [false, true]));
+    expect(outcomes.slice(40)).toEqual(Array.from({ length: 21 }, () => true));
+    expect(await store.metrics(a.id, 'loss')).toHaveLength(20);
+    expect(await store.metrics(b.id, 'loss')).toHaveLength(21);
+    expect(await store.latestMetrics(a.id)).toEqual({ acc: { value: -19, step: 19, timestamp: at(19) }, loss: { value: 19, step: 19, timestamp: at(19) } });
+    expect((await store.latestMetrics(b.id)).loss).toEqual({ value: 999, step: 19, timestamp: at(19) });
+    // Sent again later, every id of run a is a repeat and stores nothing.
+    expect(await Promise.all(Array.from({ length: 20 }, (_, i) => store.appendMetrics(a.id, batch(i, i), `a-${i}`)))).toEqual(Array.from({ length: 20 }, () => false));
+    expect(await store.metrics(a.id, 'loss')).toHaveLength(20);
+  });
+
+  it('a metric batch for a run that is gone fails alone: the batches committed beside it are stored', async () => {
+    const store = new RunStore(t.db);
+    const run = await store.insert(newRun());
+    const point = [{ key: 'loss', value: 1, step: 1, timestamp: new Date().toISOString() }];
+    const outcomes = await Promise.allSettled([store.appendMetrics(run.id, point, 'x-1'), store.appendMetrics('trunmissing0', point, 'x-2'), store.appendMetrics(run.id, point, 'x-3')]);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(await store.metrics(run.id)).toHaveLength(2);
+  });
+
   it('concurrent registrations of one model get distinct consecutive versions, answered as read back', async () => {
     const registry = new RegistryStore(t.db);
     const model = await registry.createModel('m', '', {});
@@ -65,5 +98,25 @@ describe.each(supportedDatabases())('group commit on %s', (dbId) => {
     for (const { version } of results) expect(version).toEqual(await registry.getVersion('m', version.version));
     const changes = await registry.changesAfter({ after: 0, limit: 100 });
     expect(changes.items.map((c) => c.toVersion).sort((a, b) => a! - b!)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+  });
+
+  it('registrations of several models committed together get distinct consecutive versions per model; one run registered twice at once gets one version', async () => {
+    const registry = new RegistryStore(t.db);
+    const runs = new RunStore(t.db);
+    const run = await runs.insert(newRun());
+    const models = await Promise.all(['a', 'b', 'c'].map((name) => registry.createModel(name, '', {})));
+    const add = (model: (typeof models)[number], i: number, runId: string | null = null) => registry.addVersion(model, { artifactUri: `s3://b/${model.name}/${i}`, runId, metrics: {}, tags: {}, description: `${model.name}-${i}`, actor: 'test' });
+    const results = await Promise.all([...Array.from({ length: 30 }, (_, i) => add(models[i % 3], i)), add(models[0], 100, run.id), add(models[0], 101, run.id)]);
+    const [first, second] = results.slice(30);
+    expect([first.created, second.created].sort()).toEqual([false, true]);
+    expect(first.version).toEqual(second.version);
+    for (const [m, model] of models.entries()) {
+      const mine = [...results.slice(0, 30).filter((_, i) => i % 3 === m), ...(m === 0 ? [first] : [])];
+      expect(mine.map((r) => r.version.version).sort((x, y) => x - y)).toEqual(Array.from({ length: mine.length }, (_, i) => i + 1));
+      for (const { version } of mine) expect(version).toEqual(await registry.getVersion(model.name, version.version));
+    }
+    expect((await registry.listVersions({ name: 'a', runId: run.id, limit: 10 })).items).toHaveLength(1);
+    const changes = await registry.changesAfter({ after: 0, limit: 100 });
+    expect(changes.items.filter((c) => c.kind === 'version_registered')).toHaveLength(31);
   });
 });
