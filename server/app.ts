@@ -9,7 +9,7 @@ import { NotFound, UnsupportedMediaType } from './errors.ts';
 import { checkDepth } from './api/inputChecks.ts';
 import { methodNotAllowed, methodsByPath } from './api/methods.ts';
 import { errorHandler } from './api/errorHandler.ts';
-import { mountRoutes, type RouteDef } from './api/route.ts';
+import { mountRoutes, type BodyReader, type RouteDef } from './api/route.ts';
 import { IdempotentReplay } from './api/idempotency.ts';
 import type { IdempotencyStore } from './store/idempotencyStore.ts';
 import { buildOpenApi } from './api/openapi.ts';
@@ -67,20 +67,26 @@ export function createApp(deps: AppDeps): express.Express {
   const routes = allRoutes(deps);
   const openApi = buildOpenApi(routes, API_VERSION);
 
-  mountHealth(app, deps.db);
-  mountMetrics(app, deps.metrics, deps.auth);
-
+  // The API first: its requests, the hot ones, then pass no other layer on their way in.
   const api = express.Router();
   const jsonBody = express.json({ limit: deps.config.maxBodyBytes, strict: true, type: ['application/json', 'application/*+json'] });
-  // Artifact uploads stream their raw body; everything else is JSON.
-  api.use((req: Request, res: Response, next: NextFunction) => (req.method === 'PUT' && /\/artifacts\//.test(req.path) ? refuseEncodedUpload(req, next) : jsonBody(req, res, next)));
-  // Before anything hashes or walks the body (idempotency, canonicalJson, zod).
-  api.use((req: Request, _res: Response, next: NextFunction) => {
-    checkDepth(req.body);
-    next();
-  });
+  const readBody: BodyReader = (route, req, res, next) => {
+    // Artifact uploads stream their raw body; everything else is JSON.
+    if (req.method === 'PUT' && /\/artifacts\//.test(req.path)) return refuseEncodedUpload(req, next);
+    if (route.rawBody || req.method === 'GET' || req.method === 'HEAD') return next();
+    jsonBody(req, res, (error?: unknown) => {
+      if (error) return next(error);
+      try {
+        // Before anything hashes or walks the body (idempotency, canonicalJson, zod).
+        checkDepth(req.body);
+      } catch (tooDeep) {
+        return next(tooDeep);
+      }
+      next();
+    });
+  };
   const replay = new IdempotentReplay(deps.idempotency, { instanceId: deps.config.instanceId, leaseMs: deps.config.idempotencyLeaseSeconds * 1000 }, deps.logger);
-  mountRoutes(api, routes, deps.auth, deps.logger, replay);
+  mountRoutes(api, routes, deps.auth, deps.logger, replay, readBody);
   api.get('/openapi.json', (_req, res) => {
     res.json(openApi);
   });
@@ -89,6 +95,9 @@ export function createApp(deps: AppDeps): express.Express {
     throw new NotFound(`no API route ${req.method} ${req.baseUrl}${req.path}`);
   });
   app.use('/api/v1', api);
+
+  mountHealth(app, deps.db);
+  mountMetrics(app, deps.metrics, deps.auth);
   if (deps.mlflow) app.use(mlflowRouter(mlflowRoutes(deps.mlflow), deps.auth, deps.logger, deps.config.maxBodyBytes, (runId, ownRunId) => deps.mlflow!.isNestedIn(runId, ownRunId)));
   app.use('/api', (req: Request) => {
     throw new NotFound(`no API route ${req.method} ${req.originalUrl.split('?')[0]}; the API lives under /api/v1`);

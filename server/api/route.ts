@@ -96,16 +96,19 @@ export const openApiPath = (p: string): string => p.replace(/:(\w+)(\(\*\))?\*?/
  * not a regular expression per route), and a path no route has falls through to what comes after.
  * `replay` handles Idempotency-Key on POSTs, after authentication, authorization and validation.
  */
-export function mountRoutes(router: Router, routes: RouteDef[], auth: AuthService, logger: Logger, replay: IdempotentReplay): void {
+export function mountRoutes(router: Router, routes: RouteDef[], auth: AuthService, logger: Logger, replay: IdempotentReplay, readBody: BodyReader): void {
   const table = new RouteTable<Mounted>();
   for (const route of routes) table.add(route.method, route.path, { route, pattern: openApiPath(route.path), runScoped: route.path.startsWith('/runs/:id') });
   router.use((req: Request, res: Response, next: NextFunction) => {
     const found = table.match(req.method, req.path);
     if (!found) return next();
     req.params = found.params;
-    serve(found.value, req, res, auth, logger, replay).catch(next);
+    readBody(found.value.route, req, res, (error?: unknown) => (error ? next(error) : void serve(found.value, req, res, auth, logger, replay).catch(next)));
   });
 }
+
+/** Reads (or refuses) the body a matched route takes, then calls `next`, with the error when it fails. */
+export type BodyReader = (route: RouteDef, req: Request, res: Response, next: (error?: unknown) => void) => void;
 
 /** A route with what is worked out once from its path: its OpenAPI path (the metrics' label), and whether it is under /runs/{id}. */
 interface Mounted {
