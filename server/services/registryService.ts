@@ -47,9 +47,20 @@ export class RegistryService {
     this.cache.deleteGroup(`model\0${model}`);
   }
 
+  /** Built field by field, not by spreading: a page of 100 versions is built on every poll of it. */
   view(v: ModelVersion): VersionView {
-    const { id: _id, ...rest } = v;
-    return { ...rest, url: `${this.options.publicUrl}/registry/${encodeURIComponent(v.name)}/versions/${v.version}` };
+    return {
+      name: v.name,
+      version: v.version,
+      artifactUri: v.artifactUri,
+      runId: v.runId,
+      metrics: v.metrics,
+      tags: v.tags,
+      description: v.description,
+      aliases: v.aliases,
+      createdAt: v.createdAt,
+      url: `${this.options.publicUrl}/registry/${encodeURIComponent(v.name)}/versions/${v.version}`,
+    };
   }
 
   createModel(name: string, description: string, tags: Record<string, string>): Promise<RegisteredModel> {

@@ -207,9 +207,23 @@ export class RegistryStore {
     const id = this.modelIds.get(name);
     if (id !== undefined) return { id, name };
     const model = await this.ensureModel(name);
-    if (this.modelIds.size >= MODEL_IDS_MAX) this.modelIds.clear();
-    this.modelIds.set(name, model.id);
+    this.rememberModelId(name, model.id);
     return { id: model.id, name };
+  }
+
+  /** A model's id, undefined when there is no such model (not remembered: it may be created later). */
+  private async modelIdOf(name: string): Promise<number | undefined> {
+    const known = this.modelIds.get(name);
+    if (known !== undefined) return known;
+    const row = (await this.db('registered_models').where({ name }).first('id')) as { id: number | string } | undefined;
+    if (row === undefined) return undefined;
+    this.rememberModelId(name, Number(row.id));
+    return Number(row.id);
+  }
+
+  private rememberModelId(name: string, id: number): void {
+    if (this.modelIds.size >= MODEL_IDS_MAX) this.modelIds.clear();
+    this.modelIds.set(name, id);
   }
 
   /** Returns the model, creating it when absent (registration from a run names its model). */
@@ -264,8 +278,14 @@ export class RegistryStore {
     return row && (await this.withAliases([row]))[0];
   }
 
+  /**
+   * A model's versions, newest first. The model's id comes from the same map registration uses
+   * (ids never change), so the page is one index range of model_versions, without a join.
+   */
   async listVersions(filter: { name: string; runId?: string; limit: number; pageToken?: string }): Promise<Page<ModelVersion>> {
-    const query = this.versionQuery().where({ 'm.name': filter.name });
+    const modelId = await this.modelIdOf(filter.name);
+    if (modelId === undefined) return { items: [], nextPageToken: null };
+    const query = this.db('model_versions as v').where({ 'v.model_id': modelId }).select('v.*', this.db.raw('? as name', [filter.name]));
     if (filter.runId) query.where({ 'v.run_id': filter.runId });
     return keysetPage<VersionRow, ModelVersion>(query, [{ column: 'v.version', order: 'desc', kind: 'int' }], filter, (rows) => this.withAliases(rows), (_row, item) => [item.version]);
   }
