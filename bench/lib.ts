@@ -136,6 +136,20 @@ export interface Load {
 }
 
 /**
+ * Loads measured side by side on a shared machine, whose speed changes from minute to minute:
+ * each runs in `rounds` alternating slices (a, b, a, b, ...) that share SECONDS, and each gets its
+ * median slice by throughput, so that a figure and its baseline see the same conditions.
+ */
+export async function alternating(loads: Array<(slice: { seconds: number; warmupSeconds: number }) => Promise<Load>>, rounds = 3): Promise<Load[]> {
+  const seconds = Math.max(1, Math.round(SECONDS / rounds));
+  const slices: Load[][] = loads.map(() => []);
+  for (let i = 0; i < rounds; i += 1) {
+    for (const [k, run] of loads.entries()) slices[k].push(await run({ seconds, warmupSeconds: i === 0 ? 2 : 0 }));
+  }
+  return slices.map((mine) => [...mine].sort((x, y) => x.rps - y.rps)[Math.floor(mine.length / 2)]);
+}
+
+/**
  * autocannon against one URL for `seconds`, after a short warm-up that is not counted.
  * `pick` varies the request per call (path and body), e.g. a random model name.
  */

@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { PROJECT_ROOT } from '../server/config.ts';
 import { connect } from '../server/db/connect.ts';
 import { migrateLatest } from '../server/db/migrate.ts';
-import { BENCH_ADMIN_TOKEN, load, log, MLFLOW_WORKERS, mlflowPython, mlflowVersion, round, sleepingRun, startGriffin, startMlflow, tempDir, withRss, type Load, type Proc, type Row } from './lib.ts';
+import { alternating, BENCH_ADMIN_TOKEN, load, log, MLFLOW_WORKERS, mlflowPython, mlflowVersion, round, sleepingRun, startGriffin, startMlflow, tempDir, withRss, type Load, type Proc, type Row } from './lib.ts';
 
 const run = promisify(execFile);
 const MODELS = 1_000;
@@ -56,25 +56,35 @@ export async function benchRegistry(resultsDir: string): Promise<Row[]> {
 
     const auth = { Authorization: `Bearer ${BENCH_ADMIN_TOKEN}`, 'Content-Type': 'application/json' };
     const json = { 'Content-Type': 'application/json' };
-    log('registry: register a version');
-    const gReg = await load({ url: `${griffin.baseUrl}/`, method: 'POST', connections: CONNECTIONS, headers: auth, pick: () => ({ path: `/api/v1/registry/models/${randomModel()}/versions`, body: JSON.stringify({ artifactUri: 's3://bench/new' }) }) });
-    const mReg = await load({ url: `${mlflow.baseUrl}/`, method: 'POST', connections: CONNECTIONS, headers: json, pick: () => ({ path: '/api/2.0/mlflow/model-versions/create', body: JSON.stringify({ name: randomModel(), source: 's3://bench/new' }) }) });
-    log('registry: search versions');
-    const gSearch = await load({ url: `${griffin.baseUrl}/`, connections: CONNECTIONS, headers: auth, pick: () => ({ path: `/api/v1/registry/models/${randomModel()}/versions?limit=100` }) });
-    const mSearch = await load({ url: `${mlflow.baseUrl}/`, connections: CONNECTIONS, pick: () => ({ path: `/api/2.0/mlflow/model-versions/search?filter=${encodeURIComponent(`name='${randomModel()}'`)}&max_results=100` }) });
-    log(`registry: metric ingest, ${POINTS_PER_BATCH} points per batch`);
+    // Each figure is measured in alternating slices (Griffin, MLflow, Griffin, ...): see `alternating`.
+    log('registry: register a version, alternating slices');
+    const [gReg, mReg] = await alternating([
+      (slice) => load({ url: `${griffin!.baseUrl}/`, method: 'POST', connections: CONNECTIONS, headers: auth, ...slice, pick: () => ({ path: `/api/v1/registry/models/${randomModel()}/versions`, body: JSON.stringify({ artifactUri: 's3://bench/new' }) }) }),
+      (slice) => load({ url: `${mlflow!.baseUrl}/`, method: 'POST', connections: CONNECTIONS, headers: json, ...slice, pick: () => ({ path: '/api/2.0/mlflow/model-versions/create', body: JSON.stringify({ name: randomModel(), source: 's3://bench/new' }) }) }),
+    ]);
+    log('registry: search versions, alternating slices');
+    const [gSearch, mSearch] = await alternating([
+      (slice) => load({ url: `${griffin!.baseUrl}/`, connections: CONNECTIONS, headers: auth, ...slice, pick: () => ({ path: `/api/v1/registry/models/${randomModel()}/versions?limit=100` }) }),
+      (slice) => load({ url: `${mlflow!.baseUrl}/`, connections: CONNECTIONS, ...slice, pick: () => ({ path: `/api/2.0/mlflow/model-versions/search?filter=${encodeURIComponent(`name='${randomModel()}'`)}&max_results=100` }) }),
+    ]);
+    log(`registry: metric ingest, ${POINTS_PER_BATCH} points per batch, alternating slices`);
     const live = await sleepingRun(griffin.baseUrl);
-    let batch = 0;
-    const points = (withTimestamp: boolean) =>
-      Array.from({ length: POINTS_PER_BATCH }, (_, i) => ({ key: `m${i % 10}`, value: Math.random(), step: batch * 10 + Math.floor(i / 10), ...(withTimestamp ? { timestamp: Date.now() } : {}) }));
-    const gIngest = await withRss(griffin!.child.pid, () =>
-      load({ url: `${griffin!.baseUrl}/`, method: 'POST', connections: CONNECTIONS, headers: auth, pick: () => ({ path: `/api/v1/runs/${live.id}/metrics`, body: JSON.stringify({ batchId: `b-${(batch += 1)}`, metrics: points(false) }) }) }),
-    );
-    await live.cancel();
     const mlflowRun = await (await fetch(`${mlflow.baseUrl}/api/2.0/mlflow/runs/create`, { method: 'POST', headers: json, body: JSON.stringify({ experiment_id: '0', start_time: Date.now() }) })).json();
     const mlflowRunId = mlflowRun.run?.info?.run_id as string;
     if (!mlflowRunId) throw new Error(`MLflow did not create a run: ${JSON.stringify(mlflowRun)}`);
-    const mIngest = await load({ url: `${mlflow.baseUrl}/`, method: 'POST', connections: CONNECTIONS, headers: json, pick: () => ({ path: '/api/2.0/mlflow/runs/log-batch', body: JSON.stringify({ run_id: mlflowRunId, metrics: (batch += 1, points(true)) }) }) });
+    let batch = 0;
+    const points = (withTimestamp: boolean) =>
+      Array.from({ length: POINTS_PER_BATCH }, (_, i) => ({ key: `m${i % 10}`, value: Math.random(), step: batch * 10 + Math.floor(i / 10), ...(withTimestamp ? { timestamp: Date.now() } : {}) }));
+    // Griffin's RSS: before its first slice, and the peak over all of them.
+    const ingest = await withRss(griffin!.child.pid, () =>
+      alternating([
+        (slice) => load({ url: `${griffin!.baseUrl}/`, method: 'POST', connections: CONNECTIONS, headers: auth, ...slice, pick: () => ({ path: `/api/v1/runs/${live.id}/metrics`, body: JSON.stringify({ batchId: `b-${(batch += 1)}`, metrics: points(false) }) }) }),
+        (slice) => load({ url: `${mlflow!.baseUrl}/`, method: 'POST', connections: CONNECTIONS, headers: json, ...slice, pick: () => ({ path: '/api/2.0/mlflow/runs/log-batch', body: JSON.stringify({ run_id: mlflowRunId, metrics: (batch += 1, points(true)) }) }) }),
+      ]),
+    );
+    const [gIngestLoad, mIngest] = ingest.result;
+    const gIngest = { result: gIngestLoad, rssIdleMiB: ingest.rssIdleMiB, rssPeakMiB: ingest.rssPeakMiB };
+    await live.cancel();
     const row = (figure: string, g: Load, m: Load, note: string): Row => ({
       section: 'registry',
       figure: `${figure}, 100,000 versions stored, ${CONNECTIONS} connections`,
