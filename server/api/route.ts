@@ -9,7 +9,7 @@ import type { IdempotentReplay } from './idempotency.ts';
 import { refuseNul } from './inputChecks.ts';
 import { plainIssue } from './plainIssue.ts';
 import type { PreparedBody } from '../services/readCache.ts';
-import { RouteTable } from './routeTable.ts';
+import { refuseMalformedPath, RouteTable } from './routeTable.ts';
 
 export type Access =
   | { role: Role }
@@ -101,7 +101,11 @@ export function mountRoutes(router: Router, routes: RouteDef[], auth: AuthServic
   for (const route of routes) table.add(route.method, route.path, { route, pattern: openApiPath(route.path), runScoped: route.path.startsWith('/runs/:id') });
   router.use((req: Request, res: Response, next: NextFunction) => {
     const found = table.match(req.method, req.path);
-    if (!found) return next();
+    if (!found) {
+      // Before the 405 and 404 that follow, which would misname a path that could not be decoded.
+      refuseMalformedPath(req.path);
+      return next();
+    }
     req.params = found.params;
     readBody(found.value.route, req, res, (error?: unknown) => (error ? next(error) : void serve(found.value, req, res, auth, logger, replay).catch(next)));
   });

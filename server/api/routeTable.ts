@@ -33,14 +33,11 @@ export class RouteTable<T> {
     }
   }
 
-  /** The route `method path` names, with its parameters; undefined when none does. */
+  /** The route `method path` names, with its parameters; undefined when none does (see refuseMalformedPath). */
   match(method: string, path: string): { value: T; params: PathParams } | undefined {
     if (!this.methods.has(method as HTTPMethod)) return undefined;
     const found = this.tree.find(method as HTTPMethod, path);
-    if (!found) {
-      refuseBadEscapes(path);
-      return undefined;
-    }
+    if (!found) return undefined;
     const { value, treePath } = found.store as { value: T; treePath: string };
     const params = { ...(found.params as PathParams) };
     const wildcardName = this.wildcardNames.get(treePath);
@@ -52,8 +49,12 @@ export class RouteTable<T> {
   }
 }
 
-/** A path the tree could not decode: a 400 naming it, as Express answers a malformed parameter. */
-function refuseBadEscapes(path: string): void {
+/**
+ * A path the tree could not decode (it finds no route for it): a 400 naming it, as Express
+ * answered a malformed parameter. For the paths a mount owns only; elsewhere (the web UI's
+ * paths) such a path is not an API error.
+ */
+export function refuseMalformedPath(path: string): void {
   try {
     decodeURIComponent(path);
   } catch {

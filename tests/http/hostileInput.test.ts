@@ -228,9 +228,16 @@ describe.each(supportedDatabases())('hostile input on %s', (dbId) => {
       expect(put.body.path).toBe('deep/er/file name.txt');
     });
 
-    it('a malformed percent-escape is a 400 naming the path, not a 404 or a 500', async () => {
+    it('a malformed percent-escape in an API path is a 400 naming the path, not a 404 or a 500; in a web UI path it is the UI', async () => {
       const res = await admin(svc.request.get('/api/v1/registry/models/bad%ZZname'));
       expectBadField(res, 'path', /malformed percent-escape/);
+      const mlflow = await admin(svc.request.get('/api/2.0/mlflow/logged-models/bad%ZZ'));
+      expect(mlflow.status).toBe(400);
+      expect(mlflow.body).toMatchObject({ error_code: 'INVALID_PARAMETER_VALUE', message: expect.stringMatching(/malformed percent-escape/) });
+      // A web UI path is no API's: it still gets the UI, not an API error.
+      const web = await svc.request.get('/runs/bad%ZZ');
+      expect(web.status).toBe(200);
+      expect(web.headers['content-type']).toMatch(/text\/html/);
     });
   });
 

@@ -10,7 +10,7 @@ import { markRoute } from '../../metrics.ts';
 import { storageFault } from '../../db/connect.ts';
 import { parseOrThrow } from '../route.ts';
 import { refuseNul } from '../inputChecks.ts';
-import { RouteTable } from '../routeTable.ts';
+import { refuseMalformedPath, RouteTable } from '../routeTable.ts';
 
 export interface MlflowContext<Q, B> {
   query: Q;
@@ -133,6 +133,7 @@ export function mlflowRouter(routes: MlflowRouteDef[], auth: AuthService, logger
     res.json(openApi);
   });
   router.use(['/api/2.0', '/api/3.0', '/ajax-api'], (req: Request) => {
+    refuseMalformedPath(req.originalUrl.split('?')[0]);
     throw new NotFound(`no MLflow API route ${req.method} ${req.originalUrl.split('?')[0]}`);
   });
   router.use(mlflowErrors(logger));
