@@ -349,7 +349,7 @@ export class RegistryStore {
         if (current === target.version) return { fromVersion: current, moved: false };
         if (current === null) await trx('model_aliases').insert({ model_id: model.id, alias, version_id: target.id, updated_at: nowIso() });
         else await trx('model_aliases').where({ model_id: model.id, alias }).update({ version_id: target.id, updated_at: nowIso() });
-        await this.appendChange(trx, { modelId: model.id, kind: 'alias_moved', alias, fromVersion: current, toVersion: target.version, actor: move.actor, reason: move.reason });
+        await appendChanges(trx, [{ modelId: model.id, kind: 'alias_moved', alias, fromVersion: current, toVersion: target.version, actor: move.actor, reason: move.reason }]);
         return { fromVersion: current, moved: true };
       });
     } catch (error) {
@@ -367,7 +367,7 @@ export class RegistryStore {
       if (current === null) return false;
       this.checkExpected(model.name, alias, current, move.expectedVersion);
       await trx('model_aliases').where({ model_id: model.id, alias }).delete();
-      await this.appendChange(trx, { modelId: model.id, kind: 'alias_removed', alias, fromVersion: current, toVersion: null, actor: move.actor, reason: move.reason });
+      await appendChanges(trx, [{ modelId: model.id, kind: 'alias_removed', alias, fromVersion: current, toVersion: null, actor: move.actor, reason: move.reason }]);
       return true;
     });
   }
@@ -388,10 +388,6 @@ export class RegistryStore {
     const now = current === null ? 'it is unset' : `it points at version ${current}`;
     const wanted = expected === null ? 'unset' : `at version ${expected}`;
     throw new Conflict(`alias "${alias}" of model "${model}" moved meanwhile: expected it ${wanted}, but ${now}. Read it again and retry if the move still holds`, 'expectedVersion');
-  }
-
-  private async appendChange(trx: Knex.Transaction, change: ChangeToWrite): Promise<void> {
-    await appendChanges(trx, [change]);
   }
 
   /** Moves of one alias, newest first. */
