@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import express, { type Request, type Response, type NextFunction } from 'express';
 import type { Knex } from 'knex';
@@ -9,7 +10,8 @@ import { NotFound, UnsupportedMediaType } from './errors.ts';
 import { checkDepth } from './api/inputChecks.ts';
 import { methodNotAllowed, methodsByPath } from './api/methods.ts';
 import { errorHandler } from './api/errorHandler.ts';
-import { mountRoutes, type BodyReader, type RouteDef } from './api/route.ts';
+import { mountRoutes, routeTableOf, type BodyReader, type RouteDef } from './api/route.ts';
+import { cachedReadLane } from './api/cachedReads.ts';
 import { IdempotentReplay } from './api/idempotency.ts';
 import type { IdempotencyStore } from './store/idempotencyStore.ts';
 import { buildOpenApi } from './api/openapi.ts';
@@ -86,7 +88,8 @@ export function createApp(deps: AppDeps): express.Express {
     });
   };
   const replay = new IdempotentReplay(deps.idempotency, { instanceId: deps.config.instanceId, leaseMs: deps.config.idempotencyLeaseSeconds * 1000 }, deps.logger);
-  mountRoutes(api, routes, deps.auth, deps.logger, replay, readBody);
+  const table = routeTableOf(routes);
+  mountRoutes(api, table, deps.auth, deps.logger, replay, readBody);
   api.get('/openapi.json', (_req, res) => {
     res.json(openApi);
   });
@@ -107,7 +110,22 @@ export function createApp(deps: AppDeps): express.Express {
   // Outside the API everything (UI, probes, /metrics) is read-only.
   app.use(methodNotAllowed(() => ['GET', 'HEAD']));
   app.use(errorHandler(deps.logger));
+  answerCachedReadsFirst(app, cachedReadLane(table, deps.auth, deps.metrics.requestRecorder(deps.logger)));
   return app;
+}
+
+/**
+ * An Express app is a function that hands every request to `app.handle`: wrapping that one method
+ * puts the cached-read lane in front of everything Express does, wherever the app is served from
+ * (app.listen, http.createServer(app), supertest).
+ */
+function answerCachedReadsFirst(app: express.Express, lane: (req: IncomingMessage, res: ServerResponse) => boolean): void {
+  const handle = (app as unknown as { handle: (req: IncomingMessage, res: ServerResponse, next?: NextFunction) => void }).handle.bind(app);
+  Object.assign(app, {
+    handle(req: IncomingMessage, res: ServerResponse, next?: NextFunction) {
+      if (!lane(req, res)) handle(req, res, next);
+    },
+  });
 }
 
 /** Artifacts are stored byte for byte: a compressed upload would be stored compressed, under the name of the plain file. */

@@ -11,9 +11,14 @@ export interface Metrics {
   timed(worker: string, pass: () => Promise<void>): () => Promise<void>;
   /** Records the request's latency by route pattern and logs one access line when it finishes. */
   requestObserver(logger: Logger): (req: Request, res: Response, next: NextFunction) => void;
+  /** What requestObserver records, for a request answered before Express (api/cachedReads.ts). */
+  requestRecorder(logger: Logger): RecordRequest;
   /** The Prometheus text exposition. */
   scrape(): Promise<{ contentType: string; body: string }>;
 }
+
+/** Records one answered request: its latency in the route's histogram, and its access line. */
+export type RecordRequest = (method: string, route: string, status: number, seconds: number, runId?: string) => void;
 
 /**
  * The route label is the route's declared path (set by api/route.ts in res.locals.route), never
@@ -99,18 +104,19 @@ export function createMetrics(options: { countRuns: RunCounter; processMetrics?:
         }
       };
     },
+    requestRecorder(logger) {
+      return (method, route, status, seconds, runId) => {
+        requestSeconds.observe({ method, route, status: String(status) }, seconds);
+        // Route pattern, not URL or headers: nothing a caller sends (tokens included) is logged.
+        logger.info({ method, route, status, ms: Math.round(seconds * 1e4) / 10, ...(runId ? { runId } : {}) }, 'request');
+      };
+    },
     requestObserver(logger) {
+      const record = this.requestRecorder(logger);
       return (req, res, next) => {
         const started = process.hrtime.bigint();
         res.once('finish', () => {
-          const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-          const route = routeLabel(req, res);
-          requestSeconds.observe({ method: req.method, route, status: String(res.statusCode) }, seconds);
-          // Route pattern, not URL or headers: nothing a caller sends (tokens included) is logged.
-          logger.info(
-            { method: req.method, route, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10, ...(res.locals.runId ? { runId: res.locals.runId } : {}) },
-            'request',
-          );
+          record(req.method, routeLabel(req, res), res.statusCode, Number(process.hrtime.bigint() - started) / 1e9, res.locals.runId);
         });
         next();
       };

@@ -82,7 +82,7 @@ export function registryRoutes(registry: RegistryService): RouteDef[] {
         return { body: await viewPage(page, (v) => registry.view(v)) };
       },
     }),
-    defineRoute({ method: 'get', path: '/registry/models/:name/versions/:version', tag: 'registry', summary: 'One model version.', access: { role: 'viewer' }, params: VersionParams, response: VersionView, handler: async ({ params }) => ({ prepared: await registry.versionBody(params.name, params.version) }) }),
+    defineRoute({ method: 'get', path: '/registry/models/:name/versions/:version', tag: 'registry', summary: 'One model version.', access: { role: 'viewer' }, params: VersionParams, response: VersionView, handler: async ({ params }) => ({ prepared: await registry.versionBody(params.name, params.version) }), cached: (params) => registry.cachedVersionBody(params.name, params.version) }),
     defineRoute({
       method: 'patch',
       path: '/registry/models/:name/versions/:version',
@@ -121,6 +121,7 @@ export function registryRoutes(registry: RegistryService): RouteDef[] {
       response: VersionView,
       // The ETag names the version: If-None-Match is a 304 while the alias still points there.
       handler: async ({ params }) => ({ prepared: await registry.aliasBody(params.name, params.alias) }),
+      cached: (params) => registry.cachedAliasBody(params.name, params.alias),
     }),
     defineRoute({
       method: 'get',

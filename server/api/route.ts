@@ -73,6 +73,12 @@ export interface RouteDef<P = any, Q = any, B = any, S extends ResponseSpec = Re
   /** Media types of the success response, when not JSON (e.g. application/zip, or any type for an artifact). */
   responseTypes?: string[];
   handler: (ctx: RouteContext<P, Q, B>) => Promise<Reply<BodyOf<S>> | void>;
+  /**
+   * A GET whose handler answers a prepared body from a read cache: that body when the cache holds
+   * it, without a query. The request is then answered before Express (cachedReads.ts); the handler
+   * serves every other case.
+   */
+  cached?: (params: P) => PreparedBody | undefined;
 }
 
 export const defineRoute = <P, Q, B, S extends ResponseSpec>(def: RouteDef<P, Q, B, S>): RouteDef => def as unknown as RouteDef;
@@ -96,9 +102,7 @@ export const openApiPath = (p: string): string => p.replace(/:(\w+)(\(\*\))?\*?/
  * not a regular expression per route), and a path no route has falls through to what comes after.
  * `replay` handles Idempotency-Key on POSTs, after authentication, authorization and validation.
  */
-export function mountRoutes(router: Router, routes: RouteDef[], auth: AuthService, logger: Logger, replay: IdempotentReplay, readBody: BodyReader): void {
-  const table = new RouteTable<Mounted>();
-  for (const route of routes) table.add(route.method, route.path, { route, pattern: openApiPath(route.path), runScoped: route.path.startsWith('/runs/:id') });
+export function mountRoutes(router: Router, table: RouteTable<MountedRoute>, auth: AuthService, logger: Logger, replay: IdempotentReplay, readBody: BodyReader): void {
   router.use((req: Request, res: Response, next: NextFunction) => {
     const found = table.match(req.method, req.path);
     if (!found) {
@@ -115,13 +119,20 @@ export function mountRoutes(router: Router, routes: RouteDef[], auth: AuthServic
 export type BodyReader = (route: RouteDef, req: Request, res: Response, next: (error?: unknown) => void) => void;
 
 /** A route with what is worked out once from its path: its OpenAPI path (the metrics' label), and whether it is under /runs/{id}. */
-interface Mounted {
+export interface MountedRoute {
   route: RouteDef;
   pattern: string;
   runScoped: boolean;
 }
 
-async function serve({ route, pattern, runScoped }: Mounted, req: Request, res: Response, auth: AuthService, logger: Logger, replay: IdempotentReplay): Promise<void> {
+/** The routes by method and path, as mountRoutes and the cached-read lane find them. */
+export function routeTableOf(routes: RouteDef[]): RouteTable<MountedRoute> {
+  const table = new RouteTable<MountedRoute>();
+  for (const route of routes) table.add(route.method, route.path, { route, pattern: openApiPath(route.path), runScoped: route.path.startsWith('/runs/:id') });
+  return table;
+}
+
+async function serve({ route, pattern, runScoped }: MountedRoute, req: Request, res: Response, auth: AuthService, logger: Logger, replay: IdempotentReplay): Promise<void> {
   markRoute(res, `${req.baseUrl}${pattern}`);
   const principal = await auth.authenticate(req.headers.authorization, req.ip ?? 'unknown');
   refuseNul(req.params, 'path');

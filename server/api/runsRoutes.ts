@@ -52,6 +52,7 @@ export function runRoutes(runs: RunService, follow: FollowOptions = DEFAULT_FOLL
       params: RunParams,
       response: RunView,
       handler: async ({ params }) => ({ prepared: await runs.detailBody(params.id) }),
+      cached: (params) => runs.cachedDetailBody(params.id),
     }),
     defineRoute({
       method: 'post',

@@ -17,6 +17,8 @@ export const TOKEN_SECRET_PATTERN = new RegExp(`(?:${USER_TOKEN_PREFIX}|${RUN_TO
 
 const FAILURE_WINDOW_MS = 60_000;
 
+const bearerToken = (header: string | undefined): string | undefined => /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')?.[1];
+
 export const roleAllows = (held: Role, needed: Role): boolean => ROLE_RANK[held] >= ROLE_RANK[needed];
 
 /**
@@ -94,8 +96,7 @@ export class AuthService {
    * clients, and must not lock out the legitimate users who share their address (NAT, a proxy).
    */
   async authenticate(header: string | undefined, clientKey: string): Promise<Principal> {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
-    const presented = match?.[1];
+    const presented = bearerToken(header);
     const principal = presented === undefined ? undefined : presented.startsWith(RUN_TOKEN_PREFIX) ? await this.verifyRunToken(presented) : await this.verifyUserToken(presented);
     if (principal) return principal;
     this.checkFailureBudget(clientKey);
@@ -103,10 +104,25 @@ export class AuthService {
     throw presented === undefined ? new Unauthorized() : new Unauthorized('the bearer token is not valid (unknown, revoked, or its run has finished)');
   }
 
+  /**
+   * The principal of a user token verified within the last `verifiedTtlMs`, without a query; undefined
+   * for anything else (a run token, a token not seen lately, no token), which `authenticate` decides.
+   */
+  recentlyVerified(header: string | undefined): Principal | undefined {
+    const presented = bearerToken(header);
+    if (presented === undefined || presented.startsWith(RUN_TOKEN_PREFIX)) return undefined;
+    return this.cachedUser(sha256Hex(presented));
+  }
+
+  private cachedUser(hash: string): Principal | undefined {
+    const cached = this.verified.get(hash);
+    return cached && cached.until > Date.now() ? cached.principal : undefined;
+  }
+
   private async verifyUserToken(presented: string): Promise<Principal | undefined> {
     const hash = sha256Hex(presented);
-    const cached = this.verified.get(hash);
-    if (cached && cached.until > Date.now()) return cached.principal;
+    const cached = this.cachedUser(hash);
+    if (cached) return cached;
     const token = await this.tokens.findActiveByHash(hash);
     if (!token) return undefined;
     this.tokens.touch(token.id, token.lastUsedAt).catch((error) => this.logger.warn({ err: error }, 'could not record token use'));

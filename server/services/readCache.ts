@@ -37,14 +37,13 @@ export class ReadCache<T = PreparedBody> {
     private readonly maxEntries = 10_000,
   ) {}
 
+  /**
+   * The body while its entry is within its time, without a load. An expired entry is left in
+   * place: `through` finds it there and has the requests behind it share one reload.
+   */
   get(key: string): T | undefined {
     const entry = this.entries.get(key);
-    if (!entry) return undefined;
-    if (entry.until <= Date.now()) {
-      this.drop(key);
-      return undefined;
-    }
-    return entry.body;
+    return entry && entry.until > Date.now() ? entry.body : undefined;
   }
 
   /** `since`: the invalidation count when the read of `body` began; a body read across a change is not kept. */

@@ -11,6 +11,11 @@ export const actorOf = (principal: Principal): string => (principal.kind === 'us
 /** What the service writes as the actor of its own changes (a workflow's `register` block). */
 export const SERVICE_ACTOR = 'griffin';
 
+
+const modelGroup = (name: string): string => `model\0${name}`;
+const aliasKey = (name: string, alias: string): string => `alias\0${name}\0${alias}`;
+const versionKey = (name: string, version: number): string => `version\0${name}\0${version}`;
+
 /** The Model Registry's rules: versions from runs, idempotent on (model, run), movable aliases, lineage. */
 export class RegistryService {
   constructor(
@@ -29,22 +34,27 @@ export class RegistryService {
    * Its ETag is the version number ("3"): what If-Match takes for a compare-and-set move.
    */
   aliasBody(name: string, alias: string): Promise<PreparedBody> {
-    return this.cache.through(`model\0${name}`, `alias\0${name}\0${alias}`, async () => {
+    return this.cache.through(modelGroup(name), aliasKey(name, alias), async () => {
       const version = this.view(await this.getAlias(name, alias));
       return { body: prepareBody(version, `"${version.version}"`), keep: true };
     });
   }
 
   versionBody(name: string, version: number): Promise<PreparedBody> {
-    return this.cached(name, `version\0${name}\0${version}`, async () => this.view(await this.getVersion(name, version)));
+    return this.cache.through(modelGroup(name), versionKey(name, version), async () => ({ body: prepareBody(this.view(await this.getVersion(name, version))), keep: true }));
   }
 
-  private cached(model: string, key: string, read: () => Promise<unknown>): Promise<PreparedBody> {
-    return this.cache.through(`model\0${model}`, key, async () => ({ body: prepareBody(await read()), keep: true }));
+  /** aliasBody's and versionBody's answers when the read cache holds them; no query. */
+  cachedAliasBody(name: string, alias: string): PreparedBody | undefined {
+    return this.cache.get(aliasKey(name, alias));
+  }
+
+  cachedVersionBody(name: string, version: number): PreparedBody | undefined {
+    return this.cache.get(versionKey(name, version));
   }
 
   private changed(model: string): void {
-    this.cache.deleteGroup(`model\0${model}`);
+    this.cache.deleteGroup(modelGroup(model));
   }
 
   /** Built field by field, not by spreading: a page of 100 versions is built on every poll of it. */

@@ -83,6 +83,9 @@ function startsNewGeneration(existing: Run, input: RunSubmission): boolean {
   return input.rerunIfFailed && RERUNNABLE.includes(existing.state);
 }
 
+
+const detailKey = (id: string): string => `run\0${id}`;
+
 /** Submitting, reading and cancelling runs, and what training processes report back. */
 export class RunService {
   constructor(
@@ -105,10 +108,15 @@ export class RunService {
    * wait on it (an Airflow estate, the UI) then cost no query. A run still in flight is read anew.
    */
   async detailBody(id: string): Promise<PreparedBody> {
-    return this.cache.through(id, `run\0${id}`, async () => {
+    return this.cache.through(id, detailKey(id), async () => {
       const run = await this.get(id);
       return { body: prepareBody(await this.view(run, true)), keep: isTerminal(run.state) };
     });
+  }
+
+  /** detailBody's answer when the read cache holds it (a finished run read lately); no query. */
+  cachedDetailBody(id: string): PreparedBody | undefined {
+    return this.cache.get(detailKey(id));
   }
 
   /** This instance changed the run's record: its cached view goes. */
