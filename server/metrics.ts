@@ -105,10 +105,13 @@ export function createMetrics(options: { countRuns: RunCounter; processMetrics?:
       };
     },
     requestRecorder(logger) {
+      // An access line holds only what is set below, none of it a secret: it skips the
+      // redaction pass every other line takes, which doubled the cost of a line (4.4 -> 7-10 µs).
+      const access = logger.child({}, { redact: [] });
       return (method, route, status, seconds, runId) => {
         requestSeconds.observe({ method, route, status: String(status) }, seconds);
         // Route pattern, not URL or headers: nothing a caller sends (tokens included) is logged.
-        logger.info({ method, route, status, ms: Math.round(seconds * 1e4) / 10, ...(runId ? { runId } : {}) }, 'request');
+        access.info({ method, route, status, ms: Math.round(seconds * 1e4) / 10, ...(runId ? { runId } : {}) }, 'request');
       };
     },
     requestObserver(logger) {

@@ -51,6 +51,20 @@ describe.each(supportedDatabases())('catalog, registry and token stores on %s', 
     ]);
     expect((await registry.getVersion('reorder', 2))!.aliases).toEqual(['production']);
     expect((await registry.getVersion('reorder', 1))!.aliases).toEqual([]);
+
+    // A page of versions carries each version's own aliases, sorted, and no other model's.
+    await registry.setAlias(rm, 'canary', first.version, move);
+    await registry.setAlias(rm, 'b-side', first.version, move);
+    const other = await registry.ensureModel('reorder-other');
+    const elsewhere = await registry.addVersion(other, { artifactUri: 'c', runId: null, metrics: {}, tags: { k: 'v' }, description: 'd', actor: 'token:t' });
+    await registry.setAlias(other, 'production', elsewhere.version, move);
+    const page = await registry.listVersions({ name: 'reorder', limit: 10 });
+    expect(page.items.map((v) => [v.name, v.version, v.aliases])).toEqual([
+      ['reorder', 2, ['production']],
+      ['reorder', 1, ['b-side', 'canary']],
+    ]);
+    expect(page.items[1]).toMatchObject({ artifactUri: 'a', runId: 'runaaaaaaaaa', metrics: { auc: 0.8 }, tags: {}, description: '' });
+    expect((await registry.listVersions({ name: 'reorder-other', limit: 10 })).items).toMatchObject([{ name: 'reorder-other', version: 1, aliases: ['production'], tags: { k: 'v' }, description: 'd' }]);
   });
 
   it('finds tokens by hash only while they are not revoked', async () => {
