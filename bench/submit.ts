@@ -4,7 +4,7 @@ import { migrateLatest } from '../server/db/migrate.ts';
 import { newRunId } from '../server/ids.ts';
 import { RunStore } from '../server/store/runStore.ts';
 import type { ResolvedRunSpec } from '../server/domain/index.ts';
-import { api, BENCH_ADMIN_TOKEN, closedLoop, freshSchema, load, log, round, SECONDS, startGriffin, tempDir, type Row } from './lib.ts';
+import { alternating, api, BENCH_ADMIN_TOKEN, closedLoop, freshSchema, load, log, round, startGriffin, tempDir, type Row } from './lib.ts';
 
 const CONNECTIONS = 16;
 const BODY = JSON.stringify({ workflow: 'grocery-reorder', overrides: { hyperparameters: { epochs: 3 } } });
@@ -31,16 +31,6 @@ async function onDatabase(dbId: 'sqlite' | 'postgres', resultsDir: string, pgUrl
     const sample = await api(griffin.baseUrl, 'POST', '/api/v1/runs', JSON.parse(BODY));
     if (sample.status !== 201) throw new Error(`submission failed: ${sample.status} ${JSON.stringify(sample.body)}`);
     const spec = sample.body.spec as ResolvedRunSpec;
-    log(`POST /api/v1/runs on ${dbId}: ${CONNECTIONS} connections`);
-    const g = await load({
-      url: `${griffin.baseUrl}/api/v1/runs`,
-      method: 'POST',
-      connections: CONNECTIONS,
-      headers: { Authorization: `Bearer ${BENCH_ADMIN_TOKEN}`, 'Content-Type': 'application/json' },
-      body: BODY,
-    });
-    await griffin.stop();
-
     const db = connect({ databaseUrl: schemas[1]?.url, dataDir: baselineDir });
     try {
       await migrateLatest(db);
@@ -48,8 +38,24 @@ async function onDatabase(dbId: 'sqlite' | 'postgres', resultsDir: string, pgUrl
       const insert = async () => {
         await store.insert({ id: newRunId(), workflowName: 'grocery-reorder', workflowVersion: 1, spec, backend: 'local', trigger: 'http', triggerInfo: null, dagId: null, idempotencyKey: null, idempotencyGeneration: null, requestHash: null });
       };
-      await closedLoop(CONNECTIONS, 2, insert);
-      const b = await closedLoop(CONNECTIONS, SECONDS, insert);
+      // Griffin and its floor in alternating slices (see `alternating`): a ratio of two phases
+      // measured one after the other moved with the machine by a tenth or more.
+      log(`POST /api/v1/runs on ${dbId}: ${CONNECTIONS} connections, alternating slices beside the store floor`);
+      const [g, b] = await alternating([
+        (slice) =>
+          load({
+            url: `${griffin.baseUrl}/api/v1/runs`,
+            method: 'POST',
+            connections: CONNECTIONS,
+            headers: { Authorization: `Bearer ${BENCH_ADMIN_TOKEN}`, 'Content-Type': 'application/json' },
+            body: BODY,
+            ...slice,
+          }),
+        async ({ seconds, warmupSeconds }) => {
+          if (warmupSeconds > 0) await closedLoop(CONNECTIONS, warmupSeconds, insert);
+          return { ...(await closedLoop(CONNECTIONS, seconds, insert)), errors: 0, non2xx: 0 };
+        },
+      ]);
       return {
         section: 'submit',
         figure: `POST /api/v1/runs on ${dbId === 'sqlite' ? 'SQLite' : 'PostgreSQL'}, ${CONNECTIONS} connections`,
