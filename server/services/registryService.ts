@@ -11,7 +11,7 @@ export const actorOf = (principal: Principal): string => (principal.kind === 'us
 /** What the service writes as the actor of its own changes (a workflow's `register` block). */
 export const SERVICE_ACTOR = 'griffin';
 
-
+/** Read-cache keys: a model's entries are one group, dropped together when this instance changes the model. */
 const modelGroup = (name: string): string => `model\0${name}`;
 const aliasKey = (name: string, alias: string): string => `alias\0${name}\0${alias}`;
 const versionKey = (name: string, version: number): string => `version\0${name}\0${version}`;

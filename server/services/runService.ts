@@ -83,7 +83,7 @@ function startsNewGeneration(existing: Run, input: RunSubmission): boolean {
   return input.rerunIfFailed && RERUNNABLE.includes(existing.state);
 }
 
-
+/** The read-cache key of a run's detail view. */
 const detailKey = (id: string): string => `run\0${id}`;
 
 /** Submitting, reading and cancelling runs, and what training processes report back. */
