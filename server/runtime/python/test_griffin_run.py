@@ -581,10 +581,17 @@ def test_module_functions_work_offline(tmp_path):
 
 def test_an_artifact_whose_spooled_copy_vanished_is_dropped_and_the_rest_still_arrives(down_port, spool, tmp_path, capsys):
     port, _ = down_port
-    rep = reporter_at(url_of(port), spool, report_timeout=60)
+    # A try that opened the spooled copy before it vanished still sends it from the open file:
+    # the copy is removed only while the sender waits out its first failed try (1-2 s), so the
+    # next try is the one that finds it gone.
+    rep = reporter_at(url_of(port), spool, report_timeout=60, backoff_seconds=2, max_backoff_seconds=2)
     model = tmp_path / "model.json"
     model.write_text("{}")
     rep.upload_artifact(str(model))
+    deadline = time.monotonic() + 10
+    while rep._last_error is None:
+        assert time.monotonic() < deadline, "the first try to send the artifact never failed"
+        time.sleep(0.01)
     for name in os.listdir(os.path.join(spool, "artifacts")):
         os.remove(os.path.join(spool, "artifacts", name))
     rep.log_metric("loss", 0.5, step=1)
