@@ -3,7 +3,8 @@ import fresh from 'fresh';
 import type { AuthService } from '../services/authService.ts';
 import type { RecordRequest } from '../metrics.ts';
 import type { RouteTable } from './routeTable.ts';
-import type { MountedRoute } from './route.ts';
+import { accessOptions, type MountedRoute } from './route.ts';
+import { nulPath } from './inputChecks.ts';
 
 /** Where the API is mounted (app.ts). */
 const API_PREFIX = '/api/v1';
@@ -27,7 +28,6 @@ const API_PREFIX = '/api/v1';
  */
 export function cachedReadLane(table: RouteTable<MountedRoute>, auth: AuthService, record: RecordRequest): (req: IncomingMessage, res: ServerResponse) => boolean {
   return (req, res) => {
-    const started = process.hrtime.bigint();
     const method = req.method;
     if (method !== 'GET' && method !== 'HEAD') return false;
     const url = req.url ?? '';
@@ -37,15 +37,16 @@ export function cachedReadLane(table: RouteTable<MountedRoute>, auth: AuthServic
     const { route, pattern, runScoped } = found.value;
     const cached = route.cached;
     if (!cached) return false;
+    const started = process.hrtime.bigint();
     const principal = auth.recentlyVerified(req.headers.authorization);
     if (!principal) return false;
-    if (Object.values(found.params).some((value) => value.includes('\0'))) return false;
+    if (nulPath(found.params) !== undefined) return false;
     const parsed = route.params ? route.params.safeParse(found.params) : { success: true as const, data: found.params };
     if (!parsed.success) return false;
     const params = parsed.data as Record<string, unknown>;
     const runId = runScoped && typeof params.id === 'string' ? params.id : undefined;
     try {
-      auth.authorize(principal, route.access.role, { runId, allowRunToken: 'runToken' in route.access, allowInputModelToken: 'inputModelToken' in route.access });
+      auth.authorize(principal, route.access.role, accessOptions(route.access, runId));
     } catch {
       return false;
     }

@@ -125,6 +125,9 @@ export interface MountedRoute {
   runScoped: boolean;
 }
 
+/** What AuthService.authorize needs of a route's access rule, for the run its path names. */
+export const accessOptions = (access: Access, runId: string | undefined) => ({ runId, allowRunToken: 'runToken' in access, allowInputModelToken: 'inputModelToken' in access });
+
 /** The routes by method and path, as mountRoutes and the cached-read lane find them. */
 export function routeTableOf(routes: RouteDef[]): RouteTable<MountedRoute> {
   const table = new RouteTable<MountedRoute>();
@@ -139,7 +142,7 @@ async function serve({ route, pattern, runScoped }: MountedRoute, req: Request, 
   const params = route.params ? parseOrThrow(route.params, req.params, 'path') : req.params;
   const runId = typeof (params as Record<string, unknown>).id === 'string' ? String((params as Record<string, unknown>).id) : undefined;
   if (runScoped && runId) markRoute(res, `${req.baseUrl}${pattern}`, runId);
-  auth.authorize(principal, route.access.role, { runId, allowRunToken: 'runToken' in route.access, allowInputModelToken: 'inputModelToken' in route.access });
+  auth.authorize(principal, route.access.role, accessOptions(route.access, runId));
   refuseNul(req.query, 'query');
   const query = route.query ? parseOrThrow(route.query, req.query, 'query') : req.query;
   let body: unknown = undefined;
