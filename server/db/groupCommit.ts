@@ -93,6 +93,15 @@ export function groupCommitOf(db: Knex): GroupCommit {
   return group;
 }
 
+/**
+ * How a batch writer stores a batch, all of it or, on error, none:
+ * - `inTransaction`: with any statements, in the transaction it is given;
+ * - `atomic`: by itself, given the database: in one statement (atomic on its own; on SQLite that
+ *   saves BEGIN and COMMIT, two round trips on the one connection) or a transaction it opens.
+ * Either returns one result per item, in order.
+ */
+export type BatchWrite<I, R> = { inTransaction: (trx: Knex.Transaction, items: I[]) => Promise<R[] | void> } | { atomic: (db: Knex, items: I[]) => Promise<R[] | void> };
+
 interface Queued<I, R> {
   item: I;
   resolve: (result: R) => void;
@@ -122,11 +131,16 @@ export class BatchWriter<I, R = void> {
 
   constructor(
     private readonly db: Knex,
-    /** Writes the items in the transaction it is given (all of them or, on error, none); one result per item, in order. */
-    private readonly writeAll: (trx: Knex.Transaction, items: I[]) => Promise<R[] | void>,
+    private readonly writer: BatchWrite<I, R>,
     private readonly maxBatch = MAX_BATCH,
   ) {
     this.maxInFlight = dialectOf(db) === 'sqlite' ? 1 : 4;
+  }
+
+  /** Writes the items all or none; one result per item, in order. */
+  private writeAll(items: I[]): Promise<R[] | void> {
+    const writer = this.writer;
+    return 'inTransaction' in writer ? this.db.transaction((trx) => writer.inTransaction(trx, items)) : writer.atomic(this.db, items);
   }
 
   /** Resolves with the item's result once it is committed; rejects with the error of writing this item. */
@@ -150,11 +164,11 @@ export class BatchWriter<I, R = void> {
   private async commit(batch: Array<Queued<I, R>>): Promise<void> {
     let results: R[] | void;
     try {
-      results = await this.db.transaction((trx) => this.writeAll(trx, batch.map((q) => q.item)));
+      results = await this.writeAll(batch.map((q) => q.item));
     } catch (error) {
       if (batch.length === 1) return batch[0].reject(error);
       // One item's fault must stay its own: each is written alone, and answered with its outcome.
-      await Promise.all(batch.map((q) => this.db.transaction((trx) => this.writeAll(trx, [q.item])).then((alone) => q.resolve(alone?.[0] as R), q.reject)));
+      await Promise.all(batch.map((q) => this.writeAll([q.item]).then((alone) => q.resolve(alone?.[0] as R), q.reject)));
       return;
     }
     batch.forEach((q, i) => q.resolve(results?.[i] as R));

@@ -91,7 +91,8 @@ const changeFromRow = (r: ChangeRow): RegistryChange => ({
  * the order transactions *start* inserting, not the order they commit, so a reader could pass an
  * id whose transaction commits later and miss it for ever. Every writer of a change takes this
  * transaction-scoped advisory lock just before its insert, which is the last statement of its
- * transaction: ids are then handed out in commit order. Registry writes are rare (a few a minute),
+ * transaction (a registration's change is inserted by the version's trigger, which takes it too):
+ * ids are then handed out in commit order. Registry writes are rare (a few a minute),
  * so serialising them costs nothing that matters. SQLite serialises all writers already.
  */
 const CHANGE_LOG_LOCK = 0x67726966; // "grif"
@@ -112,17 +113,25 @@ interface WrittenVersion {
 }
 
 /**
- * Writes registrations together: the models' rows touched (and, on PostgreSQL, locked in id
- * order, so concurrent registrations of a model queue and each reads the number the one before
- * it committed), then the versions, each numbered after its model's committed versions and the
- * ones before it here, and their changes, inserted with one statement each. A batch of 8 costs 4
- * statements instead of 40.
+ * Writes registrations together, as one multi-row insert of the versions, each numbered after its
+ * model's committed versions and the ones before it here. The database's trigger (migration
+ * 20261205010000) writes each version's "version_registered" change and its model's updated_at
+ * within that statement. On SQLite the statement is the whole write: atomic by itself, one round
+ * trip to the one connection and one fsync. On PostgreSQL the models' rows are locked first, in id
+ * order, so concurrent registrations of a model queue and each reads the number the one before it
+ * committed.
  */
-async function insertVersions(trx: Knex.Transaction, items: VersionToWrite[]): Promise<WrittenVersion[]> {
+async function insertVersions(db: Knex, items: VersionToWrite[]): Promise<WrittenVersion[]> {
+  if (dialectOf(db) !== 'postgres') return insertNumbered(db, items);
+  return db.transaction(async (trx) => {
+    const modelIds = [...new Set(items.map((item) => item.model.id))].sort((x, y) => x - y);
+    await trx('registered_models').whereIn('id', modelIds).orderBy('id').select('id').forUpdate();
+    return insertNumbered(trx, items);
+  });
+}
+
+async function insertNumbered(db: Knex, items: VersionToWrite[]): Promise<WrittenVersion[]> {
   const createdAt = nowIso();
-  const modelIds = [...new Set(items.map((item) => item.model.id))].sort((x, y) => x - y);
-  if (dialectOf(trx) === 'postgres') await trx('registered_models').whereIn('id', modelIds).orderBy('id').select('id').forUpdate();
-  await trx('registered_models').whereIn('id', modelIds).update({ updated_at: createdAt });
   // Each version is max + k for the k-th registration of its model here: the subquery reads the
   // versions committed before this statement (SQLite and PostgreSQL alike evaluate the SELECT
   // before inserting any of its rows), so numbering costs no statement of its own.
@@ -132,16 +141,17 @@ async function insertVersions(trx: Knex.Transaction, items: VersionToWrite[]): P
     seen.set(item.model.id, offset);
     return { item, offset };
   });
-  const inserted = (await trx('model_versions')
+  const inserted = (await db('model_versions')
     .insert(
       numbered.map(({ item: { model, v, metrics, tags }, offset }) => ({
         model_id: model.id,
-        version: trx.raw('(select coalesce(max(version), 0) from model_versions where model_id = ?) + ?', [model.id, offset]),
+        version: db.raw('(select coalesce(max(version), 0) from model_versions where model_id = ?) + ?', [model.id, offset]),
         artifact_uri: v.artifactUri,
         run_id: v.runId,
         metrics,
         tags,
         description: v.description,
+        registered_by: v.actor.slice(0, 300),
         created_at: createdAt,
       })),
     )
@@ -151,15 +161,10 @@ async function insertVersions(trx: Knex.Transaction, items: VersionToWrite[]): P
   const idOf = new Map(inserted.map((row) => [`${row.model_id}:${row.version}`, Number(row.id)]));
   const lowest = new Map<number, number>();
   for (const row of inserted) lowest.set(Number(row.model_id), Math.min(lowest.get(Number(row.model_id)) ?? Infinity, Number(row.version)));
-  const written = numbered.map(({ item, offset }) => {
+  return numbered.map(({ item, offset }) => {
     const version = lowest.get(item.model.id)! + offset - 1;
-    return { item, version, id: idOf.get(`${item.model.id}:${version}`)! };
+    return { id: idOf.get(`${item.model.id}:${version}`)!, version, createdAt };
   });
-  await appendChanges(
-    trx,
-    written.map(({ item: { model, v }, version }) => ({ modelId: model.id, kind: 'version_registered', alias: null, fromVersion: null, toVersion: version, actor: v.actor, reason: v.description })),
-  );
-  return written.map(({ id, version }) => ({ id, version, createdAt }));
 }
 
 type ChangeToWrite = { modelId: number; kind: RegistryChangeKind; alias: string | null; fromVersion: number | null; toVersion: number | null; actor: string; reason: string };
@@ -186,7 +191,7 @@ export class RegistryStore {
   private readonly modelIds = new Map<string, number>();
 
   constructor(private readonly db: Knex) {
-    this.versionWrites = new BatchWriter(db, (trx, items) => insertVersions(trx, items));
+    this.versionWrites = new BatchWriter(db, { atomic: insertVersions });
   }
 
   async getModel(name: string): Promise<RegisteredModel | undefined> {

@@ -288,8 +288,8 @@ export class RunStore {
 
   constructor(private readonly db: Knex) {
     this.isPostgres = dialectOf(db) === 'postgres';
-    this.submissions = new BatchWriter(db, insertQueued);
-    this.metricBatches = new BatchWriter(db, insertMetricBatches);
+    this.submissions = new BatchWriter(db, { inTransaction: insertQueued });
+    this.metricBatches = new BatchWriter(db, { inTransaction: insertMetricBatches });
     this.commits = groupCommitOf(db);
   }
 

@@ -51,11 +51,19 @@ export async function startServiceProcess(env: Record<string, string>, port?: nu
     port: chosenPort,
     output: () => output,
     async api(method, route, body, headers = {}) {
-      const res = await fetch(`${baseUrl}${route}`, {
-        method,
-        headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, 'Content-Type': 'application/json', ...headers },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
+      let res: Response;
+      try {
+        res = await fetch(`${baseUrl}${route}`, {
+          method,
+          headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, 'Content-Type': 'application/json', ...headers },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+      } catch (error) {
+        // "fetch failed" alone does not say whether the service is gone: say so, with its last words.
+        const state = child.exitCode !== null || child.signalCode !== null ? `exited (${child.exitCode ?? child.signalCode})` : 'still running';
+        const cause = (error as { cause?: { code?: string } }).cause?.code ?? String(error);
+        throw new Error(`${method} ${route}: ${cause}; the service is ${state}; its output ends:\n${output.slice(-4000)}`, { cause: error });
+      }
       const text = await res.text();
       return { status: res.status, body: text ? JSON.parse(text) : undefined };
     },

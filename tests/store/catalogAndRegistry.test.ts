@@ -35,7 +35,9 @@ describe.each(supportedDatabases())('catalog, registry and token stores on %s', 
     const again = await registry.addVersion(rm, { artifactUri: 'a', runId: 'runaaaaaaaaa', metrics: { auc: 0.8 }, tags: {}, description: '', actor: 'token:t' });
     expect(first.created).toBe(true);
     expect(again).toMatchObject({ created: false, version: { version: 1 } });
-    const second = await registry.addVersion(rm, { artifactUri: 'b', runId: null, metrics: {}, tags: {}, description: '', actor: 'token:t' });
+    const second = await registry.addVersion(rm, { artifactUri: 'b', runId: null, metrics: {}, tags: {}, description: 'retrained', actor: 'token:u' });
+    // Registering touches the model (the database's trigger does it, with the change below).
+    expect((await registry.getModel('reorder'))!.updatedAt).toBe(second.version.createdAt);
     const move = { actor: 'token:t', reason: 'test' };
     await registry.setAlias(rm, 'production', first.version, move);
     expect(await registry.setAlias(rm, 'production', second.version, move)).toEqual({ fromVersion: 1, moved: true });
@@ -43,11 +45,11 @@ describe.each(supportedDatabases())('catalog, registry and token stores on %s', 
     expect(await registry.aliases(rm.id)).toEqual({ production: 2 });
     // Two registrations and two moves (the repeated set is not a move), in commit order.
     const changes = await registry.changesAfter({ after: 0, limit: 10 });
-    expect(changes.items.map((c) => [c.kind, c.fromVersion, c.toVersion])).toEqual([
-      ['version_registered', null, 1],
-      ['version_registered', null, 2],
-      ['alias_moved', null, 1],
-      ['alias_moved', 1, 2],
+    expect(changes.items.map((c) => [c.kind, c.fromVersion, c.toVersion, c.actor, c.reason])).toEqual([
+      ['version_registered', null, 1, 'token:t', ''],
+      ['version_registered', null, 2, 'token:u', 'retrained'],
+      ['alias_moved', null, 1, 'token:t', 'test'],
+      ['alias_moved', 1, 2, 'token:t', 'test'],
     ]);
     expect((await registry.getVersion('reorder', 2))!.aliases).toEqual(['production']);
     expect((await registry.getVersion('reorder', 1))!.aliases).toEqual([]);
