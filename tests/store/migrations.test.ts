@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { migrateLatest, migrateOne, migrateRollbackAll, pendingMigrations } from '../../server/db/migrate.ts';
+import { RegistryStore } from '../../server/store/registryStore.ts';
 import { RunStore } from '../../server/store/runStore.ts';
 import { createTestDatabase, supportedDatabases, type TestDatabase } from '../helpers/databases.ts';
 
@@ -79,5 +80,39 @@ describe.each(supportedDatabases())('migrations on %s', (dbId) => {
     expect(back).toHaveLength(2501);
     expect(back.at(-1)).toMatchObject({ value: 0.25, timestamp: at(7) });
     expect(Number(back.at(-1).step)).toBe(2499);
+  });
+
+  it('the registration trigger: going down keeps every version and change, and up again records who registers', async () => {
+    t = await createTestDatabase(dbId);
+    const MIGRATION = '20261205010000_version_registered_trigger.ts';
+    const version = (actor: string, description: string) => ({ artifactUri: 's3://m', runId: null, metrics: { auc: 0.9 }, tags: { team: 'ads' }, description, actor });
+    const changes = async () => (await t.db('registry_changes').orderBy('id').select('kind', 'to_version', 'actor', 'reason')).map((c) => [c.kind, Number(c.to_version), c.actor, c.reason]);
+    let registry = new RegistryStore(t.db);
+    const model = await registry.ensureModelRef('reorder');
+    await registry.addVersion(model, version('token:a', 'first'));
+    await registry.addVersion(model, version('token:b', 'second'));
+
+    await migrateOne(t.db, MIGRATION, 'down');
+    expect(await t.db.schema.hasColumn('model_versions', 'registered_by')).toBe(false);
+    const kept = await t.db('model_versions').orderBy('version').select('version', 'artifact_uri', 'tags', 'description');
+    expect(kept.map((v) => [Number(v.version), v.artifact_uri, JSON.parse(v.tags), v.description])).toEqual([
+      [1, 's3://m', { team: 'ads' }, 'first'],
+      [2, 's3://m', { team: 'ads' }, 'second'],
+    ]);
+    expect(await changes()).toEqual([
+      ['version_registered', 1, 'token:a', 'first'],
+      ['version_registered', 2, 'token:b', 'second'],
+    ]);
+    // Without the trigger a version's insert writes nothing else (the code before it wrote the change itself).
+    const now = new Date().toISOString();
+    await t.db('model_versions').insert({ model_id: model.id, version: 3, artifact_uri: 's3://m', run_id: null, metrics: '{}', tags: '{}', description: '', created_at: now });
+    expect(await changes()).toHaveLength(2);
+
+    await migrateOne(t.db, MIGRATION, 'up');
+    expect((await t.db('model_versions').where({ version: 3 }).first()).registered_by).toBe('');
+    registry = new RegistryStore(t.db);
+    const fourth = await registry.addVersion(await registry.ensureModelRef('reorder'), version('token:c', 'fourth'));
+    expect(fourth.version.version).toBe(4);
+    expect((await changes()).at(-1)).toEqual(['version_registered', 4, 'token:c', 'fourth']);
   });
 });
