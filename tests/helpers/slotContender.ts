@@ -11,15 +11,23 @@ interface Input {
   dir: string;
   limit: number;
   rounds: number;
+  /** How many contenders race: each waits until all of them are ready. */
+  contenders: number;
   id: number;
   goneGroup: number;
   counters: SharedArrayBuffer;
 }
 
-const { dir, limit, rounds, id, goneGroup, counters } = workerData as Input;
-const shared = new Int32Array(counters); // [0] holders now, [1] most seen at once
+const { dir, limit, rounds, contenders, id, goneGroup, counters } = workerData as Input;
+const shared = new Int32Array(counters); // [0] holders now, [1] most seen at once, [2] contenders ready
 const slots = new HostSlots(dir, limit);
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Start together: on a busy machine a worker thread can take seconds to load, and one that
+// started alone could finish all its rounds before the others begin, racing nobody.
+Atomics.add(shared, 2, 1);
+Atomics.notify(shared, 2);
+for (let ready = Atomics.load(shared, 2); ready < contenders; ready = Atomics.load(shared, 2)) Atomics.wait(shared, 2, ready, 1_000);
 
 for (let round = 0; round < rounds; round += 1) {
   const holder = { runId: `run-${id}-${round}`, attempt: 1, launchId: `${id}-${round}` };
