@@ -3,7 +3,8 @@ import { HostSlots } from '../../server/executors/localSlots.ts';
 
 /**
  * One contender for the per-host local slots, run in a worker thread so that contenders race for
- * real. Each round acquires a slot, counts itself in the shared counter while it "trains", then
+ * real. Each round acquires a slot, counts itself in the shared counter while it "trains" (until
+ * the limit is held, or 100 ms), then
  * does what a finished run does: its process group ends (the slot is bound to a group that no
  * longer exists, so other contenders may take it over at once) and the reconciler releases it.
  */
@@ -38,11 +39,19 @@ for (let round = 0; round < rounds; round += 1) {
     continue;
   }
   const now = Atomics.add(shared, 0, 1) + 1;
+  Atomics.notify(shared, 0);
   for (let most = Atomics.load(shared, 1); now > most; most = Atomics.load(shared, 1)) {
     if (Atomics.compareExchange(shared, 1, most, now) === most) break;
   }
-  await pause(Math.random() * 3);
+  // Hold until the limit is reached, or for 100 ms: taking a slot scans /proc under the mutex,
+  // and on a host with thousands of processes that outlasts a short hold, so that contenders
+  // would never overlap and the race would test nothing.
+  const until = Date.now() + 100;
+  for (let held = Atomics.load(shared, 0); held < limit && Date.now() < until; held = Atomics.load(shared, 0)) Atomics.wait(shared, 0, held, Math.max(1, until - Date.now()));
+  // Then a while longer, long enough for a contender that (wrongly) got past the limit to show.
+  await pause(Math.random() * 20);
   Atomics.sub(shared, 0, 1);
+  Atomics.notify(shared, 0);
   await slot.bind(goneGroup);
   await slots.releaseFor(holder);
 }

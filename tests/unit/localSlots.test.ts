@@ -61,7 +61,7 @@ describe('per-host local slots', () => {
     expect(a.free()).toBe(0);
   });
 
-  it('contenders in parallel never hold more than the limit, while finished runs free their slots', { timeout: 60_000 }, async () => {
+  it('contenders in parallel never hold more than the limit, while finished runs free their slots', { timeout: 180_000 }, async () => {
     const { dir } = slotsIn(2);
     const goneGroup = spawnSync('/bin/true').pid!; // a process group that no longer exists
     const counters = new SharedArrayBuffer(12);
@@ -72,7 +72,7 @@ describe('per-host local slots', () => {
         const contender = new URL('../helpers/slotContender.ts', import.meta.url).href;
         const worker = new Worker(`import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(contender)}); })`, {
           eval: true,
-          workerData: { dir, limit: 2, rounds: 150, contenders: CONTENDERS, id, goneGroup, counters },
+          workerData: { dir, limit: 2, rounds: 100, contenders: CONTENDERS, id, goneGroup, counters },
         });
         worker.once('error', reject);
         worker.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`contender ${id} exited with ${code}`))));
