@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { PROJECT_ROOT } from '../server/config.ts';
 import { connect } from '../server/db/connect.ts';
 import { migrateLatest } from '../server/db/migrate.ts';
+import { spreadNote, spreadOverWorkers } from './spreadLoad.ts';
 import { alternating, BENCH_ADMIN_TOKEN, load, log, MLFLOW_WORKERS, mlflowPython, mlflowVersion, round, sleepingRun, startGriffin, startMlflow, tempDir, withRss, type Load, type Proc, type Row } from './lib.ts';
 
 const run = promisify(execFile);
@@ -58,14 +59,18 @@ export async function benchRegistry(resultsDir: string): Promise<Row[]> {
     const json = { 'Content-Type': 'application/json' };
     // Each figure is measured in alternating slices (Griffin, MLflow, Griffin, ...): see `alternating`.
     log('registry: register a version, alternating slices');
+    // MLflow's slices count only when both its workers served (see spreadLoad.ts).
+    const onMlflow = (run: Parameters<typeof spreadOverWorkers>[2]) => spreadOverWorkers(mlflow!.child.pid!, MLFLOW_WORKERS, run);
+    const mlflowReg = onMlflow((slice) => load({ url: `${mlflow!.baseUrl}/`, method: 'POST', connections: CONNECTIONS, headers: json, ...slice, pick: () => ({ path: '/api/2.0/mlflow/model-versions/create', body: JSON.stringify({ name: randomModel(), source: 's3://bench/new' }) }) }));
     const [gReg, mReg] = await alternating([
       (slice) => load({ url: `${griffin!.baseUrl}/`, method: 'POST', connections: CONNECTIONS, headers: auth, ...slice, pick: () => ({ path: `/api/v1/registry/models/${randomModel()}/versions`, body: JSON.stringify({ artifactUri: 's3://bench/new' }) }) }),
-      (slice) => load({ url: `${mlflow!.baseUrl}/`, method: 'POST', connections: CONNECTIONS, headers: json, ...slice, pick: () => ({ path: '/api/2.0/mlflow/model-versions/create', body: JSON.stringify({ name: randomModel(), source: 's3://bench/new' }) }) }),
+      mlflowReg.run,
     ]);
     log('registry: search versions, alternating slices');
+    const mlflowSearch = onMlflow((slice) => load({ url: `${mlflow!.baseUrl}/`, connections: CONNECTIONS, ...slice, pick: () => ({ path: `/api/2.0/mlflow/model-versions/search?filter=${encodeURIComponent(`name='${randomModel()}'`)}&max_results=100` }) }));
     const [gSearch, mSearch] = await alternating([
       (slice) => load({ url: `${griffin!.baseUrl}/`, connections: CONNECTIONS, headers: auth, ...slice, pick: () => ({ path: `/api/v1/registry/models/${randomModel()}/versions?limit=100` }) }),
-      (slice) => load({ url: `${mlflow!.baseUrl}/`, connections: CONNECTIONS, ...slice, pick: () => ({ path: `/api/2.0/mlflow/model-versions/search?filter=${encodeURIComponent(`name='${randomModel()}'`)}&max_results=100` }) }),
+      mlflowSearch.run,
     ]);
     log(`registry: metric ingest, ${POINTS_PER_BATCH} points per batch, alternating slices`);
     const live = await sleepingRun(griffin.baseUrl);
@@ -75,11 +80,12 @@ export async function benchRegistry(resultsDir: string): Promise<Row[]> {
     let batch = 0;
     const points = (withTimestamp: boolean) =>
       Array.from({ length: POINTS_PER_BATCH }, (_, i) => ({ key: `m${i % 10}`, value: Math.random(), step: batch * 10 + Math.floor(i / 10), ...(withTimestamp ? { timestamp: Date.now() } : {}) }));
+    const mlflowIngest = onMlflow((slice) => load({ url: `${mlflow!.baseUrl}/`, method: 'POST', connections: CONNECTIONS, headers: json, ...slice, pick: () => ({ path: '/api/2.0/mlflow/runs/log-batch', body: JSON.stringify({ run_id: mlflowRunId, metrics: (batch += 1, points(true)) }) }) }));
     // Griffin's RSS: before its first slice, and the peak over all of them.
     const ingest = await withRss(griffin!.child.pid, () =>
       alternating([
         (slice) => load({ url: `${griffin!.baseUrl}/`, method: 'POST', connections: CONNECTIONS, headers: auth, ...slice, pick: () => ({ path: `/api/v1/runs/${live.id}/metrics`, body: JSON.stringify({ batchId: `b-${(batch += 1)}`, metrics: points(false) }) }) }),
-        (slice) => load({ url: `${mlflow!.baseUrl}/`, method: 'POST', connections: CONNECTIONS, headers: json, ...slice, pick: () => ({ path: '/api/2.0/mlflow/runs/log-batch', body: JSON.stringify({ run_id: mlflowRunId, metrics: (batch += 1, points(true)) }) }) }),
+        mlflowIngest.run,
       ]),
     );
     const [gIngestLoad, mIngest] = ingest.result;
@@ -94,15 +100,15 @@ export async function benchRegistry(resultsDir: string): Promise<Row[]> {
       note,
     });
     return [
-      row('register a version', gReg, mReg, 'random model of 1,000; Griffin also checks a bearer token, MLflow runs without auth'),
-      row('search versions of a model (100 newest)', gSearch, mSearch, "Griffin GET .../versions?limit=100; MLflow model-versions/search?filter=name='...'&max_results=100"),
+      row('register a version', gReg, mReg, `random model of 1,000; Griffin also checks a bearer token, MLflow runs without auth${spreadNote(mlflowReg.stats, MLFLOW_WORKERS)}`),
+      row('search versions of a model (100 newest)', gSearch, mSearch, `Griffin GET .../versions?limit=100; MLflow model-versions/search?filter=name='...'&max_results=100${spreadNote(mlflowSearch.stats, MLFLOW_WORKERS)}`),
       {
         section: 'registry',
         figure: `metric ingest, ${POINTS_PER_BATCH} points per batch, ${CONNECTIONS} connections`,
         griffin: { value: round(gIngest.result.rps * POINTS_PER_BATCH, 0), unit: 'points/s', p50Ms: gIngest.result.p50Ms, p99Ms: gIngest.result.p99Ms, errors: gIngest.result.errors + gIngest.result.non2xx, rssIdleMiB: gIngest.rssIdleMiB, rssPeakMiB: gIngest.rssPeakMiB },
         baseline: { what: `MLflow ${mlflowVersion(python)} runs/log-batch`, value: round(mIngest.rps * POINTS_PER_BATCH, 0), unit: 'points/s', p50Ms: mIngest.p50Ms, p99Ms: mIngest.p99Ms, errors: mIngest.errors + mIngest.non2xx },
         ratio: round(gIngest.result.rps / mIngest.rps, 2),
-        note: 'Griffin POST /runs/{id}/metrics with a batchId (stored once), as griffin_run.py sends; MLflow runs/log-batch into one run',
+        note: `Griffin POST /runs/{id}/metrics with a batchId (stored once), as griffin_run.py sends; MLflow runs/log-batch into one run${spreadNote(mlflowIngest.stats, MLFLOW_WORKERS)}`,
       },
     ];
   } catch (error) {
