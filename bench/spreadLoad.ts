@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { readStat, type Stat } from '../server/executors/processGroup.ts';
 import type { Load } from './lib.ts';
 
 /**
@@ -21,23 +22,20 @@ export interface SpreadStats {
 
 /** Every process under `root` (itself included), and the CPU time each used so far, in ms. */
 function cpuByProcess(root: number): Map<number, number> {
-  const stats = new Map<number, { ppid: number; cpuMs: number }>();
+  const stats = new Map<number, Stat>();
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    try {
-      // Fields after the command (which may hold spaces) in parentheses: state, ppid, ..., utime (12th), stime (13th).
-      const fields = fs.readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ').pop()!.split(' ');
-      stats.set(Number(entry), { ppid: Number(fields[1]), cpuMs: (Number(fields[11]) + Number(fields[12])) * 10 });
-    } catch {
-      // the process ended while the table was read
-    }
+    const stat = readStat(Number(entry)); // undefined: the process ended while /proc was read
+    if (stat) stats.set(Number(entry), stat);
   }
+  const children = new Map<number, number[]>();
+  for (const [pid, { ppid }] of stats) children.set(ppid, [...(children.get(ppid) ?? []), pid]);
   const cpu = new Map<number, number>();
   const walk = (pid: number) => {
     const own = stats.get(pid);
     if (!own) return;
-    cpu.set(pid, own.cpuMs);
-    for (const [child, s] of stats) if (s.ppid === pid) walk(child);
+    cpu.set(pid, own.cpuTicks * 10);
+    for (const child of children.get(pid) ?? []) walk(child);
   };
   walk(root);
   return cpu;

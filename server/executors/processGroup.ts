@@ -74,13 +74,17 @@ export function processStartTime(pid: number): number | undefined {
   return readStat(pid)?.startTime;
 }
 
-interface Stat {
+export interface Stat {
   state: string;
+  ppid: number;
   pgrp: number;
+  /** User and system CPU time used so far, in clock ticks (1/100 s on Linux). */
+  cpuTicks: number;
   startTime: number;
 }
 
-function readStat(pid: number): Stat | undefined {
+/** One process's /proc/PID/stat, or undefined when it is gone. */
+export function readStat(pid: number): Stat | undefined {
   let text: string;
   try {
     text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -89,5 +93,5 @@ function readStat(pid: number): Stat | undefined {
   }
   // The command name may hold spaces and parentheses; the fields after the last ')' are fixed.
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return { state: fields[0], pgrp: Number(fields[2]), startTime: Number(fields[19]) };
+  return { state: fields[0], ppid: Number(fields[1]), pgrp: Number(fields[2]), cpuTicks: Number(fields[11]) + Number(fields[12]), startTime: Number(fields[19]) };
 }
