@@ -4,9 +4,9 @@ import { HostSlots } from '../../server/executors/localSlots.ts';
 /**
  * One contender for the per-host local slots, run in a worker thread so that contenders race for
  * real. Each round acquires a slot, counts itself in the shared counter while it "trains" (until
- * the limit is held, or 100 ms), then
- * does what a finished run does: its process group ends (the slot is bound to a group that no
- * longer exists, so other contenders may take it over at once) and the reconciler releases it.
+ * the limit is held, or 100 ms), then does what a finished run does: its process group ends (the
+ * slot is bound to a group that no longer exists, so other contenders may take it over at once)
+ * and the reconciler releases it.
  */
 interface Input {
   dir: string;
