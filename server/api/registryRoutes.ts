@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Request } from 'express';
 import { actorOf, type RegistryService } from '../services/registryService.ts';
 import { InputError } from '../errors.ts';
-import { defineRoute, viewPage, type RouteDef } from './route.ts';
+import { defineRoute, type RouteDef } from './route.ts';
 import { AliasSet, LineageView, ModelVersionCreate, ModelVersionUpdate, pageOf, RegisteredModel, RegisteredModelCreate, RegisteredModelView, REGISTRY_CHANGE_KINDS, RegistryChange, RegistryChangesView, VersionView } from '../domain/index.ts';
 import { NameParams, PageQuery, VersionParams } from './params.ts';
 
@@ -75,12 +75,7 @@ export function registryRoutes(registry: RegistryService): RouteDef[] {
       params: NameParams,
       query: VersionListQuery,
       response: pageOf(VersionView),
-      handler: async ({ params, query }) => {
-        const page = await registry.listVersions({ ...query, name: params.name });
-        // Only an empty page asks whether the model exists (a 404), not every poll of a list.
-        if (page.items.length === 0) await registry.getModel(params.name);
-        return { body: await viewPage(page, (v) => registry.view(v)) };
-      },
+      handler: async ({ params, query }) => ({ prepared: await registry.versionsPageBody({ ...query, name: params.name }) }),
     }),
     defineRoute({ method: 'get', path: '/registry/models/:name/versions/:version', tag: 'registry', summary: 'One model version.', access: { role: 'viewer' }, params: VersionParams, response: VersionView, handler: async ({ params }) => ({ prepared: await registry.versionBody(params.name, params.version) }), cached: (params) => registry.cachedVersionBody(params.name, params.version) }),
     defineRoute({

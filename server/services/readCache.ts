@@ -16,25 +16,31 @@ export function prepareBody(value: unknown, etag?: string): PreparedBody {
   return { json, etag: etag ?? `"${crypto.createHash('sha1').update(json).digest('base64url')}"` };
 }
 
+/** A prepared body's weight for a byte-bounded cache: its JSON's length (UTF-16 units, about its bytes). */
+export const weighJson = (body: PreparedBody): number => body.json.length;
+
 /**
  * A bounded in-process cache (of prepared bodies, by default) with a time bound on every entry.
  *
  * Correct across replicas by construction: the instance that changes a cached thing drops it at
  * once (`deleteGroup`), and a change made by another replica, which this one cannot
  * hear of, is served stale for at most `ttlMs`. Entries are grouped (a run id, a model name) so
- * that one write drops everything derived from the same record. When full, the oldest entries
- * go first (Map order is insertion order).
+ * that one write drops everything derived from the same record. When full (in entries, or in
+ * weight when a weight limit is given), the oldest entries go first (Map order is insertion order).
  */
 export class ReadCache<T = PreparedBody> {
-  private readonly entries = new Map<string, { body: T; until: number; group: string }>();
+  private readonly entries = new Map<string, { body: T; until: number; group: string; weight: number }>();
   private readonly groups = new Map<string, Set<string>>();
   private invalidations = 0;
   private readonly reloading = new Map<string, { since: number; body: Promise<T> }>();
+  private weight = 0;
 
   constructor(
     /** Longest time an entry is served; 0 turns the cache off. */
     readonly ttlMs: number,
     private readonly maxEntries = 10_000,
+    /** Bounds the sum of the entries' weights too (bytes of prepared JSON, with `weighJson`). */
+    private readonly limit: { maxWeight: number; weigh: (body: T) => number } = { maxWeight: Infinity, weigh: () => 0 },
   ) {}
 
   /**
@@ -49,9 +55,12 @@ export class ReadCache<T = PreparedBody> {
   /** `since`: the invalidation count when the read of `body` began; a body read across a change is not kept. */
   set(group: string, key: string, body: T, since: number): void {
     if (this.ttlMs <= 0 || since !== this.invalidations) return;
+    const weight = this.limit.weigh(body);
+    if (weight > this.limit.maxWeight) return;
     this.drop(key);
-    while (this.entries.size >= this.maxEntries) this.drop(this.entries.keys().next().value!);
-    this.entries.set(key, { body, until: Date.now() + this.ttlMs, group });
+    while (this.entries.size >= this.maxEntries || this.weight + weight > this.limit.maxWeight) this.drop(this.entries.keys().next().value!);
+    this.entries.set(key, { body, until: Date.now() + this.ttlMs, group, weight });
+    this.weight += weight;
     let keys = this.groups.get(group);
     if (!keys) this.groups.set(group, (keys = new Set()));
     keys.add(key);
@@ -60,7 +69,10 @@ export class ReadCache<T = PreparedBody> {
   /** Drops every entry derived from `group` (this instance changed it). */
   deleteGroup(group: string): void {
     this.invalidations += 1;
-    for (const key of this.groups.get(group) ?? []) this.entries.delete(key);
+    for (const key of this.groups.get(group) ?? []) {
+      this.weight -= this.entries.get(key)?.weight ?? 0;
+      this.entries.delete(key);
+    }
     this.groups.delete(group);
   }
 
@@ -95,10 +107,16 @@ export class ReadCache<T = PreparedBody> {
     return this.entries.size;
   }
 
+  /** The sum of the entries' weights (0 without a weight limit). */
+  get totalWeight(): number {
+    return this.weight;
+  }
+
   private drop(key: string): void {
     const entry = this.entries.get(key);
     if (!entry) return;
     this.entries.delete(key);
+    this.weight -= entry.weight;
     const keys = this.groups.get(entry.group);
     keys?.delete(key);
     if (keys && keys.size === 0) this.groups.delete(entry.group);

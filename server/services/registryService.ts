@@ -3,7 +3,7 @@ import { NotFound, Unprocessable } from '../errors.ts';
 import type { AliasMove, RegistryStore } from '../store/registryStore.ts';
 import type { RunStore } from '../store/runStore.ts';
 import type { CatalogStore } from '../store/catalogStore.ts';
-import { prepareBody, ReadCache, type PreparedBody } from './readCache.ts';
+import { prepareBody, ReadCache, weighJson, type PreparedBody } from './readCache.ts';
 
 /** How a change names who made it: the token's name, or the run whose token it was. */
 export const actorOf = (principal: Principal): string => (principal.kind === 'user' ? `token:${principal.name}` : `run:${principal.runId}`);
@@ -15,9 +15,21 @@ export const SERVICE_ACTOR = 'griffin';
 const modelGroup = (name: string): string => `model\0${name}`;
 const aliasKey = (name: string, alias: string): string => `alias\0${name}\0${alias}`;
 const versionKey = (name: string, version: number): string => `version\0${name}\0${version}`;
+const versionsPageKey = (f: VersionsFilter): string => `versions\0${f.name}\0${f.limit}\0${f.pageToken ?? ''}\0${f.runId ?? ''}`;
+
+type VersionsFilter = { name: string; runId?: string; limit: number; pageToken?: string };
+
+/**
+ * Pages of versions kept at once, and their JSON's size in all: a page of 100 versions is about
+ * 30 KB, so the bound (not the entry count) is what limits a registry of many busy models.
+ */
+const VERSION_PAGES = { maxEntries: 2_000, maxBytes: 32 * 1024 * 1024 };
 
 /** The Model Registry's rules: versions from runs, idempotent on (model, run), movable aliases, lineage. */
 export class RegistryService {
+  /** Pages of a model's versions: the same time bound and invalidation as `cache`, bounded in bytes. */
+  private readonly pages: ReadCache;
+
   constructor(
     private readonly registry: RegistryStore,
     private readonly runs: RunStore,
@@ -27,7 +39,9 @@ export class RegistryService {
     private readonly cache = new ReadCache(0),
     /** A run's record changed (its registered version): cached views of it are dropped. */
     private readonly onRunChanged: (runId: string) => void = () => {},
-  ) {}
+  ) {
+    this.pages = new ReadCache(cache.ttlMs, VERSION_PAGES.maxEntries, { maxWeight: VERSION_PAGES.maxBytes, weigh: weighJson });
+  }
 
   /**
    * The version an alias points at, prepared for the wire (cached; see ReadCache for staleness).
@@ -44,6 +58,19 @@ export class RegistryService {
     return this.cache.through(modelGroup(name), versionKey(name, version), async () => ({ body: prepareBody(this.view(await this.getVersion(name, version))), keep: true }));
   }
 
+  /**
+   * A page of a model's versions, newest first, prepared for the wire and cached like
+   * versionBody: what a poller of a model's versions asks again and again. An empty page asks
+   * whether the model exists (a 404, never cached), not every read of a list.
+   */
+  versionsPageBody(filter: VersionsFilter): Promise<PreparedBody> {
+    return this.pages.through(modelGroup(filter.name), versionsPageKey(filter), async () => {
+      const page = await this.registry.listVersions(filter);
+      if (page.items.length === 0) await this.getModel(filter.name);
+      return { body: prepareBody({ items: page.items.map((v) => this.view(v)), nextPageToken: page.nextPageToken }), keep: true };
+    });
+  }
+
   /** aliasBody's and versionBody's answers when the read cache holds them; no query. */
   cachedAliasBody(name: string, alias: string): PreparedBody | undefined {
     return this.cache.get(aliasKey(name, alias));
@@ -55,6 +82,7 @@ export class RegistryService {
 
   private changed(model: string): void {
     this.cache.deleteGroup(modelGroup(model));
+    this.pages.deleteGroup(modelGroup(model));
   }
 
   /** Built field by field, not by spreading: a page of 100 versions is built on every poll of it. */

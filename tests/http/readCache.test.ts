@@ -85,6 +85,45 @@ describe.each(supportedDatabases())('read cache, ETags and revocation across rep
     expect((await a.admin(a.request.get(route))).status).toBe(404);
   });
 
+  it("a model's version list is served changed at once by the replica that changed it, within the bound by the others", async () => {
+    const list = '/api/v1/registry/models/listed-model/versions?limit=2';
+    // No such model: a 404 that is not remembered once the model exists.
+    expect((await b.admin(b.request.get(list))).status).toBe(404);
+    expect((await a.admin(a.request.post('/api/v1/registry/models/listed-model/versions')).send({ artifactUri: 's3://m/v1' })).status).toBe(201);
+    expect((await a.admin(a.request.get(list))).body.items.map((v: { version: number }) => v.version)).toEqual([1]);
+    await pause(BOUND_MS + 200);
+    const onB = await b.admin(b.request.get(list));
+    expect(onB.body.items.map((v: { version: number }) => v.version)).toEqual([1]);
+    const etag = onB.headers.etag;
+    expect(etag).toMatch(/^"/);
+    expect((await b.admin(b.request.get(list)).set('If-None-Match', etag)).status).toBe(304);
+
+    // A registration, a tag and an alias on a: a's list shows each at once.
+    await a.admin(a.request.post('/api/v1/registry/models/listed-model/versions')).send({ artifactUri: 's3://m/v2' });
+    expect((await a.admin(a.request.get(list))).body.items.map((v: { version: number }) => v.version)).toEqual([2, 1]);
+    await a.admin(a.request.patch('/api/v1/registry/models/listed-model/versions/1')).send({ tags: { stage: 'blue' }, description: 'first' });
+    const tagged = (await a.admin(a.request.get(list))).body.items[1];
+    expect(tagged).toMatchObject({ version: 1, tags: { stage: 'blue' }, description: 'first' });
+    await a.admin(a.request.put('/api/v1/registry/models/listed-model/aliases/production')).send({ version: 1 });
+    expect((await a.admin(a.request.get(list))).body.items[1].aliases).toEqual(['production']);
+    // Pages are cached apart: the second page, and a different limit, are right too.
+    const page1 = await a.admin(a.request.get('/api/v1/registry/models/listed-model/versions?limit=1'));
+    expect(page1.body.items.map((v: { version: number }) => v.version)).toEqual([2]);
+    const page2 = await a.admin(a.request.get(`/api/v1/registry/models/listed-model/versions?limit=1&pageToken=${encodeURIComponent(page1.body.nextPageToken)}`));
+    expect(page2.body.items.map((v: { version: number }) => v.version)).toEqual([1]);
+
+    // b: the old page until the bound passes, then all of a's changes, and a new ETag.
+    await pause(BOUND_MS + 200);
+    const changed = await b.admin(b.request.get(list)).set('If-None-Match', etag);
+    expect(changed.status).toBe(200);
+    expect(changed.headers.etag).not.toBe(etag);
+    expect(changed.body.items.map((v: { version: number; aliases: string[] }) => [v.version, v.aliases])).toEqual([
+      [2, []],
+      [1, ['production']],
+    ]);
+    expect(changed.body.items[1].tags).toMatchObject({ stage: 'blue' });
+  });
+
   it('a revoked token is refused at once where it was revoked and within the bound on the other replica', async () => {
     const created = await a.admin(a.request.post('/api/v1/tokens')).send({ name: 'poller', role: 'viewer' });
     expect(created.status).toBe(201);
