@@ -475,8 +475,7 @@ export class RunService {
     metrics: Array<{ key: string; value: number; step: number; timestamp?: number | string }>,
     batchId?: string,
   ): Promise<{ accepted: number; duplicate: boolean }> {
-    const run = await this.get(id);
-    if (isTerminal(run.state)) throw new Conflict(`run ${id} has ended (${run.state}); it takes no more metrics`, 'id');
+    // The store checks that the run exists and has not ended, in the transaction that writes.
     const now = Date.now();
     const stored = await this.runs.appendMetrics(
       id,

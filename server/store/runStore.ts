@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { Artifact, BackendName, HeldResources, Metric, Page, QueueCaps, ResolvedRunSpec, Run, RunBackendName, RunEvent, RunState, Transition, Trigger } from '../domain/index.ts';
 import { DEFAULT_QUEUE, EXTERNAL_BACKEND, heldResources, IN_FLIGHT, isTerminal, keepsReason, queueHold, Transitions, type QueueHold } from '../domain/index.ts';
-import { StateConflict, Unprocessable } from '../errors.ts';
+import { Conflict, NotFound, StateConflict, Unprocessable } from '../errors.ts';
 import { dialectOf, isUniqueViolation } from '../db/connect.ts';
 import { BatchWriter, groupCommitOf, type GroupCommit } from '../db/groupCommit.ts';
 import { managedRuns } from './managedRuns.ts';
@@ -252,39 +252,57 @@ interface MetricBatch extends RunPoints {
   batchId?: string;
 }
 
+/** What became of a metric batch: stored, a repeat of a batch id stored before, or refused (its run is missing or has ended). */
+type BatchOutcome = 'stored' | 'repeat' | { refused: RunState | 'missing' };
+
 /**
- * Stores metric batches, each unless its batch id was stored before (or earlier in this list):
- * true for a batch stored, false for a repeat. One statement per table for all of them.
+ * Stores metric batches of live runs, each unless its batch id was stored before (or earlier in
+ * this list). The runs' states are read in the writing transaction, once for all the batches, not
+ * once per request before it: on SQLite nothing can end a run between that read and the commit.
+ * A batch id is recorded with ON CONFLICT DO NOTHING ... RETURNING, so finding the repeats costs
+ * no statement of its own; on PostgreSQL a concurrent transaction recording the same id makes
+ * this one wait for it and then see a repeat. One statement per table for all of them.
  */
-async function insertMetricBatches(trx: Knex.Transaction, batches: MetricBatch[]): Promise<boolean[]> {
-  const stored = batches.map(() => true);
-  const keyed = batches.flatMap((batch, i) => (batch.batchId === undefined ? [] : [{ batch, i, id: `${batch.runId}\0${batch.batchId}` }]));
-  if (keyed.length) {
-    const seen = new Set<string>();
-    for (const group of groupsOf(keyed, 200)) {
-      const rows = (await trx('run_metric_batches')
-        .whereIn(['run_id', 'batch_id'], group.map(({ batch }) => [batch.runId, batch.batchId!]))
-        .select('run_id', 'batch_id')) as Array<{ run_id: string; batch_id: string }>;
-      for (const row of rows) seen.add(`${row.run_id}\0${row.batch_id}`);
-    }
-    const now = nowIso();
-    const fresh: Array<{ run_id: string; batch_id: string; points: number; created_at: string }> = [];
-    for (const { batch, i, id } of keyed) {
-      if (seen.has(id)) stored[i] = false;
-      else fresh.push({ run_id: batch.runId, batch_id: batch.batchId!, points: batch.metrics.length, created_at: now });
-      seen.add(id);
-    }
-    for (const group of groupsOf(fresh)) await trx('run_metric_batches').insert(group);
+async function insertMetricBatches(trx: Knex.Transaction, batches: MetricBatch[]): Promise<BatchOutcome[]> {
+  const states = new Map<string, RunState>();
+  for (const group of groupsOf([...new Set(batches.map((batch) => batch.runId))])) {
+    const rows = (await trx('runs').whereIn('id', group).select('id', 'state')) as Array<{ id: string; state: RunState }>;
+    for (const row of rows) states.set(row.id, row.state);
   }
-  await writePoints(trx, batches.filter((_, i) => stored[i]));
-  return stored;
+  const outcomes = batches.map((batch): BatchOutcome => {
+    const state = states.get(batch.runId);
+    if (state === undefined) return { refused: 'missing' };
+    return isTerminal(state) ? { refused: state } : 'stored';
+  });
+  const firsts = new Map<string, { batch: MetricBatch; i: number }>();
+  batches.forEach((batch, i) => {
+    if (batch.batchId === undefined || outcomes[i] !== 'stored') return;
+    const id = `${batch.runId}\0${batch.batchId}`;
+    if (firsts.has(id)) outcomes[i] = 'repeat';
+    else firsts.set(id, { batch, i });
+  });
+  if (firsts.size) {
+    const now = nowIso();
+    const recorded = new Set<string>();
+    for (const group of groupsOf([...firsts.values()])) {
+      const rows = (await trx('run_metric_batches')
+        .insert(group.map(({ batch }) => ({ run_id: batch.runId, batch_id: batch.batchId!, points: batch.metrics.length, created_at: now })))
+        .onConflict(['run_id', 'batch_id'])
+        .ignore()
+        .returning(['run_id', 'batch_id'])) as Array<{ run_id: string; batch_id: string }>;
+      for (const row of rows) recorded.add(`${row.run_id}\0${row.batch_id}`);
+    }
+    for (const [id, { i }] of firsts) if (!recorded.has(id)) outcomes[i] = 'repeat';
+  }
+  await writePoints(trx, batches.filter((_, i) => outcomes[i] === 'stored'));
+  return outcomes;
 }
 
 export class RunStore {
   private readonly isPostgres: boolean;
   private readonly submissions: BatchWriter<RunRow>;
   private readonly commits: GroupCommit;
-  private readonly metricBatches: BatchWriter<MetricBatch, boolean>;
+  private readonly metricBatches: BatchWriter<MetricBatch, BatchOutcome>;
 
   constructor(private readonly db: Knex) {
     this.isPostgres = dialectOf(db) === 'postgres';
@@ -693,14 +711,19 @@ export class RunStore {
   }
 
   /**
-   * Appends metric points. With a batch id, the batch and its points are stored in one transaction
-   * and a batch already stored under that id is skipped: the answer is false and nothing is added.
+   * Appends metric points to a run that has not ended: NotFound when there is no such run, Conflict
+   * when it has ended. With a batch id, the batch and its points are stored in one transaction and
+   * a batch already stored under that id is skipped: the answer is false and nothing is added.
    */
   async appendMetrics(runId: string, metrics: Metric[], batchId?: string): Promise<boolean> {
-    if (metrics.length === 0) return true;
     try {
       // Concurrent batches (a run's reporters, MLflow clients, many runs at once) share statements and a commit.
-      return await this.metricBatches.write({ runId, metrics, batchId });
+      const outcome = await this.metricBatches.write({ runId, metrics, batchId });
+      if (typeof outcome === 'object') {
+        if (outcome.refused === 'missing') throw new NotFound(`run ${runId} does not exist`, 'id');
+        throw new Conflict(`run ${runId} has ended (${outcome.refused}); it takes no more metrics`, 'id');
+      }
+      return outcome === 'stored';
     } catch (error) {
       // The same batch delivered twice at once: PostgreSQL makes the second insert wait for the
       // first transaction and fail only once that one has committed, so the points are stored.

@@ -51,6 +51,15 @@ describe.each(supportedDatabases())('run submission on %s', (dbId) => {
     expect(bad.status).toBe(400);
     expect(bad.body.error.field).toBe('batchId');
     await svc.admin(svc.request.post(`/api/v1/runs/${run.id}/cancel`)).send({});
+    // An ended run takes no more points, even under a new batch id; a run that never was is a 404.
+    const late = await svc.admin(svc.request.post(`/api/v1/runs/${run.id}/metrics`)).send({ batchId: 'rep-2', metrics: [{ key: 'loss', value: 0.1, step: 3 }] });
+    expect(late.status).toBe(409);
+    expect(late.body.error).toMatchObject({ code: 'conflict', field: 'id' });
+    expect(late.body.error.message).toMatch(/has ended \(cancelled\)/);
+    expect((await svc.admin(svc.request.get(`/api/v1/runs/${run.id}/metrics`))).body.items).toHaveLength(2);
+    const nowhere = await svc.admin(svc.request.post('/api/v1/runs/trunnowhere00/metrics')).send({ metrics: [{ key: 'loss', value: 0.1, step: 1 }] });
+    expect(nowhere.status).toBe(404);
+    expect(nowhere.body.error.field).toBe('id');
   });
 
   it('an Airflow retry (same body, higher try number) re-attaches to the run instead of conflicting', async () => {

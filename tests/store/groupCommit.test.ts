@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Transitions } from '../../server/domain/index.ts';
 import { RunStore } from '../../server/store/runStore.ts';
 import { RegistryStore } from '../../server/store/registryStore.ts';
 import { GroupCommit } from '../../server/db/groupCommit.ts';
@@ -86,6 +87,26 @@ describe.each(supportedDatabases())('group commit on %s', (dbId) => {
     const outcomes = await Promise.allSettled([store.appendMetrics(run.id, point, 'x-1'), store.appendMetrics('trunmissing0', point, 'x-2'), store.appendMetrics(run.id, point, 'x-3')]);
     expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect(await store.metrics(run.id)).toHaveLength(2);
+  });
+
+  it('a metric batch for a run that has ended is refused alone, in the commit that stores the batches beside it', async () => {
+    const store = new RunStore(t.db);
+    const [live, ended] = [await store.insert(newRun()), await store.insert(newRun())];
+    await store.transition(ended.id, Transitions.cancelledQueued, 'test');
+    const point = [{ key: 'loss', value: 1, step: 1, timestamp: new Date().toISOString() }];
+    const outcomes = await Promise.allSettled([
+      store.appendMetrics(live.id, point, 'y-1'),
+      store.appendMetrics(ended.id, point, 'y-2'),
+      store.appendMetrics('trunmissing1', point),
+      store.appendMetrics(live.id, point, 'y-1'),
+      store.appendMetrics(live.id, point, 'y-3'),
+    ]);
+    const seen = outcomes.map((o) => (o.status === 'fulfilled' ? o.value : `${(o.reason as Error).constructor.name}: ${(o.reason as Error).message}`));
+    expect(seen).toEqual([true, `Conflict: run ${ended.id} has ended (cancelled); it takes no more metrics`, 'NotFound: run trunmissing1 does not exist', false, true]);
+    expect(await store.metrics(live.id)).toHaveLength(2);
+    expect(await store.metrics(ended.id)).toHaveLength(0);
+    // The refused batch's id was not recorded: it is not a repeat if it is ever sent to a live run.
+    expect(await t.db('run_metric_batches').where({ run_id: ended.id })).toHaveLength(0);
   });
 
   it('concurrent registrations of one model get distinct consecutive versions, answered as read back', async () => {
