@@ -2,6 +2,7 @@
 # A real Kubernetes control plane on loopback for Griffin's kubernetes and kuberay executor tests.
 #
 #   tests/k8s/cluster.sh build      build (once) and cache every binary under $GRIFFIN_K8S_HOME
+#   tests/k8s/cluster.sh built      exit 0 when every binary is already built (nothing to compile)
 #   tests/k8s/cluster.sh up         build if needed, then start (or reuse) the control plane
 #   tests/k8s/cluster.sh down       stop what `up` started (by pid file); --purge also wipes its state
 #   tests/k8s/cluster.sh status     which pieces run; exit 0 when the API server is ready
@@ -200,6 +201,14 @@ do_build() {
     build_kuberay || log "WARNING: the KubeRay operator did not build; RayJobs will not move (log: $BUILD_LOGS)"
   fi
   flock -u 8
+}
+
+do_built() {
+  local cmd
+  for cmd in kube-apiserver kube-controller-manager kube-scheduler; do [[ -x "$KUBE_BIN/$cmd" ]] || return 1; done
+  [[ -x "$ETCD_BUILT" || -x /usr/bin/etcd ]] || return 1
+  [[ -x "$KWOK_BIN/kwok" ]] || return 1
+  [[ "${GRIFFIN_K8S_KUBERAY:-1}" == 0 || -x "$KUBERAY_DIR/ray-operator" ]]
 }
 
 # ---- certificates and kubeconfigs --------------------------------------------------------------
@@ -535,6 +544,7 @@ do_env() {
 
 case "${1:-}" in
   build) do_build ;;
+  built) do_built ;;
   up) do_up ;;
   down) shift; do_down "$@" ;;
   status) do_status ;;

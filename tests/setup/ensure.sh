@@ -132,6 +132,20 @@ if [[ $EUID -eq 0 ]] && ! getent passwd griffin-run >/dev/null; then
   log "created the system user griffin-run (local training runs as it when the service is root)"
 fi
 
+# ---- the control plane's first build, started early ----------------------------------------
+# Compiling Kubernetes from Go modules is most of a fresh set-up (15-18 min, niced). It needs only
+# Go and the module proxy, so it runs in the background beside npm ci and the Python venvs, which
+# mostly wait on downloads. The k8s step below waits for it on the build lock and builds whatever
+# it did not.
+K8S_EARLY_BUILD_PID=""
+if want k8s && command -v go >/dev/null \
+    && ! GRIFFIN_K8S_KUBERAY="$(want kuberay && echo 1 || echo 0)" bash "$REPO_ROOT/tests/k8s/cluster.sh" built; then
+  log "k8s: building the control plane in the background   (log: $LOGDIR/k8s-build.log)"
+  GRIFFIN_K8S_KUBERAY="$(want kuberay && echo 1 || echo 0)" \
+    bash "$REPO_ROOT/tests/k8s/cluster.sh" build >"$LOGDIR/k8s-build.log" 2>&1 9>&- &
+  K8S_EARLY_BUILD_PID=$!
+fi
+
 # ---- node ------------------------------------------------------------------------------------
 if want node; then
   command -v npm >/dev/null || die "npm not found: install Node.js 20 first"
@@ -332,6 +346,9 @@ fi
 
 # ---- Kubernetes control plane: built once from Go modules (long), cached in ~/.cache/griffin-k8s --
 if want k8s; then
+  if [[ -n "$K8S_EARLY_BUILD_PID" ]]; then
+    wait "$K8S_EARLY_BUILD_PID" || log "k8s: the background build failed (log: $LOGDIR/k8s-build.log); building again"
+  fi
   step_start "k8s: control plane at https://127.0.0.1:${GRIFFIN_K8S_APISERVER_PORT:-16443} (first build: see ~/.cache/griffin-k8s/logs)"
   GRIFFIN_K8S_KUBERAY="$(want kuberay && echo 1 || echo 0)" bash "$REPO_ROOT/tests/k8s/cluster.sh" up 9>&-
   step_done "k8s ready"
