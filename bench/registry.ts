@@ -67,11 +67,27 @@ export async function benchRegistry(resultsDir: string): Promise<Row[]> {
       mlflowReg.run,
     ]);
     log('registry: search versions, alternating slices');
-    const mlflowSearch = onMlflow((slice) => load({ url: `${mlflow!.baseUrl}/`, connections: CONNECTIONS, ...slice, pick: () => ({ path: `/api/2.0/mlflow/model-versions/search?filter=${encodeURIComponent(`name='${randomModel()}'`)}&max_results=100` }) }));
+    const searchOnMlflow = (slice: { seconds: number; warmupSeconds: number }) => load({ url: `${mlflow!.baseUrl}/`, connections: CONNECTIONS, ...slice, pick: () => ({ path: `/api/2.0/mlflow/model-versions/search?filter=${encodeURIComponent(`name='${randomModel()}'`)}&max_results=100` }) });
+    const mlflowSearch = onMlflow(searchOnMlflow);
     const [gSearch, mSearch] = await alternating([
       (slice) => load({ url: `${griffin!.baseUrl}/`, connections: CONNECTIONS, headers: auth, ...slice, pick: () => ({ path: `/api/v1/registry/models/${randomModel()}/versions?limit=100` }) }),
       mlflowSearch.run,
     ]);
+    // The same reads from a second Griffin process on the same database with the read cache off:
+    // how much of the search figure is the cache (random models, so most pages are read once per expiry).
+    log('registry: search versions with GRIFFIN_READ_CACHE_MS=0, alternating slices');
+    const uncached = await startGriffin('griffin-registry-uncached', { GRIFFIN_DATA_DIR: griffinDir, GRIFFIN_READ_CACHE_MS: '0', GRIFFIN_WORKERS: 'false', GRIFFIN_LOAD_EXAMPLES: 'false' }, resultsDir);
+    const mlflowSearchAgain = onMlflow(searchOnMlflow);
+    let gSearchUncached: Load;
+    let mSearchAgain: Load;
+    try {
+      [gSearchUncached, mSearchAgain] = await alternating([
+        (slice) => load({ url: `${uncached.baseUrl}/`, connections: CONNECTIONS, headers: auth, ...slice, pick: () => ({ path: `/api/v1/registry/models/${randomModel()}/versions?limit=100` }) }),
+        mlflowSearchAgain.run,
+      ]);
+    } finally {
+      await uncached.stop();
+    }
     log(`registry: metric ingest, ${POINTS_PER_BATCH} points per batch, alternating slices`);
     const live = await sleepingRun(griffin.baseUrl);
     const mlflowRun = await (await fetch(`${mlflow.baseUrl}/api/2.0/mlflow/runs/create`, { method: 'POST', headers: json, body: JSON.stringify({ experiment_id: '0', start_time: Date.now() }) })).json();
@@ -101,7 +117,8 @@ export async function benchRegistry(resultsDir: string): Promise<Row[]> {
     });
     return [
       row('register a version', gReg, mReg, `random model of 1,000; Griffin also checks a bearer token, MLflow runs without auth${spreadNote(mlflowReg.stats, MLFLOW_WORKERS)}`),
-      row('search versions of a model (100 newest)', gSearch, mSearch, `Griffin GET .../versions?limit=100; MLflow model-versions/search?filter=name='...'&max_results=100${spreadNote(mlflowSearch.stats, MLFLOW_WORKERS)}`),
+      row('search versions of a model (100 newest)', gSearch, mSearch, `Griffin GET .../versions?limit=100, pages kept for GRIFFIN_READ_CACHE_MS (2 s); MLflow model-versions/search?filter=name='...'&max_results=100${spreadNote(mlflowSearch.stats, MLFLOW_WORKERS)}`),
+      row('search versions of a model (100 newest), Griffin read cache off', gSearchUncached, mSearchAgain, `a second Griffin process on the same database with GRIFFIN_READ_CACHE_MS=0, alternating with MLflow again: every page read from the database${spreadNote(mlflowSearchAgain.stats, MLFLOW_WORKERS)}`),
       {
         section: 'registry',
         figure: `metric ingest, ${POINTS_PER_BATCH} points per batch, ${CONNECTIONS} connections`,
