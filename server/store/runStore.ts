@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { Artifact, BackendName, HeldResources, Metric, Page, QueueCaps, ResolvedRunSpec, Run, RunBackendName, RunEvent, RunState, Transition, Trigger } from '../domain/index.ts';
 import { DEFAULT_QUEUE, EXTERNAL_BACKEND, heldResources, IN_FLIGHT, isTerminal, keepsReason, queueHold, Transitions, type QueueHold } from '../domain/index.ts';
 import { Conflict, NotFound, StateConflict, Unprocessable } from '../errors.ts';
-import { dialectOf, isUniqueViolation } from '../db/connect.ts';
+import { dialectOf } from '../db/connect.ts';
 import { BatchWriter, groupCommitOf, type GroupCommit } from '../db/groupCommit.ts';
 import { managedRuns } from './managedRuns.ts';
 import { groupsOf, latestOf, readPoints, writePoints, type LatestMetrics, type RunPoints } from './metricSeries.ts';
@@ -716,20 +716,14 @@ export class RunStore {
    * a batch already stored under that id is skipped: the answer is false and nothing is added.
    */
   async appendMetrics(runId: string, metrics: Metric[], batchId?: string): Promise<boolean> {
-    try {
-      // Concurrent batches (a run's reporters, MLflow clients, many runs at once) share statements and a commit.
-      const outcome = await this.metricBatches.write({ runId, metrics, batchId });
-      if (typeof outcome === 'object') {
-        if (outcome.refused === 'missing') throw new NotFound(`run ${runId} does not exist`, 'id');
-        throw new Conflict(`run ${runId} has ended (${outcome.refused}); it takes no more metrics`, 'id');
-      }
-      return outcome === 'stored';
-    } catch (error) {
-      // The same batch delivered twice at once: PostgreSQL makes the second insert wait for the
-      // first transaction and fail only once that one has committed, so the points are stored.
-      if (batchId !== undefined && isUniqueViolation(error)) return false;
-      throw error;
+    // Concurrent batches (a run's reporters, MLflow clients, many runs at once) share statements
+    // and a commit; the same batch delivered twice at once is a repeat (see insertMetricBatches).
+    const outcome = await this.metricBatches.write({ runId, metrics, batchId });
+    if (typeof outcome === 'object') {
+      if (outcome.refused === 'missing') throw new NotFound(`run ${runId} does not exist`, 'id');
+      throw new Conflict(`run ${runId} has ended (${outcome.refused}); it takes no more metrics`, 'id');
     }
+    return outcome === 'stored';
   }
 
   async metrics(runId: string, key?: string): Promise<Metric[]> {
