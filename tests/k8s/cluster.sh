@@ -206,7 +206,7 @@ do_build() {
 do_built() {
   local cmd
   for cmd in kube-apiserver kube-controller-manager kube-scheduler; do [[ -x "$KUBE_BIN/$cmd" ]] || return 1; done
-  [[ -x "$ETCD_BUILT" || -x /usr/bin/etcd ]] || return 1
+  [[ -x "$ETCD_BUILT" ]] || { [[ -x /usr/bin/etcd ]] && system_etcd_ok; } || return 1
   [[ -x "$KWOK_BIN/kwok" ]] || return 1
   [[ "${GRIFFIN_K8S_KUBERAY:-1}" == 0 || -x "$KUBERAY_DIR/ray-operator" ]]
 }
