@@ -138,10 +138,11 @@ fi
 # mostly wait on downloads. The k8s step below waits for it on the build lock and builds whatever
 # it did not.
 K8S_EARLY_BUILD_PID=""
+K8S_KUBERAY="$(want kuberay && echo 1 || echo 0)"   # whether cluster.sh builds and starts the KubeRay operator
 if want k8s && command -v go >/dev/null \
-    && ! GRIFFIN_K8S_KUBERAY="$(want kuberay && echo 1 || echo 0)" bash "$REPO_ROOT/tests/k8s/cluster.sh" built; then
+    && ! GRIFFIN_K8S_KUBERAY="$K8S_KUBERAY" bash "$REPO_ROOT/tests/k8s/cluster.sh" built; then
   log "k8s: building the control plane in the background   (log: $LOGDIR/k8s-build.log)"
-  GRIFFIN_K8S_KUBERAY="$(want kuberay && echo 1 || echo 0)" \
+  GRIFFIN_K8S_KUBERAY="$K8S_KUBERAY" \
     bash "$REPO_ROOT/tests/k8s/cluster.sh" build >"$LOGDIR/k8s-build.log" 2>&1 9>&- &
   K8S_EARLY_BUILD_PID=$!
 fi
@@ -350,7 +351,7 @@ if want k8s; then
     wait "$K8S_EARLY_BUILD_PID" || log "k8s: the background build failed (log: $LOGDIR/k8s-build.log); building again"
   fi
   step_start "k8s: control plane at https://127.0.0.1:${GRIFFIN_K8S_APISERVER_PORT:-16443} (first build: see ~/.cache/griffin-k8s/logs)"
-  GRIFFIN_K8S_KUBERAY="$(want kuberay && echo 1 || echo 0)" bash "$REPO_ROOT/tests/k8s/cluster.sh" up 9>&-
+  GRIFFIN_K8S_KUBERAY="$K8S_KUBERAY" bash "$REPO_ROOT/tests/k8s/cluster.sh" up 9>&-
   step_done "k8s ready"
 fi
 
