@@ -68,9 +68,10 @@ export async function benchRegistry(resultsDir: string): Promise<Row[]> {
     ]);
     log('registry: search versions, alternating slices');
     const searchOnMlflow = (slice: { seconds: number; warmupSeconds: number }) => load({ url: `${mlflow!.baseUrl}/`, connections: CONNECTIONS, ...slice, pick: () => ({ path: `/api/2.0/mlflow/model-versions/search?filter=${encodeURIComponent(`name='${randomModel()}'`)}&max_results=100` }) });
+    const searchOnGriffin = (baseUrl: string) => (slice: { seconds: number; warmupSeconds: number }) => load({ url: `${baseUrl}/`, connections: CONNECTIONS, headers: auth, ...slice, pick: () => ({ path: `/api/v1/registry/models/${randomModel()}/versions?limit=100` }) });
     const mlflowSearch = onMlflow(searchOnMlflow);
     const [gSearch, mSearch] = await alternating([
-      (slice) => load({ url: `${griffin!.baseUrl}/`, connections: CONNECTIONS, headers: auth, ...slice, pick: () => ({ path: `/api/v1/registry/models/${randomModel()}/versions?limit=100` }) }),
+      searchOnGriffin(griffin.baseUrl),
       mlflowSearch.run,
     ]);
     // The same reads from a second Griffin process on the same database with the read cache off:
@@ -82,7 +83,7 @@ export async function benchRegistry(resultsDir: string): Promise<Row[]> {
     let mSearchAgain: Load;
     try {
       [gSearchUncached, mSearchAgain] = await alternating([
-        (slice) => load({ url: `${uncached.baseUrl}/`, connections: CONNECTIONS, headers: auth, ...slice, pick: () => ({ path: `/api/v1/registry/models/${randomModel()}/versions?limit=100` }) }),
+        searchOnGriffin(uncached.baseUrl),
         mlflowSearchAgain.run,
       ]);
     } finally {
