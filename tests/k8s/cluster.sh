@@ -296,7 +296,17 @@ running() {   # running NAME : the pid in NAME.pid is alive and still runs the b
   local pid; pid="$(pid_of "$1")"
   [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
   local want; want="$(cat "$PIDS/$1.cmd" 2>/dev/null || true)"
-  [[ -z "$want" ]] || tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$want"
+  [[ -z "$want" ]] && return 0
+  # Read first, then compare: `tr | grep -q` under pipefail fails when grep closes the pipe early.
+  local cmdline; cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
+  [[ "$cmdline" == *"$want"* ]]
+}
+
+alive() { local pid; pid="$(pid_of "$1")"; [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; }
+
+execed() {   # execed PID BINARY : PID's executable is BINARY (the setsid and env in front have exec'd)
+  local target; target="$(readlink -f -- "$(command -v -- "$2" || echo "$2")" 2>/dev/null)" || return 1
+  [[ "$(readlink -f -- "/proc/$1/exe" 2>/dev/null)" == "$target" ]]
 }
 
 start_proc() {   # start_proc NAME ENV_ASSIGNMENTS... -- BINARY ARGS...
@@ -314,10 +324,13 @@ start_proc() {   # start_proc NAME ENV_ASSIGNMENTS... -- BINARY ARGS...
   setsid env "${envs[@]}" "$@" >"$LOGS/$name.log" 2>&1 </dev/null 7>&- 8>&- 9>&- &
   local pid=$!
   echo "$pid" >"$PIDS/$name.pid"
-  # Until the background subshell has exec'd the binary, its command line is still this script's,
-  # and `running` would call a healthy start "exited". Give the exec a moment (it is slow under load).
+  # Until setsid and env have exec'd the binary, the command line is theirs, and in the middle of an
+  # exec /proc/PID/cmdline reads empty: `running` would call a healthy start "exited". Wait for the
+  # binary itself (slow under load).
   local tries=0
-  while ((tries < 100)) && kill -0 "$pid" 2>/dev/null && ! running "$name"; do sleep 0.1; tries=$((tries + 1)); done
+  while ((tries < 100)) && kill -0 "$pid" 2>/dev/null && ! { execed "$pid" "$1" && running "$name"; }; do
+    sleep 0.1; tries=$((tries + 1))
+  done
   log "$name: started (pid $pid, log $LOGS/$name.log)"
 }
 
@@ -336,7 +349,8 @@ wait_for() {   # wait_for NAME CMD... : until CMD succeeds, failing early if NAM
   local name=$1; shift
   local deadline=$((SECONDS + TIMEOUT))
   until "$@" >/dev/null 2>&1; do
-    if ! running "$name"; then
+    # Whether it died, not whether it is ours: start_proc has just checked that.
+    if ! alive "$name"; then
       tail -n 30 "$LOGS/$name.log" >&2 || true
       die "$name exited during start-up (log: $LOGS/$name.log)"
     fi
