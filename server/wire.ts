@@ -147,7 +147,7 @@ export function wire(config: Config, db: Knex, logger: Logger): Wired {
     stores.registry,
     queues,
   );
-  const registry = new RegistryService(stores.registry, stores.runs, stores.catalog, { publicUrl: config.publicUrl }, new ReadCache(config.readCacheMs), (runId) => runs.forget(runId));
+  const registry = new RegistryService(stores.registry, stores.runs, stores.catalog, { publicUrl: config.publicUrl, readCacheMs: config.readCacheMs, logger }, (runId) => runs.forget(runId));
   const mlflow = new MlflowService(stores.runs, runs, stores.catalog, new ExperimentStore(db), registry, { publicUrl: config.publicUrl }, new LoggedModelStore(db));
   const attemptEnd = new AttemptEnd(
     stores.runs,

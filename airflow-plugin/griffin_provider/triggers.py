@@ -257,7 +257,9 @@ class GriffinTrainingRunTrigger(BaseTrigger):
             self.log.warning("Could not cancel Griffin run %s: %s", self.run_id, err)
 
 
-CHANGE_KINDS = ("version_registered", "alias_moved", "alias_removed")
+CHANGE_KINDS = ("version_registered", "alias_moved", "alias_removed", "version_updated")
+# What a watch of a whole model fires on unless told otherwise: not tag and description edits.
+DEFAULT_KINDS = ("version_registered", "alias_moved", "alias_removed")
 CURSOR_STATE_KEY_PREFIX = "griffin_changes_cursor"
 
 
@@ -293,8 +295,9 @@ class GriffinModelChangesTrigger(BaseEventTrigger):
 
     :param model_name: The registered model to watch.
     :param alias: Only moves of this alias (e.g. ``production``); None: every change of the model.
-    :param kinds: Which changes fire: ``version_registered``, ``alias_moved``, ``alias_removed``.
-        Defaults to ``alias_moved`` when ``alias`` is given, else all three.
+    :param kinds: Which changes fire: ``version_registered``, ``alias_moved``, ``alias_removed``,
+        ``version_updated`` (a version's tags or description edited). Defaults to ``alias_moved``
+        when ``alias`` is given, else the first three.
     :param griffin_conn_id: The Airflow connection id.
     :param poll_interval: Seconds between two polls of the changes feed.
     :param after: The cursor to start after the first time; None starts at the newest change.
@@ -314,7 +317,7 @@ class GriffinModelChangesTrigger(BaseEventTrigger):
             raise ValueError(f"model_name must be a registered model's name, not {model_name!r}")
         if float(poll_interval) <= 0:
             raise ValueError(f"poll_interval must be positive, not {poll_interval!r}")
-        chosen = list(kinds) if kinds else (["alias_moved"] if alias else list(CHANGE_KINDS))
+        chosen = list(kinds) if kinds else (["alias_moved"] if alias else list(DEFAULT_KINDS))
         unknown = [k for k in chosen if k not in CHANGE_KINDS]
         if unknown:
             raise ValueError(f"kinds: {unknown} are not Griffin change kinds; use {list(CHANGE_KINDS)}")

@@ -87,7 +87,7 @@ export function registryRoutes(registry: RegistryService): RouteDef[] {
       params: VersionParams,
       body: ModelVersionUpdate,
       response: VersionView,
-      handler: async ({ params, body }) => ({ body: registry.view(await registry.updateVersion(params.name, params.version, body)) }),
+      handler: async ({ params, body, principal }) => ({ body: registry.view(await registry.updateVersion(params.name, params.version, body, actorOf(principal))) }),
     }),
     defineRoute({ method: 'get', path: '/registry/models/:name/versions/:version/lineage', tag: 'registry', summary: 'Where a version came from: run, workflow, model, dataset, features, trigger.', access: { role: 'viewer' }, params: VersionParams, response: LineageView, handler: async ({ params }) => ({ body: await registry.lineage(params.name, params.version) }) }),
     defineRoute({

@@ -269,7 +269,8 @@ export const ModelVersion = z.object({
 });
 export type ModelVersion = z.infer<typeof ModelVersion>;
 
-export const REGISTRY_CHANGE_KINDS = ['version_registered', 'alias_moved', 'alias_removed'] as const;
+/** version_updated: a version's tags or description were edited (toVersion names it). */
+export const REGISTRY_CHANGE_KINDS = ['version_registered', 'alias_moved', 'alias_removed', 'version_updated'] as const;
 export type RegistryChangeKind = (typeof REGISTRY_CHANGE_KINDS)[number];
 
 /** One entry of the registry's change log: the alias history and the changes feed. */
@@ -281,7 +282,7 @@ export const RegistryChange = z.object({
   alias: z.string().nullable(),
   /** For an alias: the version it pointed at before (null: it was unset). */
   fromVersion: z.number().int().nullable(),
-  /** The version registered, or the alias's new version (null: removed). */
+  /** The version registered or edited, or the alias's new version (null: removed). */
   toVersion: z.number().int().nullable(),
   actor: z.string(),
   reason: z.string(),

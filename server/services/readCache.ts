@@ -24,7 +24,8 @@ export const weighJson = (body: PreparedBody): number => body.json.length;
  *
  * Correct across replicas by construction: the instance that changes a cached thing drops it at
  * once (`deleteGroup`), and a change made by another replica, which this one cannot
- * hear of, is served stale for at most `ttlMs`. Entries are grouped (a run id, a model name) so
+ * hear of, is served stale for at most `ttlMs` (the registry's caches hear of them through its
+ * changes feed instead: RegistryCacheSync). Entries are grouped (a run id, a model name) so
  * that one write drops everything derived from the same record. When full (in entries, or in
  * weight when a weight limit is given), the oldest entries go first (Map order is insertion order).
  */
@@ -101,6 +102,14 @@ export class ReadCache<T = PreparedBody> {
     } finally {
       if (this.reloading.get(key) === mine) this.reloading.delete(key);
     }
+  }
+
+  /** Drops every entry (all of them may be stale). */
+  deleteAll(): void {
+    this.invalidations += 1;
+    this.entries.clear();
+    this.groups.clear();
+    this.weight = 0;
   }
 
   get size(): number {

@@ -3,7 +3,9 @@ import { NotFound, Unprocessable } from '../errors.ts';
 import type { AliasMove, RegistryStore } from '../store/registryStore.ts';
 import type { RunStore } from '../store/runStore.ts';
 import type { CatalogStore } from '../store/catalogStore.ts';
+import type { Logger } from '../logger.ts';
 import { prepareBody, ReadCache, weighJson, type PreparedBody } from './readCache.ts';
+import { RegistryCacheSync } from './registryCacheSync.ts';
 
 /** How a change names who made it: the token's name, or the run whose token it was. */
 export const actorOf = (principal: Principal): string => (principal.kind === 'user' ? `token:${principal.name}` : `run:${principal.runId}`);
@@ -25,37 +27,60 @@ type VersionsFilter = { name: string; runId?: string; limit: number; pageToken?:
  */
 const VERSION_PAGES = { maxEntries: 2_000, maxBytes: 32 * 1024 * 1024 };
 
+/**
+ * The longest a cached registry read is kept. Not what bounds staleness (the changes feed does,
+ * see RegistryCacheSync): a backstop for a change that bypassed the feed, such as a hand edit of
+ * the database.
+ */
+const ENTRY_MAX_AGE_MS = 10 * 60_000;
+
+type Load = () => Promise<{ body: PreparedBody; keep: boolean }>;
+
 /** The Model Registry's rules: versions from runs, idempotent on (model, run), movable aliases, lineage. */
 export class RegistryService {
-  /** Pages of a model's versions: the same time bound and invalidation as `cache`, bounded in bytes. */
+  /** Alias and version reads; a registry write on this instance drops its model's entries at once. */
+  private readonly cache: ReadCache;
+  /** Pages of a model's versions: the same invalidation as `cache`, bounded in bytes. */
   private readonly pages: ReadCache;
+  /** Drops what other replicas changed; undefined when the read cache is off. */
+  private readonly sync: RegistryCacheSync | undefined;
 
   constructor(
     private readonly registry: RegistryStore,
     private readonly runs: RunStore,
     private readonly catalog: CatalogStore,
-    private readonly options: { publicUrl: string },
-    /** Alias and version reads; a registry write on this instance drops its model's entries. */
-    private readonly cache = new ReadCache(0),
+    /** readCacheMs: how stale a cached read may be after another replica's change (0: no cache). */
+    private readonly options: { publicUrl: string; readCacheMs?: number; logger?: Logger },
     /** A run's record changed (its registered version): cached views of it are dropped. */
     private readonly onRunChanged: (runId: string) => void = () => {},
   ) {
-    this.pages = new ReadCache(cache.ttlMs, VERSION_PAGES.maxEntries, { maxWeight: VERSION_PAGES.maxBytes, weigh: weighJson });
+    const bound = options.readCacheMs ?? 0;
+    const maxAge = bound > 0 ? Math.max(bound, ENTRY_MAX_AGE_MS) : 0;
+    this.cache = new ReadCache(maxAge);
+    this.pages = new ReadCache(maxAge, VERSION_PAGES.maxEntries, { maxWeight: VERSION_PAGES.maxBytes, weigh: weighJson });
+    this.sync = bound > 0 ? new RegistryCacheSync(registry, bound, (model) => (model === undefined ? this.changedAll() : this.changed(model)), options.logger) : undefined;
+  }
+
+  /** `load`'s body, from `cache` while the sync with other replicas is within its bound. */
+  private async cachedRead(cache: ReadCache, group: string, key: string, load: Load): Promise<PreparedBody> {
+    const usable = this.sync !== undefined && (this.sync.current() || (await this.sync.settled()));
+    if (!usable) return (await load()).body;
+    return cache.through(group, key, load);
   }
 
   /**
-   * The version an alias points at, prepared for the wire (cached; see ReadCache for staleness).
+   * The version an alias points at, prepared for the wire (cached; see RegistryCacheSync for staleness).
    * Its ETag is the version number ("3"): what If-Match takes for a compare-and-set move.
    */
   aliasBody(name: string, alias: string): Promise<PreparedBody> {
-    return this.cache.through(modelGroup(name), aliasKey(name, alias), async () => {
+    return this.cachedRead(this.cache, modelGroup(name), aliasKey(name, alias), async () => {
       const version = this.view(await this.getAlias(name, alias));
       return { body: prepareBody(version, `"${version.version}"`), keep: true };
     });
   }
 
   versionBody(name: string, version: number): Promise<PreparedBody> {
-    return this.cache.through(modelGroup(name), versionKey(name, version), async () => ({ body: prepareBody(this.view(await this.getVersion(name, version))), keep: true }));
+    return this.cachedRead(this.cache, modelGroup(name), versionKey(name, version), async () => ({ body: prepareBody(this.view(await this.getVersion(name, version))), keep: true }));
   }
 
   /**
@@ -64,7 +89,7 @@ export class RegistryService {
    * whether the model exists (a 404, never cached), not every read of a list.
    */
   versionsPageBody(filter: VersionsFilter): Promise<PreparedBody> {
-    return this.pages.through(modelGroup(filter.name), versionsPageKey(filter), async () => {
+    return this.cachedRead(this.pages, modelGroup(filter.name), versionsPageKey(filter), async () => {
       const page = await this.registry.listVersions(filter);
       if (page.items.length === 0) await this.getModel(filter.name);
       return { body: prepareBody({ items: page.items.map((v) => this.view(v)), nextPageToken: page.nextPageToken }), keep: true };
@@ -73,16 +98,21 @@ export class RegistryService {
 
   /** aliasBody's and versionBody's answers when the read cache holds them; no query. */
   cachedAliasBody(name: string, alias: string): PreparedBody | undefined {
-    return this.cache.get(aliasKey(name, alias));
+    return this.sync?.current() ? this.cache.get(aliasKey(name, alias)) : undefined;
   }
 
   cachedVersionBody(name: string, version: number): PreparedBody | undefined {
-    return this.cache.get(versionKey(name, version));
+    return this.sync?.current() ? this.cache.get(versionKey(name, version)) : undefined;
   }
 
   private changed(model: string): void {
     this.cache.deleteGroup(modelGroup(model));
     this.pages.deleteGroup(modelGroup(model));
+  }
+
+  private changedAll(): void {
+    this.cache.deleteAll();
+    this.pages.deleteAll();
   }
 
   /** Built field by field, not by spreading: a page of 100 versions is built on every poll of it. */
@@ -183,8 +213,8 @@ export class RegistryService {
   }
 
   /** Merges tags into a version and replaces its description; other tags are kept. */
-  async updateVersion(name: string, versionNumber: number, change: { tags?: Record<string, string>; description?: string }): Promise<ModelVersion> {
-    const updated = await this.registry.updateVersion(name, versionNumber, change);
+  async updateVersion(name: string, versionNumber: number, change: { tags?: Record<string, string>; description?: string }, actor: string): Promise<ModelVersion> {
+    const updated = await this.registry.updateVersion(name, versionNumber, change, actor);
     this.changed(name);
     if (!updated) throw new NotFound(`model "${name}" has no version ${versionNumber}`, 'version');
     return (await this.registry.getVersion(name, versionNumber))!;

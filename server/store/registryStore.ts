@@ -178,6 +178,15 @@ async function appendChanges(trx: Knex.Transaction, changes: ChangeToWrite[]): P
   );
 }
 
+/** A version edit's line in the changes feed: which tags were set, whether the description was. */
+function editReason(change: { tags?: Record<string, string>; description?: string }): string {
+  const parts: string[] = [];
+  const keys = Object.keys(change.tags ?? {});
+  if (keys.length) parts.push(`set tag${keys.length > 1 ? 's' : ''} ${keys.slice(0, 20).join(', ')}${keys.length > 20 ? ` and ${keys.length - 20} more` : ''}`);
+  if (change.description !== undefined) parts.push('replaced the description');
+  return parts.join('; ');
+}
+
 /** What writes to a model need of it. */
 export type ModelRef = Pick<RegisteredModel, 'id' | 'name'>;
 
@@ -338,19 +347,22 @@ export class RegistryStore {
 
   /**
    * Merges tags into a version (a given key replaces that key only) and replaces its description
-   * when one is given, in one transaction so two concurrent merges both land. Returns false when
-   * the version does not exist.
+   * when one is given, in one transaction so two concurrent merges both land, and records the
+   * edit in the changes feed (which other replicas' read caches follow). Returns false when the
+   * version does not exist.
    */
-  async updateVersion(name: string, version: number, change: { tags?: Record<string, string>; description?: string }): Promise<boolean> {
+  async updateVersion(name: string, version: number, change: { tags?: Record<string, string>; description?: string }, actor: string): Promise<boolean> {
     return this.db.transaction(async (trx) => {
-      const read = trx('model_versions as v').join('registered_models as m', 'm.id', 'v.model_id').where({ 'm.name': name, 'v.version': version }).select('v.id', 'v.tags').first();
+      const read = trx('model_versions as v').join('registered_models as m', 'm.id', 'v.model_id').where({ 'm.name': name, 'v.version': version }).select('v.id', 'v.model_id', 'v.tags').first();
       if (dialectOf(this.db) === 'postgres') read.forUpdate();
-      const row = (await read) as { id: number; tags: string } | undefined;
+      const row = (await read) as { id: number; model_id: number; tags: string } | undefined;
       if (!row) return false;
       const update: Record<string, unknown> = {};
-      if (change.tags) update.tags = toJson({ ...fromJson<Record<string, string>>(row.tags, {}), ...change.tags });
+      if (change.tags && Object.keys(change.tags).length) update.tags = toJson({ ...fromJson<Record<string, string>>(row.tags, {}), ...change.tags });
       if (change.description !== undefined) update.description = change.description;
+      if (Object.keys(update).length === 0) return true;
       await trx('model_versions').where({ id: row.id }).update(update);
+      await appendChanges(trx, [{ modelId: Number(row.model_id), kind: 'version_updated', alias: null, fromVersion: null, toVersion: version, actor, reason: editReason(change) }]);
       return true;
     });
   }

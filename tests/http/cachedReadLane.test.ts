@@ -177,37 +177,60 @@ describe('an expired cached read under load', () => {
   const TTL_MS = 300;
   beforeAll(async () => {
     t = await createTestDatabase('sqlite');
-    svc = await startTestService(t.db, { dataDir: t.dataDir, env: { GRIFFIN_READ_CACHE_MS: String(TTL_MS) }, loadExamples: false });
+    svc = await startTestService(t.db, { dataDir: t.dataDir, env: { GRIFFIN_READ_CACHE_MS: String(TTL_MS) } });
   });
   afterAll(async () => {
     await svc.close();
     await t.destroy();
   });
 
-  it('is reloaded once for all the requests that find it expired, not once each', async () => {
+  /** The SQL of the queries `read` makes, seen on the service's database handle. */
+  const sqlOf = async (read: () => Promise<void>): Promise<string[]> => {
+    const seen: string[] = [];
+    const note = (q: { sql: string }) => seen.push(q.sql);
+    t.db.on('query', note);
+    try {
+      await read();
+    } finally {
+      t.db.removeListener('query', note);
+    }
+    return seen;
+  };
+  const queriesOf = async (read: () => Promise<void>): Promise<number> => (await sqlOf(read)).length;
+  const readAll = async (path: string, n: number, check: (body: any) => void) => {
+    const answers = await Promise.all(Array.from({ length: n }, () => send(svc.baseUrl, path, asAdmin)));
+    for (const a of answers) check(JSON.parse(a.body));
+  };
+
+  it('a finished run is reloaded once for all the requests that find it expired, not once each', async () => {
+    const submitted = await svc.admin(svc.request.post('/api/v1/runs')).send({ workflow: 'grocery-reorder' });
+    expect(submitted.status).toBe(201);
+    const path = `/api/v1/runs/${submitted.body.id}`;
+    expect((await svc.admin(svc.request.post(`${path}/cancel`)).send({})).status).toBe(202);
+    const cancelled = (body: any) => expect(body.state).toBe('cancelled');
+    const oneReload = await queriesOf(() => readAll(path, 1, cancelled));
+    expect(oneReload).toBeGreaterThan(0);
+    expect(await queriesOf(() => readAll(path, 1, cancelled))).toBe(0); // cached: no query
+
+    await new Promise((r) => setTimeout(r, TTL_MS + 100));
+    expect(await queriesOf(() => readAll(path, 32, cancelled))).toBe(oneReload);
+  });
+
+  it('an alias past the bound with nothing changed costs the requests one shared poll of the changes feed, and no reload', async () => {
     expect((await svc.admin(svc.request.post('/api/v1/registry/models/herd/versions')).send({ artifactUri: 's3://models/v1' })).status).toBe(201);
     await svc.admin(svc.request.put('/api/v1/registry/models/herd/aliases/production')).send({ version: 1 });
     const alias = '/api/v1/registry/models/herd/aliases/production';
-    let queries = 0;
-    const count = () => (queries += 1);
-    t.db.on('query', count);
-    try {
-      const readAll = async (n: number) => {
-        const answers = await Promise.all(Array.from({ length: n }, () => send(svc.baseUrl, alias, asAdmin)));
-        for (const a of answers) expect(JSON.parse(a.body).version).toBe(1);
-      };
-      await readAll(1);
-      const oneReload = queries;
-      expect(oneReload).toBeGreaterThan(0);
-      await readAll(1);
-      expect(queries).toBe(oneReload); // cached: no query
+    const one = (body: any) => expect(body.version).toBe(1);
+    await new Promise((r) => setTimeout(r, TTL_MS + 100));
+    expect(await queriesOf(() => readAll(alias, 1, one))).toBeGreaterThan(1); // a poll, then the alias
+    expect(await queriesOf(() => readAll(alias, 1, one))).toBe(0);
 
-      await new Promise((r) => setTimeout(r, TTL_MS + 100));
-      queries = 0;
-      await readAll(32);
-      expect(queries).toBe(oneReload);
-    } finally {
-      t.db.removeListener('query', count);
-    }
+    await new Promise((r) => setTimeout(r, TTL_MS + 100));
+    // The requests that come while the poll runs share it; one that comes a quarter bound later
+    // starts the next. None reads the alias again.
+    const sql = await sqlOf(() => readAll(alias, 32, one));
+    expect(sql.length).toBeGreaterThan(0);
+    expect(sql.length).toBeLessThan(4);
+    for (const q of sql) expect(q).toMatch(/from [`"]registry_changes[`"]/);
   });
 });

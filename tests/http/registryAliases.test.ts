@@ -180,4 +180,28 @@ describe.each(supportedDatabases())('registry aliases and changes on %s', (dbId)
     expect((await svc.admin(svc.request.get(api('/registry/changes?after=-1')))).body.error.field).toBe('after');
     expect((await svc.admin(svc.request.get(api('/registry/changes?model=nope')))).status).toBe(404);
   });
+
+  it("an edit of a version's tags or description is a change in the feed, naming who made it and what", async () => {
+    const v1 = await register('edited', 's3://e/1');
+    const head = (await svc.admin(svc.request.get(api('/registry/changes?limit=1')))).body.head;
+    const edit = (body: object) => asEditor(svc.request.patch(api(`/registry/models/edited/versions/${v1}`))).send(body);
+    expect((await edit({ tags: { stage: 'blue', owner: 'ml' } })).status).toBe(200);
+    expect((await edit({ description: 'the first one' })).status).toBe(200);
+    // Nothing to change (no tag given): no change recorded, and the version is as it was.
+    const nothing = await edit({ tags: {} });
+    expect(nothing.status).toBe(200);
+    expect(nothing.body).toMatchObject({ tags: { stage: 'blue', owner: 'ml' }, description: 'the first one' });
+
+    const feed = (await svc.admin(svc.request.get(api(`/registry/changes?after=${head}&model=edited`)))).body;
+    expect(feed.items.map((c: any) => [c.kind, c.alias, c.toVersion, c.reason])).toEqual([
+      ['version_updated', null, v1, 'set tags stage, owner'],
+      ['version_updated', null, v1, 'replaced the description'],
+    ]);
+    expect(feed.items[0].actor).toMatch(/^token:/);
+    const onlyEdits = (await svc.admin(svc.request.get(api(`/registry/changes?after=${head}&kind=version_updated`)))).body;
+    expect(onlyEdits.items).toHaveLength(2);
+    // Registrations and alias moves only, as the Airflow provider's watcher asks by default.
+    const withoutEdits = (await svc.admin(svc.request.get(api(`/registry/changes?after=${head}&kind=version_registered,alias_moved,alias_removed`)))).body;
+    expect(withoutEdits.items).toEqual([]);
+  });
 });

@@ -103,3 +103,14 @@ def test_the_watchers_identity_is_the_same_at_every_parse(parsed):
     assert BaseEventTrigger.hash(stored.classpath, stored.kwargs) == BaseEventTrigger.hash(classpath, kwargs)
     same_watch = GriffinModelChangesTrigger(model_name=MODEL, alias="production", kinds=["alias_moved", "alias_moved"], poll_interval=5)
     assert same_watch.serialize() == (classpath, kwargs)
+
+
+def test_a_whole_model_watch_leaves_out_tag_edits_unless_asked_and_refuses_unknown_kinds():
+    from griffin_provider.triggers import GriffinModelChangesTrigger
+
+    whole = GriffinModelChangesTrigger(model_name=MODEL)
+    assert whole.kinds == ["alias_moved", "alias_removed", "version_registered"]
+    edits = GriffinModelChangesTrigger(model_name=MODEL, kinds=["version_updated"])
+    assert edits.kinds == ["version_updated"]
+    with pytest.raises(ValueError, match="version_edited"):
+        GriffinModelChangesTrigger(model_name=MODEL, kinds=["version_edited"])
