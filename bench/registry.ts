@@ -118,7 +118,7 @@ export async function benchRegistry(resultsDir: string): Promise<Row[]> {
     });
     return [
       row('register a version', gReg, mReg, `random model of 1,000; Griffin also checks a bearer token, MLflow runs without auth${spreadNote(mlflowReg.stats, MLFLOW_WORKERS)}`),
-      row('search versions of a model (100 newest)', gSearch, mSearch, `Griffin GET .../versions?limit=100, pages kept for GRIFFIN_READ_CACHE_MS (2 s); MLflow model-versions/search?filter=name='...'&max_results=100${spreadNote(mlflowSearch.stats, MLFLOW_WORKERS)}`),
+      row('search versions of a model (100 newest)', gSearch, mSearch, `Griffin GET .../versions?limit=100, pages kept until the model changes (the replica follows the registry's changes feed; another replica's change seen within GRIFFIN_READ_CACHE_MS, 2 s); MLflow model-versions/search?filter=name='...'&max_results=100${spreadNote(mlflowSearch.stats, MLFLOW_WORKERS)}`),
       row('search versions of a model (100 newest), Griffin read cache off', gSearchUncached, mSearchAgain, `a second Griffin process on the same database with GRIFFIN_READ_CACHE_MS=0, alternating with MLflow again: every page read from the database${spreadNote(mlflowSearchAgain.stats, MLFLOW_WORKERS)}`),
       {
         section: 'registry',

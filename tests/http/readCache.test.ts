@@ -10,7 +10,9 @@ const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * The replica that changes something serves the change at once; the other within its stated bound
  * (GRIFFIN_READ_CACHE_MS, GRIFFIN_AUTH_CACHE_MS; set short here so the test can wait past it).
  * ETags: a poller that sends If-None-Match gets 304 while nothing changed, and the new body once
- * something did.
+ * something did. Registry reads follow the registry's changes feed: what nothing changed stays
+ * cached past the bound. The database is edited by hand (bypassing the feed) only to tell a
+ * cached answer from a fresh one.
  */
 describe.each(supportedDatabases())('read cache, ETags and revocation across replicas on %s', (dbId) => {
   let t: TestDatabase;
@@ -122,6 +124,61 @@ describe.each(supportedDatabases())('read cache, ETags and revocation across rep
       [1, ['production']],
     ]);
     expect(changed.body.items[1].tags).toMatchObject({ stage: 'blue' });
+  });
+
+  const versionRoute = (model: string) => `/api/v1/registry/models/${model}/versions/1`;
+  const handEdit = (model: string, description: string) =>
+    t.db('model_versions').whereIn('model_id', t.db('registered_models').where({ name: model }).select('id')).update({ description });
+  const descriptionOn = async (svc: TestService, route: string) => {
+    const res = await svc.admin(svc.request.get(route));
+    expect(res.status).toBe(200);
+    return (res.body.items?.[0] ?? res.body).description as string;
+  };
+
+  it('an unchanged version stays cached past the bound, and an edit on another replica reaches it within the bound', async () => {
+    expect((await a.admin(a.request.post('/api/v1/registry/models/followed/versions')).send({ artifactUri: 's3://f/1', description: 'as registered' })).status).toBe(201);
+    const list = '/api/v1/registry/models/followed/versions';
+    await pause(BOUND_MS + 200); // b has followed the registration: what it caches now stays
+    expect(await descriptionOn(b, versionRoute('followed'))).toBe('as registered');
+    expect(await descriptionOn(b, list)).toBe('as registered');
+
+    await handEdit('followed', 'edited by hand');
+    await pause(BOUND_MS * 3);
+    // No change in the feed: still the cached answers, well past the bound.
+    expect(await descriptionOn(b, versionRoute('followed'))).toBe('as registered');
+    expect(await descriptionOn(b, list)).toBe('as registered');
+
+    // A tag edit on a is a change in the feed: b drops the model's entries and reads it again.
+    expect((await a.admin(a.request.patch(versionRoute('followed'))).send({ tags: { stage: 'blue' } })).status).toBe(200);
+    await pause(BOUND_MS + 200);
+    const fresh = await b.admin(b.request.get(versionRoute('followed')));
+    expect(fresh.body).toMatchObject({ description: 'edited by hand', tags: { stage: 'blue' } });
+    expect(await descriptionOn(b, list)).toBe('edited by hand');
+  });
+
+  it('while the feed cannot be read, reads skip the cache and stay correct; once it can, they are cached again', async () => {
+    expect((await a.admin(a.request.post('/api/v1/registry/models/unfollowed/versions')).send({ artifactUri: 's3://u/1', description: 'one' })).status).toBe(201);
+    expect(await descriptionOn(b, versionRoute('unfollowed'))).toBe('one');
+
+    await t.db.schema.renameTable('registry_changes', 'registry_changes_away');
+    try {
+      await handEdit('unfollowed', 'two');
+      await pause(BOUND_MS + 200);
+      // Past the bound with no way to check the cache: the database's answer, not a 500.
+      expect(await descriptionOn(b, versionRoute('unfollowed'))).toBe('two');
+      await handEdit('unfollowed', 'three');
+      expect(await descriptionOn(b, versionRoute('unfollowed'))).toBe('three');
+    } finally {
+      await t.db.schema.renameTable('registry_changes_away', 'registry_changes');
+    }
+    // Following again. An edit on a (a change in the feed) drops whatever b kept from before; b
+    // reads the version again and keeps it, so a hand edit after that is not seen however long one waits.
+    expect((await a.admin(a.request.patch(versionRoute('unfollowed'))).send({ tags: { stage: 'green' } })).status).toBe(200);
+    await pause(BOUND_MS + 200);
+    expect((await b.admin(b.request.get(versionRoute('unfollowed')))).body).toMatchObject({ description: 'three', tags: { stage: 'green' } });
+    await handEdit('unfollowed', 'four');
+    await pause(BOUND_MS * 3);
+    expect(await descriptionOn(b, versionRoute('unfollowed'))).toBe('three');
   });
 
   it('a revoked token is refused at once where it was revoked and within the bound on the other replica', async () => {
