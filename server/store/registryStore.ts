@@ -171,7 +171,15 @@ type ChangeToWrite = { modelId: number; kind: RegistryChangeKind; alias: string 
 
 /** Appends changes to the feed; the last statement of its transaction (see CHANGE_LOG_LOCK). */
 async function appendChanges(trx: Knex.Transaction, changes: ChangeToWrite[]): Promise<void> {
-  if (dialectOf(trx) === 'postgres') await trx.raw('select pg_advisory_xact_lock(?)', [CHANGE_LOG_LOCK]);
+  if (dialectOf(trx) === 'postgres') {
+    // The models' rows before the change log's lock, in the order a registration takes them (its
+    // FOR UPDATE of the model, then the trigger's advisory lock). The insert below takes these
+    // KEY SHARE locks anyway, but after the advisory lock: an alias move holding the log's lock
+    // while a registration of the model held its row was a deadlock (40P01, a 503 after 1 s).
+    const modelIds = [...new Set(changes.map((c) => c.modelId))].sort((x, y) => x - y);
+    await trx('registered_models').whereIn('id', modelIds).orderBy('id').select('id').forKeyShare();
+    await trx.raw('select pg_advisory_xact_lock(?)', [CHANGE_LOG_LOCK]);
+  }
   const at = nowIso();
   await trx('registry_changes').insert(
     changes.map((c) => ({ model_id: c.modelId, kind: c.kind, alias: c.alias, from_version: c.fromVersion, to_version: c.toVersion, actor: c.actor.slice(0, 300), reason: c.reason, created_at: at })),

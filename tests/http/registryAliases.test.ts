@@ -139,6 +139,33 @@ describe.each(supportedDatabases())('registry aliases and changes on %s', (dbId)
     expect((await svc.admin(svc.request.get(api('/registry/models/nope/aliases/production/history')))).status).toBe(404);
   });
 
+  it('registrations and alias moves of one model at once all succeed, each with its own number and change', async () => {
+    await register('busy', 's3://b/0');
+    const head = (await svc.admin(svc.request.get(api('/registry/changes?limit=1')))).body.head;
+    const statuses: number[] = [];
+    let moves = 0;
+    await Promise.all(
+      Array.from({ length: 6 }, async (_, worker) => {
+        for (let i = 0; i < 8; i += 1) {
+          const res = await svc.admin(svc.request.post(api('/registry/models/busy/versions'))).send({ artifactUri: `s3://b/${worker}-${i}` });
+          statuses.push(res.status);
+          if (res.status !== 201 || i % 2 === 1) continue;
+          const moved = await put('busy', 'production', { version: res.body.version, reason: `worker ${worker}` });
+          statuses.push(moved.status);
+          if (moved.status === 200) moves += 1;
+        }
+      }),
+    );
+    expect(statuses.filter((s) => s !== 200 && s !== 201)).toEqual([]);
+    const listed = (await svc.admin(svc.request.get(api('/registry/models/busy/versions?limit=100')))).body.items.map((v: { version: number }) => v.version);
+    expect(listed).toEqual(Array.from({ length: 49 }, (_, k) => 49 - k));
+    const feed = (await svc.admin(svc.request.get(api(`/registry/changes?after=${head}&model=busy&limit=500`)))).body.items;
+    expect(feed.filter((c: any) => c.kind === 'version_registered')).toHaveLength(48);
+    // Every move names a version no other move names: each one is recorded.
+    expect(feed.filter((c: any) => c.kind === 'alias_moved')).toHaveLength(moves);
+    expect(moves).toBe(24);
+  });
+
   it('the changes feed returns what changed after a cursor, oldest first, bounded, filtered by model and alias', async () => {
     const head = (await svc.admin(svc.request.get(api('/registry/changes?limit=1')))).body.head;
     const v1 = await register('feed', 's3://f/1');
