@@ -292,17 +292,19 @@ ensure_pki() {
 # ---- processes ---------------------------------------------------------------------------------
 pid_of() { cat "$PIDS/$1.pid" 2>/dev/null || true; }
 
-running() {   # running NAME : the pid in NAME.pid is alive and still runs the binary we started
+alive() {   # alive NAME : the pid in NAME.pid is alive
   local pid; pid="$(pid_of "$1")"
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null
+}
+
+running() {   # running NAME : the pid in NAME.pid is alive and still runs the binary we started
+  alive "$1" || return 1
   local want; want="$(cat "$PIDS/$1.cmd" 2>/dev/null || true)"
   [[ -z "$want" ]] && return 0
   # Read first, then compare: `tr | grep -q` under pipefail fails when grep closes the pipe early.
-  local cmdline; cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
+  local cmdline; cmdline="$(tr '\0' ' ' <"/proc/$(pid_of "$1")/cmdline" 2>/dev/null)" || return 1
   [[ "$cmdline" == *"$want"* ]]
 }
-
-alive() { local pid; pid="$(pid_of "$1")"; [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; }
 
 execed() {   # execed PID BINARY : PID's executable is BINARY (the setsid and env in front have exec'd)
   local target; target="$(readlink -f -- "$(command -v -- "$2" || echo "$2")" 2>/dev/null)" || return 1
