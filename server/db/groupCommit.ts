@@ -12,6 +12,9 @@ interface Pending {
 /** Bodies committed together at most; bounds how long one commit holds the connection. */
 const MAX_BATCH = 32;
 
+/** How long after a SQLite commit the next one may wait for its writers to come back; see BatchWriter.pump. */
+export const GATHER_MS = 6;
+
 /**
  * Group commit for SQLite. Every SQLite commit is an fsync (several milliseconds, tens on a busy
  * disk) on the one connection the service has, so writers queue behind each other's fsyncs.
@@ -128,13 +131,24 @@ export class BatchWriter<I, R = void> {
    * the wait of one commit's flush with the next batch's inserts.
    */
   private readonly maxInFlight: number;
+  /**
+   * How long after a SQLite commit ends the next one may wait for more writers (0: never waits;
+   * PostgreSQL groups concurrent commits itself). See `pump`.
+   */
+  private readonly gatherMs: number;
+  /** Writers expected in the next batch: those of the last commit, back for more, and those queued behind it. */
+  private gatherTarget = 0;
+  private lastCommitEnd = 0;
+  private gatherTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly db: Knex,
     private readonly writer: BatchWrite<I, R>,
     private readonly maxBatch = MAX_BATCH,
   ) {
-    this.maxInFlight = dialectOf(db) === 'sqlite' ? 1 : 4;
+    const sqlite = dialectOf(db) === 'sqlite';
+    this.maxInFlight = sqlite ? 1 : 4;
+    this.gatherMs = sqlite ? GATHER_MS : 0;
   }
 
   /** Writes the items all or none; one result per item, in order. */
@@ -151,14 +165,42 @@ export class BatchWriter<I, R = void> {
     });
   }
 
+  /**
+   * Starts commits while there is room. On SQLite, a commit waits, until at most `gatherMs` after
+   * the previous one ended, for as many writers as that one had plus those queued behind it: the
+   * commit_delay of PostgreSQL, for a database with one connection. With clients writing in a loop,
+   * the writers just answered are about to come back; committing only those already queued splits
+   * the clients into groups that take turns, each paying a whole commit's fsyncs for a few rows.
+   * Measured with 8 clients registering versions: 4.0 rows per commit without the wait, 7.9 with it;
+   * 469 -> 636-663 req/s where fsync is slow (each delayed 0.7 ms, as on a busy disk), 934-942 ->
+   * 1,006-1,053 where it is fast. A lone writer never waits (after a batch of one with nothing
+   * queued, one write is the whole batch), nor does a write that comes after the window.
+   */
   private pump(): void {
     while (this.inFlight < this.maxInFlight && this.queue.length > 0) {
+      const wait = this.gatherWait();
+      if (wait > 0) {
+        this.gatherTimer ??= setTimeout(() => {
+          this.gatherTimer = undefined;
+          this.pump();
+        }, wait);
+        return;
+      }
+      clearTimeout(this.gatherTimer);
+      this.gatherTimer = undefined;
+      const batch = this.queue.splice(0, this.maxBatch);
       this.inFlight += 1;
-      void this.commit(this.queue.splice(0, this.maxBatch)).finally(() => {
+      void this.commit(batch).finally(() => {
         this.inFlight -= 1;
         this.pump();
       });
     }
+  }
+
+  /** Milliseconds the next commit should still wait for writers; 0 or less: go now. */
+  private gatherWait(): number {
+    if (this.queue.length >= Math.min(this.gatherTarget, this.maxBatch)) return 0;
+    return this.lastCommitEnd + this.gatherMs - performance.now();
   }
 
   private async commit(batch: Array<Queued<I, R>>): Promise<void> {
@@ -166,11 +208,20 @@ export class BatchWriter<I, R = void> {
     try {
       results = await this.writeAll(batch.map((q) => q.item));
     } catch (error) {
+      this.committed(batch.length);
       if (batch.length === 1) return batch[0].reject(error);
       // One item's fault must stay its own: each is written alone, and answered with its outcome.
       await Promise.all(batch.map((q) => this.writeAll([q.item]).then((alone) => q.resolve(alone?.[0] as R), q.reject)));
       return;
     }
+    this.committed(batch.length);
     batch.forEach((q, i) => q.resolve(results?.[i] as R));
+  }
+
+  /** Notes a commit's end for gathering; called before its writers are answered, so none is counted twice. */
+  private committed(batchSize: number): void {
+    if (this.gatherMs === 0) return;
+    this.gatherTarget = batchSize + this.queue.length;
+    this.lastCommitEnd = performance.now();
   }
 }
